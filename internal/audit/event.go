@@ -1,0 +1,152 @@
+package audit
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Event is one audited request. Field names follow the CSV columns.
+type Event struct {
+	OrgID          string
+	RequestID      string
+	RequestTime    time.Time
+	RequestMethod  string
+	RequestPath    string
+	RequestQuery   string
+	ResponseStatus int
+	ContentLength  int64
+	Space          string
+	Route          string
+	Referrer       string
+	ActorID        string
+}
+
+// Limits on free-text fields. They keep one event far below DynamoDB's
+// 400 KB item limit and stop one pathological request from bloating a file.
+const (
+	MaxPathLen     = 8 << 10
+	MaxQueryLen    = 32 << 10
+	MaxReferrerLen = 8 << 10
+	MaxShortLen    = 256 // space, route segments excepted, actor ID, request ID
+	MaxRouteLen    = 1 << 10
+)
+
+// orgIDPattern is also what makes an org ID safe as an STS external ID
+// (2 to 1224 characters), inside a RoleSessionName, an object name and a
+// DynamoDB key that uses '#' as a separator.
+var orgIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{1,63}$`)
+
+// ValidateOrgID reports whether id can be an organization ID.
+func ValidateOrgID(id string) error {
+	if !orgIDPattern.MatchString(id) {
+		return &FieldError{Field: "org_id", Value: id, Reason: "must be 2 to 64 characters of letters, digits, '-' or '_', starting with a letter or digit"}
+	}
+	return nil
+}
+
+// FieldError names the field and the value that failed validation.
+type FieldError struct {
+	Field  string
+	Value  string
+	Reason string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("invalid %s %s: %s", e.Field, quoteTrunc(e.Value), e.Reason)
+}
+
+// quoteTrunc quotes v for an error message, cut to a readable length.
+func quoteTrunc(v string) string {
+	const max = 120
+	if len(v) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(v[cut]) {
+			cut--
+		}
+		return strconv.Quote(v[:cut]) + fmt.Sprintf("…(%d bytes)", len(v))
+	}
+	return strconv.Quote(v)
+}
+
+// auditedMethods are the methods an event may carry. POST is here because
+// ingest can be configured to audit creates; GET never changes state.
+var auditedMethods = map[string]bool{"PUT": true, "PATCH": true, "DELETE": true, "POST": true}
+
+// Normalize replaces invalid UTF-8 in every text field with U+FFFD and
+// converts the time to UTC, so that stores and encoders only ever see valid
+// text, and sets the time to UTC milliseconds. It is idempotent.
+func (e *Event) Normalize() {
+	for _, f := range []*string{&e.RequestPath, &e.RequestQuery, &e.Space, &e.Route, &e.Referrer, &e.ActorID} {
+		if !utf8.ValidString(*f) {
+			*f = strings.ToValidUTF8(*f, "\uFFFD")
+		}
+	}
+	// Milliseconds are the precision of the CSV; truncating here keeps the
+	// store's sort order and the file's order the same.
+	e.RequestTime = e.RequestTime.UTC().Truncate(time.Millisecond)
+}
+
+// Validate checks every field and returns a *FieldError for the first
+// that is wrong.
+func (e *Event) Validate() error {
+	if err := ValidateOrgID(e.OrgID); err != nil {
+		return err
+	}
+	if e.RequestID == "" || len(e.RequestID) > MaxShortLen || !printable(e.RequestID) {
+		return &FieldError{Field: "request_id", Value: e.RequestID, Reason: fmt.Sprintf("must be 1 to %d printable characters", MaxShortLen)}
+	}
+	if e.RequestTime.IsZero() {
+		return &FieldError{Field: "request_time", Value: "", Reason: "is required"}
+	}
+	if y := e.RequestTime.UTC().Year(); y < 2000 || y > 9999 {
+		return &FieldError{Field: "request_time", Value: e.RequestTime.UTC().Format(time.RFC3339Nano), Reason: "must be between the years 2000 and 9999"}
+	}
+	if !auditedMethods[e.RequestMethod] {
+		return &FieldError{Field: "request_method", Value: e.RequestMethod, Reason: "must be one of PUT, PATCH, DELETE, POST"}
+	}
+	if e.RequestPath == "" || e.RequestPath[0] != '/' {
+		return &FieldError{Field: "request_path", Value: e.RequestPath, Reason: "must start with '/'"}
+	}
+	if err := maxLen("request_path", e.RequestPath, MaxPathLen); err != nil {
+		return err
+	}
+	if err := maxLen("request_query", e.RequestQuery, MaxQueryLen); err != nil {
+		return err
+	}
+	if e.ResponseStatus < 100 || e.ResponseStatus > 599 {
+		return &FieldError{Field: "response_status", Value: strconv.Itoa(e.ResponseStatus), Reason: "must be an HTTP status code from 100 to 599"}
+	}
+	if e.ContentLength < 0 {
+		return &FieldError{Field: "content_length", Value: strconv.FormatInt(e.ContentLength, 10), Reason: "must not be negative"}
+	}
+	if err := maxLen("space", e.Space, MaxShortLen); err != nil {
+		return err
+	}
+	if err := maxLen("route", e.Route, MaxRouteLen); err != nil {
+		return err
+	}
+	if err := maxLen("referrer", e.Referrer, MaxReferrerLen); err != nil {
+		return err
+	}
+	return maxLen("actor_id", e.ActorID, MaxShortLen)
+}
+
+func maxLen(field, v string, n int) error {
+	if len(v) > n {
+		return &FieldError{Field: field, Value: v, Reason: fmt.Sprintf("is %d bytes, more than the limit of %d", len(v), n)}
+	}
+	return nil
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if r < 0x21 || r == 0x7f || r == utf8.RuneError {
+			return false
+		}
+	}
+	return true
+}
