@@ -1,0 +1,264 @@
+// Package destination describes where an organization's audit logs go: an
+// S3 bucket reached through the customer's IAM role, or an Azure Blob
+// container reached through a SAS URL that the customer encrypted to our
+// public key. It validates what customers and operators submit, with
+// errors that name the field and the value; storage of destinations is the
+// registry package's job.
+package destination
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/contentful/auditlogs/internal/audit"
+)
+
+// Kind is the storage provider.
+type Kind string
+
+const (
+	KindS3    Kind = "s3"
+	KindAzure Kind = "azure"
+)
+
+// Residency selects the KMS key a SAS cipher was encrypted to.
+type Residency string
+
+const (
+	ResidencyUS Residency = "us"
+	ResidencyEU Residency = "eu"
+)
+
+// CipherBytes is the size of an RSA-4096 ciphertext.
+const CipherBytes = 512
+
+// Destination is one organization's delivery target.
+type Destination struct {
+	OrgID string
+	Kind  Kind
+	// Prefix is prepended to every object name; when set it ends in "/".
+	Prefix    string
+	Enabled   bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	S3        *S3    // set when Kind is KindS3
+	Azure     *Azure // set when Kind is KindAzure
+}
+
+// S3 is a customer's bucket and the role we assume to write to it.
+type S3 struct {
+	Bucket  string
+	Region  string
+	RoleARN string
+}
+
+// Azure is a customer's container, known only through an encrypted SAS URL.
+type Azure struct {
+	// SASCipher is the base64 RSA-OAEP-SHA256 ciphertext of the SAS URL,
+	// stored without the line breaks that `base64` adds.
+	SASCipher string
+	Residency Residency
+	// SASExpiry is when the SAS stops working, once known (it is inside
+	// the cipher, so it is learnt at the first decryption); zero if unknown.
+	SASExpiry time.Time
+}
+
+// ExternalID is the STS external ID used when assuming the customer's
+// role. It is always the org ID and deliberately not a field: letting
+// anyone choose it would reopen the confused-deputy problem it closes.
+func (d *Destination) ExternalID() string { return d.OrgID }
+
+// Error is a validation failure naming the field and the value.
+type Error = audit.FieldError
+
+// Normalize canonicalizes what a user may type loosely: surrounding
+// spaces, a prefix without its trailing "/", a cipher wrapped over lines.
+func (d *Destination) Normalize() {
+	d.OrgID = strings.TrimSpace(d.OrgID)
+	d.Kind = Kind(strings.ToLower(strings.TrimSpace(string(d.Kind))))
+	if d.Prefix != "" && !strings.HasSuffix(d.Prefix, "/") {
+		d.Prefix += "/"
+	}
+	if d.S3 != nil {
+		d.S3.Bucket = strings.TrimSpace(d.S3.Bucket)
+		d.S3.Region = strings.TrimSpace(d.S3.Region)
+		d.S3.RoleARN = strings.TrimSpace(d.S3.RoleARN)
+	}
+	if d.Azure != nil {
+		d.Azure.SASCipher = strings.Map(func(r rune) rune {
+			if unicode.IsSpace(r) {
+				return -1
+			}
+			return r
+		}, d.Azure.SASCipher)
+		d.Azure.Residency = Residency(strings.ToLower(strings.TrimSpace(string(d.Azure.Residency))))
+	}
+}
+
+// Validate checks d and returns a *audit.FieldError for the first problem.
+func (d *Destination) Validate() error {
+	if err := audit.ValidateOrgID(d.OrgID); err != nil {
+		return err
+	}
+	if err := ValidatePrefix(d.Prefix); err != nil {
+		return err
+	}
+	switch d.Kind {
+	case KindS3:
+		if d.S3 == nil || d.Azure != nil {
+			return &Error{Field: "kind", Value: string(d.Kind), Reason: "an s3 destination needs the s3 fields and no azure fields"}
+		}
+		if err := ValidateBucket(d.S3.Bucket); err != nil {
+			return err
+		}
+		if err := ValidateRegion(d.S3.Region); err != nil {
+			return err
+		}
+		return ValidateRoleARN(d.S3.RoleARN)
+	case KindAzure:
+		if d.Azure == nil || d.S3 != nil {
+			return &Error{Field: "kind", Value: string(d.Kind), Reason: "an azure destination needs the azure fields and no s3 fields"}
+		}
+		if err := ValidateResidency(string(d.Azure.Residency)); err != nil {
+			return err
+		}
+		_, err := DecodeCipher(d.Azure.SASCipher)
+		return err
+	default:
+		return &Error{Field: "kind", Value: string(d.Kind), Reason: `must be "s3" or "azure"`}
+	}
+}
+
+// ValidateResidency accepts "us" and "eu".
+func ValidateResidency(r string) error {
+	if Residency(r) != ResidencyUS && Residency(r) != ResidencyEU {
+		return &Error{Field: "residency", Value: r, Reason: `must be "us" or "eu"`}
+	}
+	return nil
+}
+
+// DecodeCipher decodes a submitted SAS cipher: standard base64, line
+// breaks and spaces ignored (GNU base64 wraps at 76 columns), exactly
+// CipherBytes long. The error never repeats the cipher in full.
+func DecodeCipher(b64 string) ([]byte, error) {
+	clean := strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) {
+			return -1
+		}
+		return r
+	}, b64)
+	show := clean
+	if len(show) > 16 {
+		show = show[:16] + "…"
+	}
+	if clean == "" {
+		return nil, &Error{Field: "sas_cipher", Value: "", Reason: "is required"}
+	}
+	raw, err := base64.StdEncoding.DecodeString(clean)
+	if err != nil {
+		return nil, &Error{Field: "sas_cipher", Value: show, Reason: fmt.Sprintf("is not standard base64 (%v)", err)}
+	}
+	if len(raw) != CipherBytes {
+		return nil, &Error{Field: "sas_cipher", Value: show, Reason: fmt.Sprintf("decodes to %d bytes; an RSA-4096 OAEP cipher is exactly %d (was it encrypted to the right public key?)", len(raw), CipherBytes)}
+	}
+	return raw, nil
+}
+
+var roleARNPattern = regexp.MustCompile(`^arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):role/((?:[\w+=,.@-]+/)*)([\w+=,.@-]{1,64})$`)
+
+// ValidateRoleARN checks an IAM role ARN such as
+// arn:aws:iam::123456789012:role/path/AuditLogs.
+func ValidateRoleARN(arn string) error {
+	m := roleARNPattern.FindStringSubmatch(arn)
+	if m == nil || len(m[3]) > 510 {
+		return &Error{Field: "role_arn", Value: arn, Reason: "must be an IAM role ARN like arn:aws:iam::123456789012:role/AuditLogsDelivery"}
+	}
+	return nil
+}
+
+var regionPattern = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}$`)
+
+// ValidateRegion checks the syntax of an AWS region name such as eu-west-1.
+func ValidateRegion(r string) error {
+	if !regionPattern.MatchString(r) {
+		return &Error{Field: "region", Value: r, Reason: "must be an AWS region such as us-east-1 or eu-central-1"}
+	}
+	return nil
+}
+
+var bucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+// ValidateBucket applies S3's general purpose bucket naming rules.
+func ValidateBucket(b string) error {
+	bad := func(reason string) error { return &Error{Field: "bucket", Value: b, Reason: reason} }
+	switch {
+	case !bucketPattern.MatchString(b):
+		return bad("must be 3 to 63 characters of lowercase letters, digits, '.' and '-', starting and ending with a letter or digit")
+	case strings.Contains(b, ".."):
+		return bad("must not hold two adjacent periods")
+	case strings.Contains(b, ".-") || strings.Contains(b, "-."):
+		return bad("must not hold a period next to a hyphen")
+	case net.ParseIP(b) != nil:
+		return bad("must not be formatted as an IP address")
+	}
+	for _, p := range []string{"xn--", "sthree-", "amzn-s3-demo-"} {
+		if strings.HasPrefix(b, p) {
+			return bad("must not start with the reserved prefix " + p)
+		}
+	}
+	for _, s := range []string{"-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"} {
+		if strings.HasSuffix(b, s) {
+			return bad("must not end with the reserved suffix " + s)
+		}
+	}
+	return nil
+}
+
+// MaxPrefixLen leaves room for the file name inside S3's 1,024-byte keys.
+const MaxPrefixLen = 512
+
+// ValidatePrefix checks an object name prefix: relative, no ".." or "."
+// segments, no empty segments, printable UTF-8.
+func ValidatePrefix(p string) error {
+	if p == "" {
+		return nil
+	}
+	bad := func(reason string) error { return &Error{Field: "prefix", Value: p, Reason: reason} }
+	switch {
+	case len(p) > MaxPrefixLen:
+		return bad(fmt.Sprintf("is longer than %d bytes", MaxPrefixLen))
+	case !utf8.ValidString(p):
+		return bad("is not valid UTF-8")
+	case strings.HasPrefix(p, "/"):
+		return bad("must not start with '/'")
+	case strings.ContainsFunc(p, func(r rune) bool { return unicode.IsControl(r) || r == '\\' }):
+		return bad("must not hold control characters or '\\'")
+	}
+	for _, seg := range strings.Split(strings.TrimSuffix(p, "/"), "/") {
+		switch seg {
+		case "..", ".":
+			return bad("must not hold '.' or '..' segments")
+		case "":
+			return bad("must not hold empty segments ('//')")
+		}
+	}
+	return nil
+}
+
+// ObjectName is the name of the file for org and day, without prefix:
+// contentful-audit-unstable-beta-<ORG>-<YYYYMMDD>T<HHmmssSSS>Z.csv, the
+// time being the start of the delivered window (00:00:00.000 UTC). A
+// retry therefore overwrites the same object and never adds another.
+func ObjectName(org string, day audit.Day) string {
+	ts := strings.Replace(day.Start().Format("20060102T150405.000"), ".", "", 1)
+	return "contentful-audit-unstable-beta-" + org + "-" + ts + "Z.csv"
+}
+
+// Key is the object's full name at d: prefix and ObjectName.
+func (d *Destination) Key(day audit.Day) string { return d.Prefix + ObjectName(d.OrgID, day) }

@@ -1,0 +1,118 @@
+package destination
+
+import (
+	"encoding/base64"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/contentful/auditlogs/internal/audit"
+)
+
+func wrap76(s string) string {
+	var b strings.Builder
+	for len(s) > 76 {
+		b.WriteString(s[:76] + "\n")
+		s = s[76:]
+	}
+	return b.String() + s + "\n"
+}
+
+func cipher(n int) string { return base64.StdEncoding.EncodeToString(make([]byte, n)) }
+
+func s3Dest() Destination {
+	return Destination{OrgID: "org1", Kind: KindS3, S3: &S3{Bucket: "acme-audit", Region: "eu-west-1", RoleARN: "arn:aws:iam::123456789012:role/AuditLogs"}}
+}
+
+func TestValidDestinations(t *testing.T) {
+	a := Destination{OrgID: "org1", Kind: " Azure ", Prefix: "audit/contentful", Azure: &Azure{SASCipher: wrap76(cipher(512)), Residency: "EU"}}
+	a.Normalize()
+	if err := a.Validate(); err != nil {
+		t.Fatalf("azure: %v", err)
+	}
+	if a.Prefix != "audit/contentful/" || strings.ContainsAny(a.Azure.SASCipher, "\n ") || a.Kind != KindAzure || a.Azure.Residency != ResidencyEU {
+		t.Fatalf("normalized = %+v %+v", a, a.Azure)
+	}
+	s := s3Dest()
+	s.S3.RoleARN = "arn:aws:iam::123456789012:role/service-role/Audit+Logs=,.@-x"
+	s.Normalize()
+	if err := s.Validate(); err != nil {
+		t.Fatalf("s3: %v", err)
+	}
+	if s.ExternalID() != "org1" {
+		t.Fatal("the external ID must be the org ID")
+	}
+}
+
+func TestValidationErrors(t *testing.T) {
+	cases := []struct {
+		field, value string
+		mut          func(*Destination)
+	}{
+		{"kind", "gcs", func(d *Destination) { d.Kind = "gcs" }},
+		{"org_id", "", func(d *Destination) { d.OrgID = "" }},
+		{"bucket", "Acme", func(d *Destination) { d.S3.Bucket = "Acme" }},
+		{"bucket", "ab", func(d *Destination) { d.S3.Bucket = "ab" }},
+		{"bucket", "a..b", func(d *Destination) { d.S3.Bucket = "a..b" }},
+		{"bucket", "192.168.1.1", func(d *Destination) { d.S3.Bucket = "192.168.1.1" }},
+		{"bucket", "xn--abc", func(d *Destination) { d.S3.Bucket = "xn--abc" }},
+		{"bucket", "logs-s3alias", func(d *Destination) { d.S3.Bucket = "logs-s3alias" }},
+		{"bucket", "-abc", func(d *Destination) { d.S3.Bucket = "-abc" }},
+		{"region", "eu-west", func(d *Destination) { d.S3.Region = "eu-west" }},
+		{"region", "EU-WEST-1", func(d *Destination) { d.S3.Region = "EU-WEST-1" }},
+		{"role_arn", "arn:aws:iam::12345:role/x", func(d *Destination) { d.S3.RoleARN = "arn:aws:iam::12345:role/x" }},
+		{"role_arn", "arn:aws:iam::123456789012:user/x", func(d *Destination) { d.S3.RoleARN = "arn:aws:iam::123456789012:user/x" }},
+		{"role_arn", "arn:aws:s3:::bucket", func(d *Destination) { d.S3.RoleARN = "arn:aws:s3:::bucket" }},
+		{"prefix", "/abs/", func(d *Destination) { d.Prefix = "/abs/" }},
+		{"prefix", "a/../b/", func(d *Destination) { d.Prefix = "a/../b/" }},
+		{"prefix", "a//b/", func(d *Destination) { d.Prefix = "a//b/" }},
+		{"prefix", "", func(d *Destination) { d.Prefix = "a\x00b/" }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.field+"="+tc.value, func(t *testing.T) {
+			d := s3Dest()
+			tc.mut(&d)
+			err := d.Validate()
+			var fe *audit.FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.field {
+				t.Fatalf("Validate() = %v, want an error on field %s", err, tc.field)
+			}
+			if !strings.Contains(err.Error(), tc.value) {
+				t.Fatalf("error %q does not show the value %q", err, tc.value)
+			}
+		})
+	}
+}
+
+func TestCipherValidation(t *testing.T) {
+	for _, tc := range []struct{ name, in, want string }{
+		{"short", cipher(256), "decodes to 256 bytes"},
+		{"long", cipher(513), "decodes to 513 bytes"},
+		{"not base64", "!!!!" + cipher(512)[4:], "not standard base64"},
+		{"empty", "", "required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := Destination{OrgID: "org1", Kind: KindAzure, Azure: &Azure{SASCipher: tc.in, Residency: ResidencyUS}}
+			err := d.Validate()
+			if err == nil || !strings.Contains(err.Error(), "sas_cipher") || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want sas_cipher error with %q", err, tc.want)
+			}
+			if len(tc.in) > 40 && strings.Contains(err.Error(), tc.in[:40]) {
+				t.Fatal("error repeats the cipher")
+			}
+		})
+	}
+	d := Destination{OrgID: "org1", Kind: KindAzure, Azure: &Azure{SASCipher: cipher(512), Residency: "asia"}}
+	if err := d.Validate(); err == nil || !strings.Contains(err.Error(), `residency "asia"`) {
+		t.Fatalf("residency: %v", err)
+	}
+}
+
+func TestObjectName(t *testing.T) {
+	day, _ := audit.ParseDay("2026-11-24")
+	d := s3Dest()
+	d.Prefix = "logs/"
+	if got, want := d.Key(day), "logs/contentful-audit-unstable-beta-org1-20261124T000000000Z.csv"; got != want {
+		t.Fatalf("Key = %s, want %s", got, want)
+	}
+}

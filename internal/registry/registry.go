@@ -1,0 +1,255 @@
+// Package registry stores the destinations of all organizations in one
+// DynamoDB table, one item per org (partition key org_id). Every write is
+// validated by the destination package first, and every read is validated
+// again, so a hand-edited item fails loudly instead of misdirecting a
+// delivery. DynamoDB details stay inside this package.
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/contentful/auditlogs/internal/destination"
+)
+
+// Attribute names of a registry item.
+const (
+	AttrOrgID     = "org_id"
+	AttrKind      = "kind"
+	AttrPrefix    = "prefix"
+	AttrEnabled   = "enabled"
+	AttrCreatedAt = "created_at"
+	AttrUpdatedAt = "updated_at"
+	AttrBucket    = "bucket"
+	AttrRegion    = "region"
+	AttrRoleARN   = "role_arn"
+	AttrSASCipher = "sas_cipher"
+	AttrResidency = "residency"
+	AttrSASExpiry = "sas_expiry"
+)
+
+// ErrNotFound means the org has no destination.
+var ErrNotFound = errors.New("no destination registered")
+
+// API is the part of the DynamoDB client the registry uses.
+type API interface {
+	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	dynamodb.ScanAPIClient
+}
+
+// Registry reads and writes destinations.
+type Registry struct {
+	db    API
+	table string
+	now   func() time.Time
+}
+
+// New returns a Registry on table.
+func New(db API, table string) *Registry {
+	return &Registry{db: db, table: table, now: time.Now}
+}
+
+// CreateTable creates the registry table (on-demand) for tests and local
+// stacks; the CDK stack defines the same schema in the cloud.
+func CreateTable(ctx context.Context, db *dynamodb.Client, table string) error {
+	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            aws.String(table),
+		BillingMode:          types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(AttrOrgID), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(AttrOrgID), KeyType: types.KeyTypeHash}},
+	})
+	if err != nil {
+		return fmt.Errorf("create registry table %s: %w", table, err)
+	}
+	return dynamodb.NewTableExistsWaiter(db).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, 2*time.Minute)
+}
+
+// Put creates or replaces the destination of d.OrgID after normalizing
+// and validating it. CreatedAt is kept from the first Put; UpdatedAt is
+// now. Fields of the other kind are removed.
+func (r *Registry) Put(ctx context.Context, d destination.Destination) (destination.Destination, error) {
+	d.Normalize()
+	if err := d.Validate(); err != nil {
+		return d, err
+	}
+	now := r.now().UTC().Truncate(time.Millisecond)
+	vals := map[string]types.AttributeValue{
+		":kind": s(string(d.Kind)), ":enabled": &types.AttributeValueMemberBOOL{Value: d.Enabled},
+		":now": s(now.Format(time.RFC3339Nano)),
+	}
+	set := "SET #kind = :kind, #enabled = :enabled, #updated = :now, #created = if_not_exists(#created, :now)"
+	names := map[string]string{"#kind": AttrKind, "#enabled": AttrEnabled, "#updated": AttrUpdatedAt, "#created": AttrCreatedAt}
+	var remove []string
+	field := func(attr, val string) {
+		ph := "#" + attr
+		names[ph] = attr
+		if val == "" {
+			remove = append(remove, ph)
+			return
+		}
+		vals[":"+attr] = s(val)
+		set += ", " + ph + " = :" + attr
+	}
+	field(AttrPrefix, d.Prefix)
+	var s3 destination.S3
+	var az destination.Azure
+	if d.S3 != nil {
+		s3 = *d.S3
+	}
+	if d.Azure != nil {
+		az = *d.Azure
+	}
+	field(AttrBucket, s3.Bucket)
+	field(AttrRegion, s3.Region)
+	field(AttrRoleARN, s3.RoleARN)
+	field(AttrSASCipher, az.SASCipher)
+	field(AttrResidency, string(az.Residency))
+	expiry := ""
+	if !az.SASExpiry.IsZero() {
+		expiry = az.SASExpiry.UTC().Format(time.RFC3339)
+	}
+	field(AttrSASExpiry, expiry)
+	expr := set
+	if len(remove) > 0 {
+		expr += " REMOVE "
+		for i, ph := range remove {
+			if i > 0 {
+				expr += ", "
+			}
+			expr += ph
+		}
+	}
+	out, err := r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(r.table),
+		Key:                       key(d.OrgID),
+		UpdateExpression:          aws.String(expr),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: vals,
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	if err != nil {
+		return d, fmt.Errorf("put destination for org %s: %w", d.OrgID, err)
+	}
+	return decode(out.Attributes)
+}
+
+// Get returns the destination of org, or an error wrapping ErrNotFound.
+func (r *Registry) Get(ctx context.Context, org string) (destination.Destination, error) {
+	out, err := r.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(r.table), Key: key(org), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return destination.Destination{}, fmt.Errorf("get destination for org %s: %w", org, err)
+	}
+	if out.Item == nil {
+		return destination.Destination{}, fmt.Errorf("org %s: %w", org, ErrNotFound)
+	}
+	return decode(out.Item)
+}
+
+// SetEnabled turns delivery for org on or off ("stop delivery").
+func (r *Registry) SetEnabled(ctx context.Context, org string, enabled bool) error {
+	_, err := r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(r.table),
+		Key:                       key(org),
+		UpdateExpression:          aws.String("SET #enabled = :enabled, #updated = :now"),
+		ConditionExpression:       aws.String("attribute_exists(#org)"),
+		ExpressionAttributeNames:  map[string]string{"#enabled": AttrEnabled, "#updated": AttrUpdatedAt, "#org": AttrOrgID},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":enabled": &types.AttributeValueMemberBOOL{Value: enabled}, ":now": s(r.now().UTC().Format(time.RFC3339Nano))},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return fmt.Errorf("org %s: %w", org, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("set enabled=%t for org %s: %w", enabled, org, err)
+	}
+	return nil
+}
+
+// Delete removes org's destination; deleting a missing one is not an error.
+func (r *Registry) Delete(ctx context.Context, org string) error {
+	if _, err := r.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(r.table), Key: key(org)}); err != nil {
+		return fmt.Errorf("delete destination for org %s: %w", org, err)
+	}
+	return nil
+}
+
+// List calls fn for every destination, page by page with the SDK's
+// paginator. An item that fails validation is an error naming its org.
+func (r *Registry) List(ctx context.Context, fn func(destination.Destination) error) error {
+	p := dynamodb.NewScanPaginator(r.db, &dynamodb.ScanInput{TableName: aws.String(r.table), ConsistentRead: aws.Bool(true)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("scan registry %s: %w", r.table, err)
+		}
+		for _, item := range page.Items {
+			d, err := decode(item)
+			if err != nil {
+				return err
+			}
+			if err := fn(d); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func key(org string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{AttrOrgID: s(org)}
+}
+
+func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+
+func str(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+func decode(item map[string]types.AttributeValue) (destination.Destination, error) {
+	d := destination.Destination{
+		OrgID:  str(item, AttrOrgID),
+		Kind:   destination.Kind(str(item, AttrKind)),
+		Prefix: str(item, AttrPrefix),
+	}
+	if v, ok := item[AttrEnabled].(*types.AttributeValueMemberBOOL); ok {
+		d.Enabled = v.Value
+	}
+	var err error
+	for _, tf := range []struct {
+		attr string
+		dst  *time.Time
+	}{{AttrCreatedAt, &d.CreatedAt}, {AttrUpdatedAt, &d.UpdatedAt}} {
+		if v := str(item, tf.attr); v != "" {
+			if *tf.dst, err = time.Parse(time.RFC3339Nano, v); err != nil {
+				return d, fmt.Errorf("registry item for org %s: %s %s: %w", d.OrgID, tf.attr, strconv.Quote(v), err)
+			}
+		}
+	}
+	switch d.Kind {
+	case destination.KindS3:
+		d.S3 = &destination.S3{Bucket: str(item, AttrBucket), Region: str(item, AttrRegion), RoleARN: str(item, AttrRoleARN)}
+	case destination.KindAzure:
+		d.Azure = &destination.Azure{SASCipher: str(item, AttrSASCipher), Residency: destination.Residency(str(item, AttrResidency))}
+		if v := str(item, AttrSASExpiry); v != "" {
+			if d.Azure.SASExpiry, err = time.Parse(time.RFC3339, v); err != nil {
+				return d, fmt.Errorf("registry item for org %s: %s %s: %w", d.OrgID, AttrSASExpiry, strconv.Quote(v), err)
+			}
+		}
+	}
+	if err := d.Validate(); err != nil {
+		return d, fmt.Errorf("registry item for org %s is invalid: %w", d.OrgID, err)
+	}
+	return d, nil
+}

@@ -1,0 +1,126 @@
+package registry
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/destination"
+	"github.com/contentful/auditlogs/internal/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+func newRegistry(t *testing.T) (*Registry, *dynamodb.Client, string) {
+	t.Helper()
+	moto := testenv.Moto(t)
+	db := dynamodb.NewFromConfig(testenv.AWSConfig(t, testenv.Endpoints{Default: moto.URL}))
+	table := testenv.UniqueName("registry")
+	if err := CreateTable(context.Background(), db, table); err != nil {
+		t.Fatal(err)
+	}
+	return New(db, table), db, table
+}
+
+func s3Dest(org string) destination.Destination {
+	return destination.Destination{OrgID: org, Kind: destination.KindS3, Enabled: true,
+		S3: &destination.S3{Bucket: "acme-audit", Region: "eu-west-1", RoleARN: "arn:aws:iam::123456789012:role/AuditLogs"}}
+}
+
+func TestPutGetRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	r, _, _ := newRegistry(t)
+	clock := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	r.now = func() time.Time { return clock }
+
+	first, err := r.Put(ctx, s3Dest("org1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.CreatedAt.Equal(clock) || !first.UpdatedAt.Equal(clock) {
+		t.Fatalf("times = %v %v, want %v", first.CreatedAt, first.UpdatedAt, clock)
+	}
+
+	// Switching to Azure keeps created_at, moves updated_at, drops the S3 fields.
+	clock = clock.Add(time.Hour)
+	cipher := base64.StdEncoding.EncodeToString(make([]byte, 512))
+	az := destination.Destination{OrgID: "org1", Kind: destination.KindAzure, Prefix: "audit", Enabled: true,
+		Azure: &destination.Azure{SASCipher: cipher[:100] + "\n" + cipher[100:] + "\n", Residency: "eu", SASExpiry: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	if _, err := r.Put(ctx, az); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Get(ctx, "org1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Kind != destination.KindAzure || got.S3 != nil || got.Azure == nil || got.Azure.SASCipher != cipher ||
+		got.Azure.Residency != destination.ResidencyEU || got.Prefix != "audit/" || !got.Azure.SASExpiry.Equal(az.Azure.SASExpiry) {
+		t.Fatalf("got %+v / %+v", got, got.Azure)
+	}
+	if !got.CreatedAt.Equal(first.CreatedAt) || !got.UpdatedAt.Equal(clock) {
+		t.Fatalf("created %v updated %v", got.CreatedAt, got.UpdatedAt)
+	}
+}
+
+func TestPutValidates(t *testing.T) {
+	r, _, _ := newRegistry(t)
+	d := s3Dest("org1")
+	d.S3.RoleARN = "arn:aws:iam::1:role/x"
+	_, err := r.Put(context.Background(), d)
+	var fe *audit.FieldError
+	if !errors.As(err, &fe) || fe.Field != "role_arn" {
+		t.Fatalf("err = %v, want a role_arn field error", err)
+	}
+	if _, err := r.Get(context.Background(), "org1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("an invalid destination was stored: Get = %v", err)
+	}
+}
+
+func TestEnableDisableDeleteList(t *testing.T) {
+	ctx := context.Background()
+	r, _, _ := newRegistry(t)
+	for _, org := range []string{"org1", "org2", "org3"} {
+		if _, err := r.Put(ctx, s3Dest(org)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.SetEnabled(ctx, "org2", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetEnabled(ctx, "nope", false); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("SetEnabled on a missing org = %v, want ErrNotFound", err)
+	}
+	if err := r.Delete(ctx, "org3"); err != nil {
+		t.Fatal(err)
+	}
+	enabled := map[string]bool{}
+	if err := r.List(ctx, func(d destination.Destination) error { enabled[d.OrgID] = d.Enabled; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(enabled) != 2 || !enabled["org1"] || enabled["org2"] {
+		t.Fatalf("listed %v, want org1 enabled and org2 disabled", enabled)
+	}
+}
+
+func TestCorruptItemIsAnError(t *testing.T) {
+	r, db, table := newRegistry(t)
+	_, err := db.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(table), Item: map[string]types.AttributeValue{
+		AttrOrgID: s("org9"), AttrKind: s("s3"), AttrBucket: s("BAD_BUCKET"), AttrRegion: s("eu-west-1"), AttrRoleARN: s("arn:aws:iam::123456789012:role/x"),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Get(context.Background(), "org9")
+	if err == nil || !strings.Contains(err.Error(), "org9") || !strings.Contains(err.Error(), "BAD_BUCKET") {
+		t.Fatalf("Get on a corrupt item = %v, want an error naming the org and the value", err)
+	}
+}
