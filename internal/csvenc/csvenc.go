@@ -122,29 +122,43 @@ func (e *Encoder) appendTime(b []byte, t time.Time) []byte {
 		byte('0'+milli/100), byte('0'+milli/10%10), byte('0'+milli%10), 'Z')
 }
 
-// special marks the bytes that make a field need quotes, and every
-// non-ASCII byte, so one pass over a field tells both whether it must be
-// quoted and whether its UTF-8 must be checked.
-var special = func() (t [256]uint8) {
-	for _, c := range []byte{',', '"', '\r', '\n'} {
-		t[c] = 1
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// hasZeroByte is non-zero exactly when one of v's eight bytes is zero.
+func hasZeroByte(v uint64) uint64 { return (v - ones) &^ v & highs }
+
+// scan tells whether s needs quotes (it holds ',', '"', CR or LF) and
+// whether it holds non-ASCII bytes (so its UTF-8 must be checked). It looks
+// at eight bytes a step: fields are the bulk of every file.
+func scan(s string) (quote, nonASCII bool) {
+	var any, q uint64
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		any |= w
+		q |= hasZeroByte(w^(ones*',')) | hasZeroByte(w^(ones*'"')) | hasZeroByte(w^(ones*'\r')) | hasZeroByte(w^(ones*'\n'))
 	}
-	for c := 0x80; c < 0x100; c++ {
-		t[c] = 2
+	for ; i < len(s); i++ {
+		c := s[i]
+		any |= uint64(c)
+		if c == ',' || c == '"' || c == '\r' || c == '\n' {
+			q = 1
+		}
 	}
-	return t
-}()
+	return q != 0, any&highs != 0 || any&0x80 != 0
+}
 
 // appendField appends s as one CSV field.
 func appendField(b []byte, s string) []byte {
-	var seen uint8
-	for i := 0; i < len(s); i++ {
-		seen |= special[s[i]]
-	}
-	if seen&2 != 0 && !utf8.ValidString(s) {
+	quote, nonASCII := scan(s)
+	if nonASCII && !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
-	if seen&1 == 0 {
+	if !quote {
 		return append(b, s...)
 	}
 	b = append(b, '"')

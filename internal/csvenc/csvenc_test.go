@@ -208,3 +208,25 @@ func TestTimeMatchesRFC3339Millis(t *testing.T) {
 		}
 	}
 }
+
+func TestScanAgreesWithByteLoop(t *testing.T) {
+	specials := []byte{',', '"', '\r', '\n', 0x80, 0xff, 'a', ' ', 0x7f, 0x00, 0x2b, 0x2d}
+	for n := 0; n < 40; n++ {
+		for pos := 0; pos < n; pos++ {
+			for _, c := range specials {
+				b := bytes.Repeat([]byte("x"), n)
+				b[pos] = c
+				s := string(b)
+				q, na := scan(s)
+				wantQ := strings.ContainsAny(s, ",\"\r\n")
+				wantNA := false
+				for i := 0; i < len(s); i++ {
+					wantNA = wantNA || s[i] >= 0x80
+				}
+				if q != wantQ || na != wantNA {
+					t.Fatalf("scan(%q) = %v,%v want %v,%v", s, q, na, wantQ, wantNA)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,188 @@
+// Package emulator starts and stops the local stand-ins for the cloud
+// services (moto_server, local-kms, Azurite) as child processes on
+// 127.0.0.1, each on a free port, logging to a temporary folder, and stops
+// them by PID (their whole process group). Tests use it through testenv;
+// the demo uses it directly.
+package emulator
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// Server is one running emulator.
+type Server struct {
+	Name string
+	Host string // 127.0.0.1:port
+	URL  string // http://127.0.0.1:port
+	cmd  *exec.Cmd
+	log  string
+	dir  string
+	done chan struct{}
+}
+
+// Stop kills the server's process group and removes its temporary files.
+func (s *Server) Stop() {
+	if s == nil || s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.done
+	}
+	_ = os.RemoveAll(s.dir)
+}
+
+// RepoRoot is the folder holding go.mod.
+func RepoRoot() string {
+	dir, _ := os.Getwd()
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return dir
+		}
+	}
+}
+
+// LookTool finds a tool on PATH, then in the project's own tool folders
+// (.tools/bin from `go install`, node_modules/.bin from `npm ci`).
+func LookTool(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	root := RepoRoot()
+	for _, dir := range []string{".tools/bin", "node_modules/.bin"} {
+		p := filepath.Join(root, dir, name)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found on PATH, in .tools/bin or in node_modules/.bin", name)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Spec says how to run one emulator.
+type Spec struct {
+	Name string
+	Tool string
+	Args func(port int, dir string) []string
+	Env  func(port int, dir string) []string
+}
+
+// Start runs sp on a free port of 127.0.0.1 with extraEnv added to its
+// environment and waits until it accepts connections.
+func Start(sp Spec, extraEnv []string) (*Server, error) {
+	bin, err := LookTool(sp.Tool)
+	if err != nil {
+		return nil, err
+	}
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ { // a free port can be taken before the server binds it
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		dir, err := os.MkdirTemp("", "auditlogs-"+sp.Name+"-")
+		if err != nil {
+			return nil, err
+		}
+		logPath := filepath.Join(dir, "server.log")
+		logFile, err := os.Create(logPath)
+		if err != nil {
+			return nil, err
+		}
+		var args []string
+		if sp.Args != nil {
+			args = sp.Args(port, dir)
+		}
+		cmd := exec.Command(bin, args...)
+		cmd.Dir = dir
+		cmd.Stdout, cmd.Stderr = logFile, logFile
+		cmd.Env = append(os.Environ(), extraEnv...)
+		if sp.Env != nil {
+			cmd.Env = append(cmd.Env, sp.Env(port, dir)...)
+		}
+		// Own process group, so Stop reaches children (pyenv shims, node);
+		// and killed with the test binary if that dies first.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			logFile.Close()
+			return nil, fmt.Errorf("start %s: %w", bin, err)
+		}
+		logFile.Close()
+		s := &Server{Name: sp.Name, Host: "127.0.0.1:" + strconv.Itoa(port), cmd: cmd, log: logPath, dir: dir, done: make(chan struct{})}
+		s.URL = "http://" + s.Host
+		go func() { _ = cmd.Wait(); close(s.done) }()
+		if err := waitListening(s, 60*time.Second); err != nil {
+			out, _ := os.ReadFile(logPath)
+			s.Stop()
+			lastErr = fmt.Errorf("%s did not start: %v; its log:\n%s", sp.Name, err, tail(out, 2000))
+			continue
+		}
+		return s, nil
+	}
+	return nil, lastErr
+}
+
+// waitListening polls with bare TCP connects: an HTTP probe would count
+// against moto's INITIAL_NO_AUTH_ACTION_COUNT.
+func waitListening(s *Server, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.done:
+			return fmt.Errorf("process exited")
+		default:
+		}
+		c, err := net.DialTimeout("tcp", s.Host, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("nothing listening on %s after %s", s.Host, timeout)
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(bytes.TrimSpace(b))
+}
+
+// Moto is moto_server: S3, DynamoDB, STS, IAM, SQS.
+var Moto = Spec{Name: "moto", Tool: "moto_server", Args: func(port int, _ string) []string {
+	return []string{"-H", "127.0.0.1", "-p", strconv.Itoa(port)}
+}}
+
+// LocalKMS is local-kms (it binds all interfaces: it has no host option).
+var LocalKMS = Spec{Name: "local-kms", Tool: "local-kms", Env: func(port int, dir string) []string {
+	return []string{"PORT=" + strconv.Itoa(port), "KMS_DATA_PATH=" + filepath.Join(dir, "data"), "KMS_REGION=us-east-1", "KMS_ACCOUNT_ID=111122223333"}
+}}
+
+// Azurite is the Azurite blob service.
+var Azurite = Spec{Name: "azurite", Tool: "azurite-blob", Args: func(port int, dir string) []string {
+	return []string{"--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port), "--location", filepath.Join(dir, "data"),
+		"--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent"}
+}}

@@ -1,0 +1,141 @@
+// Package export is the delivery pipeline: for one org and one UTC day it
+// looks up the destination, streams the day's events from the log store
+// through the CSV encoder and SHA-256 into the destination's sink, and
+// reports what it delivered.
+//
+// Nothing of the day is held in memory: the encoder writes into an
+// io.Pipe that the sink reads while it uploads, and an error on either
+// side closes the pipe with that error (CloseWithError), so a failing store
+// aborts the upload and a failing upload stops the store read. Sinks make
+// nothing visible unless the stream ends cleanly, so a delivery is all or
+// nothing.
+package export
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"time"
+
+	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/csvenc"
+	"github.com/contentful/auditlogs/internal/logstore"
+	"github.com/contentful/auditlogs/internal/sink"
+)
+
+// Result is what one delivery wrote.
+type Result struct {
+	OrgID    string        `json:"org_id"`
+	Day      audit.Day     `json:"day"`
+	Key      string        `json:"key"`
+	Rows     int64         `json:"rows"`
+	Bytes    int64         `json:"bytes"`
+	SHA256   string        `json:"sha256"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// ErrInconsistentStore means the log store returned an event of another
+// org or day, out of order, or twice: delivering it could leak or corrupt
+// a customer's file, so the delivery stops. It is a bug, and transient in
+// the sense that nothing the customer does can fix it.
+var ErrInconsistentStore = errors.New("log store returned an inconsistent stream")
+
+// errUploadEnded tells the producer that the sink stopped reading.
+var errUploadEnded = errors.New("upload ended before the file was complete")
+
+// Deliver streams org's events of day from src as CSV into s under name.
+// On success the object is complete and Result describes it: Rows and
+// Bytes counted, SHA256 of exactly the bytes the sink read.
+func Deliver(ctx context.Context, src logstore.Reader, s sink.Sink, org string, day audit.Day, name string) (Result, error) {
+	start := time.Now()
+	res := Result{OrgID: org, Day: day, Key: name}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	pr, pw := io.Pipe()
+	out := &hashingWriter{w: pw, h: sha256.New()}
+	produced := make(chan error, 1)
+	go func() {
+		err := produce(ctx, src, out, org, day, &res.Rows)
+		if err != nil {
+			pw.CloseWithError(err)
+		} else {
+			pw.Close()
+		}
+		produced <- err
+	}()
+
+	upErr := s.Upload(ctx, name, pr)
+	// Unblock the producer if the sink returned without reading to the end,
+	// and stop the store read if the upload failed.
+	pr.CloseWithError(errUploadEnded)
+	if upErr != nil {
+		cancel()
+	}
+	prodErr := <-produced
+
+	// Which failure is the cause: the producer's own, unless it only saw
+	// the consequences of a failed upload (a closed pipe, our cancel).
+	consequence := errors.Is(prodErr, errUploadEnded) || upErr != nil && errors.Is(prodErr, context.Canceled)
+	switch {
+	case prodErr != nil && !consequence:
+		return res, fmt.Errorf("deliver org %s day %s: %w", org, day, prodErr)
+	case upErr != nil:
+		return res, fmt.Errorf("deliver org %s day %s to %s: %w", org, day, name, upErr)
+	case prodErr != nil:
+		// The sink reported success without reading the whole stream: a
+		// sink bug that must never pass as a complete delivery.
+		return res, fmt.Errorf("deliver org %s day %s to %s: sink returned before the end of the stream: %w", org, day, name, prodErr)
+	}
+	res.Bytes = out.n
+	res.SHA256 = hex.EncodeToString(out.h.Sum(nil))
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+// produce writes the header and one row per event, checking that the
+// store keeps its promises (org, day, strict order, each request once).
+func produce(ctx context.Context, src logstore.Reader, w io.Writer, org string, day audit.Day, rows *int64) error {
+	enc := csvenc.NewEncoder(w)
+	if err := enc.WriteHeader(); err != nil {
+		return err
+	}
+	var prevTime time.Time
+	var prevID string
+	err := src.ReadDay(ctx, org, day, func(e *audit.Event) error {
+		switch {
+		case e.OrgID != org:
+			return fmt.Errorf("%w: event %s belongs to org %s", ErrInconsistentStore, e.RequestID, e.OrgID)
+		case !day.Contains(e.RequestTime):
+			return fmt.Errorf("%w: event %s at %s is outside %s", ErrInconsistentStore, e.RequestID, e.RequestTime.Format(time.RFC3339Nano), day)
+		case *rows > 0 && (e.RequestTime.Before(prevTime) || e.RequestTime.Equal(prevTime) && e.RequestID <= prevID):
+			return fmt.Errorf("%w: event %s at %s follows %s at %s", ErrInconsistentStore, e.RequestID,
+				e.RequestTime.Format(time.RFC3339Nano), prevID, prevTime.Format(time.RFC3339Nano))
+		}
+		prevTime, prevID = e.RequestTime, e.RequestID
+		*rows++
+		return enc.Write(e)
+	})
+	if err != nil {
+		return fmt.Errorf("read log store: %w", err)
+	}
+	return enc.Flush()
+}
+
+// hashingWriter passes bytes to w and hashes and counts what w accepted.
+type hashingWriter struct {
+	w io.Writer
+	h hash.Hash
+	n int64
+}
+
+func (hw *hashingWriter) Write(p []byte) (int, error) {
+	n, err := hw.w.Write(p)
+	hw.h.Write(p[:n])
+	hw.n += int64(n)
+	return n, err
+}

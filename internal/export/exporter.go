@@ -1,0 +1,94 @@
+package export
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/destination"
+	"github.com/contentful/auditlogs/internal/logstore"
+	"github.com/contentful/auditlogs/internal/registry"
+	"github.com/contentful/auditlogs/internal/sink"
+)
+
+// Permanent export failures: a retry with the same input cannot succeed.
+var (
+	ErrDisabled         = errors.New("delivery is disabled for this org")
+	ErrDayNotOver       = errors.New("the day is not over yet")
+	ErrOutsideRetention = errors.New("the day is older than the log store keeps events")
+)
+
+// DefaultRetention is how long the log store keeps events.
+const DefaultRetention = 35 * 24 * time.Hour
+
+// Destinations looks up an org's destination (the registry).
+type Destinations interface {
+	Get(ctx context.Context, org string) (destination.Destination, error)
+}
+
+// SinkOpener gives the sink that writes to a destination: for S3 it
+// assumes the customer's role, for Azure it decrypts the SAS URL. Object
+// names passed to the sink are full keys, prefix included.
+type SinkOpener interface {
+	Open(ctx context.Context, d destination.Destination) (sink.Sink, error)
+}
+
+// Exporter delivers org-days.
+type Exporter struct {
+	Destinations Destinations
+	Store        logstore.Reader
+	Sinks        SinkOpener
+	// Retention of the log store; a day whose first events may already be
+	// gone is refused rather than delivered short. Zero means
+	// DefaultRetention.
+	Retention time.Duration
+	Now       func() time.Time
+}
+
+// Export delivers org's events of day to org's destination.
+func (x *Exporter) Export(ctx context.Context, org string, day audit.Day) (Result, error) {
+	if err := audit.ValidateOrgID(org); err != nil {
+		return Result{}, err
+	}
+	if day.IsZero() {
+		return Result{}, &audit.FieldError{Field: "day", Value: "", Reason: "is required"}
+	}
+	now := time.Now()
+	if x.Now != nil {
+		now = x.Now()
+	}
+	retention := x.Retention
+	if retention == 0 {
+		retention = DefaultRetention
+	}
+	if day.End().After(now) {
+		return Result{}, fmt.Errorf("export org %s day %s: %w (it ends at %s)", org, day, ErrDayNotOver, day.End().Format(time.RFC3339))
+	}
+	if !now.Before(day.Start().Add(retention)) {
+		return Result{}, fmt.Errorf("export org %s day %s: %w (%s)", org, day, ErrOutsideRetention, retention)
+	}
+	d, err := x.Destinations.Get(ctx, org)
+	if err != nil {
+		return Result{}, fmt.Errorf("export org %s day %s: %w", org, day, err)
+	}
+	if !d.Enabled {
+		return Result{}, fmt.Errorf("export org %s day %s: %w", org, day, ErrDisabled)
+	}
+	s, err := x.Sinks.Open(ctx, d)
+	if err != nil {
+		return Result{}, fmt.Errorf("export org %s day %s: open %s destination: %w", org, day, d.Kind, err)
+	}
+	return Deliver(ctx, x.Store, s, org, day, d.Key(day))
+}
+
+// IsPermanent reports whether err cannot be fixed by retrying as is: the
+// input is invalid, the org has no enabled destination, the day is out of
+// range, or the destination refuses us (see sink.IsPermanent).
+func IsPermanent(err error) bool {
+	var fe *audit.FieldError
+	return errors.As(err, &fe) || sink.IsPermanent(err) ||
+		errors.Is(err, registry.ErrNotFound) || errors.Is(err, ErrDisabled) ||
+		errors.Is(err, ErrDayNotOver) || errors.Is(err, ErrOutsideRetention)
+}
