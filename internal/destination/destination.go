@@ -239,6 +239,10 @@ func ValidatePrefix(p string) error {
 		return bad("must not start with '/'")
 	case strings.ContainsFunc(p, func(r rune) bool { return unicode.IsControl(r) || r == '\\' }):
 		return bad("must not hold control characters or '\\'")
+	case strings.ContainsAny(p, "*?$"):
+		// IAM reads '*' and '?' as wildcards and "${...}" as a variable in
+		// the session policy's resource ARN: they would widen the grant.
+		return bad("must not hold '*', '?' or '$'")
 	}
 	for _, seg := range strings.Split(strings.TrimSuffix(p, "/"), "/") {
 		switch seg {

@@ -67,6 +67,7 @@ func TestValidationErrors(t *testing.T) {
 		{"prefix", "a/../b/", func(d *Destination) { d.Prefix = "a/../b/" }},
 		{"prefix", "a//b/", func(d *Destination) { d.Prefix = "a//b/" }},
 		{"prefix", "", func(d *Destination) { d.Prefix = "a\x00b/" }},
+		{"prefix", "logs/*", func(d *Destination) { d.Prefix = "logs/*" }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.field+"="+tc.value, func(t *testing.T) {

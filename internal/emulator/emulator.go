@@ -28,6 +28,9 @@ type Server struct {
 	done chan struct{}
 }
 
+// LogPath is the file that holds the server's output.
+func (s *Server) LogPath() string { return s.log }
+
 // Stop kills the server's process group and removes its temporary files.
 func (s *Server) Stop() {
 	if s == nil || s.cmd == nil || s.cmd.Process == nil {

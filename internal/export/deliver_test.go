@@ -185,9 +185,22 @@ func (f fakeDestinations) Get(_ context.Context, org string) (destination.Destin
 	return d, nil
 }
 
+// memOpener opens the memory sink under the destination's prefix, as the
+// real sinks do.
 type memOpener struct{ s *memsink.Sink }
 
-func (m memOpener) Open(context.Context, destination.Destination) (sink.Sink, error) { return m.s, nil }
+func (m memOpener) Open(_ context.Context, d destination.Destination) (sink.Sink, error) {
+	return prefixed{m.s, d.Prefix}, nil
+}
+
+type prefixed struct {
+	s      sink.Sink
+	prefix string
+}
+
+func (p prefixed) Upload(ctx context.Context, name string, r io.Reader) error {
+	return p.s.Upload(ctx, p.prefix+name, r)
+}
 
 type refusingOpener struct{}
 

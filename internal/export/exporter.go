@@ -29,8 +29,8 @@ type Destinations interface {
 }
 
 // SinkOpener gives the sink that writes to a destination: for S3 it
-// assumes the customer's role, for Azure it decrypts the SAS URL. Object
-// names passed to the sink are full keys, prefix included.
+// assumes the customer's role, for Azure it decrypts the SAS URL. The sink
+// puts the destination's prefix before every object name.
 type SinkOpener interface {
 	Open(ctx context.Context, d destination.Destination) (sink.Sink, error)
 }
@@ -80,7 +80,9 @@ func (x *Exporter) Export(ctx context.Context, org string, day audit.Day) (Resul
 	if err != nil {
 		return Result{}, fmt.Errorf("export org %s day %s: open %s destination: %w", org, day, d.Kind, err)
 	}
-	return Deliver(ctx, x.Store, s, org, day, d.Key(day))
+	res, err := Deliver(ctx, x.Store, s, org, day, destination.ObjectName(org, day))
+	res.Key = d.Key(day)
+	return res, err
 }
 
 // IsPermanent reports whether err cannot be fixed by retrying as is: the

@@ -1,0 +1,118 @@
+package s3sink
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+
+	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/destination"
+	"github.com/contentful/auditlogs/internal/sink"
+)
+
+const (
+	// sessionNamePrefix marks our sessions in the customer's CloudTrail.
+	sessionNamePrefix = "auditlogs-"
+	// maxSessionName is STS's limit on RoleSessionName.
+	maxSessionName = 64
+	// maxPolicyLen is STS's limit on the plain text of a session policy.
+	maxPolicyLen = 2048
+)
+
+// validateDestination rejects a destination that cannot work or that would
+// make the session policy broader than one bucket prefix. The rules are the
+// destination package's (a '*' or '?' in the bucket or prefix would widen
+// the policy's resource ARN); they are checked again here because the
+// policy's safety must not depend on the caller having validated.
+func validateDestination(d Destination) error {
+	for _, err := range []error{
+		audit.ValidateOrgID(d.OrgID),
+		destination.ValidateBucket(d.Bucket),
+		destination.ValidateRegion(d.Region),
+		destination.ValidateRoleARN(d.RoleARN),
+		destination.ValidatePrefix(d.Prefix),
+	} {
+		if err != nil {
+			return fmt.Errorf("s3sink: %w: %w", err, sink.ErrInvalidConfig)
+		}
+	}
+	return nil
+}
+
+// roleARN parses an IAM role ARN.
+func roleARN(s string) (arn.ARN, error) {
+	a, err := arn.Parse(s)
+	if err != nil {
+		return a, fmt.Errorf("not an ARN")
+	}
+	if a.Service != "iam" || !strings.HasPrefix(a.Resource, "role/") || a.AccountID == "" {
+		return a, fmt.Errorf("not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+	}
+	return a, nil
+}
+
+type policyDocument struct {
+	Version   string
+	Statement []policyStatement
+}
+
+type policyStatement struct {
+	Sid      string
+	Effect   string
+	Action   []string
+	Resource string
+}
+
+// SessionPolicy returns the inline session policy that Open passes to
+// AssumeRole: the session may only write objects under the destination's
+// prefix, and abort its own failed multipart uploads. In IAM s3:PutObject
+// also covers CreateMultipartUpload, UploadPart and
+// CompleteMultipartUpload; AbortMultipartUpload is a separate action. The
+// session's rights are the intersection of this and the role's policies.
+// The partition comes from the role ARN (aws, aws-cn, aws-us-gov).
+func SessionPolicy(d Destination) (string, error) {
+	if err := validateDestination(d); err != nil {
+		return "", err
+	}
+	role, _ := roleARN(d.RoleARN) // validated above
+	doc := policyDocument{
+		Version: "2012-10-17",
+		Statement: []policyStatement{{
+			Sid:      "AuditLogDelivery",
+			Effect:   "Allow",
+			Action:   []string{"s3:PutObject", "s3:AbortMultipartUpload"},
+			Resource: fmt.Sprintf("arn:%s:s3:::%s/%s*", role.Partition, d.Bucket, d.Prefix),
+		}},
+	}
+	// No HTML escaping: a prefix with '&' stays readable in CloudTrail.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(doc); err != nil {
+		return "", fmt.Errorf("s3sink: session policy: %w", err)
+	}
+	b := bytes.TrimSpace(buf.Bytes())
+	if len(b) > maxPolicyLen {
+		return "", fmt.Errorf("s3sink: session policy for bucket %q prefix %q is %d bytes, STS allows %d: %w", d.Bucket, d.Prefix, len(b), maxPolicyLen, sink.ErrInvalidConfig)
+	}
+	return string(b), nil
+}
+
+// SessionName returns the RoleSessionName for org: "auditlogs-<org>",
+// which shows in the customer's CloudTrail. Org IDs only hold characters
+// STS allows ([\w+=,.@-]); a name over STS's 64 characters is cut and
+// ends in a hash of the whole org ID, so it stays distinct.
+func SessionName(org string) string {
+	name := sessionNamePrefix + org
+	if len(name) <= maxSessionName {
+		return name
+	}
+	sum := sha256.Sum256([]byte(org))
+	suffix := "-" + hex.EncodeToString(sum[:4])
+	return name[:maxSessionName-len(suffix)] + suffix
+}
