@@ -7,7 +7,6 @@
 package destination
 
 import (
-	"encoding/base64"
 	"fmt"
 	"net"
 	"regexp"
@@ -17,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/sas"
 )
 
 // Kind is the storage provider.
@@ -28,15 +28,12 @@ const (
 )
 
 // Residency selects the KMS key a SAS cipher was encrypted to.
-type Residency string
+type Residency = sas.Residency
 
 const (
-	ResidencyUS Residency = "us"
-	ResidencyEU Residency = "eu"
+	ResidencyUS = sas.US
+	ResidencyEU = sas.EU
 )
-
-// CipherBytes is the size of an RSA-4096 ciphertext.
-const CipherBytes = 512
 
 // Destination is one organization's delivery target.
 type Destination struct {
@@ -137,38 +134,12 @@ func (d *Destination) Validate() error {
 
 // ValidateResidency accepts "us" and "eu".
 func ValidateResidency(r string) error {
-	if Residency(r) != ResidencyUS && Residency(r) != ResidencyEU {
-		return &Error{Field: "residency", Value: r, Reason: `must be "us" or "eu"`}
-	}
-	return nil
+	_, err := sas.ParseResidency(r)
+	return err
 }
 
-// DecodeCipher decodes a submitted SAS cipher: standard base64, line
-// breaks and spaces ignored (GNU base64 wraps at 76 columns), exactly
-// CipherBytes long. The error never repeats the cipher in full.
-func DecodeCipher(b64 string) ([]byte, error) {
-	clean := strings.Map(func(r rune) rune {
-		if unicode.IsSpace(r) {
-			return -1
-		}
-		return r
-	}, b64)
-	show := clean
-	if len(show) > 16 {
-		show = show[:16] + "…"
-	}
-	if clean == "" {
-		return nil, &Error{Field: "sas_cipher", Value: "", Reason: "is required"}
-	}
-	raw, err := base64.StdEncoding.DecodeString(clean)
-	if err != nil {
-		return nil, &Error{Field: "sas_cipher", Value: show, Reason: fmt.Sprintf("is not standard base64 (%v)", err)}
-	}
-	if len(raw) != CipherBytes {
-		return nil, &Error{Field: "sas_cipher", Value: show, Reason: fmt.Sprintf("decodes to %d bytes; an RSA-4096 OAEP cipher is exactly %d (was it encrypted to the right public key?)", len(raw), CipherBytes)}
-	}
-	return raw, nil
-}
+// DecodeCipher decodes a submitted SAS cipher; see sas.DecodeCipher.
+func DecodeCipher(b64 string) ([]byte, error) { return sas.DecodeCipher(b64) }
 
 var roleARNPattern = regexp.MustCompile(`^arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):role/((?:[\w+=,.@-]+/)*)([\w+=,.@-]{1,64})$`)
 

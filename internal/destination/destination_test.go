@@ -90,7 +90,7 @@ func TestCipherValidation(t *testing.T) {
 		{"short", cipher(256), "decodes to 256 bytes"},
 		{"long", cipher(513), "decodes to 513 bytes"},
 		{"not base64", "!!!!" + cipher(512)[4:], "not standard base64"},
-		{"empty", "", "required"},
+		{"empty", "", "empty"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := Destination{OrgID: "org1", Kind: KindAzure, Azure: &Azure{SASCipher: tc.in, Residency: ResidencyUS}}

@@ -48,7 +48,24 @@ func AWSConfig(tb testing.TB, ep Endpoints, creds ...string) aws.Config {
 	if err != nil {
 		tb.Fatalf("load AWS config: %v", err)
 	}
+	// The SDK reads AWS_ENDPOINT_URL_<SERVICE> when a client is created,
+	// not when the config is loaded, and the variables are restored by
+	// then. Keep what they said in the config's own sources, ahead of the
+	// environment, so every client of this config reaches the emulators
+	// whatever the process environment says later.
+	cfg.ConfigSources = append([]any{pinnedEndpoints{def: ep.Default, kms: ep.KMS}}, cfg.ConfigSources...)
 	return cfg
+}
+
+// pinnedEndpoints answers the SDK's per-service endpoint lookup
+// (configsources.ServiceBaseEndpointProvider) for a test config.
+type pinnedEndpoints struct{ def, kms string }
+
+func (p pinnedEndpoints) GetServiceBaseEndpoint(_ context.Context, sdkID string) (string, bool, error) {
+	if sdkID == "KMS" && p.kms != "" {
+		return p.kms, true, nil
+	}
+	return p.def, p.def != "", nil
 }
 
 // WithEnv runs fn with the variables set (an empty value unsets one) and

@@ -119,3 +119,15 @@ func UniqueName(prefix string) string {
 	n := uniq.Add(1)
 	return strings.ToLower(fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), n))
 }
+
+// RequireTools fails (with AUDITLOG_REQUIRE_EMULATORS=1 or in CI) or skips
+// the test unless every named tool is installed; for tests that start a
+// whole local stack themselves.
+func RequireTools(tb testing.TB, names ...string) {
+	tb.Helper()
+	for _, name := range names {
+		if _, err := emulator.LookTool(name); err != nil {
+			unavailable(tb, "%v", err)
+		}
+	}
+}

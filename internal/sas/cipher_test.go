@@ -1,0 +1,89 @@
+package sas_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/contentful/auditlogs/internal/sas"
+	"github.com/contentful/auditlogs/internal/sink"
+)
+
+// wrap76 formats b64 as GNU base64 does: lines of 76 and a final newline.
+func wrap76(b64 string) string {
+	var b strings.Builder
+	for len(b64) > 76 {
+		b.WriteString(b64[:76] + "\n")
+		b64 = b64[76:]
+	}
+	b.WriteString(b64 + "\n")
+	return b.String()
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestDecodeCipherAccepts(t *testing.T) {
+	want := randomBytes(t, sas.CipherBytes)
+	b64 := base64.StdEncoding.EncodeToString(want)
+	for name, in := range map[string]string{
+		"one line":           b64,
+		"GNU base64 wrapped": wrap76(b64),
+		"CRLF":               strings.ReplaceAll(wrap76(b64), "\n", "\r\n"),
+		"indented":           "  " + strings.ReplaceAll(wrap76(b64), "\n", "\n\t"),
+	} {
+		got, err := sas.DecodeCipher(in)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: decoded bytes differ", name)
+		}
+	}
+}
+
+func TestDecodeCipherRefuses(t *testing.T) {
+	secretURL := azureHost + "/audit-logs?" + good
+	long := base64.StdEncoding.EncodeToString(randomBytes(t, sas.CipherBytes))
+	for _, tc := range []struct {
+		name, in, want string
+	}{
+		{"empty", "", "sas_cipher is empty"},
+		{"only white space", " \n\r\n", "sas_cipher is empty"},
+		{"not base64", "!!notbase64" + long, `sas_cipher is not standard base64 (695 characters starting "!!notbas"…)`},
+		{"URL-safe alphabet", strings.NewReplacer("+", "-", "/", "_").Replace(long) + "-_", "sas_cipher is not standard base64"},
+		{"too short", base64.StdEncoding.EncodeToString(randomBytes(t, 511)), "sas_cipher decodes to 511 bytes, want 512"},
+		{"too long", base64.StdEncoding.EncodeToString(randomBytes(t, 513)), "decodes to 513 bytes"},
+		{"RSA-2048 cipher", wrap76(base64.StdEncoding.EncodeToString(randomBytes(t, 256))), "decodes to 256 bytes"},
+		{"plain SAS URL", secretURL, "sas_cipher is a plain URL"},
+		{"base64 of plain SAS URL", wrap76(base64.StdEncoding.EncodeToString([]byte(secretURL))), "sas_cipher is the base64 of a plain URL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := sas.DecodeCipher(tc.in)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error = %q, want it to contain %q", err, tc.want)
+			}
+			if !errors.Is(err, sink.ErrInvalidConfig) {
+				t.Errorf("error does not wrap sink.ErrInvalidConfig: %v", err)
+			}
+			assertNoSecret(t, "error", err.Error())
+			// A short prefix at most: never the bulk of the input.
+			if len(tc.in) > 32 && strings.Contains(err.Error(), strings.TrimSpace(tc.in)[8:32]) {
+				t.Errorf("error repeats the input beyond a short prefix: %v", err)
+			}
+		})
+	}
+}

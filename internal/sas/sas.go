@@ -1,0 +1,52 @@
+// Package sas decrypts and checks the SAS URLs that customers give us for
+// Azure Blob delivery.
+//
+// A customer creates a container SAS URL (permissions create and write, an
+// expiry), encrypts it with `openssl pkeyutl` (RSA-OAEP, SHA-256) to the
+// public half of our KMS key for their data residency, and submits the
+// base64 of the cipher. Decrypter sends the cipher to KMS, where the
+// private key stays, and Parse checks the plaintext before any request is
+// made with it: an Azure Blob host (or an explicitly allowed emulator), a
+// single container, a signature, create and write permissions, an expiry
+// in the future.
+//
+// The decrypted URL is a secret: whoever holds it can write to the
+// customer's container. URL therefore prints, logs and marshals as a
+// redacted form (sig=REDACTED), and only URL.Reveal gives the real string,
+// for the Azure SDK. Errors from this package never contain the signature
+// or the query string, and refusals wrap sink.ErrInvalidConfig, because
+// only the customer can fix them.
+package sas
+
+import (
+	"fmt"
+
+	"github.com/contentful/auditlogs/internal/sink"
+)
+
+// invalidError is a refusal of customer input. Its message is written here
+// from validated or length-only facts, never copied from the input, so it
+// cannot carry the secret.
+type invalidError struct {
+	msg   string
+	cause error // optional, must itself be free of secrets
+}
+
+func (e *invalidError) Error() string {
+	if e.cause != nil {
+		return e.msg + ": " + e.cause.Error()
+	}
+	return e.msg
+}
+
+// Unwrap makes errors.Is(err, sink.ErrInvalidConfig) hold.
+func (e *invalidError) Unwrap() []error {
+	if e.cause != nil {
+		return []error{sink.ErrInvalidConfig, e.cause}
+	}
+	return []error{sink.ErrInvalidConfig}
+}
+
+func invalidf(format string, args ...any) error {
+	return &invalidError{msg: fmt.Sprintf(format, args...)}
+}
