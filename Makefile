@@ -24,6 +24,10 @@ $(TOOLS)/local-kms:
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
+## demo: deliver a sample day end to end on a local stack (emulators started and stopped)
+demo: tools
+	go run ./cmd/auditctl demo --events events/sample-day.ndjson
+
 ## test: vet, then every test, integration tests included (emulators required)
 test: tools vet
 	AUDITLOG_REQUIRE_EMULATORS=1 go test -count=1 ./...

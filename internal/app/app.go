@@ -1,0 +1,154 @@
+// Package app builds the production object graph (SDK clients, log store,
+// registry, sinks, exporter) from the environment, once, for the Lambda
+// functions and the CLI alike. Every setting is an environment variable,
+// listed in Config, so a deployment and a local stack differ only in their
+// environment.
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/contentful/auditlogs/internal/destination"
+	"github.com/contentful/auditlogs/internal/export"
+	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
+	"github.com/contentful/auditlogs/internal/registry"
+	"github.com/contentful/auditlogs/internal/sas"
+	"github.com/contentful/auditlogs/internal/sink"
+	"github.com/contentful/auditlogs/internal/sink/azuresink"
+	"github.com/contentful/auditlogs/internal/sink/s3sink"
+)
+
+// Config is read from these environment variables.
+type Config struct {
+	EventsTable   string   // AUDITLOG_EVENTS_TABLE: the log store
+	RegistryTable string   // AUDITLOG_REGISTRY_TABLE: the destinations
+	KMSKeyUS      string   // AUDITLOG_KMS_KEY_US: key ID or ARN for residency us
+	KMSKeyEU      string   // AUDITLOG_KMS_KEY_EU: key ID or ARN for residency eu
+	EmulatorHosts []string // AUDITLOG_AZURE_EMULATOR_HOSTS: host:port list; empty in production
+	Shards        int      // AUDITLOG_SHARDS: partitions per org-day (default 16; a property of the table)
+	PartSize      int64    // AUDITLOG_PART_SIZE_MIB: S3 part and Azure block size (default 8)
+	Concurrency   int      // AUDITLOG_UPLOAD_CONCURRENCY: parts or blocks in flight (default 4)
+}
+
+// FromEnv reads Config; a malformed value is an error naming the variable.
+func FromEnv() (Config, error) {
+	c := Config{
+		EventsTable:   os.Getenv("AUDITLOG_EVENTS_TABLE"),
+		RegistryTable: os.Getenv("AUDITLOG_REGISTRY_TABLE"),
+		KMSKeyUS:      os.Getenv("AUDITLOG_KMS_KEY_US"),
+		KMSKeyEU:      os.Getenv("AUDITLOG_KMS_KEY_EU"),
+		Shards:        dynamostore.DefaultShards,
+		PartSize:      8 << 20,
+		Concurrency:   4,
+	}
+	if h := strings.TrimSpace(os.Getenv("AUDITLOG_AZURE_EMULATOR_HOSTS")); h != "" {
+		c.EmulatorHosts = strings.Split(h, ",")
+	}
+	for _, v := range []struct {
+		name string
+		dst  *int
+	}{{"AUDITLOG_SHARDS", &c.Shards}, {"AUDITLOG_UPLOAD_CONCURRENCY", &c.Concurrency}} {
+		if s := os.Getenv(v.name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 {
+				return c, fmt.Errorf("environment variable %s=%q: want a positive integer", v.name, s)
+			}
+			*v.dst = n
+		}
+	}
+	if s := os.Getenv("AUDITLOG_PART_SIZE_MIB"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 5 || n > 512 {
+			return c, fmt.Errorf("environment variable AUDITLOG_PART_SIZE_MIB=%q: want 5 to 512", s)
+		}
+		c.PartSize = int64(n) << 20
+	}
+	for name, v := range map[string]string{"AUDITLOG_EVENTS_TABLE": c.EventsTable, "AUDITLOG_REGISTRY_TABLE": c.RegistryTable} {
+		if v == "" {
+			return c, fmt.Errorf("environment variable %s is not set", name)
+		}
+	}
+	return c, nil
+}
+
+// App holds the clients and components, built once (at a Lambda's cold
+// start) and shared by every invocation.
+type App struct {
+	Config   Config
+	AWS      aws.Config
+	DynamoDB *dynamodb.Client
+	Store    *dynamostore.Store
+	Registry *registry.Registry
+	Exporter *export.Exporter
+}
+
+// New loads the AWS configuration the standard way (environment, shared
+// config, role) and builds the App.
+func New(ctx context.Context, c Config) (*App, error) {
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	db := dynamodb.NewFromConfig(awsCfg)
+	store := dynamostore.New(db, c.EventsTable)
+	store.Shards = c.Shards
+	reg := registry.New(db, c.RegistryTable)
+	keys := map[sas.Residency]string{}
+	if c.KMSKeyUS != "" {
+		keys[sas.US] = c.KMSKeyUS
+	}
+	if c.KMSKeyEU != "" {
+		keys[sas.EU] = c.KMSKeyEU
+	}
+	sinks := &Sinks{
+		AWS:   awsCfg,
+		SAS:   &sas.Decrypter{KMS: kms.NewFromConfig(awsCfg), KeyIDs: keys, Policy: sas.Policy{AllowedEmulatorHosts: c.EmulatorHosts}},
+		S3:    s3sink.Options{PartSize: c.PartSize, Concurrency: c.Concurrency},
+		Azure: azuresink.Options{BlockSize: c.PartSize, Concurrency: c.Concurrency},
+	}
+	return &App{
+		Config: c, AWS: awsCfg, DynamoDB: db, Store: store, Registry: reg,
+		Exporter: &export.Exporter{Destinations: reg, Store: store, Sinks: sinks},
+	}, nil
+}
+
+// Sinks opens the production sink for a destination.
+type Sinks struct {
+	AWS   aws.Config // our own credentials, used to call STS
+	SAS   *sas.Decrypter
+	S3    s3sink.Options
+	Azure azuresink.Options
+}
+
+// Open assumes the customer's role (S3) or decrypts and checks the SAS URL
+// (Azure), and returns a sink that writes under the destination's prefix.
+func (o *Sinks) Open(ctx context.Context, d destination.Destination) (sink.Sink, error) {
+	switch {
+	case d.Kind == destination.KindS3 && d.S3 != nil:
+		return s3sink.Open(ctx, o.AWS, s3sink.Destination{
+			OrgID: d.OrgID, Bucket: d.S3.Bucket, Region: d.S3.Region, RoleARN: d.S3.RoleARN, Prefix: d.Prefix,
+		}, o.S3)
+	case d.Kind == destination.KindAzure && d.Azure != nil:
+		u, err := o.SAS.Decrypt(ctx, d.Azure.Residency, d.Azure.SASCipher)
+		if err != nil {
+			return nil, fmt.Errorf("decrypt SAS URL of org %s: %w", d.OrgID, err)
+		}
+		opts := o.Azure
+		opts.Prefix = d.Prefix
+		return azuresink.New(u, opts)
+	}
+	return nil, fmt.Errorf("org %s: destination kind %q: %w", d.OrgID, d.Kind, sink.ErrInvalidConfig)
+}
+
+// Timeout is a sane upper bound for one delivery outside Lambda (the CLI).
+const Timeout = 15 * time.Minute

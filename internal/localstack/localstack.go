@@ -1,0 +1,228 @@
+// Package localstack runs the delivery system on one machine: it starts the
+// emulators (moto_server, local-kms, Azurite), creates what the cloud stack
+// would hold (the log store and registry tables, a KMS key per residency, a
+// customer bucket with an IAM role, a customer container with a
+// create+write SAS), and points the process's standard AWS_ENDPOINT_URL
+// variables at them. The demo uses it; nothing here is used in production.
+package localstack
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	azsas "github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/contentful/auditlogs/internal/emulator"
+	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
+	"github.com/contentful/auditlogs/internal/registry"
+)
+
+// Azurite's well-known development account (public, in Azure's docs).
+const (
+	DevAccount = "devstoreaccount1"
+	DevKey     = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+// Names of what Start creates.
+const (
+	EventsTable   = "auditlogs-events"
+	RegistryTable = "auditlogs-destinations"
+	Bucket        = "customer-audit-bucket"
+	Container     = "customer-audit-container"
+)
+
+// Stack is a running local stack.
+type Stack struct {
+	Moto, KMS, Azurite *emulator.Server
+	// Env is what a process needs to use the stack: the standard endpoint
+	// variables, test credentials and the AUDITLOG_* settings.
+	Env map[string]string
+	// KeyIDs of the KMS keys by residency, and their public keys (DER).
+	KeyIDs     map[string]string
+	PublicKeys map[string][]byte
+	AWS        aws.Config
+}
+
+// Start starts the emulators and creates the resources. Stop it in any case.
+func Start(ctx context.Context) (*Stack, error) {
+	s := &Stack{KeyIDs: map[string]string{}, PublicKeys: map[string][]byte{}}
+	var err error
+	if s.Moto, err = emulator.Start(emulator.Moto, nil); err != nil {
+		return s, err
+	}
+	if s.KMS, err = emulator.Start(emulator.LocalKMS, nil); err != nil {
+		return s, err
+	}
+	if s.Azurite, err = emulator.Start(emulator.Azurite, nil); err != nil {
+		return s, err
+	}
+	s.Env = map[string]string{
+		"AWS_ENDPOINT_URL":              s.Moto.URL,
+		"AWS_ENDPOINT_URL_KMS":          s.KMS.URL,
+		"AWS_ACCESS_KEY_ID":             "local",
+		"AWS_SECRET_ACCESS_KEY":         "local",
+		"AWS_REGION":                    "us-east-1",
+		"AWS_EC2_METADATA_DISABLED":     "true",
+		"AUDITLOG_EVENTS_TABLE":         EventsTable,
+		"AUDITLOG_REGISTRY_TABLE":       RegistryTable,
+		"AUDITLOG_AZURE_EMULATOR_HOSTS": s.Azurite.Host,
+	}
+	for k, v := range s.Env {
+		os.Setenv(k, v)
+	}
+	os.Unsetenv("AWS_PROFILE")
+	os.Unsetenv("AWS_SESSION_TOKEN")
+	if s.AWS, err = config.LoadDefaultConfig(ctx); err != nil {
+		return s, fmt.Errorf("load AWS config: %w", err)
+	}
+	db := dynamodb.NewFromConfig(s.AWS)
+	if err := dynamostore.CreateTable(ctx, db, EventsTable); err != nil {
+		return s, err
+	}
+	if err := registry.CreateTable(ctx, db, RegistryTable); err != nil {
+		return s, err
+	}
+	kc := kms.NewFromConfig(s.AWS)
+	for _, res := range []string{"us", "eu"} {
+		key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{
+			KeySpec: kmstypes.KeySpecRsa4096, KeyUsage: kmstypes.KeyUsageTypeEncryptDecrypt,
+			Description: aws.String("audit log SAS encryption, residency " + res),
+		})
+		if err != nil {
+			return s, fmt.Errorf("create KMS key %s: %w", res, err)
+		}
+		id := aws.ToString(key.KeyMetadata.KeyId)
+		pub, err := kc.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: aws.String(id)})
+		if err != nil {
+			return s, fmt.Errorf("get public key %s: %w", res, err)
+		}
+		s.KeyIDs[res], s.PublicKeys[res] = id, pub.PublicKey
+		name := "AUDITLOG_KMS_KEY_" + strings.ToUpper(res)
+		s.Env[name] = id
+		os.Setenv(name, id)
+	}
+	if _, err := s3.NewFromConfig(s.AWS, func(o *s3.Options) { o.UsePathStyle = true }).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(Bucket)}); err != nil {
+		return s, fmt.Errorf("create bucket: %w", err)
+	}
+	cc, err := s.containerClient()
+	if err != nil {
+		return s, err
+	}
+	if _, err := cc.Create(ctx, nil); err != nil {
+		return s, fmt.Errorf("create container: %w", err)
+	}
+	return s, nil
+}
+
+// Stop stops the emulators that Start started, by PID.
+func (s *Stack) Stop() {
+	for _, srv := range []*emulator.Server{s.Azurite, s.KMS, s.Moto} {
+		srv.Stop()
+	}
+}
+
+// CustomerRole creates, in moto, the IAM role a customer would create for
+// org (trust: our account, sts:ExternalId = org) and returns its ARN.
+func (s *Stack) CustomerRole(ctx context.Context, org string) (string, error) {
+	trust := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":%q}}}]}`, org)
+	out, err := iam.NewFromConfig(s.AWS).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("AuditLogs-" + org), AssumeRolePolicyDocument: aws.String(trust)})
+	if err != nil {
+		return "", fmt.Errorf("create role for %s: %w", org, err)
+	}
+	return aws.ToString(out.Role.Arn), nil
+}
+
+func (s *Stack) containerClient() (*container.Client, error) {
+	cred, err := azblob.NewSharedKeyCredential(DevAccount, DevKey)
+	if err != nil {
+		return nil, err
+	}
+	return container.NewClientWithSharedKeyCredential(s.Azurite.URL+"/"+DevAccount+"/"+Container, cred, nil)
+}
+
+// ContainerSAS is the URL a customer would copy from the portal: a SAS for
+// the container with create and write only, valid for validity.
+func (s *Stack) ContainerSAS(validity time.Duration) (string, error) {
+	cred, err := azblob.NewSharedKeyCredential(DevAccount, DevKey)
+	if err != nil {
+		return "", err
+	}
+	q, err := azsas.BlobSignatureValues{
+		Protocol:      azsas.ProtocolHTTPSandHTTP,
+		ExpiryTime:    time.Now().UTC().Add(validity),
+		Permissions:   (&azsas.ContainerPermissions{Create: true, Write: true}).String(),
+		ContainerName: Container,
+	}.SignWithSharedKey(cred)
+	if err != nil {
+		return "", err
+	}
+	return s.Azurite.URL + "/" + DevAccount + "/" + Container + "?" + q.Encode(), nil
+}
+
+// EncryptSAS does what the product doc's openssl commands do: RSA-OAEP
+// with SHA-256 to the residency's public key, then base64 wrapped at 76
+// columns like GNU base64.
+func (s *Stack) EncryptSAS(residency, sasURL string) (string, error) {
+	pk, err := x509.ParsePKIXPublicKey(s.PublicKeys[residency])
+	if err != nil {
+		return "", fmt.Errorf("public key %s: %w", residency, err)
+	}
+	rsaKey, ok := pk.(*rsa.PublicKey)
+	if !ok {
+		return "", fmt.Errorf("public key %s is not RSA", residency)
+	}
+	c, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, rsaKey, []byte(sasURL), nil)
+	if err != nil {
+		return "", err
+	}
+	b64 := base64.StdEncoding.EncodeToString(c)
+	var b strings.Builder
+	for len(b64) > 76 {
+		b.WriteString(b64[:76] + "\n")
+		b64 = b64[76:]
+	}
+	b.WriteString(b64 + "\n")
+	return b.String(), nil
+}
+
+// ReadS3 returns an object of the customer bucket.
+func (s *Stack) ReadS3(ctx context.Context, key string) ([]byte, error) {
+	out, err := s3.NewFromConfig(s.AWS, func(o *s3.Options) { o.UsePathStyle = true }).GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(Bucket), Key: aws.String(key)})
+	if err != nil {
+		return nil, err
+	}
+	defer out.Body.Close()
+	return io.ReadAll(out.Body)
+}
+
+// ReadBlob returns a blob of the customer container.
+func (s *Stack) ReadBlob(ctx context.Context, name string) ([]byte, error) {
+	cc, err := s.containerClient()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := cc.NewBlobClient(name).DownloadStream(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
+}

@@ -1,0 +1,12 @@
+package memstore_test
+
+import (
+	"testing"
+
+	"github.com/contentful/auditlogs/internal/logstore/memstore"
+	"github.com/contentful/auditlogs/internal/logstore/storetest"
+)
+
+func TestAcceptance(t *testing.T) {
+	storetest.Run(t, func(*testing.T) storetest.Store { return memstore.New() })
+}
