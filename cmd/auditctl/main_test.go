@@ -1,0 +1,38 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+func run(args ...string) (string, error) {
+	root := newRoot()
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.Execute()
+	return out.String(), err
+}
+
+func TestHelpListsDemoWithExample(t *testing.T) {
+	out, err := run("demo", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "make demo") || !strings.Contains(out, "--events") {
+		t.Fatalf("demo --help lacks its example or flag:\n%s", out)
+	}
+}
+
+func TestUnknownFlagIsAUsageError(t *testing.T) {
+	_, err := run("demo", "--no-such-flag")
+	if !errors.As(err, new(usageError)) {
+		t.Fatalf("err = %v, want a usage error (exit code 2)", err)
+	}
+}
