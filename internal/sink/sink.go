@@ -43,3 +43,13 @@ var (
 func IsPermanent(err error) bool {
 	return errors.Is(err, ErrAccessDenied) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalidConfig)
 }
+
+// PartSize returns the part (S3) or block (Azure) size to use for a
+// configured value v: def when v is zero, else v held between the
+// provider's limits lo and hi.
+func PartSize(v, def, lo, hi int64) int64 {
+	if v == 0 {
+		return def
+	}
+	return min(max(v, lo), hi)
+}

@@ -113,14 +113,7 @@ func New(u *sas.URL, opts Options) (*Sink, error) {
 		blockSize:   opts.BlockSize,
 		concurrency: opts.Concurrency,
 	}
-	switch {
-	case s.blockSize == 0:
-		s.blockSize = DefaultBlockSize
-	case s.blockSize < MinBlockSize:
-		s.blockSize = MinBlockSize
-	case s.blockSize > MaxBlockSize:
-		s.blockSize = MaxBlockSize
-	}
+	s.blockSize = sink.PartSize(s.blockSize, DefaultBlockSize, MinBlockSize, MaxBlockSize)
 	if s.concurrency <= 0 {
 		s.concurrency = DefaultConcurrency
 	}

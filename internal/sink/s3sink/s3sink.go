@@ -86,14 +86,7 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	switch {
-	case o.PartSize == 0:
-		o.PartSize = DefaultPartSize
-	case o.PartSize < MinPartSize:
-		o.PartSize = MinPartSize
-	case o.PartSize > MaxPartSize:
-		o.PartSize = MaxPartSize
-	}
+	o.PartSize = sink.PartSize(o.PartSize, DefaultPartSize, MinPartSize, MaxPartSize)
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
 	}
