@@ -7,16 +7,8 @@ import (
 	"testing"
 
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/sas"
 )
-
-func wrap76(s string) string {
-	var b strings.Builder
-	for len(s) > 76 {
-		b.WriteString(s[:76] + "\n")
-		s = s[76:]
-	}
-	return b.String() + s + "\n"
-}
 
 func cipher(n int) string { return base64.StdEncoding.EncodeToString(make([]byte, n)) }
 
@@ -25,7 +17,7 @@ func s3Dest() Destination {
 }
 
 func TestValidDestinations(t *testing.T) {
-	a := Destination{OrgID: "org1", Kind: " Azure ", Prefix: "audit/contentful", Azure: &Azure{SASCipher: wrap76(cipher(512)), Residency: "EU"}}
+	a := Destination{OrgID: "org1", Kind: " Azure ", Prefix: "audit/contentful", Azure: &Azure{SASCipher: sas.EncodeCipher(make([]byte, 512)), Residency: "EU"}}
 	a.Normalize()
 	if err := a.Validate(); err != nil {
 		t.Fatalf("azure: %v", err)

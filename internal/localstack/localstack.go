@@ -12,7 +12,6 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"os"
@@ -33,6 +32,7 @@ import (
 	"github.com/contentful/auditlogs/internal/emulator"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/registry"
+	"github.com/contentful/auditlogs/internal/sas"
 )
 
 // Azurite's well-known development account (public, in Azure's docs).
@@ -193,14 +193,7 @@ func (s *Stack) EncryptSAS(residency, sasURL string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	b64 := base64.StdEncoding.EncodeToString(c)
-	var b strings.Builder
-	for len(b64) > 76 {
-		b.WriteString(b64[:76] + "\n")
-		b64 = b64[76:]
-	}
-	b.WriteString(b64 + "\n")
-	return b.String(), nil
+	return sas.EncodeCipher(c), nil
 }
 
 // ReadS3 returns an object of the customer bucket.

@@ -42,6 +42,20 @@ func DecodeCipher(b64 string) ([]byte, error) {
 	return raw, nil
 }
 
+// EncodeCipher writes a cipher the way customers submit it, as the product
+// doc's `base64` command does: standard base64 in lines of 76 characters,
+// each ending in a newline. DecodeCipher reads it back.
+func EncodeCipher(cipher []byte) string {
+	b64 := base64.StdEncoding.EncodeToString(cipher)
+	var b strings.Builder
+	for len(b64) > 76 {
+		b.WriteString(b64[:76] + "\n")
+		b64 = b64[76:]
+	}
+	b.WriteString(b64 + "\n")
+	return b.String()
+}
+
 func looksLikeURL(s string) bool {
 	s = strings.ToLower(s)
 	return strings.HasPrefix(s, "https:") || strings.HasPrefix(s, "http:")

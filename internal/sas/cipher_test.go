@@ -14,13 +14,11 @@ import (
 
 // wrap76 formats b64 as GNU base64 does: lines of 76 and a final newline.
 func wrap76(b64 string) string {
-	var b strings.Builder
-	for len(b64) > 76 {
-		b.WriteString(b64[:76] + "\n")
-		b64 = b64[76:]
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		panic(err)
 	}
-	b.WriteString(b64 + "\n")
-	return b.String()
+	return sas.EncodeCipher(raw)
 }
 
 func randomBytes(t *testing.T, n int) []byte {
@@ -85,5 +83,19 @@ func TestDecodeCipherRefuses(t *testing.T) {
 				t.Errorf("error repeats the input beyond a short prefix: %v", err)
 			}
 		})
+	}
+}
+
+func TestEncodeCipherWrapsLikeGNUBase64(t *testing.T) {
+	raw := randomBytes(t, sas.CipherBytes)
+	enc := sas.EncodeCipher(raw)
+	// 684 characters: nine full lines, as `base64` prints them.
+	lines := strings.Split(strings.TrimSuffix(enc, "\n"), "\n")
+	if !strings.HasSuffix(enc, "\n") || len(lines) != 9 || len(lines[0]) != 76 || len(lines[8]) != 76 {
+		t.Fatalf("layout: %d lines, first %d, last %d characters", len(lines), len(lines[0]), len(lines[len(lines)-1]))
+	}
+	back, err := sas.DecodeCipher(enc)
+	if err != nil || !bytes.Equal(back, raw) {
+		t.Fatalf("DecodeCipher(EncodeCipher(x)) != x: %v", err)
 	}
 }
