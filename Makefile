@@ -9,7 +9,9 @@ export PATH := $(TOOLS):$(CURDIR)/node_modules/.bin:$(PATH)
 # Pinned tools (also used by .ci/run through these targets).
 LOCAL_KMS := github.com/nsmithuk/local-kms@v0.0.0-20260228092603-2a5e92d09ab6
 
-.PHONY: all tools test unit vet bench demo clean
+.PHONY: all tools test unit vet bench demo build clean
+
+FUNCTIONS := $(patsubst functions/%/main.go,%,$(wildcard functions/*/main.go))
 
 all: test
 
@@ -48,6 +50,13 @@ bench: tools
 	AUDITLOG_REQUIRE_EMULATORS=1 go test -timeout 60m -run '^$$' -bench 'BenchmarkReadDayPipeline|BenchmarkBareQuery|BenchmarkDecodeItem' -benchtime 1x ./internal/logstore/dynamostore/
 	@echo "== (c) whole process, generated day, peak RSS"
 	AUDITLOG_REQUIRE_EMULATORS=1 go test -run '^$$' -bench 'BenchmarkWholeProcessPeakRSS' -benchtime 1x ./internal/export/
+
+## build: every Lambda function for linux/arm64 (provided.al2023) into build/<function>/bootstrap
+build:
+	@for f in $(FUNCTIONS); do \
+		echo "build/$$f/bootstrap"; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w' -o build/$$f/bootstrap ./functions/$$f || exit 1; \
+	done
 
 clean:
 	rm -rf build .local

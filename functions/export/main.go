@@ -1,0 +1,36 @@
+// Command export is the export Lambda function: one invocation delivers
+// one org-day (internal/exportfn). Clients are built once, at cold start.
+package main
+
+import (
+	"context"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/contentful/auditlogs/internal/app"
+	"github.com/contentful/auditlogs/internal/export"
+	"github.com/contentful/auditlogs/internal/exportfn"
+)
+
+func main() {
+	log := lambdacontext.NewLogger()
+	a, err := build()
+	if err != nil {
+		// Fail every invocation with the cause, visibly, instead of
+		// exiting in a crash loop.
+		log.Error("cold start failed", "error", err.Error())
+		lambda.Start(func(context.Context, exportfn.Payload) (export.Result, error) { return export.Result{}, err })
+		return
+	}
+	h := &exportfn.Handler{Exporter: a.Exporter, Log: log}
+	lambda.Start(h.Handle)
+}
+
+func build() (*app.App, error) {
+	cfg, err := app.FromEnv()
+	if err != nil {
+		return nil, err
+	}
+	return app.New(context.Background(), cfg)
+}
