@@ -185,11 +185,44 @@ func (r *Registry) Delete(ctx context.Context, org string) error {
 // List calls fn for every destination, page by page with the SDK's
 // paginator. An item that fails validation is an error naming its org.
 func (r *Registry) List(ctx context.Context, fn func(destination.Destination) error) error {
-	p := dynamodb.NewScanPaginator(r.db, &dynamodb.ScanInput{TableName: aws.String(r.table), ConsistentRead: aws.Bool(true)})
+	return r.scanSegment(ctx, 0, 1, fn)
+}
+
+// ListParallel is List with the table scanned in segments at once (a
+// parallel Scan, each segment paginated), for a registry of many orgs. fn
+// is called from several goroutines and must be safe for that; the first
+// error stops every segment and is returned.
+func (r *Registry) ListParallel(ctx context.Context, segments int, fn func(destination.Destination) error) error {
+	if segments < 1 {
+		segments = 1
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, segments)
+	for seg := range segments {
+		go func() {
+			errs <- r.scanSegment(ctx, int32(seg), int32(segments), fn)
+		}()
+	}
+	var first error
+	for range segments {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	return first
+}
+
+func (r *Registry) scanSegment(ctx context.Context, seg, total int32, fn func(destination.Destination) error) error {
+	p := dynamodb.NewScanPaginator(r.db, &dynamodb.ScanInput{
+		TableName: aws.String(r.table), ConsistentRead: aws.Bool(true),
+		Segment: aws.Int32(seg), TotalSegments: aws.Int32(total),
+	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return fmt.Errorf("scan registry %s: %w", r.table, err)
+			return fmt.Errorf("scan registry %s segment %d/%d: %w", r.table, seg, total, err)
 		}
 		for _, item := range page.Items {
 			d, err := decode(item)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -122,5 +124,40 @@ func TestCorruptItemIsAnError(t *testing.T) {
 	_, err = r.Get(context.Background(), "org9")
 	if err == nil || !strings.Contains(err.Error(), "org9") || !strings.Contains(err.Error(), "BAD_BUCKET") {
 		t.Fatalf("Get on a corrupt item = %v, want an error naming the org and the value", err)
+	}
+}
+
+func TestListParallelSeesEveryOrgOnce(t *testing.T) {
+	ctx := context.Background()
+	r, _, _ := newRegistry(t)
+	want := map[string]bool{}
+	for i := range 40 {
+		org := fmt.Sprintf("org%02d", i)
+		want[org] = true
+		if _, err := r.Put(ctx, s3Dest(org)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	if err := r.ListParallel(ctx, 4, func(d destination.Destination) error {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[d.OrgID]++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for org := range want {
+		if seen[org] != 1 {
+			t.Errorf("org %s seen %d times", org, seen[org])
+		}
+	}
+	if len(seen) != len(want) {
+		t.Fatalf("saw %d orgs, want %d", len(seen), len(want))
+	}
+	stop := errors.New("stop")
+	if err := r.ListParallel(ctx, 4, func(destination.Destination) error { return stop }); !errors.Is(err, stop) {
+		t.Fatalf("fn's error = %v, want it returned", err)
 	}
 }
