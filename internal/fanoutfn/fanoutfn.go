@@ -1,0 +1,179 @@
+// Package fanoutfn is the fan-out Lambda's handler: on the daily schedule
+// it reads every destination from the registry (a parallel scan) and
+// invokes the export function asynchronously once per enabled org, with
+// bounded concurrency. Throttling is retried with backoff by the SDK's
+// retryer (configured in functions/fanout); invocations that still fail
+// make the handler fail with their orgs named, so that the scheduler's own
+// retry runs the fan-out again.
+package fanoutfn
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/destination"
+	"github.com/contentful/auditlogs/internal/exportfn"
+)
+
+// Lister is the registry's parallel scan.
+type Lister interface {
+	ListParallel(ctx context.Context, segments int, fn func(destination.Destination) error) error
+}
+
+// Invoker is the part of the Lambda client the fan-out uses.
+type Invoker interface {
+	Invoke(ctx context.Context, in *lambda.InvokeInput, optFns ...func(*lambda.Options)) (*lambda.InvokeOutput, error)
+}
+
+// Handler handles scheduled and manual fan-out events.
+type Handler struct {
+	Registry       Lister
+	Lambda         Invoker
+	ExportFunction string // name or ARN of the export function
+	Concurrency    int    // invocations in flight (default 16)
+	Segments       int    // parallel scan segments (default 4)
+	Log            *slog.Logger
+}
+
+// Detail is the optional detail of a manual run: {"day": "YYYY-MM-DD"}.
+type Detail struct {
+	Day string `json:"day"`
+}
+
+// Summary is what one fan-out did.
+type Summary struct {
+	Day        string   `json:"day"`
+	Seen       int      `json:"orgs_seen"`
+	Enabled    int      `json:"orgs_enabled"`
+	Invoked    int      `json:"invoked"`
+	Failed     int      `json:"failed"`
+	FailedOrgs []string `json:"failed_orgs,omitempty"`
+}
+
+// TargetDay is the day a fan-out delivers: the detail's day for a manual
+// run, else the UTC day before the event's time.
+func TargetDay(ev events.EventBridgeEvent) (audit.Day, error) {
+	if raw := strings.TrimSpace(string(ev.Detail)); raw != "" && raw != "null" && raw != "{}" {
+		var d Detail
+		if err := json.Unmarshal(ev.Detail, &d); err != nil {
+			return audit.Day{}, &exportfn.PermanentError{Err: fmt.Errorf("event detail %s: %w", raw, err)}
+		}
+		if d.Day != "" {
+			day, err := audit.ParseDay(d.Day)
+			if err != nil {
+				return audit.Day{}, &exportfn.PermanentError{Err: err}
+			}
+			return day, nil
+		}
+	}
+	if ev.Time.IsZero() {
+		return audit.Day{}, &exportfn.PermanentError{Err: &audit.FieldError{Field: "time", Value: "", Reason: "the event has no time and no detail.day"}}
+	}
+	return audit.DayOf(ev.Time).AddDays(-1), nil
+}
+
+// Handle fans out one day.
+func (h *Handler) Handle(ctx context.Context, ev events.EventBridgeEvent) (Summary, error) {
+	day, err := TargetDay(ev)
+	if err != nil {
+		return Summary{}, err
+	}
+	start := time.Now()
+	sum := Summary{Day: day.String()}
+	workers := h.Concurrency
+	if workers < 1 {
+		workers = 16
+	}
+	segments := h.Segments
+	if segments < 1 {
+		segments = 4
+	}
+
+	orgs := make(chan string)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for org := range orgs {
+				err := h.invoke(ctx, org, day)
+				mu.Lock()
+				if err != nil {
+					sum.Failed++
+					sum.FailedOrgs = append(sum.FailedOrgs, org)
+					h.Log.ErrorContext(ctx, "invoke export failed", "org_id", org, "day", sum.Day, "error", err.Error())
+				} else {
+					sum.Invoked++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	listErr := h.Registry.ListParallel(ctx, segments, func(d destination.Destination) error {
+		mu.Lock()
+		sum.Seen++
+		if d.Enabled {
+			sum.Enabled++
+		}
+		mu.Unlock()
+		if !d.Enabled {
+			return nil
+		}
+		select {
+		case orgs <- d.OrgID:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	close(orgs)
+	wg.Wait()
+	sort.Strings(sum.FailedOrgs)
+
+	h.Log.InfoContext(ctx, "fan-out done", "day", sum.Day, "orgs_seen", sum.Seen, "orgs_enabled", sum.Enabled,
+		"invoked", sum.Invoked, "failed", sum.Failed, "duration_ms", time.Since(start).Milliseconds())
+	var errs []error
+	if listErr != nil {
+		errs = append(errs, fmt.Errorf("read registry: %w", listErr))
+	}
+	if sum.Failed > 0 {
+		names := sum.FailedOrgs
+		more := ""
+		if len(names) > 50 {
+			names, more = names[:50], fmt.Sprintf(" and %d more", len(sum.FailedOrgs)-50)
+		}
+		errs = append(errs, fmt.Errorf("invoking the export for day %s failed for %d orgs: %s%s", sum.Day, sum.Failed, strings.Join(names, ", "), more))
+	}
+	return sum, errors.Join(errs...)
+}
+
+func (h *Handler) invoke(ctx context.Context, org string, day audit.Day) error {
+	payload, err := json.Marshal(exportfn.Payload{OrgID: org, Day: day.String(), Attempt: 1})
+	if err != nil {
+		return err
+	}
+	out, err := h.Lambda.Invoke(ctx, &lambda.InvokeInput{
+		FunctionName:   aws.String(h.ExportFunction),
+		InvocationType: types.InvocationTypeEvent,
+		Payload:        payload,
+	})
+	if err != nil {
+		return err
+	}
+	if out.StatusCode != 202 {
+		return fmt.Errorf("invoke %s: status %d, want 202 (accepted)", h.ExportFunction, out.StatusCode)
+	}
+	return nil
+}
