@@ -1,0 +1,124 @@
+package fanoutfn
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
+
+	"github.com/contentful/auditlogs/internal/destination"
+	"github.com/contentful/auditlogs/internal/exportfn"
+	"github.com/contentful/auditlogs/internal/registry"
+	"github.com/contentful/auditlogs/internal/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+// invokeEndpoint is a local Lambda Invoke endpoint: it accepts Event
+// invocations of one function, as Lambda does, and records the payloads.
+type invokeEndpoint struct {
+	mu       sync.Mutex
+	payloads []exportfn.Payload
+	bad      []string
+}
+
+func (e *invokeEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if r.Method != http.MethodPost || r.URL.Path != "/2015-03-31/functions/export-fn/invocations" || r.Header.Get("X-Amz-Invocation-Type") != "Event" {
+		e.bad = append(e.bad, r.Method+" "+r.URL.Path+" "+r.Header.Get("X-Amz-Invocation-Type"))
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	var p exportfn.Payload
+	if err := json.Unmarshal(body, &p); err != nil {
+		e.bad = append(e.bad, string(body))
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	e.payloads = append(e.payloads, p)
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func newEndpoint(tb testing.TB) (*invokeEndpoint, *awslambda.Client) {
+	ep := &invokeEndpoint{}
+	srv := httptest.NewServer(ep)
+	tb.Cleanup(srv.Close)
+	return ep, awslambda.NewFromConfig(testenv.AWSConfig(tb, testenv.Endpoints{Default: srv.URL}))
+}
+
+// TestFanOutThroughSDKAgainstLocalEndpoint: the registry on moto, the real
+// Lambda client against a local invoke endpoint: exactly one invocation
+// per enabled org, none for the disabled one.
+func TestFanOutThroughSDKAgainstLocalEndpoint(t *testing.T) {
+	ctx := context.Background()
+	moto := testenv.Moto(t)
+	db := dynamodb.NewFromConfig(testenv.AWSConfig(t, testenv.Endpoints{Default: moto.URL}))
+	table := testenv.UniqueName("fanout-registry")
+	if err := registry.CreateTable(ctx, db, table); err != nil {
+		t.Fatal(err)
+	}
+	reg := registry.New(db, table)
+	for i := range 30 {
+		d := destination.Destination{OrgID: fmt.Sprintf("org%02d", i), Kind: destination.KindS3, Enabled: i != 7,
+			S3: &destination.S3{Bucket: "bucket-x", Region: "eu-west-1", RoleARN: "arn:aws:iam::123456789012:role/r"}}
+		if _, err := reg.Put(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ep, lc := newEndpoint(t)
+	h := &Handler{Registry: reg, Lambda: lc, ExportFunction: "export-fn", Concurrency: 4, Segments: 3, Log: slog.New(slog.DiscardHandler)}
+	sum, err := h.Handle(ctx, events.EventBridgeEvent{Time: time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ep.bad) > 0 {
+		t.Fatalf("malformed invocations: %v", ep.bad)
+	}
+	count := map[string]int{}
+	for _, p := range ep.payloads {
+		if p.Day != "2026-11-24" {
+			t.Fatalf("payload %+v", p)
+		}
+		count[p.OrgID]++
+	}
+	if count["org07"] != 0 || len(count) != 29 || sum.Invoked != 29 || sum.Seen != 30 {
+		t.Fatalf("invocations per org %v, summary %+v", count, sum)
+	}
+	for org, n := range count {
+		if n != 1 {
+			t.Errorf("org %s invoked %d times", org, n)
+		}
+	}
+}
+
+// BenchmarkFanOut100k dispatches 100,000 enabled destinations through the
+// real Lambda client to a local invoke endpoint.
+func BenchmarkFanOut100k(b *testing.B) {
+	const n = 100_000
+	reg := make(fakeRegistry, n)
+	for i := range reg {
+		reg[i] = destination.Destination{OrgID: fmt.Sprintf("org%06d", i), Enabled: true}
+	}
+	for b.Loop() {
+		ep, lc := newEndpoint(b)
+		h := &Handler{Registry: reg, Lambda: lc, ExportFunction: "export-fn", Concurrency: 16, Log: slog.New(slog.DiscardHandler)}
+		sum, err := h.Handle(context.Background(), events.EventBridgeEvent{Time: time.Now()})
+		if err != nil || sum.Invoked != n || len(ep.payloads) != n {
+			b.Fatalf("invoked %d, endpoint saw %d, err %v", sum.Invoked, len(ep.payloads), err)
+		}
+	}
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/100k-orgs")
+}
