@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -28,10 +29,17 @@ func main() {
 		return
 	}
 	fmt.Fprintln(os.Stderr, "auditctl:", err)
-	if errors.As(err, new(usageError)) {
+	if isUsage(err) {
 		os.Exit(2)
 	}
 	os.Exit(1)
+}
+
+// isUsage tells usage errors: ours, and cobra's for a missing required
+// flag or an unknown command, which it returns as plain errors.
+func isUsage(err error) bool {
+	msg := err.Error()
+	return errors.As(err, new(usageError)) || strings.HasPrefix(msg, "required flag") || strings.HasPrefix(msg, "unknown command")
 }
 
 func newRoot() *cobra.Command {
@@ -42,6 +50,6 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
 	}
-	root.AddCommand(newDemo())
+	root.AddCommand(newDemo(), newExport(), newEvents(), newDestination())
 	return root
 }

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/contentful/auditlogs/internal/app"
+	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/destination"
+)
+
+// loadApp builds the same components as the Lambda functions, from the
+// same environment.
+func loadApp(cmd *cobra.Command) (*app.App, error) {
+	cfg, err := app.FromEnv()
+	if err != nil {
+		return nil, err
+	}
+	return app.New(cmd.Context(), cfg)
+}
+
+func newExport() *cobra.Command {
+	var org, day string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "export --org ORG --day YYYY-MM-DD",
+		Short: "Deliver one org-day now, through the production code path",
+		Example: `  auditctl export --org acme --day 2026-11-24
+  auditctl export --org acme --day 2026-11-24 --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := audit.ParseDay(day)
+			if err != nil {
+				return usageError{err}
+			}
+			a, err := loadApp(cmd)
+			if err != nil {
+				return err
+			}
+			res, err := a.Exporter.Export(cmd.Context(), org, d)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "key     %s\nrows    %d\nbytes   %d\nsha256  %s\n", res.Key, res.Rows, res.Bytes, res.SHA256)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&org, "org", "", "organization ID")
+	cmd.Flags().StringVar(&day, "day", "", "UTC day to deliver, YYYY-MM-DD")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	_ = cmd.MarkFlagRequired("org")
+	_ = cmd.MarkFlagRequired("day")
+	return cmd
+}
+
+func newEvents() *cobra.Command {
+	cmd := &cobra.Command{Use: "events", Short: "Work with the events in the log store", Args: cobra.NoArgs}
+	var file string
+	load := &cobra.Command{
+		Use:   "load --file F.ndjson",
+		Short: "Store NDJSON audit events (docs/event-format.md) in the log store",
+		Long: `load reads one event per line, validates each (a bad line stops the load and
+names the line, the field and the value) and stores them in batches, so a file
+of any size streams through. Storing an event again replaces it.`,
+		Example: `  auditctl events load --file events/sample-day.ndjson
+  cat day.ndjson | auditctl events load --file -`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var r io.Reader = cmd.InOrStdin()
+			if file != "-" {
+				f, err := os.Open(file)
+				if err != nil {
+					return usageError{err}
+				}
+				defer f.Close()
+				r = f
+			}
+			a, err := loadApp(cmd)
+			if err != nil {
+				return err
+			}
+			const batch = 1000
+			buf := make([]audit.Event, 0, batch)
+			stored := 0
+			flush := func() error {
+				if err := a.Store.Write(cmd.Context(), buf); err != nil {
+					return fmt.Errorf("store events (after %d stored): %w", stored, err)
+				}
+				stored += len(buf)
+				buf = buf[:0]
+				return nil
+			}
+			err = audit.ReadNDJSON(r, func(e audit.Event) error {
+				buf = append(buf, e)
+				if len(buf) == batch {
+					return flush()
+				}
+				return nil
+			})
+			if err == nil && len(buf) > 0 {
+				err = flush()
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w (%d events stored before it)", file, err, stored)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "stored %d events\n", stored)
+			return nil
+		},
+	}
+	load.Flags().StringVar(&file, "file", "", "NDJSON file, - for standard input")
+	_ = load.MarkFlagRequired("file")
+	cmd.AddCommand(load)
+	return cmd
+}
+
+func newDestination() *cobra.Command {
+	cmd := &cobra.Command{Use: "destination", Short: "Manage where organizations' audit logs are delivered", Args: cobra.NoArgs}
+	var d destination.Destination
+	var s3d destination.S3
+	var cipherFile, residency string
+	var disabled bool
+	put := &cobra.Command{
+		Use:   "put --org ORG (--s3-bucket B --region R --role-arn ARN | --azure-sas-cipher-file F --residency us|eu) [--prefix P]",
+		Short: "Create or replace an org's destination",
+		Long: `put validates and stores the destination of one org. The external ID used to
+assume an S3 role is always the org ID and cannot be set. An Azure SAS URL is
+given only as the cipher the customer made with our public key (the base64
+file, line breaks and all).`,
+		Example: `  auditctl destination put --org acme --s3-bucket acme-audit --region eu-west-1 --role-arn arn:aws:iam::123456789012:role/AuditLogs --prefix contentful/
+  auditctl destination put --org globex --azure-sas-cipher-file sas-token.enc.b64 --residency eu`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d.Enabled = !disabled
+			switch {
+			case s3d.Bucket != "" && cipherFile == "":
+				d.Kind, d.S3 = destination.KindS3, &s3d
+			case cipherFile != "" && s3d.Bucket == "":
+				b, err := os.ReadFile(cipherFile)
+				if err != nil {
+					return usageError{err}
+				}
+				d.Kind, d.Azure = destination.KindAzure, &destination.Azure{SASCipher: string(b), Residency: destination.Residency(residency)}
+			default:
+				return usageError{fmt.Errorf("give either --s3-bucket (with --region and --role-arn) or --azure-sas-cipher-file (with --residency)")}
+			}
+			a, err := loadApp(cmd)
+			if err != nil {
+				return err
+			}
+			saved, err := a.Registry.Put(cmd.Context(), d)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "saved %s destination for org %s (enabled: %t, prefix %q)\n", saved.Kind, saved.OrgID, saved.Enabled, saved.Prefix)
+			return nil
+		},
+	}
+	f := put.Flags()
+	f.StringVar(&d.OrgID, "org", "", "organization ID (also the STS external ID)")
+	f.StringVar(&d.Prefix, "prefix", "", "object name prefix; a trailing / is added")
+	f.StringVar(&s3d.Bucket, "s3-bucket", "", "S3 bucket name")
+	f.StringVar(&s3d.Region, "region", "", "the bucket's AWS region")
+	f.StringVar(&s3d.RoleARN, "role-arn", "", "the customer's IAM role to assume")
+	f.StringVar(&cipherFile, "azure-sas-cipher-file", "", "file holding the base64 SAS cipher")
+	f.StringVar(&residency, "residency", "", "us or eu: the key the SAS was encrypted to")
+	f.BoolVar(&disabled, "disabled", false, "store it with delivery stopped")
+	_ = put.MarkFlagRequired("org")
+	cmd.AddCommand(put)
+	return cmd
+}
