@@ -32,14 +32,18 @@ const (
 
 // Each benchmark runs against two servers:
 //
-//   - moto: the emulator. It needs about 5 ms of Python per item per read
-//     (it scans the whole table and re-serializes every attribute for each
-//     query), so it measures moto; both benchmarks are bound by it.
+//   - moto: the emulator. It spends about 4 ms of Python per item read (it
+//     scans the whole table for each query and serializes attribute by
+//     attribute), so a day takes minutes and both benchmarks measure moto.
 //   - replay: an in-process server that answers each query with moto's
 //     recorded response. The server is then nearly free, so the figures
 //     show the client's own cost: HTTP, the SDK's JSON decoding and, for
 //     the pipeline, decoding, merging and CSV encoding. This is where the
-//     pipeline's overhead over a bare Query loop can be seen.
+//     pipeline's overhead over a bare Query loop can be seen; read
+//     cpu-ms/op when other processes share the machine.
+//
+// The full run (load, recording pass, 3 iterations of each on moto) takes
+// about 50 minutes on two cores.
 var bench struct {
 	once   sync.Once
 	table  string

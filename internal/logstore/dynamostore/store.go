@@ -64,7 +64,7 @@ const batchSize = 25
 
 // Retries of unprocessed items: exponential from backoffBase, capped at
 // backoffMax, full jitter. maxBatchAttempts bounds the calls for one chunk
-// (about 10 s of waiting at most); a table that keeps refusing that long is
+// (at most about 6 s of waiting); a table that keeps refusing that long is
 // an error for the caller to retry, not something to hide.
 // They are variables so that tests can shorten the waits.
 var (
