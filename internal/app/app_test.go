@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 		defer st.Stop()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "local stack:", err)
-			if os.Getenv(testenv.RequireEnv) == "1" || os.Getenv("CI") == "true" {
+			if testenv.Required() {
 				return 1
 			}
 			fmt.Fprintln(os.Stderr, "SKIPPED: the app tests need the emulators (make tools)")

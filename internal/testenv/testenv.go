@@ -28,10 +28,14 @@ import (
 // Server is one running emulator.
 type Server = emulator.Server
 
+// Required reports whether a missing emulator or tool must fail the run
+// (AUDITLOG_REQUIRE_EMULATORS=1, or CI) rather than skip.
+func Required() bool { return os.Getenv(RequireEnv) == "1" || os.Getenv("CI") == "true" }
+
 func unavailable(tb testing.TB, format string, args ...any) {
 	tb.Helper()
 	msg := fmt.Sprintf(format, args...)
-	if os.Getenv(RequireEnv) == "1" || os.Getenv("CI") == "true" {
+	if Required() {
 		tb.Fatalf("emulator unavailable (%s=1 or CI): %s", RequireEnv, msg)
 	}
 	tb.Skipf("SKIPPED, emulator unavailable: %s (run `make tools` or `make test`)", msg)

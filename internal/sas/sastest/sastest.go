@@ -59,14 +59,7 @@ func CreateKey(tb testing.TB, client *kms.Client) (keyID, pemPath string) {
 // It returns the content of sas-token.enc.b64, line breaks included.
 func Encrypt(tb testing.TB, pemPath, plaintext string) string {
 	tb.Helper()
-	for _, tool := range []string{"openssl", "base64", "sh"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv(testenv.RequireEnv) == "1" {
-				tb.Fatalf("%s not found: %v", tool, err)
-			}
-			tb.Skipf("SKIPPED: %s not found: %v", tool, err)
-		}
-	}
+	testenv.RequireTools(tb, "openssl", "base64", "sh")
 	dir := tb.TempDir()
 	pemData, err := os.ReadFile(pemPath)
 	if err != nil {
