@@ -8,18 +8,22 @@ package app
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/export"
+	"github.com/contentful/auditlogs/internal/fanoutfn"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/sas"
@@ -38,6 +42,10 @@ type Config struct {
 	Shards        int      // AUDITLOG_SHARDS: partitions per org-day (default 16; a property of the table)
 	PartSize      int64    // AUDITLOG_PART_SIZE_MIB: S3 part and Azure block size (default 8)
 	Concurrency   int      // AUDITLOG_UPLOAD_CONCURRENCY: parts or blocks in flight (default 4)
+
+	// The fan-out's settings; the export ignores them.
+	ExportFunction    string // AUDITLOG_EXPORT_FUNCTION: name or ARN of the export function
+	FanOutConcurrency int    // AUDITLOG_FANOUT_CONCURRENCY: export invocations in flight (default 16)
 }
 
 // FromEnv reads Config; a malformed value is an error naming the variable.
@@ -50,6 +58,9 @@ func FromEnv() (Config, error) {
 		Shards:        dynamostore.DefaultShards,
 		PartSize:      8 << 20,
 		Concurrency:   4,
+
+		ExportFunction:    os.Getenv("AUDITLOG_EXPORT_FUNCTION"),
+		FanOutConcurrency: 16,
 	}
 	if h := strings.TrimSpace(os.Getenv("AUDITLOG_AZURE_EMULATOR_HOSTS")); h != "" {
 		c.EmulatorHosts = strings.Split(h, ",")
@@ -57,7 +68,7 @@ func FromEnv() (Config, error) {
 	for _, v := range []struct {
 		name string
 		dst  *int
-	}{{"AUDITLOG_SHARDS", &c.Shards}, {"AUDITLOG_UPLOAD_CONCURRENCY", &c.Concurrency}} {
+	}{{"AUDITLOG_SHARDS", &c.Shards}, {"AUDITLOG_UPLOAD_CONCURRENCY", &c.Concurrency}, {"AUDITLOG_FANOUT_CONCURRENCY", &c.FanOutConcurrency}} {
 		if s := os.Getenv(v.name); s != "" {
 			n, err := strconv.Atoi(s)
 			if err != nil || n < 1 {
@@ -120,6 +131,25 @@ func New(ctx context.Context, c Config) (*App, error) {
 		Config: c, AWS: awsCfg, DynamoDB: db, Store: store, Registry: reg,
 		Exporter: &export.Exporter{Destinations: reg, Store: store, Sinks: sinks},
 	}, nil
+}
+
+// FanOut builds the fan-out handler: the registry, and a Lambda client
+// whose standard retryer has more attempts and a longer backoff than the
+// default, so that Invoke throttling (TooManyRequestsException) during a
+// burst of thousands of orgs is ridden out. The Lambda endpoint is the
+// standard one (AWS_ENDPOINT_URL_LAMBDA points it at an emulator).
+func (a *App) FanOut() (*fanoutfn.Handler, error) {
+	if a.Config.ExportFunction == "" {
+		return nil, fmt.Errorf("environment variable AUDITLOG_EXPORT_FUNCTION is not set")
+	}
+	lc := awslambda.NewFromConfig(a.AWS, func(o *awslambda.Options) {
+		o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
+			so.MaxAttempts = 10
+			so.MaxBackoff = 20 * time.Second
+		})
+	})
+	return &fanoutfn.Handler{Registry: a.Registry, Lambda: lc, ExportFunction: a.Config.ExportFunction,
+		Concurrency: a.Config.FanOutConcurrency, Segments: 4, Log: slog.Default()}, nil
 }
 
 // Sinks opens the production sink for a destination.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,6 +32,9 @@ type invokeEndpoint struct {
 	mu       sync.Mutex
 	payloads []exportfn.Payload
 	bad      []string
+	// answer, when set, answers like the Runtime Interface Emulator,
+	// which runs an Event invocation synchronously: status and body.
+	answer func(exportfn.Payload) (int, string)
 }
 
 func (e *invokeEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -49,6 +53,12 @@ func (e *invokeEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.payloads = append(e.payloads, p)
+	if e.answer != nil {
+		status, body := e.answer(p)
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+		return
+	}
 	w.WriteHeader(http.StatusAccepted)
 }
 
@@ -101,6 +111,31 @@ func TestFanOutThroughSDKAgainstLocalEndpoint(t *testing.T) {
 		if n != 1 {
 			t.Errorf("org %s invoked %d times", org, n)
 		}
+	}
+}
+
+// TestSynchronousEmulatorAnswers: the Runtime Interface Emulator runs an
+// Event invocation synchronously and answers 200 with the function's
+// result; an export that failed there is a failed invocation, named.
+func TestSynchronousEmulatorAnswers(t *testing.T) {
+	reg := fakeRegistry{{OrgID: "good", Enabled: true}, {OrgID: "broken", Enabled: true}, {OrgID: "queued", Enabled: true}}
+	ep, lc := newEndpoint(t)
+	ep.answer = func(p exportfn.Payload) (int, string) {
+		switch p.OrgID {
+		case "broken":
+			return 200, `{"errorMessage":"export org broken day 2026-11-24: assume role: AccessDenied","errorType":"PermanentError"}`
+		case "queued":
+			return 202, ""
+		}
+		return 200, `{"key":"good/2026-11-24.csv","rows":3}`
+	}
+	h := &Handler{Registry: reg, Lambda: lc, ExportFunction: "export-fn", Concurrency: 1, Log: slog.New(slog.DiscardHandler)}
+	sum, err := h.Handle(context.Background(), events.EventBridgeEvent{Detail: []byte(`{"day":"2026-11-24"}`)})
+	if err == nil || !strings.Contains(err.Error(), "broken") || strings.Contains(err.Error(), "good") {
+		t.Fatalf("error %v, want one naming only the org whose export failed", err)
+	}
+	if sum.Invoked != 2 || sum.Failed != 1 || len(sum.FailedOrgs) != 1 || sum.FailedOrgs[0] != "broken" {
+		t.Fatalf("summary %+v", sum)
 	}
 }
 

@@ -172,8 +172,38 @@ func (h *Handler) invoke(ctx context.Context, org string, day audit.Day) error {
 	if err != nil {
 		return err
 	}
-	if out.StatusCode != 202 {
+	switch out.StatusCode {
+	case 202: // Lambda queued the event: the export runs on its own.
+		return nil
+	case 200:
+		// Only an emulator (the Lambda Runtime Interface Emulator of the
+		// local stack) answers an Event invocation with 200: it ran the
+		// function synchronously and returns its result, where a failed
+		// export shows as {"errorMessage": ...}. Count that as a failure,
+		// so that a local run reports it as Lambda's async path would
+		// report it through the on-failure destination.
+		if msg, failed := functionError(out); failed {
+			return fmt.Errorf("invoke %s: the function failed: %s", h.ExportFunction, msg)
+		}
+		return nil
+	default:
 		return fmt.Errorf("invoke %s: status %d, want 202 (accepted)", h.ExportFunction, out.StatusCode)
 	}
-	return nil
+}
+
+// functionError reads a synchronous answer: Lambda's X-Amz-Function-Error
+// header or the runtime's error document.
+func functionError(out *lambda.InvokeOutput) (string, bool) {
+	var doc struct {
+		Message string `json:"errorMessage"`
+		Type    string `json:"errorType"`
+	}
+	_ = json.Unmarshal(out.Payload, &doc)
+	switch {
+	case doc.Message != "":
+		return doc.Message, true
+	case aws.ToString(out.FunctionError) != "":
+		return aws.ToString(out.FunctionError), true
+	}
+	return "", false
 }

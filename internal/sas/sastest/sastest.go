@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/pem"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -17,11 +16,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/contentful/auditlogs/internal/sas/opensslenc"
 	"github.com/contentful/auditlogs/internal/testenv"
 )
 
 // PublicKeyFile is the file name the product doc uses for our public key.
-const PublicKeyFile = "contentful-audit-public-key.pem"
+const PublicKeyFile = opensslenc.PublicKeyFile
 
 // CreateKey creates an RSA_4096 ENCRYPT_DECRYPT key and writes its public
 // key, PKIX DER as KMS returns it, as a "PUBLIC KEY" PEM file in a new
@@ -49,42 +49,19 @@ func CreateKey(tb testing.TB, client *kms.Client) (keyID, pemPath string) {
 	return keyID, pemPath
 }
 
-// Encrypt writes plaintext to sas-token.plain, exactly as given (so a test
-// can add the trailing line break an editor would), and runs the product
-// doc's commands on it:
-//
-//	openssl pkeyutl -encrypt -in sas-token.plain -out sas-token.enc -pubin -keyform PEM -inkey contentful-audit-public-key.pem -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256
-//	cat sas-token.enc | base64 > sas-token.enc.b64
-//
-// It returns the content of sas-token.enc.b64, line breaks included.
+// Encrypt runs the product doc's openssl and base64 commands on
+// plaintext (opensslenc.Encrypt) with the PEM public key at pemPath and
+// returns the content of sas-token.enc.b64, line breaks included.
 func Encrypt(tb testing.TB, pemPath, plaintext string) string {
 	tb.Helper()
 	testenv.RequireTools(tb, "openssl", "base64", "sh")
-	dir := tb.TempDir()
 	pemData, err := os.ReadFile(pemPath)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, PublicKeyFile), pemData, 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "sas-token.plain"), []byte(plaintext), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	run := func(name string, args ...string) {
-		cmd := exec.Command(name, args...)
-		cmd.Dir = dir
-		// The output is openssl's diagnostics, never the plaintext.
-		if out, err := cmd.CombinedOutput(); err != nil {
-			tb.Fatalf("%s: %v: %s", name, err, out)
-		}
-	}
-	run("openssl", "pkeyutl", "-encrypt", "-in", "sas-token.plain", "-out", "sas-token.enc", "-pubin", "-keyform", "PEM",
-		"-inkey", PublicKeyFile, "-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256")
-	run("sh", "-c", "cat sas-token.enc | base64 > sas-token.enc.b64")
-	b64, err := os.ReadFile(filepath.Join(dir, "sas-token.enc.b64"))
+	b64, err := opensslenc.Encrypt(context.Background(), pemData, plaintext)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return string(b64)
+	return b64
 }
