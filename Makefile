@@ -8,27 +8,51 @@ export PATH := $(TOOLS):$(CURDIR)/node_modules/.bin:$(PATH)
 
 # Pinned tools (also used by .ci/run through these targets).
 LOCAL_KMS := github.com/nsmithuk/local-kms@v0.0.0-20260228092603-2a5e92d09ab6
+LAMBDA_RIE := github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
 
-.PHONY: all tools test unit vet bench demo build clean
+# The local stack's folder: state, env file, binaries, emulator data, logs.
+LOCAL := .local
+DEMO_EVENTS ?= 100000
+
+.PHONY: all tools test unit vet bench demo up down local-bin build clean
 
 FUNCTIONS := $(patsubst functions/%/main.go,%,$(wildcard functions/*/main.go))
 
 all: test
 
 ## tools: install the emulators the tests use, from this repository's pins
-tools: $(TOOLS)/local-kms node_modules/.package-lock.json
+tools: $(TOOLS)/local-kms $(TOOLS)/aws-lambda-rie node_modules/.package-lock.json
 	@command -v moto_server >/dev/null || { echo "moto_server not found: install Python's moto[server] 5.2.1"; exit 1; }
 	@command -v openssl >/dev/null || { echo "openssl not found"; exit 1; }
 
 $(TOOLS)/local-kms:
 	GOBIN=$(TOOLS) go install $(LOCAL_KMS)
 
+$(TOOLS)/aws-lambda-rie:
+	GOBIN=$(TOOLS) go install $(LAMBDA_RIE)
+
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
-## demo: deliver a sample day end to end on a local stack (emulators started and stopped)
-demo: tools
-	go run ./cmd/auditctl demo --events events/sample-day.ndjson
+## demo: the daily job end to end on the local stack: up, three customers, $(DEMO_EVENTS) events, fan-out, files read back, down
+demo: local-bin
+	@$(LOCAL)/bin/auditctl up --dir $(LOCAL) --export-binary $(LOCAL)/bin/export
+	@set -a && . $(LOCAL)/env && set +a && $(LOCAL)/bin/auditctl demo --events $(DEMO_EVENTS); \
+		rc=$$?; $(LOCAL)/bin/auditctl down --dir $(LOCAL); exit $$rc
+
+## up: start the local stack in the background (then: . .local/env; auditctl ...)
+up: local-bin
+	@$(LOCAL)/bin/auditctl up --dir $(LOCAL) --export-binary $(LOCAL)/bin/export
+
+## down: stop, by PID, what `make up` started
+down:
+	@if [ -x $(LOCAL)/bin/auditctl ]; then $(LOCAL)/bin/auditctl down --dir $(LOCAL); else go run ./cmd/auditctl down --dir $(LOCAL); fi
+
+# The CLI, and the export function built for this machine (the Lambda
+# emulator runs it as Lambda runs build/export/bootstrap).
+local-bin: tools
+	go build -o $(LOCAL)/bin/auditctl ./cmd/auditctl
+	CGO_ENABLED=0 go build -tags lambda.norpc -trimpath -o $(LOCAL)/bin/export ./functions/export
 
 ## test: vet, then every test, integration tests included (emulators required)
 test: tools vet
@@ -60,5 +84,5 @@ build:
 		CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w' -o build/$$f/bootstrap ./functions/$$f || exit 1; \
 	done
 
-clean:
+clean: down
 	rm -rf build .local

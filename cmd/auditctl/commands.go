@@ -4,13 +4,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/spf13/cobra"
 
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
+	"github.com/contentful/auditlogs/internal/fanoutfn"
+	"github.com/contentful/auditlogs/internal/synth"
 )
 
 // loadApp builds the same components as the Lambda functions, from the
@@ -116,7 +122,112 @@ of any size streams through. Storing an event again replaces it.`,
 	}
 	load.Flags().StringVar(&file, "file", "", "NDJSON file, - for standard input")
 	_ = load.MarkFlagRequired("file")
-	cmd.AddCommand(load)
+	cmd.AddCommand(load, newGenerate())
+	return cmd
+}
+
+func newGenerate() *cobra.Command {
+	var orgs, n int
+	var day, prefix string
+	var seed int64
+	cmd := &cobra.Command{
+		Use:   "generate --orgs N --events M --day YYYY-MM-DD",
+		Short: "Store a day of realistic synthetic events in the log store",
+		Long: `generate writes M events spread over N orgs (named PREFIX-0001, PREFIX-0002, ...)
+and over the UTC day: PUT, PATCH and DELETE requests on the audited routes of
+the Content Management API (internal/routes), by users and apps, with a spread
+of status codes and a business-hours peak. The same seed gives the same events,
+so running it twice stores each event once. It prints the events per org: what
+each org's delivered file must hold.`,
+		Example: `  auditctl events generate --orgs 3 --events 100000 --day 2026-11-24
+  auditctl events generate --orgs 50 --events 1000000 --day 2026-11-24 --org-prefix load --seed 7`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := audit.ParseDay(day)
+			if err != nil {
+				return usageError{err}
+			}
+			if orgs < 1 || orgs > 100_000 || n < orgs {
+				return usageError{fmt.Errorf("--orgs %d --events %d: want 1 to 100000 orgs and at least one event per org", orgs, n)}
+			}
+			c := synth.Config{Events: n, Day: d, Seed: seed}
+			for i := 1; i <= orgs; i++ {
+				c.Orgs = append(c.Orgs, fmt.Sprintf("%s-%04d", prefix, i))
+			}
+			if err := c.Validate(); err != nil {
+				return usageError{err}
+			}
+			a, err := loadApp(cmd)
+			if err != nil {
+				return err
+			}
+			stored, err := synth.Store(cmd.Context(), a.Store, c, 1000)
+			if err != nil {
+				return err
+			}
+			counts := synth.Counts(c)
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "stored %d events of %s\n", stored, d)
+			for _, org := range c.Orgs {
+				fmt.Fprintf(w, "%s\t%d\n", org, counts[org])
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&orgs, "orgs", 3, "number of orgs")
+	f.IntVar(&n, "events", 0, "number of events across the orgs")
+	f.StringVar(&day, "day", "", "UTC day, YYYY-MM-DD")
+	f.StringVar(&prefix, "org-prefix", "org", "org IDs are PREFIX-0001, PREFIX-0002, ...")
+	f.Int64Var(&seed, "seed", 1, "generator seed")
+	_ = cmd.MarkFlagRequired("events")
+	_ = cmd.MarkFlagRequired("day")
+	return cmd
+}
+
+func newRun() *cobra.Command {
+	var day string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "run --day YYYY-MM-DD",
+		Short: "Run the fan-out now: invoke the export function once per enabled org",
+		Long: `run does what the daily schedule does, for the given day: the fan-out handler
+reads the registry and invokes the export function (AUDITLOG_EXPORT_FUNCTION)
+asynchronously once per enabled org, through the Lambda Invoke API (on the
+local stack, the Lambda emulator at AWS_ENDPOINT_URL_LAMBDA). It prints the
+summary and fails, naming them, if invocations failed.`,
+		Example: `  auditctl run --day 2026-11-24
+  auditctl run --day 2026-11-24 --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := audit.ParseDay(day)
+			if err != nil {
+				return usageError{err}
+			}
+			a, err := loadApp(cmd)
+			if err != nil {
+				return err
+			}
+			h, err := a.FanOut()
+			if err != nil {
+				return err
+			}
+			h.Log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+			detail, _ := json.Marshal(fanoutfn.Detail{Day: d.String()})
+			sum, runErr := h.Handle(cmd.Context(), events.EventBridgeEvent{DetailType: "Manual run", Source: "auditctl", Time: time.Now().UTC(), Detail: detail})
+			if asJSON {
+				if err := json.NewEncoder(cmd.OutOrStdout()).Encode(sum); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "day %s: %d orgs seen, %d enabled, %d invoked, %d failed\n", sum.Day, sum.Seen, sum.Enabled, sum.Invoked, sum.Failed)
+			}
+			return runErr
+		},
+	}
+	cmd.Flags().StringVar(&day, "day", "", "UTC day to deliver, YYYY-MM-DD")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	_ = cmd.MarkFlagRequired("day")
 	return cmd
 }
 

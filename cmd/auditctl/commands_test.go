@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,5 +66,53 @@ func TestLoadPutExport(t *testing.T) {
 	}
 	if _, err := run("export", "--day", day.String()); err == nil || !isUsage(err) {
 		t.Fatalf("missing --org: %v, want a usage error", err)
+	}
+
+	// Generated events: the printed count per org is what its file holds.
+	out, err = run("events", "generate", "--orgs", "2", "--events", "300", "--day", day.String(), "--org-prefix", "gen")
+	if err != nil || !strings.Contains(out, "stored 300 events") {
+		t.Fatalf("events generate: %v\n%s", err, out)
+	}
+	var want int
+	if _, err := fmt.Sscanf(out[strings.Index(out, "gen-0001"):], "gen-0001\t%d", &want); err != nil || want < 1 || want >= 300 {
+		t.Fatalf("events generate printed no count for gen-0001: %v\n%s", err, out)
+	}
+	if _, err := run("destination", "put", "--org", "gen-0001", "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run("export", "--org", "gen-0001", "--day", day.String()); err != nil || !strings.Contains(out, fmt.Sprintf("rows    %d\n", want)) {
+		t.Fatalf("export of generated events: %v\n%s, want %d rows", err, out, want)
+	}
+	if _, err := run("events", "generate", "--orgs", "5", "--events", "3", "--day", day.String()); !isUsage(err) {
+		t.Fatalf("fewer events than orgs: %v, want a usage error", err)
+	}
+
+	// run: the fan-out through the Lambda Invoke API, here to a local
+	// endpoint that accepts Event invocations as Lambda does.
+	var mu sync.Mutex
+	invoked := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p struct {
+			Org string `json:"org_id"`
+			Day string `json:"day"`
+		}
+		if r.URL.Path != "/2015-03-31/functions/export-fn/invocations" || r.Header.Get("X-Amz-Invocation-Type") != "Event" || json.NewDecoder(r.Body).Decode(&p) != nil || p.Day != day.String() {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		invoked[p.Org]++
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	t.Setenv("AWS_ENDPOINT_URL_LAMBDA", srv.URL)
+	t.Setenv("AUDITLOG_EXPORT_FUNCTION", "export-fn")
+	out, err = run("run", "--day", day.String(), "--json")
+	if err != nil || !strings.Contains(out, `"invoked":2`) {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	if len(invoked) != 2 || invoked["cli-org"] != 1 || invoked["gen-0001"] != 1 {
+		t.Fatalf("invocations %v, want one for each registered org", invoked)
 	}
 }

@@ -50,6 +50,6 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
 	}
-	root.AddCommand(newDemo(), newExport(), newEvents(), newDestination())
+	root.AddCommand(newUp(), newDown(), newDemo(), newExport(), newEvents(), newDestination(), newRun())
 	return root
 }

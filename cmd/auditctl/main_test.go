@@ -36,3 +36,17 @@ func TestUnknownFlagIsAUsageError(t *testing.T) {
 		t.Fatalf("err = %v, want a usage error (exit code 2)", err)
 	}
 }
+
+// TestEveryCommandHasHelpAndExample: each command documents itself.
+func TestEveryCommandHasHelpAndExample(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Runnable() && (c.Short == "" || c.Example == "") {
+			t.Errorf("%q lacks a short description or an example", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRoot())
+}

@@ -1,8 +1,10 @@
 // Package emulator starts and stops the local stand-ins for the cloud
-// services (moto_server, local-kms, Azurite) as child processes on
-// 127.0.0.1, each on a free port, logging to a temporary folder, and stops
-// them by PID (their whole process group). Tests use it through testenv;
-// the demo uses it directly.
+// services (moto_server, local-kms, Azurite, and a Lambda function under
+// the Lambda Runtime Interface Emulator) as processes on 127.0.0.1, each
+// on a free port, and stops them by PID (their whole process group).
+// Tests use it through testenv, attached to the test binary and in
+// temporary folders; the local stack (`make up`) starts them detached,
+// in .local, and stops them from another process by their recorded PIDs.
 package emulator
 
 import (
@@ -20,13 +22,18 @@ import (
 // Server is one running emulator.
 type Server struct {
 	Name string
+	Tool string // the executable's base name, to recognise the process later
 	Host string // 127.0.0.1:port
 	URL  string // http://127.0.0.1:port
 	cmd  *exec.Cmd
 	log  string
-	dir  string
+	dir  string // removed at Stop when temporary
+	temp bool
 	done chan struct{}
 }
+
+// PID is the server's process ID, also its process group ID.
+func (s *Server) PID() int { return s.cmd.Process.Pid }
 
 // LogPath is the file that holds the server's output.
 func (s *Server) LogPath() string { return s.log }
@@ -43,7 +50,46 @@ func (s *Server) Stop() {
 		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 		<-s.done
 	}
-	_ = os.RemoveAll(s.dir)
+	if s.temp {
+		_ = os.RemoveAll(s.dir)
+	}
+}
+
+// Running tells whether pid is a live process running tool: a recorded
+// PID may have been reused by an unrelated process since.
+func Running(pid int, tool string) bool {
+	if pid <= 0 {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name; Z is a zombie.
+	if i := bytes.LastIndexByte(stat, ')'); i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' {
+		return false
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return err == nil && bytes.Contains(cmdline, []byte(tool))
+}
+
+// StopPID stops a server that another process started: SIGTERM to its
+// process group, SIGKILL after 5 seconds. It does nothing, and says so,
+// when pid no longer runs tool.
+func StopPID(pid int, tool string) (stopped bool) {
+	if !Running(pid, tool) {
+		return false
+	}
+	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	deadline := time.Now().Add(5 * time.Second)
+	for Running(pid, tool) {
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			deadline = time.Now().Add(5 * time.Second)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
 }
 
 // RepoRoot is the folder holding go.mod.
@@ -75,7 +121,8 @@ func LookTool(name string) (string, error) {
 	return "", fmt.Errorf("%s not found on PATH, in .tools/bin or in node_modules/.bin", name)
 }
 
-func freePort() (int, error) {
+// FreePort is a TCP port of 127.0.0.1 that nothing listens on now.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -92,24 +139,51 @@ type Spec struct {
 	Env  func(port int, dir string) []string
 }
 
-// Start runs sp on a free port of 127.0.0.1 with extraEnv added to its
-// environment and waits until it accepts connections.
+// Options say where and how a server runs.
+type Options struct {
+	Env []string // added to the environment
+	// Dir, when set, holds the server's log (<Dir>/<name>.log) and data
+	// (<Dir>/<name>) and is kept at Stop; else a temporary folder is
+	// used and removed at Stop.
+	Dir string
+	// Detach lets the server outlive this process (`make up`); else it
+	// is killed when this process dies (tests).
+	Detach bool
+}
+
+// Start runs sp on a free port of 127.0.0.1, attached and in a temporary
+// folder, with extraEnv added to its environment, and waits until it
+// accepts connections.
 func Start(sp Spec, extraEnv []string) (*Server, error) {
+	return StartWith(sp, Options{Env: extraEnv})
+}
+
+// StartWith runs sp on a free port of 127.0.0.1 as opts say and waits
+// until it accepts connections.
+func StartWith(sp Spec, opts Options) (*Server, error) {
 	bin, err := LookTool(sp.Tool)
 	if err != nil {
 		return nil, err
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ { // a free port can be taken before the server binds it
-		port, err := freePort()
+		port, err := FreePort()
 		if err != nil {
 			return nil, err
 		}
-		dir, err := os.MkdirTemp("", "auditlogs-"+sp.Name+"-")
-		if err != nil {
-			return nil, err
+		dir, logPath := opts.Dir, ""
+		if dir == "" {
+			if dir, err = os.MkdirTemp("", "auditlogs-"+sp.Name+"-"); err != nil {
+				return nil, err
+			}
+			logPath = filepath.Join(dir, "server.log")
+		} else {
+			logPath = filepath.Join(dir, sp.Name+".log")
+			dir = filepath.Join(dir, sp.Name)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, err
+			}
 		}
-		logPath := filepath.Join(dir, "server.log")
 		logFile, err := os.Create(logPath)
 		if err != nil {
 			return nil, err
@@ -121,19 +195,24 @@ func Start(sp Spec, extraEnv []string) (*Server, error) {
 		cmd := exec.Command(bin, args...)
 		cmd.Dir = dir
 		cmd.Stdout, cmd.Stderr = logFile, logFile
-		cmd.Env = append(os.Environ(), extraEnv...)
+		cmd.Env = append(os.Environ(), opts.Env...)
 		if sp.Env != nil {
 			cmd.Env = append(cmd.Env, sp.Env(port, dir)...)
 		}
-		// Own process group, so Stop reaches children (pyenv shims, node);
-		// and killed with the test binary if that dies first.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		// Own process group, so Stop reaches children (pyenv shims, node)
+		// and a terminal's Ctrl-C does not; attached servers are killed
+		// with the test binary if that dies first.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if !opts.Detach {
+			cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+		}
 		if err := cmd.Start(); err != nil {
 			logFile.Close()
 			return nil, fmt.Errorf("start %s: %w", bin, err)
 		}
 		logFile.Close()
-		s := &Server{Name: sp.Name, Host: "127.0.0.1:" + strconv.Itoa(port), cmd: cmd, log: logPath, dir: dir, done: make(chan struct{})}
+		s := &Server{Name: sp.Name, Tool: filepath.Base(bin), Host: "127.0.0.1:" + strconv.Itoa(port), cmd: cmd, log: logPath, dir: dir,
+			temp: opts.Dir == "", done: make(chan struct{})}
 		s.URL = "http://" + s.Host
 		go func() { _ = cmd.Wait(); close(s.done) }()
 		if err := waitListening(s, 60*time.Second); err != nil {
@@ -189,3 +268,13 @@ var Azurite = Spec{Name: "azurite", Tool: "azurite-blob", Args: func(port int, d
 	return []string{"--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port), "--location", filepath.Join(dir, "data"),
 		"--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent"}
 }}
+
+// RIE runs a Lambda function's bootstrap binary under the Lambda Runtime
+// Interface Emulator: its invoke API on the server's port (function name
+// "function"), the Runtime API the binary talks to on runtimePort.
+func RIE(bootstrap string, runtimePort int) Spec {
+	return Spec{Name: "lambda-rie", Tool: "aws-lambda-rie", Args: func(port int, _ string) []string {
+		return []string{"--runtime-interface-emulator-address", "127.0.0.1:" + strconv.Itoa(port),
+			"--runtime-api-address", "127.0.0.1:" + strconv.Itoa(runtimePort), bootstrap}
+	}}
+}

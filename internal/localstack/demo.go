@@ -1,39 +1,56 @@
 package localstack
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"crypto/sha256"
+	"encoding/csv"
 	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
-	"os"
+	"log/slog"
 	"strings"
+	"text/tabwriter"
 	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
+	"github.com/contentful/auditlogs/internal/sas/opensslenc"
+	"github.com/contentful/auditlogs/internal/synth"
 )
 
-// Demo runs one day's delivery end to end on a local stack: it loads the
-// sample events, moved to yesterday, into the log store, registers one
-// org on S3 and one on Azure (its SAS URL encrypted as the product doc
-// tells customers to), exports the day for both through the production
-// code path, and reads the files back from the customers' storage.
-func Demo(ctx context.Context, out io.Writer, eventsFile string) (err error) {
+// The demo's three customers.
+const (
+	DemoS3Org      = "acme-s3"      // S3, its own role, no prefix
+	DemoOtherS3Org = "initech-s3"   // S3, another bucket and role, a prefix
+	DemoAzureOrg   = "globex-azure" // Azure, SAS encrypted with openssl to the eu key
+)
+
+// Demo runs the daily job on a stack that Up started (found through the
+// environment of .local/env): it sets up three customers as the product
+// doc tells them to (two S3 orgs, each with its own bucket and an IAM role
+// whose trust requires the org ID as external ID; one Azure org whose
+// create+write SAS URL is encrypted with the doc's openssl commands),
+// registers their destinations, generates a day of events across them,
+// runs the fan-out, which invokes the export function once per org
+// through the Lambda emulator, and reads each delivered file back from
+// the customer's storage: rows, bytes and SHA-256. It fails when any
+// org's file is missing or its row count differs from what was
+// generated.
+func Demo(ctx context.Context, out io.Writer, nEvents int) error {
 	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
-	say("== starting moto_server, local-kms and Azurite on 127.0.0.1")
-	st, err := Start(ctx)
-	defer func() {
-		st.Stop()
-		say("== emulators stopped")
-	}()
+	st, err := FromEnv(ctx)
 	if err != nil {
 		return err
 	}
-	say("   moto %s, local-kms %s, Azurite %s", st.Moto.URL, st.KMS.URL, st.Azurite.URL)
-
 	cfg, err := app.FromEnv()
 	if err != nil {
 		return err
@@ -43,90 +60,178 @@ func Demo(ctx context.Context, out io.Writer, eventsFile string) (err error) {
 		return err
 	}
 
-	// The sample day is moved to yesterday, so that it is over and inside
-	// the log store's retention whenever the demo runs.
-	yesterday := audit.DayOf(time.Now()).AddDays(-1)
-	events, err := loadShifted(eventsFile, yesterday)
-	if err != nil {
-		return err
+	say("== the customers set up their storage, as the product doc describes")
+	dests := []destination.Destination{
+		{OrgID: DemoS3Org, Kind: destination.KindS3, Enabled: true, S3: &destination.S3{Bucket: Bucket, Region: "us-east-1"}},
+		{OrgID: DemoOtherS3Org, Kind: destination.KindS3, Enabled: true, Prefix: "contentful/audit-logs", S3: &destination.S3{Bucket: OtherBucket, Region: "us-east-1"}},
+		{OrgID: DemoAzureOrg, Kind: destination.KindAzure, Enabled: true, Azure: &destination.Azure{Residency: destination.ResidencyEU}},
 	}
-	if err := a.Store.Write(ctx, events); err != nil {
-		return err
-	}
-	say("== stored %d sample events (%s) in the log store, table %s", len(events), eventsFile, EventsTable)
-
-	roleARN, err := st.CustomerRole(ctx, "acme-s3")
-	if err != nil {
-		return err
-	}
-	if _, err := a.Registry.Put(ctx, destination.Destination{OrgID: "acme-s3", Kind: destination.KindS3, Prefix: "contentful/audit", Enabled: true,
-		S3: &destination.S3{Bucket: Bucket, Region: "us-east-1", RoleARN: roleARN}}); err != nil {
-		return err
-	}
-	sasURL, err := st.ContainerSAS(90 * 24 * time.Hour)
-	if err != nil {
-		return err
-	}
-	cipher, err := st.EncryptSAS("eu", sasURL)
-	if err != nil {
-		return err
-	}
-	if _, err := a.Registry.Put(ctx, destination.Destination{OrgID: "globex-azure", Kind: destination.KindAzure, Enabled: true,
-		Azure: &destination.Azure{SASCipher: cipher, Residency: destination.ResidencyEU}}); err != nil {
-		return err
-	}
-	say("== registered acme-s3 -> s3://%s (role %s, external ID acme-s3)", Bucket, roleARN)
-	say("   registered globex-azure -> Azure container %s (SAS encrypted to the eu key, %d base64 characters)", Container, len(strings.ReplaceAll(cipher, "\n", "")))
-
-	for _, org := range []string{"acme-s3", "globex-azure"} {
-		res, err := a.Exporter.Export(ctx, org, yesterday)
-		if err != nil {
-			return fmt.Errorf("export %s: %w", org, err)
-		}
-		say("\n== delivered org %s day %s: %d rows, %d bytes, sha256 %s, in %s", org, yesterday, res.Rows, res.Bytes, res.SHA256, res.Duration.Round(time.Millisecond))
-		var body []byte
-		if org == "acme-s3" {
-			say("   s3://%s/%s", Bucket, res.Key)
-			body, err = st.ReadS3(ctx, res.Key)
-		} else {
-			say("   azure %s/%s", Container, res.Key)
-			body, err = st.ReadBlob(ctx, res.Key)
-		}
-		if err != nil {
-			return fmt.Errorf("read back %s: %w", res.Key, err)
-		}
-		sum := sha256.Sum256(body)
-		if hex.EncodeToString(sum[:]) != res.SHA256 {
-			return fmt.Errorf("read back %s: sha256 differs from the delivery's", res.Key)
-		}
-		say("   read back from the customer's storage, sha256 matches:\n")
-		for _, line := range strings.SplitAfter(string(body), "\r\n") {
-			if line != "" {
-				fmt.Fprintf(out, "   | %s", strings.ReplaceAll(strings.TrimSuffix(line, "\r\n"), "\n", "\n   | "))
-				fmt.Fprintln(out)
+	for i := range dests {
+		d := &dests[i]
+		switch d.Kind {
+		case destination.KindS3:
+			if d.S3.RoleARN, err = st.CustomerRole(ctx, d.OrgID); err != nil {
+				return err
 			}
+			say("   %-13s s3://%s, role %s (trust: our account, sts:ExternalId = %q)", d.OrgID, d.S3.Bucket, d.S3.RoleARN, d.ExternalID())
+		case destination.KindAzure:
+			sasURL, err := st.ContainerSAS(90 * 24 * time.Hour)
+			if err != nil {
+				return err
+			}
+			pemKey := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: st.PublicKeys["eu"]})
+			if d.Azure.SASCipher, err = opensslenc.Encrypt(ctx, pemKey, sasURL); err != nil {
+				return fmt.Errorf("encrypt the SAS URL with openssl: %w", err)
+			}
+			say("   %-13s Azure container %s, create+write SAS encrypted with `openssl pkeyutl` to the eu key (%d base64 characters)",
+				d.OrgID, Container, len(strings.ReplaceAll(d.Azure.SASCipher, "\n", "")))
+		}
+		saved, err := a.Registry.Put(ctx, *d)
+		if err != nil {
+			return err
+		}
+		*d = saved
+	}
+	say("   registered 3 destinations in table %s", RegistryTable)
+
+	// Yesterday: a day that is over and inside the log store's retention
+	// whenever the demo runs.
+	day := audit.DayOf(time.Now()).AddDays(-1)
+	gen := synth.Config{Orgs: []string{DemoS3Org, DemoOtherS3Org, DemoAzureOrg}, Events: nEvents, Day: day, Seed: day.Start().Unix()}
+	counts := synth.Counts(gen)
+	say("\n== generating %d events of %s across the 3 orgs into the log store (table %s)", nEvents, day, EventsTable)
+	start := time.Now()
+	if _, err := synth.Store(ctx, a.Store, gen, 1000); err != nil {
+		return err
+	}
+	say("   stored in %s: %s %d, %s %d, %s %d", time.Since(start).Round(time.Second),
+		DemoS3Org, counts[DemoS3Org], DemoOtherS3Org, counts[DemoOtherS3Org], DemoAzureOrg, counts[DemoAzureOrg])
+
+	say("\n== the fan-out for %s: one export invocation per enabled org through the Lambda emulator (%s)", day, cfg.ExportFunction)
+	if est := time.Duration(nEvents) * 4 * time.Millisecond; est > time.Minute {
+		// moto needs about 4 ms of Python per item of a Query answer.
+		say("   the emulator runs one export at a time and moto serves about 250 events a second: about %d minutes", int(est.Round(time.Minute).Minutes()))
+	}
+	h, err := a.FanOut()
+	if err != nil {
+		return err
+	}
+	h.Log = slog.New(slog.DiscardHandler) // its summary is printed below
+	start = time.Now()
+	detail, _ := json.Marshal(map[string]string{"day": day.String()})
+	sum, fanErr := h.Handle(ctx, events.EventBridgeEvent{DetailType: "Manual run", Source: "auditctl", Time: time.Now().UTC(), Detail: detail})
+	say("   %d orgs seen, %d invoked, %d failed, in %s", sum.Seen, sum.Invoked, sum.Failed, time.Since(start).Round(time.Second))
+
+	say("\n== delivered objects, read back from the customers' storage")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "   org\tdestination\tkey\trows\tgenerated\tbytes\tsha256")
+	var errs []error
+	if fanErr != nil {
+		errs = append(errs, fanErr)
+	}
+	var firstLines []string
+	for _, d := range dests {
+		key := d.Key(day)
+		where := "azure://" + Container
+		if d.Kind == destination.KindS3 {
+			where = "s3://" + d.S3.Bucket
+		}
+		res, err := st.inspect(ctx, d, key, firstLines == nil)
+		if err != nil {
+			fmt.Fprintf(tw, "   %s\t%s\t%s\t-\t%d\t-\t-\n", d.OrgID, where, key, counts[d.OrgID])
+			errs = append(errs, fmt.Errorf("org %s: %s/%s: %w", d.OrgID, where, key, err))
+			continue
+		}
+		fmt.Fprintf(tw, "   %s\t%s\t%s\t%d\t%d\t%d\t%s\n", d.OrgID, where, key, res.rows, counts[d.OrgID], res.bytes, res.sha256)
+		if res.rows != counts[d.OrgID] {
+			errs = append(errs, fmt.Errorf("org %s: %d rows delivered, %d generated", d.OrgID, res.rows, counts[d.OrgID]))
+		}
+		if firstLines == nil {
+			firstLines = res.first
+			firstLines = append([]string{fmt.Sprintf("first lines of %s/%s:", where, key)}, firstLines...)
 		}
 	}
+	tw.Flush()
+	if len(firstLines) > 0 {
+		say("\n== %s", firstLines[0])
+		for _, l := range firstLines[1:] {
+			say("   | %s", l)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("the demo's delivery failed: %w", err)
+	}
+	say("\n== every org's file holds exactly the events generated for it")
 	return nil
 }
 
-func loadShifted(path string, to audit.Day) ([]audit.Event, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var events []audit.Event
-	var first audit.Day
-	err = audit.ReadNDJSON(bytes.NewReader(b), func(e audit.Event) error {
-		if first.IsZero() {
-			first = audit.DayOf(e.RequestTime)
+type inspection struct {
+	rows   int
+	bytes  int64
+	sha256 string
+	first  []string
+}
+
+// inspect streams a delivered file from the customer's storage, counting
+// its CSV records (the header excluded) and hashing it.
+func (s *Stack) inspect(ctx context.Context, d destination.Destination, key string, wantFirst bool) (inspection, error) {
+	var res inspection
+	var body io.ReadCloser
+	if d.Kind == destination.KindS3 {
+		o, err := s.s3().GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(d.S3.Bucket), Key: aws.String(key)})
+		if err != nil {
+			return res, err
 		}
-		e.RequestTime = e.RequestTime.Add(to.Start().Sub(first.Start()))
-		events = append(events, e)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		body = o.Body
+	} else {
+		r, err := s.openBlob(ctx, key)
+		if err != nil {
+			return res, err
+		}
+		body = r
 	}
-	return events, nil
+	defer body.Close()
+	h := sha256.New()
+	counter := &countingReader{r: io.TeeReader(body, h)}
+	br := bufio.NewReader(counter)
+	if wantFirst {
+		// Peek the first lines for display without consuming them.
+		head, _ := br.Peek(4096)
+		for i, l := range strings.SplitAfter(string(head), "\r\n") {
+			if i == 4 || !strings.HasSuffix(l, "\r\n") {
+				break
+			}
+			res.first = append(res.first, strings.TrimSuffix(l, "\r\n"))
+		}
+	}
+	r := csv.NewReader(br)
+	r.ReuseRecord = true
+	header, err := r.Read()
+	if err != nil {
+		return res, fmt.Errorf("read CSV header: %w", err)
+	}
+	if strings.Join(header, ",") != strings.Join(audit.Columns, ",") {
+		return res, fmt.Errorf("CSV header %q, want %q", header, audit.Columns)
+	}
+	for {
+		if _, err := r.Read(); err == io.EOF {
+			break
+		} else if err != nil {
+			return res, fmt.Errorf("CSV record %d: %w", res.rows+1, err)
+		}
+		res.rows++
+	}
+	res.bytes, res.sha256 = counter.n, hex.EncodeToString(h.Sum(nil))
+	return res, nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }

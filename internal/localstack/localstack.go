@@ -46,12 +46,12 @@ const (
 	EventsTable   = "auditlogs-events"
 	RegistryTable = "auditlogs-destinations"
 	Bucket        = "customer-audit-bucket"
+	OtherBucket   = "other-customer-audit-bucket"
 	Container     = "customer-audit-container"
 )
 
 // Stack is a running local stack.
 type Stack struct {
-	Moto, KMS, Azurite *emulator.Server
 	// Env is what a process needs to use the stack: the standard endpoint
 	// variables, test credentials and the AUDITLOG_* settings.
 	Env map[string]string
@@ -59,84 +59,157 @@ type Stack struct {
 	KeyIDs     map[string]string
 	PublicKeys map[string][]byte
 	AWS        aws.Config
+	AzuriteURL string // http://127.0.0.1:port
+
+	servers []*emulator.Server // those this process started
 }
 
-// Start starts the emulators and creates the resources. Stop it in any case.
+// Start starts the emulators attached to this process, in temporary
+// folders, creates the resources and sets the process's environment to
+// use them (tests do this). Stop it in any case.
 func Start(ctx context.Context) (*Stack, error) {
-	s := &Stack{KeyIDs: map[string]string{}, PublicKeys: map[string][]byte{}}
-	var err error
-	if s.Moto, err = emulator.Start(emulator.Moto, nil); err != nil {
+	s := &Stack{}
+	moto, kmsSrv, azurite, err := s.startEmulators(emulator.Options{})
+	if err != nil {
 		return s, err
 	}
-	if s.KMS, err = emulator.Start(emulator.LocalKMS, nil); err != nil {
-		return s, err
+	return s, s.provision(ctx, moto, kmsSrv, azurite)
+}
+
+// startEmulators starts moto_server, local-kms and Azurite.
+func (s *Stack) startEmulators(opts emulator.Options) (moto, kmsSrv, azurite *emulator.Server, err error) {
+	for _, e := range []struct {
+		spec emulator.Spec
+		dst  **emulator.Server
+	}{{emulator.Moto, &moto}, {emulator.LocalKMS, &kmsSrv}, {emulator.Azurite, &azurite}} {
+		srv, err := emulator.StartWith(e.spec, opts)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		s.servers = append(s.servers, srv)
+		*e.dst = srv
 	}
-	if s.Azurite, err = emulator.Start(emulator.Azurite, nil); err != nil {
-		return s, err
-	}
+	return moto, kmsSrv, azurite, nil
+}
+
+// provision points this process at the emulators and creates what the
+// cloud stack and the customers would hold: the tables, a KMS key per
+// residency, the customers' buckets and container.
+func (s *Stack) provision(ctx context.Context, moto, kmsSrv, azurite *emulator.Server) error {
 	s.Env = map[string]string{
-		"AWS_ENDPOINT_URL":              s.Moto.URL,
-		"AWS_ENDPOINT_URL_KMS":          s.KMS.URL,
+		"AWS_ENDPOINT_URL":              moto.URL,
+		"AWS_ENDPOINT_URL_KMS":          kmsSrv.URL,
 		"AWS_ACCESS_KEY_ID":             "local",
 		"AWS_SECRET_ACCESS_KEY":         "local",
 		"AWS_REGION":                    "us-east-1",
 		"AWS_EC2_METADATA_DISABLED":     "true",
 		"AUDITLOG_EVENTS_TABLE":         EventsTable,
 		"AUDITLOG_REGISTRY_TABLE":       RegistryTable,
-		"AUDITLOG_AZURE_EMULATOR_HOSTS": s.Azurite.Host,
+		"AUDITLOG_AZURE_EMULATOR_HOSTS": azurite.Host,
 	}
-	for k, v := range s.Env {
-		os.Setenv(k, v)
-	}
-	os.Unsetenv("AWS_PROFILE")
-	os.Unsetenv("AWS_SESSION_TOKEN")
+	s.setEnv()
+	var err error
 	if s.AWS, err = config.LoadDefaultConfig(ctx); err != nil {
-		return s, fmt.Errorf("load AWS config: %w", err)
+		return fmt.Errorf("load AWS config: %w", err)
 	}
+	s.AzuriteURL = azurite.URL
 	db := dynamodb.NewFromConfig(s.AWS)
 	if err := dynamostore.CreateTable(ctx, db, EventsTable); err != nil {
-		return s, err
+		return err
 	}
 	if err := registry.CreateTable(ctx, db, RegistryTable); err != nil {
-		return s, err
+		return err
 	}
 	kc := kms.NewFromConfig(s.AWS)
+	s.KeyIDs, s.PublicKeys = map[string]string{}, map[string][]byte{}
 	for _, res := range []string{"us", "eu"} {
 		key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{
 			KeySpec: kmstypes.KeySpecRsa4096, KeyUsage: kmstypes.KeyUsageTypeEncryptDecrypt,
 			Description: aws.String("audit log SAS encryption, residency " + res),
 		})
 		if err != nil {
-			return s, fmt.Errorf("create KMS key %s: %w", res, err)
+			return fmt.Errorf("create KMS key %s: %w", res, err)
 		}
 		id := aws.ToString(key.KeyMetadata.KeyId)
-		pub, err := kc.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: aws.String(id)})
-		if err != nil {
-			return s, fmt.Errorf("get public key %s: %w", res, err)
-		}
-		s.KeyIDs[res], s.PublicKeys[res] = id, pub.PublicKey
-		name := "AUDITLOG_KMS_KEY_" + strings.ToUpper(res)
-		s.Env[name] = id
-		os.Setenv(name, id)
+		s.Env["AUDITLOG_KMS_KEY_"+strings.ToUpper(res)] = id
 	}
-	if _, err := s3.NewFromConfig(s.AWS, func(o *s3.Options) { o.UsePathStyle = true }).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(Bucket)}); err != nil {
-		return s, fmt.Errorf("create bucket: %w", err)
+	s.setEnv()
+	if err := s.loadKeys(ctx); err != nil {
+		return err
+	}
+	for _, b := range []string{Bucket, OtherBucket} {
+		if _, err := s.s3().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
+			return fmt.Errorf("create bucket %s: %w", b, err)
+		}
 	}
 	cc, err := s.containerClient()
 	if err != nil {
-		return s, err
+		return err
 	}
 	if _, err := cc.Create(ctx, nil); err != nil {
-		return s, fmt.Errorf("create container: %w", err)
+		return fmt.Errorf("create container: %w", err)
 	}
-	return s, nil
+	return nil
 }
 
-// Stop stops the emulators that Start started, by PID.
-func (s *Stack) Stop() {
-	for _, srv := range []*emulator.Server{s.Azurite, s.KMS, s.Moto} {
-		srv.Stop()
+func (s *Stack) setEnv() {
+	for k, v := range s.Env {
+		os.Setenv(k, v)
 	}
+	os.Unsetenv("AWS_PROFILE")
+	os.Unsetenv("AWS_SESSION_TOKEN")
+}
+
+// loadKeys reads the KMS keys' public keys, by residency.
+func (s *Stack) loadKeys(ctx context.Context) error {
+	kc := kms.NewFromConfig(s.AWS)
+	s.KeyIDs, s.PublicKeys = map[string]string{}, map[string][]byte{}
+	for _, res := range []string{"us", "eu"} {
+		id := s.Env["AUDITLOG_KMS_KEY_"+strings.ToUpper(res)]
+		if id == "" {
+			return fmt.Errorf("environment variable AUDITLOG_KMS_KEY_%s is not set", strings.ToUpper(res))
+		}
+		pub, err := kc.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: aws.String(id)})
+		if err != nil {
+			return fmt.Errorf("get public key %s: %w", res, err)
+		}
+		s.KeyIDs[res], s.PublicKeys[res] = id, pub.PublicKey
+	}
+	return nil
+}
+
+// FromEnv attaches to a stack that `make up` started, through the
+// environment it wrote to .local/env.
+func FromEnv(ctx context.Context) (*Stack, error) {
+	s := &Stack{Env: map[string]string{}}
+	for _, k := range []string{"AWS_ENDPOINT_URL", "AUDITLOG_AZURE_EMULATOR_HOSTS", "AUDITLOG_KMS_KEY_US", "AUDITLOG_KMS_KEY_EU"} {
+		if s.Env[k] = os.Getenv(k); s.Env[k] == "" {
+			return nil, fmt.Errorf("environment variable %s is not set: start the local stack with `make up` and source .local/env", k)
+		}
+	}
+	var err error
+	if s.AWS, err = config.LoadDefaultConfig(ctx); err != nil {
+		return nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	s.AzuriteURL = "http://" + strings.Split(s.Env["AUDITLOG_AZURE_EMULATOR_HOSTS"], ",")[0]
+	return s, s.loadKeys(ctx)
+}
+
+// Stop stops the emulators that this process started, by PID.
+func (s *Stack) Stop() {
+	for i := len(s.servers) - 1; i >= 0; i-- {
+		s.servers[i].Stop()
+	}
+}
+
+// s3 is a client of the customers' buckets. A multipart object has no
+// whole-object checksum to validate on download; the SDK's warning about
+// that is noise here (the demo hashes what it reads).
+func (s *Stack) s3() *s3.Client {
+	return s3.NewFromConfig(s.AWS, func(o *s3.Options) {
+		o.UsePathStyle = true
+		o.DisableLogOutputChecksumValidationSkipped = true
+	})
 }
 
 // CustomerRole creates, in moto, the IAM role a customer would create for
@@ -155,7 +228,7 @@ func (s *Stack) containerClient() (*container.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return container.NewClientWithSharedKeyCredential(s.Azurite.URL+"/"+DevAccount+"/"+Container, cred, nil)
+	return container.NewClientWithSharedKeyCredential(s.AzuriteURL+"/"+DevAccount+"/"+Container, cred, nil)
 }
 
 // ContainerSAS is the URL a customer would copy from the portal: a SAS for
@@ -174,7 +247,7 @@ func (s *Stack) ContainerSAS(validity time.Duration) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return s.Azurite.URL + "/" + DevAccount + "/" + Container + "?" + q.Encode(), nil
+	return s.AzuriteURL + "/" + DevAccount + "/" + Container + "?" + q.Encode(), nil
 }
 
 // EncryptSAS does what the product doc's openssl commands do: RSA-OAEP
@@ -198,7 +271,7 @@ func (s *Stack) EncryptSAS(residency, sasURL string) (string, error) {
 
 // ReadS3 returns an object of the customer bucket.
 func (s *Stack) ReadS3(ctx context.Context, key string) ([]byte, error) {
-	out, err := s3.NewFromConfig(s.AWS, func(o *s3.Options) { o.UsePathStyle = true }).GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(Bucket), Key: aws.String(key)})
+	out, err := s.s3().GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(Bucket), Key: aws.String(key)})
 	if err != nil {
 		return nil, err
 	}
@@ -208,6 +281,15 @@ func (s *Stack) ReadS3(ctx context.Context, key string) ([]byte, error) {
 
 // ReadBlob returns a blob of the customer container.
 func (s *Stack) ReadBlob(ctx context.Context, name string) ([]byte, error) {
+	r, err := s.openBlob(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+func (s *Stack) openBlob(ctx context.Context, name string) (io.ReadCloser, error) {
 	cc, err := s.containerClient()
 	if err != nil {
 		return nil, err
@@ -216,6 +298,5 @@ func (s *Stack) ReadBlob(ctx context.Context, name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	return io.ReadAll(resp.Body)
+	return resp.Body, nil
 }

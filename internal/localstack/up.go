@@ -1,0 +1,213 @@
+package localstack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/contentful/auditlogs/internal/emulator"
+)
+
+// Files of a stack directory (.local).
+const (
+	StateFile = "stack.json" // the processes started, for Down
+	EnvFile   = "env"        // shell exports for the stack
+)
+
+// ExportFunctionName is what the Runtime Interface Emulator serves the
+// export function as: it knows one function, named "function".
+const ExportFunctionName = "function"
+
+// state is what Up records for Down: the processes it started.
+type state struct {
+	Started time.Time         `json:"started"`
+	Servers []process         `json:"servers"`
+	Env     map[string]string `json:"env"`
+}
+
+type process struct {
+	Name string `json:"name"`
+	Tool string `json:"tool"`
+	PID  int    `json:"pid"`
+	URL  string `json:"url"`
+}
+
+// Up starts the local stack in the background, detached from this
+// process: moto_server, local-kms and Azurite with the resources of
+// Start, and the export function's bootstrap binary (built for this
+// machine) under the Lambda Runtime Interface Emulator. It records the
+// processes in dir/stack.json and writes dir/env, shell exports of
+// everything a process needs to use the stack. When a stack recorded in
+// dir still runs, Up leaves it alone; when one was partly stopped, Up
+// stops what is left of it and starts afresh.
+func Up(ctx context.Context, dir, exportBinary string, out io.Writer) (err error) {
+	if dir, err = filepath.Abs(dir); err != nil {
+		return err
+	}
+	if exportBinary, err = filepath.Abs(exportBinary); err != nil {
+		return err
+	}
+	if st, err := readState(dir); err == nil {
+		if st.running() {
+			fmt.Fprintf(out, "the local stack is already up (%s); `make down` stops it\n", filepath.Join(dir, EnvFile))
+			return nil
+		}
+		fmt.Fprintln(out, "a local stack recorded in", dir, "is partly gone: stopping what is left of it")
+		st.stop(out)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if info, err := os.Stat(exportBinary); err != nil || info.IsDir() || info.Mode()&0o111 == 0 {
+		return fmt.Errorf("export function binary %s: not an executable file (build it with `make up`)", exportBinary)
+	}
+	// Start from empty data: what an earlier stack stored is gone with it.
+	for _, name := range []string{emulator.Moto.Name, emulator.LocalKMS.Name, emulator.Azurite.Name, "lambda-rie"} {
+		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+
+	s := &Stack{}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+	opts := emulator.Options{Dir: dir, Detach: true}
+	moto, kmsSrv, azurite, err := s.startEmulators(opts)
+	if err != nil {
+		return err
+	}
+	if err := s.provision(ctx, moto, kmsSrv, azurite); err != nil {
+		return err
+	}
+	runtimePort, err := emulator.FreePort()
+	if err != nil {
+		return err
+	}
+	// The emulator hands its environment (the stack's, set by provision)
+	// to the function, as Lambda hands a function its configuration.
+	opts.Env = []string{"AWS_LAMBDA_FUNCTION_NAME=auditlogs-export", "AWS_LAMBDA_LOG_FORMAT=JSON", "AWS_LAMBDA_FUNCTION_TIMEOUT=900", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024"}
+	rie, err := emulator.StartWith(emulator.RIE(exportBinary, runtimePort), opts)
+	if err != nil {
+		return err
+	}
+	s.servers = append(s.servers, rie)
+	s.Env["AWS_ENDPOINT_URL_LAMBDA"] = rie.URL
+	s.Env["AUDITLOG_EXPORT_FUNCTION"] = ExportFunctionName
+	// The emulator runs one invocation at a time and refuses a second
+	// one meanwhile; Lambda would run them side by side.
+	s.Env["AUDITLOG_FANOUT_CONCURRENCY"] = "1"
+
+	st := state{Started: time.Now().UTC(), Env: s.Env}
+	for _, srv := range s.servers {
+		st.Servers = append(st.Servers, process{Name: srv.Name, Tool: srv.Tool, PID: srv.PID(), URL: srv.URL})
+	}
+	if err := writeState(dir, st); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "local stack up, in the background (logs and data in %s):\n", dir)
+	for _, p := range st.Servers {
+		fmt.Fprintf(out, "  %-10s %-24s pid %d\n", p.Name, p.URL, p.PID)
+	}
+	fmt.Fprintf(out, "tables %s and %s, KMS keys us %s and eu %s, buckets %s and %s, container %s\n",
+		EventsTable, RegistryTable, s.KeyIDs["us"], s.KeyIDs["eu"], Bucket, OtherBucket, Container)
+	fmt.Fprintf(out, "use it from a shell:  . %s\n", filepath.Join(dir, EnvFile))
+	return nil
+}
+
+// Down stops the processes that Up recorded in dir, by PID, and removes
+// their data and the env file; the logs stay for a post-mortem. With no
+// stack recorded it does nothing.
+func Down(dir string, out io.Writer) error {
+	st, err := readState(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintln(out, "no local stack is recorded in", dir)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	st.stop(out)
+	for _, p := range st.Servers {
+		if err := os.RemoveAll(filepath.Join(dir, p.Name)); err != nil {
+			return err
+		}
+	}
+	if err := os.Remove(filepath.Join(dir, EnvFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return os.Remove(filepath.Join(dir, StateFile))
+}
+
+func (st *state) running() bool {
+	for _, p := range st.Servers {
+		if !emulator.Running(p.PID, p.Tool) {
+			return false
+		}
+	}
+	return len(st.Servers) > 0
+}
+
+// stop stops the recorded processes, the function first.
+func (st *state) stop(out io.Writer) {
+	for _, p := range slices.Backward(st.Servers) {
+		if emulator.StopPID(p.PID, p.Tool) {
+			fmt.Fprintf(out, "stopped %s (pid %d)\n", p.Name, p.PID)
+		} else {
+			fmt.Fprintf(out, "%s (pid %d) was not running\n", p.Name, p.PID)
+		}
+	}
+}
+
+func readState(dir string) (state, error) {
+	var st state
+	b, err := os.ReadFile(filepath.Join(dir, StateFile))
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("%s: %w", filepath.Join(dir, StateFile), err)
+	}
+	return st, nil
+}
+
+// writeState writes the state, then the env file, each atomically.
+func writeState(dir string, st state) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(filepath.Join(dir, StateFile), b); err != nil {
+		return err
+	}
+	var env strings.Builder
+	fmt.Fprintf(&env, "# The local stack started by `make up` at %s; `make down` stops it.\n", st.Started.Format(time.RFC3339))
+	fmt.Fprintf(&env, "# Use it from a shell:  . %s\n", filepath.Join(dir, EnvFile))
+	for _, k := range slices.Sorted(maps.Keys(st.Env)) {
+		fmt.Fprintf(&env, "export %s=%s\n", k, shellQuote(st.Env[k]))
+	}
+	return writeAtomic(filepath.Join(dir, EnvFile), []byte(env.String()))
+}
+
+func shellQuote(v string) string { return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'" }
+
+func writeAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
