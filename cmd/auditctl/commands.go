@@ -6,9 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"time"
-
-	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/spf13/cobra"
 
@@ -29,6 +26,17 @@ func loadApp(cmd *cobra.Command) (*app.App, error) {
 	return app.New(cmd.Context(), cfg)
 }
 
+// loadAppForDay parses a --day value (a usage error when malformed), then
+// loads the App.
+func loadAppForDay(cmd *cobra.Command, day string) (audit.Day, *app.App, error) {
+	d, err := audit.ParseDay(day)
+	if err != nil {
+		return d, nil, usageError{err}
+	}
+	a, err := loadApp(cmd)
+	return d, a, err
+}
+
 func newExport() *cobra.Command {
 	var org, day string
 	var asJSON bool
@@ -39,11 +47,7 @@ func newExport() *cobra.Command {
   auditctl export --org acme --day 2026-11-24 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := audit.ParseDay(day)
-			if err != nil {
-				return usageError{err}
-			}
-			a, err := loadApp(cmd)
+			d, a, err := loadAppForDay(cmd, day)
 			if err != nil {
 				return err
 			}
@@ -200,11 +204,7 @@ summary and fails, naming them, if invocations failed.`,
   auditctl run --day 2026-11-24 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := audit.ParseDay(day)
-			if err != nil {
-				return usageError{err}
-			}
-			a, err := loadApp(cmd)
+			d, a, err := loadAppForDay(cmd, day)
 			if err != nil {
 				return err
 			}
@@ -213,8 +213,7 @@ summary and fails, naming them, if invocations failed.`,
 				return err
 			}
 			h.Log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
-			detail, _ := json.Marshal(fanoutfn.Detail{Day: d.String()})
-			sum, runErr := h.Handle(cmd.Context(), events.EventBridgeEvent{DetailType: "Manual run", Source: "auditctl", Time: time.Now().UTC(), Detail: detail})
+			sum, runErr := h.Handle(cmd.Context(), fanoutfn.ManualRun(d))
 			if asJSON {
 				if err := json.NewEncoder(cmd.OutOrStdout()).Encode(sum); err != nil {
 					return err

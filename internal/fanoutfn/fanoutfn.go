@@ -63,6 +63,13 @@ type Summary struct {
 	FailedOrgs []string `json:"failed_orgs,omitempty"`
 }
 
+// ManualRun is the event of a run for day started by hand (auditctl run,
+// the demo), as events/manual-run.json shows it.
+func ManualRun(day audit.Day) events.EventBridgeEvent {
+	detail, _ := json.Marshal(Detail{Day: day.String()})
+	return events.EventBridgeEvent{DetailType: "Manual Run", Source: "auditlogs.operator", Time: time.Now().UTC(), Detail: detail}
+}
+
 // TargetDay is the day a fan-out delivers: the detail's day for a manual
 // run, else the UTC day before the event's time.
 func TargetDay(ev events.EventBridgeEvent) (audit.Day, error) {

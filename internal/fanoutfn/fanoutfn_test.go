@@ -19,6 +19,7 @@ import (
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
+	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/exportfn"
 	"github.com/contentful/auditlogs/internal/testenv"
@@ -154,5 +155,14 @@ func TestBadDetailIsPermanent(t *testing.T) {
 	_, err := lambda.NewHandler(h.Handle).Invoke(context.Background(), []byte(`{"time":"2026-11-25T01:00:00Z","detail":{"day":"yesterday"}}`))
 	if !exportfn.IsPermanent(err) || !strings.Contains(err.Error(), `day "yesterday"`) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestManualRunTargetsItsDay: the event auditctl builds names its day.
+func TestManualRunTargetsItsDay(t *testing.T) {
+	day, _ := audit.ParseDay("2026-10-03")
+	got, err := TargetDay(ManualRun(day))
+	if err != nil || got != day {
+		t.Fatalf("TargetDay = %v, %v; want %v", got, err, day)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -16,13 +15,13 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
+	"github.com/contentful/auditlogs/internal/fanoutfn"
 	"github.com/contentful/auditlogs/internal/sas/opensslenc"
 	"github.com/contentful/auditlogs/internal/synth"
 )
@@ -118,8 +117,7 @@ func Demo(ctx context.Context, out io.Writer, nEvents int) error {
 	}
 	h.Log = slog.New(slog.DiscardHandler) // its summary is printed below
 	start = time.Now()
-	detail, _ := json.Marshal(map[string]string{"day": day.String()})
-	sum, fanErr := h.Handle(ctx, events.EventBridgeEvent{DetailType: "Manual run", Source: "auditctl", Time: time.Now().UTC(), Detail: detail})
+	sum, fanErr := h.Handle(ctx, fanoutfn.ManualRun(day))
 	say("   %d orgs seen, %d invoked, %d failed, in %s", sum.Seen, sum.Invoked, sum.Failed, time.Since(start).Round(time.Second))
 
 	say("\n== delivered objects, read back from the customers' storage")
