@@ -1,0 +1,318 @@
+// Package ledger records the delivery of every org-day in one DynamoDB
+// table (partition key org_id, sort key day): its status (running,
+// delivered, failed), the attempts, a lease that lets one export at a time
+// work on an org-day, the result of a delivery (key, rows, bytes, SHA-256)
+// and the last error, classified and free of secrets. The lease is taken
+// with a conditional write, so of two concurrent exports of one org-day
+// exactly one delivers; a delivered org-day is not delivered again unless
+// forced. DynamoDB details stay inside this package.
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/contentful/auditlogs/internal/audit"
+)
+
+// Attribute names of a ledger item.
+const (
+	AttrOrgID       = "org_id"
+	AttrDay         = "day"
+	AttrStatus      = "status"
+	AttrAttempts    = "attempts"
+	AttrLeaseOwner  = "lease_owner"
+	AttrLeaseUntil  = "lease_until" // unix milliseconds
+	AttrKey         = "object_key"
+	AttrRows        = "rows"
+	AttrBytes       = "bytes"
+	AttrSHA256      = "sha256"
+	AttrDeliveredAt = "delivered_at"
+	AttrLastError   = "last_error"
+	AttrPermanent   = "permanent"
+	AttrUpdatedAt   = "updated_at"
+)
+
+// Status of an org-day.
+type Status string
+
+const (
+	Running   Status = "running"
+	Delivered Status = "delivered"
+	Failed    Status = "failed"
+)
+
+var (
+	// ErrDelivered: the org-day was delivered already (and not forced).
+	ErrDelivered = errors.New("already delivered")
+	// ErrLeased: another export holds the org-day's lease now.
+	ErrLeased = errors.New("another export is delivering this org-day")
+	// ErrLeaseLost: the lease expired and another export took it; this
+	// export's result must not be recorded.
+	ErrLeaseLost = errors.New("the lease was lost to another export")
+)
+
+// Entry is one org-day's record.
+type Entry struct {
+	OrgID       string    `json:"org_id"`
+	Day         audit.Day `json:"day"`
+	Status      Status    `json:"status"`
+	Attempts    int       `json:"attempts"`
+	LeaseOwner  string    `json:"lease_owner,omitempty"`
+	LeaseUntil  time.Time `json:"lease_until,omitzero"`
+	Key         string    `json:"key,omitempty"`
+	Rows        int64     `json:"rows"`
+	Bytes       int64     `json:"bytes"`
+	SHA256      string    `json:"sha256,omitempty"`
+	DeliveredAt time.Time `json:"delivered_at,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+	Permanent   bool      `json:"permanent,omitempty"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// Result is what a delivery produced.
+type Result struct {
+	Key    string
+	Rows   int64
+	Bytes  int64
+	SHA256 string
+}
+
+// API is the part of the DynamoDB client the ledger uses.
+type API interface {
+	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	dynamodb.QueryAPIClient
+}
+
+// Ledger is the delivery ledger on a DynamoDB table.
+type Ledger struct {
+	db    API
+	table string
+	now   func() time.Time
+}
+
+// New returns a Ledger on table.
+func New(db API, table string) *Ledger { return &Ledger{db: db, table: table, now: time.Now} }
+
+// SetClock replaces the clock (tests).
+func (l *Ledger) SetClock(now func() time.Time) { l.now = now }
+
+// CreateTable creates the ledger table (on-demand) for tests and local
+// stacks; the CDK stack defines the same schema in the cloud.
+func CreateTable(ctx context.Context, db *dynamodb.Client, table string) error {
+	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:   aws.String(table),
+		BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String(AttrOrgID), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(AttrDay), AttributeType: types.ScalarAttributeTypeS},
+		},
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(AttrOrgID), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(AttrDay), KeyType: types.KeyTypeRange},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("create ledger table %s: %w", table, err)
+	}
+	return dynamodb.NewTableExistsWaiter(db).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, 2*time.Minute)
+}
+
+func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+func n(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
+
+func (l *Ledger) key(org string, day audit.Day) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{AttrOrgID: s(org), AttrDay: s(day.String())}
+}
+
+var names = map[string]string{
+	"#status": AttrStatus, "#attempts": AttrAttempts, "#owner": AttrLeaseOwner, "#until": AttrLeaseUntil,
+	"#updated": AttrUpdatedAt, "#org": AttrOrgID,
+}
+
+func pick(keys ...string) map[string]string {
+	m := map[string]string{}
+	for _, k := range keys {
+		m[k] = names[k]
+	}
+	return m
+}
+
+// Begin takes the org-day's lease for owner (an invocation's ID) until
+// now+lease and counts an attempt. It fails with ErrDelivered when the
+// org-day was delivered and force is false, and with ErrLeased while
+// another owner's lease runs. A lease that ran out (its export died) is
+// taken over.
+func (l *Ledger) Begin(ctx context.Context, org string, day audit.Day, owner string, lease time.Duration, force bool) (Entry, error) {
+	now := l.now().UTC()
+	cond := "(attribute_not_exists(#org) OR #status <> :running OR #until < :now OR #owner = :owner)"
+	if !force {
+		cond += " AND (attribute_not_exists(#org) OR #status <> :delivered)"
+	}
+	vals := map[string]types.AttributeValue{
+		":running": s(string(Running)), ":now": n(now.UnixMilli()), ":owner": s(owner),
+		":until": n(now.Add(lease).UnixMilli()), ":one": n(1), ":zero": n(0), ":updated": s(now.Format(time.RFC3339Nano)),
+	}
+	if !force {
+		vals[":delivered"] = s(string(Delivered))
+	}
+	out, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(l.table),
+		Key:                       l.key(org, day),
+		UpdateExpression:          aws.String("SET #status = :running, #owner = :owner, #until = :until, #updated = :updated, #attempts = if_not_exists(#attempts, :zero) + :one"),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  pick("#status", "#attempts", "#owner", "#until", "#updated", "#org"),
+		ExpressionAttributeValues: vals,
+		ReturnValues:              types.ReturnValueAllNew,
+		// On a failed condition, the item says which one failed.
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		old, derr := decode(ccf.Item)
+		if derr == nil && old.Status == Delivered && !force {
+			return old, fmt.Errorf("org %s day %s: %w (%s, %d rows, at %s)", org, day, ErrDelivered, old.Key, old.Rows, old.DeliveredAt.Format(time.RFC3339))
+		}
+		return old, fmt.Errorf("org %s day %s: %w (lease until %s)", org, day, ErrLeased, old.LeaseUntil.Format(time.RFC3339))
+	}
+	if err != nil {
+		return Entry{}, fmt.Errorf("ledger: begin org %s day %s: %w", org, day, err)
+	}
+	return decode(out.Attributes)
+}
+
+// Finish records a delivery, if owner still holds the lease.
+func (l *Ledger) Finish(ctx context.Context, org string, day audit.Day, owner string, r Result) error {
+	now := l.now().UTC()
+	return l.settle(ctx, org, day, owner,
+		"SET #status = :delivered, #key = :key, #rows = :rows, #bytes = :bytes, #sha = :sha, #at = :updated, #updated = :updated REMOVE #owner, #until, #err, #perm",
+		map[string]string{"#key": AttrKey, "#rows": AttrRows, "#bytes": AttrBytes, "#sha": AttrSHA256, "#at": AttrDeliveredAt, "#err": AttrLastError, "#perm": AttrPermanent},
+		map[string]types.AttributeValue{":delivered": s(string(Delivered)), ":key": s(r.Key), ":rows": n(r.Rows), ":bytes": n(r.Bytes), ":sha": s(r.SHA256),
+			":updated": s(now.Format(time.RFC3339Nano))})
+}
+
+// Fail records a failed attempt with its error message (which must hold
+// no secret: the sinks' errors are scrubbed) and whether a retry could
+// fix it, if owner still holds the lease.
+func (l *Ledger) Fail(ctx context.Context, org string, day audit.Day, owner string, permanent bool, msg string) error {
+	if len(msg) > 2000 {
+		msg = msg[:2000] + "…"
+	}
+	now := l.now().UTC()
+	return l.settle(ctx, org, day, owner,
+		"SET #status = :failed, #err = :err, #perm = :perm, #updated = :updated REMOVE #owner, #until",
+		map[string]string{"#err": AttrLastError, "#perm": AttrPermanent},
+		map[string]types.AttributeValue{":failed": s(string(Failed)), ":err": s(msg), ":perm": &types.AttributeValueMemberBOOL{Value: permanent},
+			":updated": s(now.Format(time.RFC3339Nano))})
+}
+
+func (l *Ledger) settle(ctx context.Context, org string, day audit.Day, owner, update string, extraNames map[string]string, vals map[string]types.AttributeValue) error {
+	nm := pick("#status", "#owner", "#until", "#updated")
+	for k, v := range extraNames {
+		nm[k] = v
+	}
+	vals[":owner"] = s(owner)
+	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(l.table),
+		Key:                       l.key(org, day),
+		UpdateExpression:          aws.String(update),
+		ConditionExpression:       aws.String("#owner = :owner"),
+		ExpressionAttributeNames:  nm,
+		ExpressionAttributeValues: vals,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return fmt.Errorf("org %s day %s: %w", org, day, ErrLeaseLost)
+	}
+	if err != nil {
+		return fmt.Errorf("ledger: record org %s day %s: %w", org, day, err)
+	}
+	return nil
+}
+
+// Get returns an org-day's entry; ok is false when there is none.
+func (l *Ledger) Get(ctx context.Context, org string, day audit.Day) (e Entry, ok bool, err error) {
+	out, err := l.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(l.table), Key: l.key(org, day), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return e, false, fmt.Errorf("ledger: get org %s day %s: %w", org, day, err)
+	}
+	if len(out.Item) == 0 {
+		return e, false, nil
+	}
+	e, err = decode(out.Item)
+	return e, err == nil, err
+}
+
+// Days returns an org's entries for the days from..to (both included), in
+// day order; days without an entry are absent.
+func (l *Ledger) Days(ctx context.Context, org string, from, to audit.Day) ([]Entry, error) {
+	p := dynamodb.NewQueryPaginator(l.db, &dynamodb.QueryInput{
+		TableName:                 aws.String(l.table),
+		KeyConditionExpression:    aws.String("#org = :org AND #day BETWEEN :from AND :to"),
+		ExpressionAttributeNames:  map[string]string{"#org": AttrOrgID, "#day": AttrDay},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":org": s(org), ":from": s(from.String()), ":to": s(to.String())},
+		ConsistentRead:            aws.Bool(true),
+	})
+	var entries []Entry
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: days of org %s: %w", org, err)
+		}
+		for _, it := range page.Items {
+			e, err := decode(it)
+			if err != nil {
+				return nil, err
+			}
+			entries = append(entries, e)
+		}
+	}
+	return entries, nil
+}
+
+func decode(item map[string]types.AttributeValue) (Entry, error) {
+	var e Entry
+	str := func(k string) string {
+		if v, ok := item[k].(*types.AttributeValueMemberS); ok {
+			return v.Value
+		}
+		return ""
+	}
+	num := func(k string) int64 {
+		if v, ok := item[k].(*types.AttributeValueMemberN); ok {
+			i, _ := strconv.ParseInt(v.Value, 10, 64)
+			return i
+		}
+		return 0
+	}
+	e.OrgID = str(AttrOrgID)
+	day, err := audit.ParseDay(str(AttrDay))
+	if err != nil {
+		return e, fmt.Errorf("ledger item of org %s: %w", e.OrgID, err)
+	}
+	e.Day = day
+	e.Status = Status(str(AttrStatus))
+	e.Attempts = int(num(AttrAttempts))
+	e.LeaseOwner = str(AttrLeaseOwner)
+	if ms := num(AttrLeaseUntil); ms > 0 {
+		e.LeaseUntil = time.UnixMilli(ms).UTC()
+	}
+	e.Key, e.Rows, e.Bytes, e.SHA256 = str(AttrKey), num(AttrRows), num(AttrBytes), str(AttrSHA256)
+	e.DeliveredAt, _ = time.Parse(time.RFC3339Nano, str(AttrDeliveredAt))
+	e.UpdatedAt, _ = time.Parse(time.RFC3339Nano, str(AttrUpdatedAt))
+	e.LastError = str(AttrLastError)
+	if v, ok := item[AttrPermanent].(*types.AttributeValueMemberBOOL); ok {
+		e.Permanent = v.Value
+	}
+	return e, nil
+}

@@ -1,0 +1,124 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+func newLedger(t *testing.T) *Ledger {
+	t.Helper()
+	moto := testenv.Moto(t)
+	db := dynamodb.NewFromConfig(testenv.AWSConfig(t, testenv.Endpoints{Default: moto.URL}))
+	table := testenv.UniqueName("ledger")
+	if err := CreateTable(context.Background(), db, table); err != nil {
+		t.Fatal(err)
+	}
+	return New(db, table)
+}
+
+// TestLifecycle walks an org-day through the ledger on moto: a lease,
+// a refused second export, a delivery, a skipped repeat, a forced
+// re-delivery, a lease taken over after it ran out, a stale owner's
+// result refused, and a permanent failure with its reason.
+func TestLifecycle(t *testing.T) {
+	ctx := context.Background()
+	l := newLedger(t)
+	clock := time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC)
+	l.SetClock(func() time.Time { return clock })
+	day, _ := audit.ParseDay("2026-11-24")
+
+	e, err := l.Begin(ctx, "acme", day, "inv-1", 15*time.Minute, false)
+	if err != nil || e.Status != Running || e.Attempts != 1 || e.LeaseOwner != "inv-1" {
+		t.Fatalf("first begin: %+v, %v", e, err)
+	}
+	if _, err := l.Begin(ctx, "acme", day, "inv-2", 15*time.Minute, false); !errors.Is(err, ErrLeased) {
+		t.Fatalf("second begin while leased: %v, want ErrLeased", err)
+	}
+	if err := l.Finish(ctx, "acme", day, "inv-1", Result{Key: "p/acme.csv", Rows: 42, Bytes: 4200, SHA256: "abc"}); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := l.Get(ctx, "acme", day)
+	if err != nil || !ok || got.Status != Delivered || got.Key != "p/acme.csv" || got.Rows != 42 || got.Bytes != 4200 || got.SHA256 != "abc" ||
+		got.LeaseOwner != "" || !got.DeliveredAt.Equal(clock) {
+		t.Fatalf("after finish: %+v, %v, %v", got, ok, err)
+	}
+	if _, err := l.Begin(ctx, "acme", day, "inv-3", 15*time.Minute, false); !errors.Is(err, ErrDelivered) {
+		t.Fatalf("begin of a delivered day: %v, want ErrDelivered", err)
+	}
+	e, err = l.Begin(ctx, "acme", day, "inv-4", 15*time.Minute, true)
+	if err != nil || e.Attempts != 2 || e.Status != Running {
+		t.Fatalf("forced begin: %+v, %v", e, err)
+	}
+
+	// inv-4 dies; after its lease runs out inv-5 takes over.
+	clock = clock.Add(16 * time.Minute)
+	if _, err := l.Begin(ctx, "acme", day, "inv-5", 15*time.Minute, true); err != nil {
+		t.Fatalf("take-over of a lapsed lease: %v", err)
+	}
+	if err := l.Finish(ctx, "acme", day, "inv-4", Result{Key: "stale"}); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("stale owner's finish: %v, want ErrLeaseLost", err)
+	}
+	if err := l.Fail(ctx, "acme", day, "inv-5", true, "assume role for org acme: AccessDenied"); err != nil {
+		t.Fatal(err)
+	}
+	got, _, _ = l.Get(ctx, "acme", day)
+	if got.Status != Failed || !got.Permanent || got.LastError != "assume role for org acme: AccessDenied" || got.Attempts != 3 || got.Key != "p/acme.csv" {
+		t.Fatalf("after fail: %+v", got)
+	}
+	// A failed day can be tried again without force.
+	if _, err := l.Begin(ctx, "acme", day, "inv-6", 15*time.Minute, false); err != nil {
+		t.Fatalf("begin after a failure: %v", err)
+	}
+
+	if _, ok, err := l.Get(ctx, "acme", day.AddDays(-1)); ok || err != nil {
+		t.Fatalf("get of a day never seen: %v, %v", ok, err)
+	}
+	if _, err := l.Begin(ctx, "acme", day.AddDays(-2), "inv-7", time.Minute, false); err != nil {
+		t.Fatal(err)
+	}
+	days, err := l.Days(ctx, "acme", day.AddDays(-6), day)
+	if err != nil || len(days) != 2 || days[0].Day != day.AddDays(-2) || days[1].Day != day {
+		t.Fatalf("days: %+v, %v", days, err)
+	}
+}
+
+// TestConcurrentBegin: of many exports of one org-day started at once,
+// exactly one gets the lease.
+func TestConcurrentBegin(t *testing.T) {
+	ctx := context.Background()
+	l := newLedger(t)
+	day, _ := audit.ParseDay("2026-11-24")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won, leased := 0, 0
+	for i := range 8 {
+		wg.Go(func() {
+			_, err := l.Begin(ctx, "race", day, "inv-"+string(rune('a'+i)), time.Minute, false)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				won++
+			case errors.Is(err, ErrLeased):
+				leased++
+			default:
+				t.Errorf("begin: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if won != 1 || leased != 7 {
+		t.Fatalf("%d leases taken, %d refused; want 1 and 7", won, leased)
+	}
+}
