@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -23,7 +24,7 @@ func main() {
 		lambda.Start(func(context.Context, exportfn.Payload) (export.Result, error) { return export.Result{}, err })
 		return
 	}
-	h := &exportfn.Handler{Exporter: a.Exporter, Log: log}
+	h := &exportfn.Handler{Exporter: a.Exporter, Ledger: a.Ledger, Log: log}
 	lambda.Start(h.Handle)
 }
 
@@ -31,6 +32,10 @@ func build() (*app.App, error) {
 	cfg, err := app.FromEnv()
 	if err != nil {
 		return nil, err
+	}
+	// Without the ledger, duplicate invocations would deliver twice.
+	if cfg.LedgerTable == "" {
+		return nil, fmt.Errorf("environment variable AUDITLOG_LEDGER_TABLE is not set")
 	}
 	return app.New(context.Background(), cfg)
 }

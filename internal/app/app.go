@@ -24,6 +24,7 @@ import (
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/export"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
+	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/sas"
@@ -36,6 +37,7 @@ import (
 type Config struct {
 	EventsTable   string   // AUDITLOG_EVENTS_TABLE: the log store
 	RegistryTable string   // AUDITLOG_REGISTRY_TABLE: the destinations
+	LedgerTable   string   // AUDITLOG_LEDGER_TABLE: the delivery ledger (required by the export function)
 	KMSKeyUS      string   // AUDITLOG_KMS_KEY_US: key ID or ARN for residency us
 	KMSKeyEU      string   // AUDITLOG_KMS_KEY_EU: key ID or ARN for residency eu
 	EmulatorHosts []string // AUDITLOG_AZURE_EMULATOR_HOSTS: host:port list; empty in production
@@ -53,6 +55,7 @@ func FromEnv() (Config, error) {
 	c := Config{
 		EventsTable:   os.Getenv("AUDITLOG_EVENTS_TABLE"),
 		RegistryTable: os.Getenv("AUDITLOG_REGISTRY_TABLE"),
+		LedgerTable:   os.Getenv("AUDITLOG_LEDGER_TABLE"),
 		KMSKeyUS:      os.Getenv("AUDITLOG_KMS_KEY_US"),
 		KMSKeyEU:      os.Getenv("AUDITLOG_KMS_KEY_EU"),
 		Shards:        dynamostore.DefaultShards,
@@ -100,6 +103,7 @@ type App struct {
 	DynamoDB *dynamodb.Client
 	Store    *dynamostore.Store
 	Registry *registry.Registry
+	Ledger   *ledger.Ledger // nil without AUDITLOG_LEDGER_TABLE
 	Exporter *export.Exporter
 }
 
@@ -127,10 +131,14 @@ func New(ctx context.Context, c Config) (*App, error) {
 		S3:    s3sink.Options{PartSize: c.PartSize, Concurrency: c.Concurrency},
 		Azure: azuresink.Options{BlockSize: c.PartSize, Concurrency: c.Concurrency},
 	}
-	return &App{
+	a := &App{
 		Config: c, AWS: awsCfg, DynamoDB: db, Store: store, Registry: reg,
 		Exporter: &export.Exporter{Destinations: reg, Store: store, Sinks: sinks},
-	}, nil
+	}
+	if c.LedgerTable != "" {
+		a.Ledger = ledger.New(db, c.LedgerTable)
+	}
+	return a, nil
 }
 
 // FanOut builds the fan-out handler: the registry, and a Lambda client

@@ -8,14 +8,19 @@ package exportfn
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/export"
+	"github.com/contentful/auditlogs/internal/ledger"
 )
 
 // Payload is the export function's input:
@@ -24,6 +29,8 @@ type Payload struct {
 	OrgID   string `json:"org_id"`
 	Day     string `json:"day"`
 	Attempt int    `json:"attempt"`
+	// Force delivers a day that the ledger says was delivered already.
+	Force bool `json:"force,omitempty"`
 }
 
 // UnmarshalJSON is strict: an unknown key (a typo such as "org") is an
@@ -45,10 +52,25 @@ type Exporter interface {
 	Export(ctx context.Context, org string, day audit.Day) (export.Result, error)
 }
 
+// Ledger records each org-day's delivery (internal/ledger).
+type Ledger interface {
+	Begin(ctx context.Context, org string, day audit.Day, owner string, lease time.Duration, force bool) (ledger.Entry, error)
+	Finish(ctx context.Context, org string, day audit.Day, owner string, r ledger.Result) error
+	Fail(ctx context.Context, org string, day audit.Day, owner string, permanent bool, msg string) error
+}
+
+// Lease is how long an export holds its org-day: longer than the
+// function's 15-minute timeout, so that only a dead export's lease runs
+// out and is taken over.
+const Lease = 16 * time.Minute
+
 // Handler handles export invocations.
 type Handler struct {
 	Exporter Exporter
-	Log      *slog.Logger
+	// Ledger, when set, gives one export at a time an org-day's lease and
+	// records the outcome; a delivered day is skipped unless forced.
+	Ledger Ledger
+	Log    *slog.Logger
 }
 
 // PermanentError wraps a failure that retrying the same payload cannot
@@ -72,12 +94,33 @@ func (h *Handler) Handle(ctx context.Context, p Payload) (export.Result, error) 
 	if p.Attempt < 0 {
 		return export.Result{}, &PermanentError{Err: &audit.FieldError{Field: "attempt", Value: fmt.Sprint(p.Attempt), Reason: "must not be negative"}}
 	}
+	owner := invocationID(ctx)
+	if h.Ledger != nil {
+		prev, err := h.Ledger.Begin(ctx, p.OrgID, day, owner, Lease, p.Force)
+		switch {
+		case errors.Is(err, ledger.ErrDelivered):
+			// Ends cleanly: a duplicate or late invocation must not
+			// deliver the day twice.
+			h.Log.InfoContext(ctx, "skipped: already delivered", "org_id", p.OrgID, "day", p.Day, "attempt", p.Attempt, "key", prev.Key, "rows", prev.Rows, "sha256", prev.SHA256)
+			return export.Result{OrgID: p.OrgID, Day: day, Key: prev.Key, Rows: prev.Rows, Bytes: prev.Bytes, SHA256: prev.SHA256}, nil
+		case errors.Is(err, ledger.ErrLeased):
+			h.Log.InfoContext(ctx, "skipped: another export is delivering this org-day", "org_id", p.OrgID, "day", p.Day, "attempt", p.Attempt, "lease_owner", prev.LeaseOwner)
+			return export.Result{OrgID: p.OrgID, Day: day}, nil
+		case err != nil:
+			return export.Result{}, err // transient: the ledger is unavailable
+		}
+	}
 	start := time.Now()
 	res, err := h.Exporter.Export(ctx, p.OrgID, day)
 	if err != nil {
 		permanent := export.IsPermanent(err)
 		h.Log.ErrorContext(ctx, "delivery failed", "org_id", p.OrgID, "day", p.Day, "attempt", p.Attempt,
 			"permanent", permanent, "error", err.Error(), "duration_ms", time.Since(start).Milliseconds())
+		if h.Ledger != nil {
+			if lerr := h.Ledger.Fail(ctx, p.OrgID, day, owner, permanent, err.Error()); lerr != nil {
+				h.Log.ErrorContext(ctx, "recording the failure in the ledger failed", "org_id", p.OrgID, "day", p.Day, "error", lerr.Error())
+			}
+		}
 		if permanent {
 			return export.Result{}, &PermanentError{Err: err}
 		}
@@ -85,7 +128,31 @@ func (h *Handler) Handle(ctx context.Context, p Payload) (export.Result, error) 
 	}
 	h.Log.InfoContext(ctx, "delivered", "org_id", res.OrgID, "day", res.Day.String(), "attempt", p.Attempt,
 		"key", res.Key, "rows", res.Rows, "bytes", res.Bytes, "sha256", res.SHA256, "duration_ms", res.Duration.Milliseconds())
+	if h.Ledger != nil {
+		err := h.Ledger.Finish(ctx, p.OrgID, day, owner, ledger.Result{Key: res.Key, Rows: res.Rows, Bytes: res.Bytes, SHA256: res.SHA256})
+		switch {
+		case errors.Is(err, ledger.ErrLeaseLost):
+			// This export outlived its lease and another took over; both
+			// wrote the same complete object under the same key.
+			h.Log.WarnContext(ctx, "delivered after the lease was taken over", "org_id", p.OrgID, "day", p.Day)
+		case err != nil:
+			// The file is delivered but not recorded: a retry delivers
+			// it again, overwriting it with the same content.
+			return export.Result{}, fmt.Errorf("record the delivery of org %s day %s: %w", p.OrgID, p.Day, err)
+		}
+	}
 	return res, nil
+}
+
+// invocationID names this invocation as the lease's owner: Lambda's
+// request ID, or a random one outside Lambda (the CLI).
+func invocationID(ctx context.Context) string {
+	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
+		return lc.AwsRequestID
+	}
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return "local-" + hex.EncodeToString(b)
 }
 
 // IsPermanent reports whether err (as returned by Handle) is permanent.

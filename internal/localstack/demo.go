@@ -22,6 +22,7 @@ import (
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
+	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/sas/opensslenc"
 	"github.com/contentful/auditlogs/internal/synth"
 )
@@ -57,6 +58,9 @@ func Demo(ctx context.Context, out io.Writer, nEvents int) error {
 	a, err := app.New(ctx, cfg)
 	if err != nil {
 		return err
+	}
+	if a.Ledger == nil {
+		return fmt.Errorf("environment variable AUDITLOG_LEDGER_TABLE is not set: start the local stack with `make up` and source .local/env")
 	}
 
 	say("== the customers set up their storage, as the product doc describes")
@@ -122,7 +126,7 @@ func Demo(ctx context.Context, out io.Writer, nEvents int) error {
 
 	say("\n== delivered objects, read back from the customers' storage")
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "   org\tdestination\tkey\trows\tgenerated\tbytes\tsha256")
+	fmt.Fprintln(tw, "   org\tdestination\tkey\trows\tgenerated\tbytes\tsha256\tledger")
 	var errs []error
 	if fanErr != nil {
 		errs = append(errs, fanErr)
@@ -140,7 +144,20 @@ func Demo(ctx context.Context, out io.Writer, nEvents int) error {
 			errs = append(errs, fmt.Errorf("org %s: %s/%s: %w", d.OrgID, where, key, err))
 			continue
 		}
-		fmt.Fprintf(tw, "   %s\t%s\t%s\t%d\t%d\t%d\t%s\n", d.OrgID, where, key, res.rows, counts[d.OrgID], res.bytes, res.sha256)
+		// The ledger must say what the customer's storage holds.
+		entry, ok, err := a.Ledger.Get(ctx, d.OrgID, day)
+		status := string(entry.Status)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case !ok:
+			status = "none"
+			errs = append(errs, fmt.Errorf("org %s: no ledger entry", d.OrgID))
+		case entry.Status != ledger.Delivered || entry.Key != key || entry.Rows != int64(res.rows) || entry.SHA256 != res.sha256:
+			errs = append(errs, fmt.Errorf("org %s: the ledger says %s %s, %d rows, sha256 %s; the file has %d rows, sha256 %s",
+				d.OrgID, entry.Status, entry.Key, entry.Rows, entry.SHA256, res.rows, res.sha256))
+		}
+		fmt.Fprintf(tw, "   %s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", d.OrgID, where, key, res.rows, counts[d.OrgID], res.bytes, res.sha256, status)
 		if res.rows != counts[d.OrgID] {
 			errs = append(errs, fmt.Errorf("org %s: %d rows delivered, %d generated", d.OrgID, res.rows, counts[d.OrgID]))
 		}

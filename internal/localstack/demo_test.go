@@ -59,7 +59,7 @@ func TestUpDemoDown(t *testing.T) {
 		t.Fatalf("recorded %+v, want moto, local-kms, Azurite and the Lambda emulator", st.Servers)
 	}
 	env := readEnvFile(t, filepath.Join(dir, EnvFile))
-	for _, k := range []string{"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_LAMBDA", "AUDITLOG_EVENTS_TABLE", "AUDITLOG_REGISTRY_TABLE",
+	for _, k := range []string{"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_LAMBDA", "AUDITLOG_EVENTS_TABLE", "AUDITLOG_REGISTRY_TABLE", "AUDITLOG_LEDGER_TABLE",
 		"AUDITLOG_KMS_KEY_US", "AUDITLOG_KMS_KEY_EU", "AUDITLOG_EXPORT_FUNCTION", "AUDITLOG_AZURE_EMULATOR_HOSTS"} {
 		if env[k] == "" {
 			t.Errorf(".local/env lacks %s", k)

@@ -30,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/contentful/auditlogs/internal/emulator"
+	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/sas"
@@ -45,6 +46,7 @@ const (
 const (
 	EventsTable   = "auditlogs-events"
 	RegistryTable = "auditlogs-destinations"
+	LedgerTable   = "auditlogs-ledger"
 	Bucket        = "customer-audit-bucket"
 	OtherBucket   = "other-customer-audit-bucket"
 	Container     = "customer-audit-container"
@@ -105,6 +107,7 @@ func (s *Stack) provision(ctx context.Context, moto, kmsSrv, azurite *emulator.S
 		"AWS_EC2_METADATA_DISABLED":     "true",
 		"AUDITLOG_EVENTS_TABLE":         EventsTable,
 		"AUDITLOG_REGISTRY_TABLE":       RegistryTable,
+		"AUDITLOG_LEDGER_TABLE":         LedgerTable,
 		"AUDITLOG_AZURE_EMULATOR_HOSTS": azurite.Host,
 	}
 	s.setEnv()
@@ -118,6 +121,9 @@ func (s *Stack) provision(ctx context.Context, moto, kmsSrv, azurite *emulator.S
 		return err
 	}
 	if err := registry.CreateTable(ctx, db, RegistryTable); err != nil {
+		return err
+	}
+	if err := ledger.CreateTable(ctx, db, LedgerTable); err != nil {
 		return err
 	}
 	kc := kms.NewFromConfig(s.AWS)

@@ -122,8 +122,8 @@ func Up(ctx context.Context, dir, exportBinary string, out io.Writer) (err error
 	for _, p := range st.Servers {
 		fmt.Fprintf(out, "  %-10s %-24s pid %d\n", p.Name, p.URL, p.PID)
 	}
-	fmt.Fprintf(out, "tables %s and %s, KMS keys us %s and eu %s, buckets %s and %s, container %s\n",
-		EventsTable, RegistryTable, s.KeyIDs["us"], s.KeyIDs["eu"], Bucket, OtherBucket, Container)
+	fmt.Fprintf(out, "tables %s, %s and %s, KMS keys us %s and eu %s, buckets %s and %s, container %s\n",
+		EventsTable, RegistryTable, LedgerTable, s.KeyIDs["us"], s.KeyIDs["eu"], Bucket, OtherBucket, Container)
 	fmt.Fprintf(out, "use it from a shell:  . %s\n", filepath.Join(dir, EnvFile))
 	return nil
 }
