@@ -37,7 +37,7 @@ import (
 type Config struct {
 	EventsTable   string   // AUDITLOG_EVENTS_TABLE: the log store
 	RegistryTable string   // AUDITLOG_REGISTRY_TABLE: the destinations
-	LedgerTable   string   // AUDITLOG_LEDGER_TABLE: the delivery ledger (required by the export function)
+	LedgerTable   string   // AUDITLOG_LEDGER_TABLE: the delivery ledger (required by the export function; the fan-out's catch-up reads it)
 	KMSKeyUS      string   // AUDITLOG_KMS_KEY_US: key ID or ARN for residency us
 	KMSKeyEU      string   // AUDITLOG_KMS_KEY_EU: key ID or ARN for residency eu
 	EmulatorHosts []string // AUDITLOG_AZURE_EMULATOR_HOSTS: host:port list; empty in production
@@ -156,8 +156,12 @@ func (a *App) FanOut() (*fanoutfn.Handler, error) {
 			so.MaxBackoff = 20 * time.Second
 		})
 	})
-	return &fanoutfn.Handler{Registry: a.Registry, Lambda: lc, ExportFunction: a.Config.ExportFunction,
-		Concurrency: a.Config.FanOutConcurrency, Segments: 4, Log: slog.Default()}, nil
+	h := &fanoutfn.Handler{Registry: a.Registry, Lambda: lc, ExportFunction: a.Config.ExportFunction,
+		Concurrency: a.Config.FanOutConcurrency, Segments: 4, Log: slog.Default()}
+	if a.Ledger != nil { // catch-up of undelivered days needs the ledger
+		h.Ledger = a.Ledger
+	}
+	return h, nil
 }
 
 // Sinks opens the production sink for a destination.

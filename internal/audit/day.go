@@ -45,6 +45,9 @@ func (d Day) Contains(t time.Time) bool {
 // AddDays returns the day n days later (earlier for negative n).
 func (d Day) AddDays(n int) Day { return Day{start: d.start.AddDate(0, 0, n)} }
 
+// Before reports whether d is an earlier day than e.
+func (d Day) Before(e Day) bool { return d.start.Before(e.start) }
+
 func (d Day) String() string { return d.start.Format(DayLayout) }
 
 // MarshalText and UnmarshalText make a Day read and write as "YYYY-MM-DD".

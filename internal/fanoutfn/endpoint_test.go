@@ -18,8 +18,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 
+	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/exportfn"
+	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/testenv"
 )
@@ -156,4 +158,66 @@ func BenchmarkFanOut100k(b *testing.B) {
 		}
 	}
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/100k-orgs")
+}
+
+// TestCatchUpDispatchesUndeliveredDays: with the ledger (on moto), the
+// fan-out also dispatches each day of the window before the target day
+// that is not delivered, from the day the destination was registered;
+// delivered days are not dispatched again.
+func TestCatchUpDispatchesUndeliveredDays(t *testing.T) {
+	ctx := context.Background()
+	moto := testenv.Moto(t)
+	db := dynamodb.NewFromConfig(testenv.AWSConfig(t, testenv.Endpoints{Default: moto.URL}))
+	table := testenv.UniqueName("fanout-ledger")
+	if err := ledger.CreateTable(ctx, db, table); err != nil {
+		t.Fatal(err)
+	}
+	led := ledger.New(db, table)
+	target, _ := audit.ParseDay("2026-11-24")
+	record := func(org string, day audit.Day, delivered bool) {
+		if _, err := led.Begin(ctx, org, day, "test", time.Minute, true); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if delivered {
+			err = led.Finish(ctx, org, day, "test", ledger.Result{Key: "k", Rows: 1})
+		} else {
+			err = led.Fail(ctx, org, day, "test", true, "bucket policy denies PutObject")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	record("fixed", target.AddDays(-6), true)
+	record("fixed", target.AddDays(-3), true)
+	record("fixed", target.AddDays(-2), false)
+	record("fixed", target.AddDays(-9), false) // outside the window
+
+	reg := fakeRegistry{
+		{OrgID: "fixed", Enabled: true, CreatedAt: target.AddDays(-30).Start()},
+		{OrgID: "newcomer", Enabled: true, CreatedAt: target.AddDays(-1).Start().Add(15 * time.Hour)},
+		{OrgID: "stopped", Enabled: false, CreatedAt: target.AddDays(-30).Start()},
+	}
+	ep, lc := newEndpoint(t)
+	h := &Handler{Registry: reg, Lambda: lc, ExportFunction: "export-fn", Concurrency: 2, Ledger: led, Log: slog.New(slog.DiscardHandler)}
+	sum, err := h.Handle(ctx, ManualRun(target))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, p := range ep.payloads {
+		got[p.OrgID] = append(got[p.OrgID], p.Day)
+	}
+	want := map[string][]string{
+		"fixed":    {"2026-11-19", "2026-11-20", "2026-11-22", "2026-11-23", "2026-11-24"},
+		"newcomer": {"2026-11-23", "2026-11-24"},
+	}
+	for org, days := range want {
+		if strings.Join(got[org], " ") != strings.Join(days, " ") {
+			t.Errorf("org %s: dispatched %v, want %v", org, got[org], days)
+		}
+	}
+	if len(got) != 2 || sum.Invoked != 7 || sum.CatchUp != 5 {
+		t.Fatalf("dispatched %v, summary %+v", got, sum)
+	}
 }

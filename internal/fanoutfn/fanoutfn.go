@@ -26,6 +26,7 @@ import (
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/exportfn"
+	"github.com/contentful/auditlogs/internal/ledger"
 )
 
 // Lister is the registry's parallel scan.
@@ -46,7 +47,23 @@ type Handler struct {
 	Concurrency    int    // invocations in flight (default 16)
 	Segments       int    // parallel scan segments (default 4)
 	Log            *slog.Logger
+
+	// Ledger, when set, turns on catch-up: every day of the Lookback
+	// window before the target day that the ledger does not show as
+	// delivered is dispatched too, from the day the destination was
+	// registered, so a customer who fixes a broken destination on day 3
+	// receives days 1 to 3 (each once: the export skips delivered days).
+	Ledger   Ledger
+	Lookback int // days, the target day included (default 7)
 }
+
+// Ledger is the delivery ledger's read side.
+type Ledger interface {
+	Days(ctx context.Context, org string, from, to audit.Day) ([]ledger.Entry, error)
+}
+
+// DefaultLookback is the catch-up window in days, the target day included.
+const DefaultLookback = 7
 
 // Detail is the optional detail of a manual run: {"day": "YYYY-MM-DD"}.
 type Detail struct {
@@ -59,6 +76,7 @@ type Summary struct {
 	Seen       int      `json:"orgs_seen"`
 	Enabled    int      `json:"orgs_enabled"`
 	Invoked    int      `json:"invoked"`
+	CatchUp    int      `json:"catch_up_invoked"` // of Invoked, for days before the target day
 	Failed     int      `json:"failed"`
 	FailedOrgs []string `json:"failed_orgs,omitempty"`
 }
@@ -109,22 +127,37 @@ func (h *Handler) Handle(ctx context.Context, ev events.EventBridgeEvent) (Summa
 		segments = 4
 	}
 
-	orgs := make(chan string)
+	orgs := make(chan destination.Destination)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			for org := range orgs {
-				err := h.invoke(ctx, org, day)
-				mu.Lock()
+			for d := range orgs {
+				days, err := h.days(ctx, d, day)
 				if err != nil {
-					sum.Failed++
-					sum.FailedOrgs = append(sum.FailedOrgs, org)
-					h.Log.ErrorContext(ctx, "invoke export failed", "org_id", org, "day", sum.Day, "error", err.Error())
-				} else {
-					sum.Invoked++
+					// Catch-up is lost for this org today, not the day itself.
+					h.Log.ErrorContext(ctx, "read the ledger for catch-up failed", "org_id", d.OrgID, "error", err.Error())
+					days = []audit.Day{day}
 				}
-				mu.Unlock()
+				for _, dd := range days {
+					err := h.invoke(ctx, d.OrgID, dd)
+					mu.Lock()
+					if err != nil {
+						sum.Failed++
+						name := d.OrgID
+						if dd != day {
+							name += " (" + dd.String() + ")"
+						}
+						sum.FailedOrgs = append(sum.FailedOrgs, name)
+						h.Log.ErrorContext(ctx, "invoke export failed", "org_id", d.OrgID, "day", dd.String(), "error", err.Error())
+					} else {
+						sum.Invoked++
+						if dd != day {
+							sum.CatchUp++
+						}
+					}
+					mu.Unlock()
+				}
 			}
 		})
 	}
@@ -139,7 +172,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.EventBridgeEvent) (Summa
 			return nil
 		}
 		select {
-		case orgs <- d.OrgID:
+		case orgs <- d:
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
@@ -150,7 +183,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.EventBridgeEvent) (Summa
 	sort.Strings(sum.FailedOrgs)
 
 	h.Log.InfoContext(ctx, "fan-out done", "day", sum.Day, "orgs_seen", sum.Seen, "orgs_enabled", sum.Enabled,
-		"invoked", sum.Invoked, "failed", sum.Failed, "duration_ms", time.Since(start).Milliseconds())
+		"invoked", sum.Invoked, "catch_up_invoked", sum.CatchUp, "failed", sum.Failed, "duration_ms", time.Since(start).Milliseconds())
 	var errs []error
 	if listErr != nil {
 		errs = append(errs, fmt.Errorf("read registry: %w", listErr))
@@ -164,6 +197,42 @@ func (h *Handler) Handle(ctx context.Context, ev events.EventBridgeEvent) (Summa
 		errs = append(errs, fmt.Errorf("invoking the export for day %s failed for %d orgs: %s%s", sum.Day, sum.Failed, strings.Join(names, ", "), more))
 	}
 	return sum, errors.Join(errs...)
+}
+
+// days are the days to dispatch for d: the target day, and with a ledger
+// the earlier days of the window, from the destination's registration,
+// that are not delivered, oldest first.
+func (h *Handler) days(ctx context.Context, d destination.Destination, target audit.Day) ([]audit.Day, error) {
+	if h.Ledger == nil {
+		return []audit.Day{target}, nil
+	}
+	lookback := h.Lookback
+	if lookback < 1 {
+		lookback = DefaultLookback
+	}
+	from := target.AddDays(-(lookback - 1))
+	if !d.CreatedAt.IsZero() {
+		if created := audit.DayOf(d.CreatedAt); from.Before(created) {
+			from = created
+		}
+	}
+	entries, err := h.Ledger.Days(ctx, d.OrgID, from, target.AddDays(-1))
+	if err != nil {
+		return nil, err
+	}
+	delivered := map[audit.Day]bool{}
+	for _, e := range entries {
+		if e.Status == ledger.Delivered {
+			delivered[e.Day] = true
+		}
+	}
+	var days []audit.Day
+	for dd := from; dd.Before(target); dd = dd.AddDays(1) {
+		if !delivered[dd] {
+			days = append(days, dd)
+		}
+	}
+	return append(days, target), nil
 }
 
 func (h *Handler) invoke(ctx context.Context, org string, day audit.Day) error {
