@@ -12,6 +12,7 @@ import (
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
+	"github.com/contentful/auditlogs/internal/exportfn"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
 	"github.com/contentful/auditlogs/internal/synth"
 )
@@ -39,31 +40,51 @@ func loadAppForDay(cmd *cobra.Command, day string) (audit.Day, *app.App, error) 
 
 func newExport() *cobra.Command {
 	var org, day string
-	var asJSON bool
+	var asJSON, force bool
 	cmd := &cobra.Command{
-		Use:   "export --org ORG --day YYYY-MM-DD",
+		Use:   "export --org ORG --day YYYY-MM-DD [--force]",
 		Short: "Deliver one org-day now, through the production code path",
+		Long: `export delivers one org-day as the export function does: it takes the
+org-day's lease in the delivery ledger (AUDITLOG_LEDGER_TABLE), delivers,
+and records the outcome. A day the ledger shows as delivered is skipped
+unless --force is given; --force re-delivers it (same key, same content
+unless the log store changed). Without a ledger table it delivers directly.`,
 		Example: `  auditctl export --org acme --day 2026-11-24
-  auditctl export --org acme --day 2026-11-24 --json`,
+  auditctl export --org acme --day 2026-11-24 --force --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, a, err := loadAppForDay(cmd, day)
 			if err != nil {
 				return err
 			}
-			res, err := a.Exporter.Export(cmd.Context(), org, d)
+			var out exportfn.Outcome
+			if a.Ledger != nil {
+				h := &exportfn.Handler{Exporter: a.Exporter, Ledger: a.Ledger, Log: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))}
+				out, err = h.Handle(cmd.Context(), exportfn.Payload{OrgID: org, Day: d.String(), Attempt: 1, Force: force})
+			} else {
+				out.Result, err = a.Exporter.Export(cmd.Context(), org, d)
+			}
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(out)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "key     %s\nrows    %d\nbytes   %d\nsha256  %s\n", res.Key, res.Rows, res.Bytes, res.SHA256)
+			w := cmd.OutOrStdout()
+			switch out.Skipped {
+			case exportfn.SkippedDelivered:
+				fmt.Fprintf(w, "already delivered (use --force to deliver again):\n")
+			case exportfn.SkippedLeased:
+				fmt.Fprintf(w, "another export is delivering org %s day %s now; nothing done\n", org, d)
+				return nil
+			}
+			fmt.Fprintf(w, "key     %s\nrows    %d\nbytes   %d\nsha256  %s\n", out.Key, out.Rows, out.Bytes, out.SHA256)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&org, "org", "", "organization ID")
 	cmd.Flags().StringVar(&day, "day", "", "UTC day to deliver, YYYY-MM-DD")
+	cmd.Flags().BoolVar(&force, "force", false, "deliver again a day the ledger shows as delivered")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	_ = cmd.MarkFlagRequired("org")
 	_ = cmd.MarkFlagRequired("day")

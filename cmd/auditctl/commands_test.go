@@ -58,6 +58,29 @@ func TestLoadPutExport(t *testing.T) {
 	if err != nil || !strings.Contains(out, "rows    2500") || !strings.Contains(out, "audit/contentful-audit-unstable-beta-cli-org-") {
 		t.Fatalf("export: %v\n%s", err, out)
 	}
+	// The ledger: a second export is skipped, a forced one delivers again,
+	// and status shows the day delivered on the second attempt.
+	if out, err := run("export", "--org", "cli-org", "--day", day.String()); err != nil || !strings.Contains(out, "already delivered") || !strings.Contains(out, "rows    2500") {
+		t.Fatalf("second export: %v\n%s", err, out)
+	}
+	if out, err := run("export", "--org", "cli-org", "--day", day.String(), "--force"); err != nil || strings.Contains(out, "already") || !strings.Contains(out, "rows    2500") {
+		t.Fatalf("forced export: %v\n%s", err, out)
+	}
+	out, err = run("status", "--org", "cli-org", "--days", "2", "--json")
+	if err != nil {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	var rows []statusRow
+	if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 2 {
+		t.Fatalf("status rows: %v\n%s", err, out)
+	}
+	if r := rows[1]; r.Day != day || r.Status != "delivered" || r.Entry.Attempts != 2 || r.Entry.Rows != 2500 || rows[0].Status != "none" {
+		t.Fatalf("status %+v", rows)
+	}
+	if out, err := run("status", "--org", "cli-org"); err != nil || !strings.Contains(out, "delivered") || !strings.Contains(out, "audit/contentful-audit-") {
+		t.Fatalf("status table: %v\n%s", err, out)
+	}
+
 	if _, err := run("destination", "put", "--org", "cli-org", "--s3-bucket", "Bad_Bucket", "--region", "us-east-1", "--role-arn", role); err == nil || !strings.Contains(err.Error(), `bucket "Bad_Bucket"`) {
 		t.Fatalf("bad bucket: %v", err)
 	}

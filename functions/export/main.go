@@ -10,7 +10,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/contentful/auditlogs/internal/app"
-	"github.com/contentful/auditlogs/internal/export"
 	"github.com/contentful/auditlogs/internal/exportfn"
 )
 
@@ -21,7 +20,7 @@ func main() {
 		// Fail every invocation with the cause, visibly, instead of
 		// exiting in a crash loop.
 		log.Error("cold start failed", "error", err.Error())
-		lambda.Start(func(context.Context, exportfn.Payload) (export.Result, error) { return export.Result{}, err })
+		lambda.Start(func(context.Context, exportfn.Payload) (exportfn.Outcome, error) { return exportfn.Outcome{}, err })
 		return
 	}
 	h := &exportfn.Handler{Exporter: a.Exporter, Ledger: a.Ledger, Log: log}

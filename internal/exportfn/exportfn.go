@@ -52,12 +52,27 @@ type Exporter interface {
 	Export(ctx context.Context, org string, day audit.Day) (export.Result, error)
 }
 
+// Outcome is an invocation's result: the delivery, or why none was made.
+type Outcome struct {
+	export.Result
+	// Skipped says why nothing was delivered: "already-delivered" (the
+	// result is the earlier delivery's) or "leased" (another export is
+	// delivering the org-day).
+	Skipped string `json:"skipped,omitempty"`
+}
+
 // Ledger records each org-day's delivery (internal/ledger).
 type Ledger interface {
 	Begin(ctx context.Context, org string, day audit.Day, owner string, lease time.Duration, force bool) (ledger.Entry, error)
 	Finish(ctx context.Context, org string, day audit.Day, owner string, r ledger.Result) error
 	Fail(ctx context.Context, org string, day audit.Day, owner string, permanent bool, msg string) error
 }
+
+// Reasons for an Outcome without a delivery.
+const (
+	SkippedDelivered = "already-delivered"
+	SkippedLeased    = "leased"
+)
 
 // Lease is how long an export holds its org-day: longer than the
 // function's 15-minute timeout, so that only a dead export's lease runs
@@ -83,16 +98,16 @@ func (e *PermanentError) Error() string { return "permanent: " + e.Err.Error() }
 func (e *PermanentError) Unwrap() error { return e.Err }
 
 // Handle validates the payload and delivers the org-day.
-func (h *Handler) Handle(ctx context.Context, p Payload) (export.Result, error) {
+func (h *Handler) Handle(ctx context.Context, p Payload) (Outcome, error) {
 	if err := audit.ValidateOrgID(p.OrgID); err != nil {
-		return export.Result{}, &PermanentError{Err: err}
+		return Outcome{}, &PermanentError{Err: err}
 	}
 	day, err := audit.ParseDay(p.Day)
 	if err != nil {
-		return export.Result{}, &PermanentError{Err: err}
+		return Outcome{}, &PermanentError{Err: err}
 	}
 	if p.Attempt < 0 {
-		return export.Result{}, &PermanentError{Err: &audit.FieldError{Field: "attempt", Value: fmt.Sprint(p.Attempt), Reason: "must not be negative"}}
+		return Outcome{}, &PermanentError{Err: &audit.FieldError{Field: "attempt", Value: fmt.Sprint(p.Attempt), Reason: "must not be negative"}}
 	}
 	owner := invocationID(ctx)
 	if h.Ledger != nil {
@@ -102,12 +117,12 @@ func (h *Handler) Handle(ctx context.Context, p Payload) (export.Result, error) 
 			// Ends cleanly: a duplicate or late invocation must not
 			// deliver the day twice.
 			h.Log.InfoContext(ctx, "skipped: already delivered", "org_id", p.OrgID, "day", p.Day, "attempt", p.Attempt, "key", prev.Key, "rows", prev.Rows, "sha256", prev.SHA256)
-			return export.Result{OrgID: p.OrgID, Day: day, Key: prev.Key, Rows: prev.Rows, Bytes: prev.Bytes, SHA256: prev.SHA256}, nil
+			return Outcome{Result: export.Result{OrgID: p.OrgID, Day: day, Key: prev.Key, Rows: prev.Rows, Bytes: prev.Bytes, SHA256: prev.SHA256}, Skipped: SkippedDelivered}, nil
 		case errors.Is(err, ledger.ErrLeased):
 			h.Log.InfoContext(ctx, "skipped: another export is delivering this org-day", "org_id", p.OrgID, "day", p.Day, "attempt", p.Attempt, "lease_owner", prev.LeaseOwner)
-			return export.Result{OrgID: p.OrgID, Day: day}, nil
+			return Outcome{Result: export.Result{OrgID: p.OrgID, Day: day}, Skipped: SkippedLeased}, nil
 		case err != nil:
-			return export.Result{}, err // transient: the ledger is unavailable
+			return Outcome{}, err // transient: the ledger is unavailable
 		}
 	}
 	start := time.Now()
@@ -122,9 +137,9 @@ func (h *Handler) Handle(ctx context.Context, p Payload) (export.Result, error) 
 			}
 		}
 		if permanent {
-			return export.Result{}, &PermanentError{Err: err}
+			return Outcome{}, &PermanentError{Err: err}
 		}
-		return export.Result{}, err
+		return Outcome{}, err
 	}
 	h.Log.InfoContext(ctx, "delivered", "org_id", res.OrgID, "day", res.Day.String(), "attempt", p.Attempt,
 		"key", res.Key, "rows", res.Rows, "bytes", res.Bytes, "sha256", res.SHA256, "duration_ms", res.Duration.Milliseconds())
@@ -138,10 +153,10 @@ func (h *Handler) Handle(ctx context.Context, p Payload) (export.Result, error) 
 		case err != nil:
 			// The file is delivered but not recorded: a retry delivers
 			// it again, overwriting it with the same content.
-			return export.Result{}, fmt.Errorf("record the delivery of org %s day %s: %w", p.OrgID, p.Day, err)
+			return Outcome{}, fmt.Errorf("record the delivery of org %s day %s: %w", p.OrgID, p.Day, err)
 		}
 	}
-	return res, nil
+	return Outcome{Result: res}, nil
 }
 
 // invocationID names this invocation as the lease's owner: Lambda's

@@ -77,7 +77,7 @@ func TestConcurrentInvocationsDeliverOnce(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	res, err := h.Handle(inLambda("inv-2"), p)
-	if err != nil || res.Key != "" {
+	if err != nil || res.Key != "" || res.Skipped != SkippedLeased {
 		t.Fatalf("second invocation: %+v, %v; want a clean skip", res, err)
 	}
 	close(x.gate)
@@ -88,7 +88,7 @@ func TestConcurrentInvocationsDeliverOnce(t *testing.T) {
 		t.Fatalf("%d exports, want 1", n)
 	}
 	res, err = h.Handle(inLambda("inv-3"), p)
-	if err != nil || res.Key != "p/acme.csv" || res.Rows != 7 || x.calls.Load() != 1 {
+	if err != nil || res.Key != "p/acme.csv" || res.Rows != 7 || res.Skipped != SkippedDelivered || x.calls.Load() != 1 {
 		t.Fatalf("duplicate after delivery: %+v, %v, %d exports", res, err, x.calls.Load())
 	}
 	p.Force = true

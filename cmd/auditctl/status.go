@@ -1,0 +1,110 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/destination"
+	"github.com/contentful/auditlogs/internal/ledger"
+)
+
+// statusRow is one org-day of `auditctl status`.
+type statusRow struct {
+	OrgID   string       `json:"org_id"`
+	Day     audit.Day    `json:"day"`
+	Enabled bool         `json:"enabled"`
+	Entry   ledger.Entry `json:"ledger"`
+	Status  string       `json:"status"` // the ledger's, or "none"
+}
+
+func newStatus() *cobra.Command {
+	var org string
+	var days int
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status [--org ORG] [--days N]",
+		Short: "Show the delivery ledger: each org-day's status, attempts, result and last error",
+		Long: `status lists, for one org or every registered org, the last N days up to
+yesterday (UTC) as the delivery ledger records them: delivered (with key, rows
+and sha256), running, failed (with the classified last error, permanent or
+not), or none (never attempted). A failed or missing day inside the fan-out's
+catch-up window is dispatched again by the next daily run; "auditctl export
+--org ORG --day D" delivers it now.`,
+		Example: `  auditctl status --org acme
+  auditctl status --days 14 --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if days < 1 || days > 366 {
+				return usageError{fmt.Errorf("--days %d: want 1 to 366", days)}
+			}
+			a, err := loadApp(cmd)
+			if err != nil {
+				return err
+			}
+			if a.Ledger == nil {
+				return fmt.Errorf("environment variable AUDITLOG_LEDGER_TABLE is not set")
+			}
+			ctx := cmd.Context()
+			var dests []destination.Destination
+			if org != "" {
+				d, err := a.Registry.Get(ctx, org)
+				if err != nil {
+					return err
+				}
+				dests = append(dests, d)
+			} else if err := a.Registry.List(ctx, func(d destination.Destination) error { dests = append(dests, d); return nil }); err != nil {
+				return err
+			}
+			slices.SortFunc(dests, func(x, y destination.Destination) int { return strings.Compare(x.OrgID, y.OrgID) })
+			to := audit.DayOf(time.Now()).AddDays(-1)
+			from := to.AddDays(-(days - 1))
+			var rows []statusRow
+			for _, d := range dests {
+				entries, err := a.Ledger.Days(ctx, d.OrgID, from, to)
+				if err != nil {
+					return err
+				}
+				byDay := map[audit.Day]ledger.Entry{}
+				for _, e := range entries {
+					byDay[e.Day] = e
+				}
+				for day := from; !to.Before(day); day = day.AddDays(1) {
+					e, ok := byDay[day]
+					st := string(e.Status)
+					if !ok {
+						st = "none"
+					}
+					rows = append(rows, statusRow{OrgID: d.OrgID, Day: day, Enabled: d.Enabled, Entry: e, Status: st})
+				}
+			}
+			if asJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(rows)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "ORG\tDAY\tSTATUS\tATTEMPTS\tROWS\tKEY\tLAST ERROR")
+			for _, r := range rows {
+				status := r.Status
+				if !r.Enabled {
+					status += " (disabled)"
+				}
+				lastErr := r.Entry.LastError
+				if lastErr != "" && r.Entry.Permanent {
+					lastErr = "permanent: " + lastErr
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", r.OrgID, r.Day, status, r.Entry.Attempts, r.Entry.Rows, r.Entry.Key, lastErr)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&org, "org", "", "one organization (default: every registered org)")
+	cmd.Flags().IntVar(&days, "days", 7, "days up to yesterday")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the rows as JSON")
+	return cmd
+}

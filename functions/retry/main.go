@@ -1,0 +1,59 @@
+// Command retry is the retry Lambda function: it consumes the queue that
+// the export function's failed invocations reach and runs each export
+// again, with backoff (internal/retryfn). Clients are built once, at cold
+// start.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/contentful/auditlogs/internal/app"
+	"github.com/contentful/auditlogs/internal/exportfn"
+	"github.com/contentful/auditlogs/internal/retryfn"
+)
+
+func main() {
+	log := lambdacontext.NewLogger()
+	h, err := build(log)
+	if err != nil {
+		log.Error("cold start failed", "error", err.Error())
+		lambda.Start(func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
+			return events.SQSEventResponse{}, err
+		})
+		return
+	}
+	lambda.Start(h.Handle)
+}
+
+func build(log *slog.Logger) (*retryfn.Handler, error) {
+	queue := os.Getenv("AUDITLOG_RETRY_QUEUE_URL")
+	if queue == "" {
+		return nil, fmt.Errorf("environment variable AUDITLOG_RETRY_QUEUE_URL is not set")
+	}
+	cfg, err := app.FromEnv()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.LedgerTable == "" {
+		return nil, fmt.Errorf("environment variable AUDITLOG_LEDGER_TABLE is not set")
+	}
+	a, err := app.New(context.Background(), cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &retryfn.Handler{
+		Export:   &exportfn.Handler{Exporter: a.Exporter, Ledger: a.Ledger, Log: log},
+		SQS:      sqs.NewFromConfig(a.AWS),
+		QueueURL: queue,
+		Log:      log,
+		Metrics:  os.Stdout,
+	}, nil
+}

@@ -1,0 +1,196 @@
+// Package retryfn is the retry Lambda's handler. Export invocations that
+// still fail after Lambda's own asynchronous retries reach an SQS queue
+// through the export function's on-failure destination; this handler
+// consumes that queue and runs the export again, in process, through the
+// same handler (internal/exportfn: the ledger's lease, the delivery, the
+// record of the outcome). A transient failure hands the message back
+// with an exponential backoff (its visibility timeout), so that retries
+// span more than seven days before the queue's maxReceiveCount moves it
+// to the terminal dead-letter queue, where an alarm fires. A permanent
+// failure is not retried blindly: the ledger records it with its reason,
+// a metric counts it, the message is done, and the next daily run's
+// catch-up tries the day again.
+package retryfn
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/contentful/auditlogs/internal/exportfn"
+)
+
+// The retry schedule. A message received for the n-th time and failing
+// again is hidden for FirstDelay·2^(n-1), at most MaxDelay (SQS's
+// limit); after MaxReceiveCount receives the queue moves it to the
+// dead-letter queue. Schedule tells the resulting delays and span.
+const (
+	FirstDelay      = 15 * time.Minute
+	MaxDelay        = 12 * time.Hour
+	MaxReceiveCount = 20
+)
+
+// Delay is how long a message stays hidden after its receiveCount-th
+// receive failed.
+func Delay(receiveCount int) time.Duration {
+	d := FirstDelay
+	for i := 1; i < receiveCount && d < MaxDelay; i++ {
+		d *= 2
+	}
+	return min(d, MaxDelay)
+}
+
+// Schedule returns the delays between the receives of a message that
+// fails every time, and their sum: the time from the first retry to the
+// move to the dead-letter queue.
+func Schedule() (delays []time.Duration, span time.Duration) {
+	for n := 1; n < MaxReceiveCount; n++ {
+		d := Delay(n)
+		delays = append(delays, d)
+		span += d
+	}
+	return delays, span
+}
+
+// Exporter runs one export invocation: exportfn.Handler.Handle.
+type Exporter interface {
+	Handle(ctx context.Context, p exportfn.Payload) (exportfn.Outcome, error)
+}
+
+// Visibility is the part of the SQS client the handler uses.
+type Visibility interface {
+	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
+}
+
+// Handler handles batches of the retry queue.
+type Handler struct {
+	Export   Exporter
+	SQS      Visibility
+	QueueURL string
+	Log      *slog.Logger
+	// Metrics receives CloudWatch embedded-metric-format lines (the
+	// function's standard output in Lambda).
+	Metrics io.Writer
+}
+
+// failureRecord is what Lambda sends to an on-failure destination.
+type failureRecord struct {
+	Version        string          `json:"version"`
+	RequestContext json.RawMessage `json:"requestContext"`
+	RequestPayload json.RawMessage `json:"requestPayload"`
+}
+
+type requestContext struct {
+	Condition              string `json:"condition"`
+	ApproximateInvokeCount int    `json:"approximateInvokeCount"`
+}
+
+// ParseMessage reads a retry message: Lambda's on-failure record, whose
+// requestPayload is the export payload, or a bare export payload (what an
+// operator or a redrive sends). It returns the payload and the number of
+// invocations Lambda already made.
+func ParseMessage(body string) (exportfn.Payload, int, error) {
+	var rec failureRecord
+	if err := json.Unmarshal([]byte(body), &rec); err == nil && len(rec.RequestPayload) > 0 {
+		var p exportfn.Payload
+		if err := json.Unmarshal(rec.RequestPayload, &p); err != nil {
+			return p, 0, err
+		}
+		var rc requestContext
+		_ = json.Unmarshal(rec.RequestContext, &rc)
+		return p, rc.ApproximateInvokeCount, nil
+	}
+	var p exportfn.Payload
+	if err := json.Unmarshal([]byte(body), &p); err != nil {
+		return p, 0, err
+	}
+	return p, 0, nil
+}
+
+// Handle runs one export per message. Messages whose export failed
+// transiently are hidden for their backoff and returned as batch item
+// failures (the event source mapping must report them:
+// ReportBatchItemFailures); all others are done.
+func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	var resp events.SQSEventResponse
+	for _, m := range ev.Records {
+		received, _ := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
+		received = max(received, 1)
+		p, invoked, err := ParseMessage(m.Body)
+		if err != nil {
+			// No retry can read it; it is kept for a person in the
+			// dead-letter queue's alarm instead of being dropped: fail it
+			// on every receive without backoff.
+			h.Log.ErrorContext(ctx, "unreadable retry message", "message_id", m.MessageId, "error", err.Error())
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+			continue
+		}
+		p.Attempt = invoked + received
+		_, err = h.Export.Handle(ctx, p)
+		switch {
+		case err == nil:
+		case exportfn.IsPermanent(err):
+			// Recorded in the ledger by the export; counted here.
+			h.Log.WarnContext(ctx, "permanent failure: not retried", "org_id", p.OrgID, "day", p.Day, "attempt", p.Attempt, "error", err.Error())
+			h.count(ctx, "PermanentFailures", p.OrgID)
+		default:
+			delay := Delay(received)
+			if received >= MaxReceiveCount {
+				h.Log.ErrorContext(ctx, "retries exhausted: the message goes to the dead-letter queue", "org_id", p.OrgID, "day", p.Day, "attempt", p.Attempt, "error", err.Error())
+			} else {
+				h.Log.WarnContext(ctx, "transient failure: retried later", "org_id", p.OrgID, "day", p.Day, "attempt", p.Attempt,
+					"retry_in", delay.String(), "error", err.Error())
+			}
+			if verr := h.hide(ctx, m.ReceiptHandle, delay); verr != nil {
+				// The queue's own visibility timeout applies instead.
+				h.Log.ErrorContext(ctx, "set the retry delay failed", "message_id", m.MessageId, "error", verr.Error())
+			}
+			h.count(ctx, "TransientFailures", p.OrgID)
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+		}
+	}
+	return resp, nil
+}
+
+func (h *Handler) hide(ctx context.Context, receipt string, d time.Duration) error {
+	_, err := h.SQS.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
+		QueueUrl: aws.String(h.QueueURL), ReceiptHandle: aws.String(receipt), VisibilityTimeout: int32(d / time.Second),
+	})
+	if err != nil {
+		return fmt.Errorf("change visibility: %w", err)
+	}
+	return nil
+}
+
+// Namespace of the service's CloudWatch metrics.
+const Namespace = "AuditLogs"
+
+// count writes one embedded-metric-format line: CloudWatch turns it into
+// a metric without an API call from the function.
+func (h *Handler) count(ctx context.Context, name, org string) {
+	if h.Metrics == nil {
+		return
+	}
+	line := map[string]any{
+		"_aws": map[string]any{
+			"Timestamp": time.Now().UnixMilli(),
+			"CloudWatchMetrics": []any{map[string]any{
+				"Namespace": Namespace, "Dimensions": [][]string{{}},
+				"Metrics": []any{map[string]string{"Name": name, "Unit": "Count"}},
+			}},
+		},
+		name: 1, "org_id": org,
+	}
+	b, _ := json.Marshal(line)
+	if _, err := h.Metrics.Write(append(b, '\n')); err != nil {
+		h.Log.ErrorContext(ctx, "write metric", "error", err.Error())
+	}
+}
