@@ -14,7 +14,7 @@ LAMBDA_RIE := github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambd
 LOCAL := .local
 DEMO_EVENTS ?= 100000
 
-.PHONY: all tools test unit vet bench demo up down local-bin build clean
+.PHONY: all tools test unit vet bench demo up down local-bin build clean synth deploy
 
 FUNCTIONS := $(patsubst functions/%/main.go,%,$(wildcard functions/*/main.go))
 
@@ -54,8 +54,8 @@ local-bin: tools
 	go build -o $(LOCAL)/bin/auditctl ./cmd/auditctl
 	CGO_ENABLED=0 go build -tags lambda.norpc -trimpath -o $(LOCAL)/bin/export ./functions/export
 
-## test: vet, then every test, integration tests included (emulators required)
-test: tools vet
+## test: vet, synth + cfn-lint of the CDK stack, then every test, integration tests included (emulators required)
+test: tools vet synth
 	AUDITLOG_REQUIRE_EMULATORS=1 go test -count=1 ./...
 
 ## unit: the tests, skipping those whose emulators are missing
@@ -83,6 +83,30 @@ build:
 		echo "build/$$f/bootstrap"; \
 		CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w' -o build/$$f/bootstrap ./functions/$$f || exit 1; \
 	done
+
+# The CDK app (infra/, docs/deploy.md) with the CLI pinned in package.json,
+# run from infra/ (cdk.json). Synth needs no AWS credentials (the stack is
+# environment-agnostic) and no network: telemetry, notices, version
+# reporting and the version check are off, and so is the SDK's EC2
+# metadata lookup of a default account. Context goes in CDK_CONTEXT, e.g.
+# CDK_CONTEXT="-c stage=prod -c alarmEmail=ops@example.com"; deploy options
+# in CDK_DEPLOY_FLAGS.
+CDK_CONTEXT ?=
+CDK_DEPLOY_FLAGS ?=
+CDK_OUT := $(CURDIR)/cdk.out
+CDK := CDK_DISABLE_CLI_TELEMETRY=true CDK_DISABLE_VERSION_CHECK=true JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \
+	$(CURDIR)/node_modules/.bin/cdk
+
+## synth: build the functions, synthesize the stack into cdk.out/ and lint the template with cfn-lint
+synth: build node_modules/.package-lock.json
+	@command -v cfn-lint >/dev/null || { echo "cfn-lint not found: install Python's cfn-lint (1.51.0 here)"; exit 1; }
+	rm -rf $(CDK_OUT)
+	cd infra && AWS_EC2_METADATA_DISABLED=true $(CDK) synth --quiet --no-version-reporting --no-notices --output $(CDK_OUT) $(CDK_CONTEXT)
+	cfn-lint --config-file infra/.cfnlintrc -- $(CDK_OUT)/*.template.json
+
+## deploy: build, synth and lint, then deploy exactly that cloud assembly with the caller's AWS credentials (docs/deploy.md)
+deploy: synth
+	cd infra && $(CDK) deploy --app $(CDK_OUT) --no-version-reporting --no-notices $(CDK_DEPLOY_FLAGS)
 
 clean: down
 	rm -rf build .local

@@ -1,0 +1,110 @@
+package stack
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// Context keys PropsFromContext reads (cdk.json's "context", or
+// `cdk deploy -c key=value`). Unset keys keep StackProps' defaults.
+const (
+	CtxStage                     = "stage"
+	CtxSchedule                  = "schedule"
+	CtxLogStoreRetentionDays     = "logStoreRetentionDays"
+	CtxAlarmEmail                = "alarmEmail"
+	CtxExportReservedConcurrency = "exportReservedConcurrency"
+	CtxRetryMaxConcurrency       = "retryMaxConcurrency"
+	CtxFanOutConcurrency         = "fanOutConcurrency"
+	CtxCodeDir                   = "codeDir"
+	CtxKeyAdminArns              = "keyAdminArns"
+	CtxLogRetentionDays          = "logRetentionDays"
+)
+
+// PropsFromContext reads StackProps from node's context. Values may be
+// strings (as `-c key=value` passes them) or JSON numbers (cdk.json);
+// keyAdminArns is a comma-separated string or a JSON list.
+func PropsFromContext(node constructs.Node) (StackProps, error) {
+	return PropsFromValues(func(key string) interface{} { return node.TryGetContext(jsii.String(key)) })
+}
+
+// PropsFromValues reads StackProps through get, which returns nil for an
+// unset key.
+func PropsFromValues(get func(key string) interface{}) (StackProps, error) {
+	var p StackProps
+	var err error
+	str := func(key string, dst *string) {
+		if v := get(key); v != nil && err == nil {
+			s, ok := v.(string)
+			if !ok {
+				err = fmt.Errorf("context %s=%v: want a string", key, v)
+				return
+			}
+			*dst = strings.TrimSpace(s)
+		}
+	}
+	num := func(key string, dst *int) {
+		v := get(key)
+		if v == nil || err != nil {
+			return
+		}
+		switch n := v.(type) {
+		case float64:
+			if n != float64(int(n)) {
+				err = fmt.Errorf("context %s=%v: want a whole number", key, v)
+				return
+			}
+			*dst = int(n)
+		case string:
+			if strings.TrimSpace(n) == "" {
+				return
+			}
+			i, e := strconv.Atoi(strings.TrimSpace(n))
+			if e != nil {
+				err = fmt.Errorf("context %s=%q: want a whole number", key, n)
+				return
+			}
+			*dst = i
+		default:
+			err = fmt.Errorf("context %s=%v: want a whole number", key, v)
+		}
+	}
+	str(CtxStage, &p.StageName)
+	str(CtxSchedule, &p.ScheduleExpression)
+	str(CtxAlarmEmail, &p.AlarmEmail)
+	str(CtxCodeDir, &p.CodeDir)
+	num(CtxLogStoreRetentionDays, &p.LogStoreRetentionDays)
+	num(CtxExportReservedConcurrency, &p.ExportReservedConcurrency)
+	num(CtxRetryMaxConcurrency, &p.RetryMaxConcurrency)
+	num(CtxFanOutConcurrency, &p.FanOutConcurrency)
+	num(CtxLogRetentionDays, &p.LogRetentionDays)
+	if err != nil {
+		return p, err
+	}
+	switch v := get(CtxKeyAdminArns).(type) {
+	case nil:
+	case string:
+		for _, a := range strings.Split(v, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				p.KeyAdminArns = append(p.KeyAdminArns, a)
+			}
+		}
+	case []interface{}:
+		for _, a := range v {
+			s, ok := a.(string)
+			if !ok {
+				return p, fmt.Errorf("context %s: want a list of ARNs", CtxKeyAdminArns)
+			}
+			p.KeyAdminArns = append(p.KeyAdminArns, s)
+		}
+	default:
+		return p, fmt.Errorf("context %s=%v: want a comma-separated list of ARNs", CtxKeyAdminArns, v)
+	}
+	if p.CodeDir == "" {
+		p.CodeDir = DefaultCodeDir
+	}
+	return p, nil
+}

@@ -1,0 +1,712 @@
+// Package stack defines the audit-log delivery stack: the DynamoDB tables
+// (log store, destination registry, delivery ledger), the KMS keys that
+// decrypt customers' SAS URLs, the fan-out, export and retry Lambda
+// functions, the daily schedule, the failure and dead-letter queues, and
+// the alarms (docs/deploy.md).
+//
+// The stack is environment-agnostic (no account or region is fixed at
+// synth time): `cdk deploy` takes them from the caller's credentials.
+// Every IAM statement is written out by hand, scoped to the one resource it
+// needs, so that the synthesized policies read as the list of what each
+// function may do.
+package stack
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/contentful/auditlogs/internal/ledger"
+	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
+	"github.com/contentful/auditlogs/internal/registry"
+	"github.com/contentful/auditlogs/internal/retryfn"
+	"github.com/contentful/auditlogs/internal/sas"
+)
+
+// Defaults of StackProps.
+const (
+	DefaultStageName                 = "dev"
+	DefaultSchedule                  = "cron(0 1 * * ? *)" // daily, 01:00 UTC
+	DefaultExportReservedConcurrency = 50
+	DefaultRetryMaxConcurrency       = 10
+	DefaultFanOutConcurrency         = 16 // the same default as internal/app
+	DefaultLogRetentionDays          = 90
+	DefaultCodeDir                   = "../build" // relative to infra/, where cdk runs the app
+)
+
+// DefaultLogStoreRetentionDays is how long the log store keeps an event:
+// the writer's default TTL (dynamostore.DefaultRetention).
+var DefaultLogStoreRetentionDays = int(dynamostore.DefaultRetention / (24 * time.Hour))
+
+// Function names, as the folders under functions/ and build/ name them.
+const (
+	FanOutFunction = "fanout"
+	ExportFunction = "export"
+	RetryFunction  = "retry"
+)
+
+// Functions are the functions the stack deploys, one per folder of
+// functions/ (a test checks that none is missing).
+var Functions = []string{FanOutFunction, ExportFunction, RetryFunction}
+
+// Residencies with a SAS decryption key, in the order of the key IDs.
+var Residencies = []sas.Residency{sas.US, sas.EU}
+
+// StackProps configures the stack. The zero value of every field but
+// CodeDir means its default (Defaults fills them in).
+type StackProps struct {
+	awscdk.StackProps
+
+	// StageName names the deployment (lowercase letters, digits and
+	// hyphens, at most 20): it is part of the function, queue, alarm and
+	// key alias names. Default "dev".
+	StageName string
+	// ScheduleExpression is the EventBridge schedule of the fan-out.
+	// Default DefaultSchedule (daily at 01:00 UTC).
+	ScheduleExpression string
+	// LogStoreRetentionDays is how long the log store keeps events. The
+	// writer sets each item's TTL, so the stack only documents it (a stack
+	// output); it must be at least 2 so yesterday's events are still there
+	// for the export and its retries. Default 35 (dynamostore.DefaultRetention).
+	LogStoreRetentionDays int
+	// AlarmEmail, when set, is subscribed to the alarm topic.
+	AlarmEmail string
+	// ExportReservedConcurrency caps concurrent exports, so a fan-out of
+	// thousands of orgs neither starves the account's other functions nor
+	// floods DynamoDB. Default 50.
+	ExportReservedConcurrency int
+	// RetryMaxConcurrency caps the retry function's concurrent batches
+	// (the event source mapping's maximum concurrency, 2 to 1000): the
+	// retries' exports come on top of the export function's. Default 10.
+	RetryMaxConcurrency int
+	// FanOutConcurrency is AUDITLOG_FANOUT_CONCURRENCY: export invocations
+	// in flight in the fan-out. Default 16.
+	FanOutConcurrency int
+	// CodeDir holds the built functions, one folder per function with a
+	// `bootstrap` in it (`make build` fills build/). Required.
+	CodeDir string
+	// KeyAdminArns are the principals (account root, role or user ARNs)
+	// that administer the SAS keys, without being able to decrypt. Default:
+	// the account root, which lets IAM policies in the account grant those
+	// administrative actions. A list that omits the root must include the
+	// role CloudFormation deploys with (cdk bootstrap's cfn-exec-role), or
+	// KMS refuses the key policy.
+	KeyAdminArns []string
+	// LogRetentionDays is the functions' CloudWatch Logs retention, one of
+	// the values CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ...).
+	// Default 90.
+	LogRetentionDays int
+}
+
+// Defaults returns p with every unset field set to its default.
+func (p StackProps) Defaults() StackProps {
+	if p.StageName == "" {
+		p.StageName = DefaultStageName
+	}
+	if p.ScheduleExpression == "" {
+		p.ScheduleExpression = DefaultSchedule
+	}
+	if p.LogStoreRetentionDays == 0 {
+		p.LogStoreRetentionDays = DefaultLogStoreRetentionDays
+	}
+	if p.ExportReservedConcurrency == 0 {
+		p.ExportReservedConcurrency = DefaultExportReservedConcurrency
+	}
+	if p.RetryMaxConcurrency == 0 {
+		p.RetryMaxConcurrency = DefaultRetryMaxConcurrency
+	}
+	if p.FanOutConcurrency == 0 {
+		p.FanOutConcurrency = DefaultFanOutConcurrency
+	}
+	if p.LogRetentionDays == 0 {
+		p.LogRetentionDays = DefaultLogRetentionDays
+	}
+	return p
+}
+
+var (
+	stageRE    = regexp.MustCompile(`^[a-z][a-z0-9-]{0,19}$`)
+	scheduleRE = regexp.MustCompile(`^(cron|rate)\(.+\)$`)
+)
+
+// Validate checks p (after Defaults).
+func (p StackProps) Validate() error {
+	if !stageRE.MatchString(p.StageName) {
+		return fmt.Errorf("stage name %q: want a lowercase letter, then lowercase letters, digits or hyphens, at most 20 in all", p.StageName)
+	}
+	if !scheduleRE.MatchString(p.ScheduleExpression) {
+		return fmt.Errorf("schedule %q: want an EventBridge cron(...) or rate(...) expression", p.ScheduleExpression)
+	}
+	if p.LogStoreRetentionDays < 2 {
+		return fmt.Errorf("log-store retention %d days: want at least 2 (the export reads yesterday)", p.LogStoreRetentionDays)
+	}
+	if p.ExportReservedConcurrency < 1 {
+		return fmt.Errorf("export reserved concurrency %d: want at least 1", p.ExportReservedConcurrency)
+	}
+	if p.RetryMaxConcurrency < 2 || p.RetryMaxConcurrency > 1000 {
+		return fmt.Errorf("retry maximum concurrency %d: want 2 to 1000", p.RetryMaxConcurrency)
+	}
+	if p.FanOutConcurrency < 1 {
+		return fmt.Errorf("fan-out concurrency %d: want at least 1", p.FanOutConcurrency)
+	}
+	if _, ok := logRetention[p.LogRetentionDays]; !ok {
+		return fmt.Errorf("log retention %d days: not a value CloudWatch Logs accepts", p.LogRetentionDays)
+	}
+	if p.CodeDir == "" {
+		return fmt.Errorf("code directory not set")
+	}
+	for _, fn := range Functions {
+		b := filepath.Join(p.CodeDir, fn, "bootstrap")
+		if _, err := os.Stat(b); err != nil {
+			return fmt.Errorf("function %s: %w (run `make build` first)", fn, err)
+		}
+	}
+	return nil
+}
+
+// logRetention maps the day counts CloudWatch Logs accepts to the CDK enum.
+var logRetention = map[int]awslogs.RetentionDays{
+	1: awslogs.RetentionDays_ONE_DAY, 3: awslogs.RetentionDays_THREE_DAYS, 5: awslogs.RetentionDays_FIVE_DAYS,
+	7: awslogs.RetentionDays_ONE_WEEK, 14: awslogs.RetentionDays_TWO_WEEKS, 30: awslogs.RetentionDays_ONE_MONTH,
+	60: awslogs.RetentionDays_TWO_MONTHS, 90: awslogs.RetentionDays_THREE_MONTHS, 120: awslogs.RetentionDays_FOUR_MONTHS,
+	150: awslogs.RetentionDays_FIVE_MONTHS, 180: awslogs.RetentionDays_SIX_MONTHS, 365: awslogs.RetentionDays_ONE_YEAR,
+	400: awslogs.RetentionDays_THIRTEEN_MONTHS, 545: awslogs.RetentionDays_EIGHTEEN_MONTHS, 731: awslogs.RetentionDays_TWO_YEARS,
+	1096: awslogs.RetentionDays_THREE_YEARS, 1827: awslogs.RetentionDays_FIVE_YEARS, 2192: awslogs.RetentionDays_SIX_YEARS,
+	2557: awslogs.RetentionDays_SEVEN_YEARS, 2922: awslogs.RetentionDays_EIGHT_YEARS, 3288: awslogs.RetentionDays_NINE_YEARS,
+	3653: awslogs.RetentionDays_TEN_YEARS,
+}
+
+// KeyAdminActions are what a SAS key's administrators may do: manage the
+// key, its policy, aliases, tags and deletion, and read its public key.
+// Deliberately absent: kms:Decrypt, kms:ReEncrypt* (a decrypt by another
+// name) and kms:CreateGrant (a grant could hand out Decrypt).
+var KeyAdminActions = []string{
+	"kms:DescribeKey",
+	"kms:GetPublicKey",
+	"kms:GetKeyPolicy",
+	"kms:PutKeyPolicy",
+	"kms:ListKeyPolicies",
+	"kms:ListResourceTags",
+	"kms:TagResource",
+	"kms:UntagResource",
+	"kms:UpdateKeyDescription",
+	"kms:EnableKey",
+	"kms:DisableKey",
+	"kms:ScheduleKeyDeletion",
+	"kms:CancelKeyDeletion",
+	"kms:CreateAlias",
+	"kms:UpdateAlias",
+	"kms:DeleteAlias",
+	"kms:ListGrants",
+	"kms:RevokeGrant",
+}
+
+// Stack is the deployed stack and the constructs tests and callers need.
+type Stack struct {
+	awscdk.Stack
+	Props StackProps // with defaults filled in
+
+	EventsTable, RegistryTable, LedgerTable awsdynamodb.Table
+	// SASKeys holds the key of each residency of Residencies.
+	SASKeys map[sas.Residency]awskms.Key
+
+	FanOut, Export, Retry             awslambda.Function
+	FanOutRole, ExportRole, RetryRole awsiam.Role
+	LogGroups                         map[string]awslogs.LogGroup // by function
+	RetrySource                       awslambda.EventSourceMapping
+
+	// ExportFailures is the export's on-failure destination and the retry
+	// function's queue (AUDITLOG_RETRY_QUEUE_URL); ExportFailuresDLQ its
+	// terminal dead-letter queue (AUDITLOG_RETRY_DLQ_URL). FanOutFailures
+	// is the fan-out's on-failure destination, with its dead-letter queue;
+	// ScheduleDLQ the schedule target's dead-letter queue.
+	ExportFailures, ExportFailuresDLQ awssqs.Queue
+	FanOutFailures, FanOutFailuresDLQ awssqs.Queue
+	ScheduleDLQ                       awssqs.Queue
+	Schedule                          awsevents.Rule
+	AlarmTopic                        awssns.Topic
+	// Alarms by construct ID.
+	Alarms map[string]awscloudwatch.Alarm
+}
+
+// Queue and function tuning.
+const (
+	queueRetention = 14 * 24 * time.Hour // SQS's maximum: longer than the retry schedule's span
+	// maxReceiveCount of a failure queue no function consumes (an operator
+	// may read it by hand); the retry queue's is retryfn.MaxReceiveCount.
+	maxReceiveCount = 5
+	// exportTimeout is Lambda's maximum: the export and the retry, which
+	// runs exports in process, get all of it.
+	exportTimeout = 15 * time.Minute
+	// retryVisibility is the retry queue's visibility timeout: six times
+	// the retry function's timeout, as Lambda advises for SQS event
+	// sources. It applies only when a retry dies; the handler sets each
+	// failed message's backoff itself.
+	retryVisibility = 6 * exportTimeout
+)
+
+// New builds the stack under scope.
+func New(scope constructs.Construct, id string, props StackProps) (*Stack, error) {
+	p := props.Defaults()
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	st := awscdk.NewStack(scope, jsii.String(id), &p.StackProps)
+	s := &Stack{Stack: st, Props: p, SASKeys: map[sas.Residency]awskms.Key{},
+		LogGroups: map[string]awslogs.LogGroup{}, Alarms: map[string]awscloudwatch.Alarm{}}
+	awscdk.Tags_Of(st).Add(jsii.String("service"), jsii.String("auditlogs"), nil)
+	awscdk.Tags_Of(st).Add(jsii.String("stage"), jsii.String(p.StageName), nil)
+	name := func(suffix string) *string { return jsii.String("auditlogs-" + p.StageName + "-" + suffix) }
+
+	// --- tables -----------------------------------------------------------
+	s.EventsTable = newTable(st, "EventsTable", dynamostore.AttrPK, dynamostore.AttrSK, dynamostore.AttrTTL)
+	s.EventsTable.AddLocalSecondaryIndex(&awsdynamodb.LocalSecondaryIndexProps{
+		IndexName:      jsii.String(dynamostore.IndexByTime),
+		SortKey:        &awsdynamodb.Attribute{Name: jsii.String(dynamostore.AttrTS), Type: awsdynamodb.AttributeType_STRING},
+		ProjectionType: awsdynamodb.ProjectionType_ALL,
+	})
+	s.RegistryTable = newTable(st, "RegistryTable", registry.AttrOrgID, "", "")
+	s.LedgerTable = newTable(st, "LedgerTable", ledger.AttrOrgID, ledger.AttrDay, "")
+
+	// --- queues -----------------------------------------------------------
+	s.ExportFailuresDLQ = newQueue(st, "ExportFailuresDlq", name("export-failures-dlq"), nil, 0, 0)
+	s.ExportFailures = newQueue(st, "ExportFailures", name("export-failures"), s.ExportFailuresDLQ, retryfn.MaxReceiveCount, retryVisibility)
+	s.FanOutFailuresDLQ = newQueue(st, "FanOutFailuresDlq", name("fanout-failures-dlq"), nil, 0, 0)
+	s.FanOutFailures = newQueue(st, "FanOutFailures", name("fanout-failures"), s.FanOutFailuresDLQ, maxReceiveCount, 0)
+	s.ScheduleDLQ = newQueue(st, "ScheduleDlq", name("schedule-dlq"), nil, 0, 0)
+
+	// --- roles and log groups --------------------------------------------
+	s.ExportRole = newFunctionRole(st, "ExportRole", "auditlogs "+p.StageName+": the export function")
+	s.RetryRole = newFunctionRole(st, "RetryRole", "auditlogs "+p.StageName+": the retry function")
+	s.FanOutRole = newFunctionRole(st, "FanOutRole", "auditlogs "+p.StageName+": the fan-out function")
+	roles := map[string]awsiam.Role{ExportFunction: s.ExportRole, RetryFunction: s.RetryRole, FanOutFunction: s.FanOutRole}
+	for _, fn := range Functions { // in order: the template is the same on every synth
+		role := roles[fn]
+		lg := awslogs.NewLogGroup(st, jsii.String(constructID[fn]+"Logs"), &awslogs.LogGroupProps{
+			Retention:     logRetention[p.LogRetentionDays],
+			RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+		})
+		s.LogGroups[fn] = lg
+		allow(role, "WriteOwnLogs", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, lg.LogGroupArn())
+	}
+
+	// --- KMS keys: one RSA-4096 key per residency -------------------------
+	admins := []awsiam.IPrincipal{}
+	if len(p.KeyAdminArns) == 0 {
+		admins = append(admins, awsiam.NewAccountRootPrincipal())
+	}
+	for _, a := range p.KeyAdminArns {
+		admins = append(admins, awsiam.NewArnPrincipal(jsii.String(a)))
+	}
+	// Only the functions that deliver (the export, and the retry, which
+	// runs exports in process) may decrypt.
+	decrypters := []awsiam.IPrincipal{
+		awsiam.NewArnPrincipal(s.ExportRole.RoleArn()),
+		awsiam.NewArnPrincipal(s.RetryRole.RoleArn()),
+	}
+	for _, r := range Residencies {
+		s.SASKeys[r] = newSASKey(st, "SasKey"+upperFirst(string(r)), p.StageName, r, admins, decrypters)
+	}
+
+	// --- what a delivery needs (export and retry) -------------------------
+	for _, role := range []awsiam.Role{s.ExportRole, s.RetryRole} {
+		s.deliveryGrants(role)
+	}
+	deliveryEnv := map[string]*string{
+		"AUDITLOG_EVENTS_TABLE":   s.EventsTable.TableName(),
+		"AUDITLOG_REGISTRY_TABLE": s.RegistryTable.TableName(),
+		"AUDITLOG_LEDGER_TABLE":   s.LedgerTable.TableName(),
+		"AUDITLOG_KMS_KEY_US":     s.SASKeys[sas.US].KeyArn(),
+		"AUDITLOG_KMS_KEY_EU":     s.SASKeys[sas.EU].KeyArn(),
+	}
+
+	// --- the export function ---------------------------------------------
+	allow(s.ExportRole, "SendToFailureQueue", []string{"sqs:SendMessage"}, s.ExportFailures.QueueArn())
+	// Two vCPUs (Lambda gives the second from 1,769 MB): parsing, CSV and
+	// SHA-256 on one, the uploads of 4 parts of 8 MiB in flight on the
+	// other; memory stays near part size × 5. The reserved concurrency
+	// caps the exports a fan-out of thousands of orgs runs at once (the
+	// rest wait in Lambda's asynchronous queue, up to the maximum age).
+	s.Export = s.newFunction(ExportFunction, "delivers one org-day of audit events to the org's S3 bucket or Azure container",
+		s.ExportRole, 2048, exportTimeout, p.ExportReservedConcurrency, deliveryEnv)
+	// Failed asynchronous exports (after Lambda's own retries) go to the
+	// retry queue instead of vanishing.
+	asyncConfig(st, "ExportAsyncConfig", s.Export, s.ExportRole, 2, 6*time.Hour, s.ExportFailures)
+
+	// --- the retry function ----------------------------------------------
+	// The event source mapping polls with these; the handler sets each
+	// failed message's backoff with ChangeMessageVisibility.
+	allow(s.RetryRole, "ConsumeRetryQueue",
+		[]string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"},
+		s.ExportFailures.QueueArn())
+	retryEnv := map[string]*string{"AUDITLOG_RETRY_QUEUE_URL": s.ExportFailures.QueueUrl()}
+	for k, v := range deliveryEnv {
+		retryEnv[k] = v
+	}
+	s.Retry = s.newFunction(RetryFunction, "runs failed exports again from the retry queue, with backoff",
+		s.RetryRole, 2048, exportTimeout, 0, retryEnv)
+	s.RetrySource = awslambda.NewEventSourceMapping(st, jsii.String("RetrySource"), &awslambda.EventSourceMappingProps{
+		Target:         s.Retry,
+		EventSourceArn: s.ExportFailures.QueueArn(),
+		// One export per invocation: a batch of several could outlast
+		// the function's timeout.
+		BatchSize:               jsii.Number(1),
+		ReportBatchItemFailures: jsii.Bool(true),
+		// Concurrency is capped here, not with reserved concurrency:
+		// throttled receives would count towards maxReceiveCount.
+		MaxConcurrency: jsii.Number(p.RetryMaxConcurrency),
+	})
+	// Lambda checks the role's SQS permissions when it creates the mapping.
+	s.RetrySource.Node().AddDependency(s.RetryRole)
+
+	// --- the fan-out function --------------------------------------------
+	allow(s.FanOutRole, "ScanDestinations", []string{"dynamodb:Scan"}, s.RegistryTable.TableArn())
+	// The catch-up reads the last days of each org (ledger.Days).
+	allow(s.FanOutRole, "QueryLedger", []string{"dynamodb:Query"}, s.LedgerTable.TableArn())
+	allow(s.FanOutRole, "InvokeExport", []string{"lambda:InvokeFunction"}, s.Export.FunctionArn())
+	allow(s.FanOutRole, "SendToFailureQueue", []string{"sqs:SendMessage"}, s.FanOutFailures.QueueArn())
+	// 100,000 orgs at 16 Invoke calls in flight take about 3 minutes
+	// against real Lambda (more with catch-up days); the rest is headroom
+	// for throttling backoff.
+	s.FanOut = s.newFunction(FanOutFunction, "invokes the export once per enabled org and undelivered day, daily",
+		s.FanOutRole, 512, 10*time.Minute, 0, map[string]*string{
+			"AUDITLOG_EVENTS_TABLE":       s.EventsTable.TableName(),
+			"AUDITLOG_REGISTRY_TABLE":     s.RegistryTable.TableName(),
+			"AUDITLOG_LEDGER_TABLE":       s.LedgerTable.TableName(),
+			"AUDITLOG_EXPORT_FUNCTION":    s.Export.FunctionName(),
+			"AUDITLOG_FANOUT_CONCURRENCY": jsii.String(strconv.Itoa(p.FanOutConcurrency)),
+		})
+	// A failed fan-out (some orgs' invocations failed) is retried by Lambda,
+	// then parked in its failure queue; the next day's catch-up covers it.
+	asyncConfig(st, "FanOutAsyncConfig", s.FanOut, s.FanOutRole, 2, 2*time.Hour, s.FanOutFailures)
+
+	// --- the schedule -----------------------------------------------------
+	s.Schedule = awsevents.NewRule(st, jsii.String("Schedule"), &awsevents.RuleProps{
+		Description: jsii.String("auditlogs " + p.StageName + ": the daily fan-out"),
+		Schedule:    awsevents.Schedule_Expression(jsii.String(p.ScheduleExpression)),
+	})
+	// EventBridge retries a failed delivery to Lambda (throttling, service
+	// errors) and then parks the event in its dead-letter queue.
+	s.Schedule.AddTarget(awseventstargets.NewLambdaFunction(s.FanOut, &awseventstargets.LambdaFunctionProps{
+		RetryAttempts:   jsii.Number(8),
+		MaxEventAge:     awscdk.Duration_Hours(jsii.Number(2)),
+		DeadLetterQueue: s.ScheduleDLQ,
+	}))
+
+	s.alarms(name)
+	s.outputs()
+	return s, nil
+}
+
+// deliveryGrants are what running an export needs: assume customers'
+// roles, decrypt SAS ciphers, read the destination, query the log store
+// and record the delivery in the ledger. Each action is one the code
+// calls (registry.Get, dynamostore's Query on the by_time index,
+// ledger.Begin/Finish/Fail, all UpdateItem).
+func (s *Stack) deliveryGrants(role awsiam.Role) {
+	// Customers' roles live in their own accounts, under names they
+	// choose: the one wildcard resource of the stack. Their trust
+	// policies require the org ID as external ID, which the export always
+	// sends.
+	allow(role, "AssumeCustomerRoles", []string{"sts:AssumeRole"},
+		jsii.String(fmt.Sprintf("arn:%s:iam::*:role/*", *awscdk.Aws_PARTITION())))
+	// ... but never a role of this account: a destination naming one of
+	// our own roles (whose trust may name our account root) must not make
+	// a delivery act as it.
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("DenyOwnAccountRoles"),
+		Effect:    awsiam.Effect_DENY,
+		Actions:   jsii.Strings("sts:AssumeRole"),
+		Resources: jsii.Strings(fmt.Sprintf("arn:%s:iam::%s:role/*", *awscdk.Aws_PARTITION(), *awscdk.Aws_ACCOUNT_ID())),
+	}))
+	keyArns := []*string{}
+	for _, r := range Residencies {
+		keyArns = append(keyArns, s.SASKeys[r].KeyArn())
+	}
+	allow(role, "DecryptSasCiphers", []string{"kms:Decrypt"}, keyArns...)
+	allow(role, "ReadDestination", []string{"dynamodb:GetItem"}, s.RegistryTable.TableArn())
+	allow(role, "QueryLogStore", []string{"dynamodb:Query"},
+		s.EventsTable.TableArn(), jsii.String(*s.EventsTable.TableArn()+"/index/"+dynamostore.IndexByTime))
+	allow(role, "RecordDelivery", []string{"dynamodb:UpdateItem"}, s.LedgerTable.TableArn())
+}
+
+// constructID is each function's construct ID (and prefix of its log
+// group's and role's).
+var constructID = map[string]string{FanOutFunction: "FanOut", ExportFunction: "Export", RetryFunction: "Retry"}
+
+// newFunction is function fn of the stack, named auditlogs-<stage>-<fn>:
+// arm64, provided.al2023, code from CodeDir/<fn>, JSON logs into its log
+// group, and reserved concurrency if not zero.
+func (s *Stack) newFunction(fn, description string, role awsiam.Role, memory int, timeout time.Duration, reserved int, env map[string]*string) awslambda.Function {
+	var rc *float64
+	if reserved > 0 {
+		rc = jsii.Number(reserved)
+	}
+	return awslambda.NewFunction(s.Stack, jsii.String(constructID[fn]), &awslambda.FunctionProps{
+		FunctionName:                 jsii.String("auditlogs-" + s.Props.StageName + "-" + fn),
+		ReservedConcurrentExecutions: rc,
+		Description:                  jsii.String("auditlogs " + s.Props.StageName + ": " + description),
+		Runtime:                      awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture:                 awslambda.Architecture_ARM_64(),
+		Handler:                      jsii.String("bootstrap"),
+		Code:                         awslambda.Code_FromAsset(jsii.String(filepath.Join(s.Props.CodeDir, fn)), nil),
+		Role:                         role,
+		LogGroup:                     s.LogGroups[fn],
+		LoggingFormat:                awslambda.LoggingFormat_JSON,
+		MemorySize:                   jsii.Number(memory),
+		Timeout:                      awscdk.Duration_Seconds(jsii.Number(timeout.Seconds())),
+		Environment:                  &env,
+	})
+}
+
+// alarms creates the alarm topic and the alarms, each notifying it.
+func (s *Stack) alarms(name func(string) *string) {
+	st, p := s.Stack, s.Props
+	s.AlarmTopic = awssns.NewTopic(st, jsii.String("AlarmTopic"), &awssns.TopicProps{
+		DisplayName: jsii.String("auditlogs " + p.StageName + " alarms"),
+		EnforceSSL:  jsii.Bool(true),
+	})
+	// CloudWatch publishes as its service principal; the topic policy that
+	// enforceSSL creates replaces the default one, so allow it by name,
+	// for this account's alarms only.
+	s.AlarmTopic.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("CloudWatchAlarms"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+		Actions:    jsii.Strings("sns:Publish"),
+		Resources:  &[]*string{s.AlarmTopic.TopicArn()},
+		Conditions: &map[string]interface{}{
+			"StringEquals": map[string]interface{}{"aws:SourceAccount": awscdk.Aws_ACCOUNT_ID()},
+			"ArnLike": map[string]interface{}{"aws:SourceArn": jsii.String(fmt.Sprintf("arn:%s:cloudwatch:%s:%s:alarm:*",
+				*awscdk.Aws_PARTITION(), *awscdk.Aws_REGION(), *awscdk.Aws_ACCOUNT_ID()))},
+		},
+	}))
+	if p.AlarmEmail != "" {
+		s.AlarmTopic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(p.AlarmEmail), nil))
+	}
+	action := awscloudwatchactions.NewSnsAction(s.AlarmTopic)
+	// alarm fires when the metric is >= 1 in periods of the last periods.
+	alarm := func(id, alarmName, description string, metric awscloudwatch.IMetric, periods int) {
+		a := awscloudwatch.NewAlarm(st, jsii.String(id), &awscloudwatch.AlarmProps{
+			AlarmName:          name(alarmName),
+			AlarmDescription:   jsii.String(description + " See docs/deploy.md, Alarms."),
+			Metric:             metric,
+			Threshold:          jsii.Number(1),
+			EvaluationPeriods:  jsii.Number(periods),
+			DatapointsToAlarm:  jsii.Number(periods),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+		a.AddAlarmAction(action)
+		a.AddOkAction(action)
+		s.Alarms[id] = a
+	}
+	fiveMinutes := awscdk.Duration_Minutes(jsii.Number(5))
+	depth := func(q awssqs.Queue, statistic string) awscloudwatch.IMetric {
+		return q.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: fiveMinutes, Statistic: jsii.String(statistic)})
+	}
+	sum := &awscloudwatch.MetricOptions{Period: fiveMinutes, Statistic: jsii.String("Sum")}
+
+	alarm("ExportFailuresDlqAlarm", "export-failures-dlq",
+		"Retries exhausted: an org-day failed for more than 7 days and reached the retry queue's dead-letter queue; fix the cause, then auditctl redrive.",
+		depth(s.ExportFailuresDLQ, "Maximum"), 1)
+	// Failed exports pass through the retry queue all the time; what is
+	// wrong is a visible message nobody takes for 15 minutes.
+	alarm("ExportFailuresAlarm", "export-failures-stalled",
+		"The retry queue has had visible messages for 15 minutes: the retry function is not consuming it.",
+		depth(s.ExportFailures, "Minimum"), 3)
+	alarm("FanOutFailuresAlarm", "fanout-failures",
+		"The daily fan-out failed after Lambda's retries: some orgs were not invoked (the next day's catch-up covers them).",
+		depth(s.FanOutFailures, "Maximum"), 1)
+	alarm("FanOutFailuresDlqAlarm", "fanout-failures-dlq",
+		"Messages of the fanout-failures queue were received too often and reached its dead-letter queue.",
+		depth(s.FanOutFailuresDLQ, "Maximum"), 1)
+	alarm("ScheduleDlqAlarm", "schedule-dlq",
+		"EventBridge could not invoke the fan-out function: the day's fan-out did not run.",
+		depth(s.ScheduleDLQ, "Maximum"), 1)
+	alarm("ExportErrorsAlarm", "export-errors",
+		"The export function returned errors (Lambda retries them, then the retry function).", s.Export.MetricErrors(sum), 1)
+	alarm("RetryErrorsAlarm", "retry-errors",
+		"The retry function itself failed (a cold start or a crash, not a failed export).", s.Retry.MetricErrors(sum), 1)
+	alarm("FanOutErrorsAlarm", "fanout-errors",
+		"The fan-out function returned errors (some orgs' invocations failed; Lambda retries it).", s.FanOut.MetricErrors(sum), 1)
+	alarm("ExportDestinationFailuresAlarm", "export-destination-failures",
+		"Lambda could not deliver a failed export to the retry queue: that failure is lost to the retry path.",
+		s.Export.Metric(jsii.String("DestinationDeliveryFailures"), sum), 1)
+	alarm("FanOutDestinationFailuresAlarm", "fanout-destination-failures",
+		"Lambda could not deliver a failed fan-out to the fanout-failures queue.",
+		s.FanOut.Metric(jsii.String("DestinationDeliveryFailures"), sum), 1)
+	alarm("PermanentFailuresAlarm", "permanent-failures",
+		"A delivery failed for a reason no retry fixes (the customer's role, bucket, container or SAS URL): auditctl status shows which org and why.",
+		awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace: jsii.String(retryfn.Namespace), MetricName: jsii.String("PermanentFailures"),
+			Period: fiveMinutes, Statistic: jsii.String("Sum"),
+		}), 1)
+}
+
+// outputs are what an operator and customers need after a deploy.
+func (s *Stack) outputs() {
+	out := func(id, description string, value *string) {
+		awscdk.NewCfnOutput(s.Stack, jsii.String(id), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(description)})
+	}
+	out("CustomerTrustAccountId", "The AWS account customers' IAM roles must trust (with sts:ExternalId = their org ID)", awscdk.Aws_ACCOUNT_ID())
+	out("EventsTableName", "The log store (AUDITLOG_EVENTS_TABLE)", s.EventsTable.TableName())
+	out("RegistryTableName", "The destination registry (AUDITLOG_REGISTRY_TABLE)", s.RegistryTable.TableName())
+	out("LedgerTableName", "The delivery ledger (AUDITLOG_LEDGER_TABLE)", s.LedgerTable.TableName())
+	out("LogStoreRetentionDays", "How long the log store keeps events (the writer sets each item's TTL)", jsii.String(strconv.Itoa(s.Props.LogStoreRetentionDays)))
+	for _, r := range Residencies {
+		out("SasKey"+upperFirst(string(r))+"Arn", "The RSA-4096 key whose public key customers of residency "+string(r)+" encrypt their SAS URL to (AUDITLOG_KMS_KEY_"+strings.ToUpper(string(r))+")", s.SASKeys[r].KeyArn())
+	}
+	out("FanOutFunctionName", "The fan-out function", s.FanOut.FunctionName())
+	out("ExportFunctionName", "The export function (AUDITLOG_EXPORT_FUNCTION)", s.Export.FunctionName())
+	out("RetryFunctionName", "The retry function", s.Retry.FunctionName())
+	out("ExportFailuresQueueUrl", "The retry queue: failed exports (AUDITLOG_RETRY_QUEUE_URL)", s.ExportFailures.QueueUrl())
+	out("ExportFailuresDlqUrl", "The retry queue's terminal dead-letter queue (AUDITLOG_RETRY_DLQ_URL, for auditctl redrive)", s.ExportFailuresDLQ.QueueUrl())
+	out("FanOutFailuresQueueUrl", "Failed fan-outs", s.FanOutFailures.QueueUrl())
+	out("FanOutFailuresDlqUrl", "The fanout-failures queue's dead-letter queue", s.FanOutFailuresDLQ.QueueUrl())
+	out("ScheduleDlqUrl", "Schedule events EventBridge could not deliver to the fan-out", s.ScheduleDLQ.QueueUrl())
+	out("AlarmTopicArn", "The SNS topic every alarm notifies", s.AlarmTopic.TopicArn())
+}
+
+// newTable is a table of on-demand billing, point-in-time recovery,
+// deletion protection, encryption with the AWS-managed key (aws/dynamodb:
+// key use shows in CloudTrail, no key policy to keep), kept when removed
+// from the stack. sk and ttl may be empty.
+func newTable(scope constructs.Construct, id, pk, sk, ttl string) awsdynamodb.Table {
+	props := &awsdynamodb.TableProps{
+		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(pk), Type: awsdynamodb.AttributeType_STRING},
+		BillingMode:  awsdynamodb.BillingMode_PAY_PER_REQUEST,
+		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
+			PointInTimeRecoveryEnabled: jsii.Bool(true),
+		},
+		DeletionProtection: jsii.Bool(true),
+		Encryption:         awsdynamodb.TableEncryption_AWS_MANAGED,
+		RemovalPolicy:      awscdk.RemovalPolicy_RETAIN,
+	}
+	if sk != "" {
+		props.SortKey = &awsdynamodb.Attribute{Name: jsii.String(sk), Type: awsdynamodb.AttributeType_STRING}
+	}
+	if ttl != "" {
+		props.TimeToLiveAttribute = jsii.String(ttl)
+	}
+	return awsdynamodb.NewTable(scope, jsii.String(id), props)
+}
+
+// newQueue is a queue with SQS-managed encryption (AWS services such as
+// EventBridge and Lambda destinations can send to it without a key
+// policy), TLS enforced, 14 days' retention; with a dead-letter queue
+// after maxReceives receives, and a visibility timeout if not zero.
+func newQueue(scope constructs.Construct, id string, name *string, dlq awssqs.IQueue, maxReceives int, visibility time.Duration) awssqs.Queue {
+	props := &awssqs.QueueProps{
+		QueueName:       name,
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
+		RetentionPeriod: awscdk.Duration_Seconds(jsii.Number(queueRetention.Seconds())),
+	}
+	if dlq != nil {
+		props.DeadLetterQueue = &awssqs.DeadLetterQueue{Queue: dlq, MaxReceiveCount: jsii.Number(maxReceives)}
+	}
+	if visibility > 0 {
+		props.VisibilityTimeout = awscdk.Duration_Seconds(jsii.Number(visibility.Seconds()))
+	}
+	return awssqs.NewQueue(scope, jsii.String(id), props)
+}
+
+// newFunctionRole is a Lambda execution role with no managed policy (the
+// basic execution policy's logs:CreateLogGroup on * is not needed: the
+// stack creates the log groups).
+func newFunctionRole(scope constructs.Construct, id, description string) awsiam.Role {
+	return awsiam.NewRole(scope, jsii.String(id), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String(description),
+	})
+}
+
+// allow adds an Allow statement to role's policy.
+func allow(role awsiam.Role, sid string, actions []string, resources ...*string) {
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String(sid),
+		Effect:    awsiam.Effect_ALLOW,
+		Actions:   jsii.Strings(actions...),
+		Resources: &resources,
+	}))
+}
+
+// newSASKey is the RSA-4096 key of a residency. Its policy is the whole
+// policy (no default `kms:*` for the account root): the admins manage it
+// and read its public key, and only the decrypters (the roles of the
+// functions that deliver) decrypt, with the algorithm internal/sas uses.
+func newSASKey(scope constructs.Construct, id, stage string, r sas.Residency, admins, decrypters []awsiam.IPrincipal) awskms.Key {
+	doc := awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{
+		Statements: &[]awsiam.PolicyStatement{
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:        jsii.String("KeyAdministration"),
+				Principals: &admins,
+				Actions:    jsii.Strings(KeyAdminActions...),
+				Resources:  jsii.Strings("*"), // in a key policy: this key
+			}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:        jsii.String("DeliveriesDecryptSasCiphers"),
+				Principals: &decrypters,
+				Actions:    jsii.Strings("kms:Decrypt"),
+				Resources:  jsii.Strings("*"),
+				Conditions: &map[string]interface{}{
+					"StringEquals": map[string]interface{}{"kms:EncryptionAlgorithm": string(sas.Algorithm)},
+				},
+			}),
+		},
+	})
+	return awskms.NewKey(scope, jsii.String(id), &awskms.KeyProps{
+		Alias:         jsii.String("alias/auditlogs-" + stage + "-sas-" + string(r)),
+		Description:   jsii.String("auditlogs " + stage + ": decrypts customers' Azure SAS URLs of residency " + string(r)),
+		KeySpec:       awskms.KeySpec_RSA_4096,
+		KeyUsage:      awskms.KeyUsage_ENCRYPT_DECRYPT,
+		Policy:        doc,
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+}
+
+// asyncConfig sets fn's asynchronous invocation: retries, maximum event
+// age and the failure queue. It is the L1 resource, so that the only
+// permission it needs is the sqs:SendMessage the role's policy states
+// (the L2 destination adds sqs:GetQueueAttributes and sqs:GetQueueUrl).
+// Lambda checks that permission when the configuration is created, so
+// the configuration waits for the role's policy.
+func asyncConfig(scope constructs.Construct, id string, fn awslambda.Function, role awsiam.Role, retries int, maxAge time.Duration, onFailure awssqs.Queue) {
+	c := awslambda.NewCfnEventInvokeConfig(scope, jsii.String(id), &awslambda.CfnEventInvokeConfigProps{
+		FunctionName:             fn.FunctionName(),
+		Qualifier:                jsii.String("$LATEST"),
+		MaximumRetryAttempts:     jsii.Number(retries),
+		MaximumEventAgeInSeconds: jsii.Number(maxAge.Seconds()),
+		DestinationConfig: &awslambda.CfnEventInvokeConfig_DestinationConfigProperty{
+			OnFailure: &awslambda.CfnEventInvokeConfig_OnFailureProperty{Destination: onFailure.QueueArn()},
+		},
+	})
+	c.Node().AddDependency(role)
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
