@@ -59,7 +59,7 @@ unless the log store changed). Without a ledger table it delivers directly.`,
 			}
 			var out exportfn.Outcome
 			if a.Ledger != nil {
-				h := &exportfn.Handler{Exporter: a.Exporter, Ledger: a.Ledger, Log: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))}
+				h := &exportfn.Handler{Exporter: a.Exporter, Ledger: a.Ledger, Lease: a.Config.Lease, Log: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))}
 				out, err = h.Handle(cmd.Context(), exportfn.Payload{OrgID: org, Day: d.String(), Attempt: 1, Force: force})
 			} else {
 				out.Result, err = a.Exporter.Export(cmd.Context(), org, d)

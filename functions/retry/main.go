@@ -50,7 +50,7 @@ func build(log *slog.Logger) (*retryfn.Handler, error) {
 		return nil, err
 	}
 	return &retryfn.Handler{
-		Export:   &exportfn.Handler{Exporter: a.Exporter, Ledger: a.Ledger, Log: log},
+		Export:   &exportfn.Handler{Exporter: a.Exporter, Ledger: a.Ledger, Lease: a.Config.Lease, Log: log},
 		SQS:      sqs.NewFromConfig(a.AWS),
 		QueueURL: queue,
 		Log:      log,

@@ -23,6 +23,7 @@ import (
 
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/export"
+	"github.com/contentful/auditlogs/internal/exportfn"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
@@ -44,6 +45,11 @@ type Config struct {
 	Shards        int      // AUDITLOG_SHARDS: partitions per org-day (default 16; a property of the table)
 	PartSize      int64    // AUDITLOG_PART_SIZE_MIB: S3 part and Azure block size (default 8)
 	Concurrency   int      // AUDITLOG_UPLOAD_CONCURRENCY: parts or blocks in flight (default 4)
+	// AUDITLOG_LEASE_SECONDS: how long an export holds its org-day's lease
+	// in the ledger (default 960, 16 minutes: longer than the function's
+	// 15-minute timeout); tests shorten it to see a dead export's lease
+	// run out.
+	Lease time.Duration
 
 	// The fan-out's settings; the export ignores them.
 	ExportFunction    string // AUDITLOG_EXPORT_FUNCTION: name or ARN of the export function
@@ -61,6 +67,7 @@ func FromEnv() (Config, error) {
 		Shards:        dynamostore.DefaultShards,
 		PartSize:      8 << 20,
 		Concurrency:   4,
+		Lease:         exportfn.Lease,
 
 		ExportFunction:    os.Getenv("AUDITLOG_EXPORT_FUNCTION"),
 		FanOutConcurrency: 16,
@@ -86,6 +93,13 @@ func FromEnv() (Config, error) {
 			return c, fmt.Errorf("environment variable AUDITLOG_PART_SIZE_MIB=%q: want 5 to 512", s)
 		}
 		c.PartSize = int64(n) << 20
+	}
+	if s := os.Getenv("AUDITLOG_LEASE_SECONDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return c, fmt.Errorf("environment variable AUDITLOG_LEASE_SECONDS=%q: want a positive number of seconds", s)
+		}
+		c.Lease = time.Duration(n) * time.Second
 	}
 	for name, v := range map[string]string{"AUDITLOG_EVENTS_TABLE": c.EventsTable, "AUDITLOG_REGISTRY_TABLE": c.RegistryTable} {
 		if v == "" {

@@ -85,7 +85,10 @@ type Handler struct {
 	// Ledger, when set, gives one export at a time an org-day's lease and
 	// records the outcome; a delivered day is skipped unless forced.
 	Ledger Ledger
-	Log    *slog.Logger
+	// Lease is how long an invocation holds the org-day's lease; zero
+	// means Lease (AUDITLOG_LEASE_SECONDS through internal/app).
+	Lease time.Duration
+	Log   *slog.Logger
 }
 
 // PermanentError wraps a failure that retrying the same payload cannot
@@ -111,7 +114,11 @@ func (h *Handler) Handle(ctx context.Context, p Payload) (Outcome, error) {
 	}
 	owner := invocationID(ctx)
 	if h.Ledger != nil {
-		prev, err := h.Ledger.Begin(ctx, p.OrgID, day, owner, Lease, p.Force)
+		lease := h.Lease
+		if lease <= 0 {
+			lease = Lease
+		}
+		prev, err := h.Ledger.Begin(ctx, p.OrgID, day, owner, lease, p.Force)
 		switch {
 		case errors.Is(err, ledger.ErrDelivered):
 			// Ends cleanly: a duplicate or late invocation must not

@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"sync"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/faultproxy"
 	"github.com/contentful/auditlogs/internal/testenv"
 )
 
@@ -19,7 +21,19 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 func newLedger(t *testing.T) *Ledger {
 	t.Helper()
 	moto := testenv.Moto(t)
-	db := dynamodb.NewFromConfig(testenv.AWSConfig(t, testenv.Endpoints{Default: moto.URL}))
+	// moto applies concurrent conditional writes to one item without
+	// isolation (two UpdateItems can both pass a condition the other
+	// makes false); DynamoDB applies them one at a time, and the lease
+	// relies on that. So the writes pass moto one at a time, as they
+	// would pass DynamoDB.
+	p, err := faultproxy.Start(moto.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	p.Add(&faultproxy.Rule{Name: "writes one at a time", Method: http.MethodPost,
+		Header: map[string]string{"X-Amz-Target": "DynamoDB_20120810.UpdateItem"}, Action: faultproxy.Serial()})
+	db := dynamodb.NewFromConfig(testenv.AWSConfig(t, testenv.Endpoints{Default: p.URL}))
 	table := testenv.UniqueName("ledger")
 	if err := CreateTable(context.Background(), db, table); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,40 @@
+package app_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/contentful/auditlogs/internal/app"
+	"github.com/contentful/auditlogs/internal/exportfn"
+)
+
+// TestConfigFromEnv: defaults, set values, and malformed values named
+// with the variable.
+func TestConfigFromEnv(t *testing.T) {
+	t.Setenv("AUDITLOG_EVENTS_TABLE", "events")
+	t.Setenv("AUDITLOG_REGISTRY_TABLE", "registry")
+	for _, k := range []string{"AUDITLOG_LEASE_SECONDS", "AUDITLOG_PART_SIZE_MIB", "AUDITLOG_FANOUT_CONCURRENCY", "AUDITLOG_UPLOAD_CONCURRENCY", "AUDITLOG_SHARDS"} {
+		t.Setenv(k, "")
+	}
+	c, err := app.FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Lease != exportfn.Lease || c.PartSize != 8<<20 || c.FanOutConcurrency != 16 || c.Concurrency != 4 {
+		t.Fatalf("defaults %+v", c)
+	}
+	t.Setenv("AUDITLOG_LEASE_SECONDS", "3")
+	t.Setenv("AUDITLOG_FANOUT_CONCURRENCY", "1")
+	if c, err = app.FromEnv(); err != nil || c.Lease != 3*time.Second || c.FanOutConcurrency != 1 {
+		t.Fatalf("set: %+v, %v", c, err)
+	}
+	for k, v := range map[string]string{"AUDITLOG_LEASE_SECONDS": "0", "AUDITLOG_PART_SIZE_MIB": "4", "AUDITLOG_FANOUT_CONCURRENCY": "many"} {
+		t.Run(k, func(t *testing.T) {
+			t.Setenv(k, v)
+			if _, err := app.FromEnv(); err == nil || !strings.Contains(err.Error(), k) || !strings.Contains(err.Error(), v) {
+				t.Fatalf("%s=%s: %v, want an error naming the variable and the value", k, v, err)
+			}
+		})
+	}
+}
