@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
@@ -666,6 +667,12 @@ func TestQueues(t *testing.T) {
 	retryQ := s.resource(t, s.id(t, s.st.ExportFailures))
 	if v, _ := prop(retryQ, "Properties", "VisibilityTimeout").(float64); v < 900 {
 		t.Errorf("retry queue visibility timeout %v, want at least the retry function's 900 s", v)
+	}
+	// The retry schedule (docs/reliability.md) spans at least 7 days and
+	// fits in the retry queue's retention.
+	_, span := retryfn.Schedule()
+	if r, _ := prop(retryQ, "Properties", "MessageRetentionPeriod").(float64); span < 7*24*time.Hour || time.Duration(r)*time.Second <= span {
+		t.Errorf("retry schedule spans %s, retry queue keeps messages %v s: want a span of 7 days or more inside the retention", span, r)
 	}
 }
 

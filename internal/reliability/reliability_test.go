@@ -488,23 +488,19 @@ func wantAttempts(t *testing.T, as []attempt, n int) {
 // s3PartFault: the fault on UploadPart of part 1 of the org's upload,
 // times times; the run must deliver at invocation wantN.
 func (s *suite) s3PartFault(t *testing.T, r *row, a faultproxy.Action, times, wantN int) {
-	f := s.newFixture(t, r.Scenario, destination.KindS3, true)
-	rule := &faultproxy.Rule{Name: r.Scenario, Method: http.MethodPut, Path: f.path(), Query: map[string]string{"partNumber": "1", "uploadId": ""}, Times: times, Action: a}
-	s.s3p.Add(rule)
-	defer s.s3p.Remove(rule)
-	as := s.drive(t, f, 1, nil)
-	r.Hits, r.Attempts, r.Outcome = rule.Hits(), len(as), outcome(as)
-	wantAttempts(t, as, wantN)
-	if rule.Hits() != times {
-		t.Errorf("the fault fired %d times, want %d", rule.Hits(), times)
-	}
-	s.check(t, f, r, as, wantN)
+	s.s3Fault(t, r, http.MethodPut, map[string]string{"partNumber": "1", "uploadId": ""}, a, times, wantN)
 }
 
 // s3CompleteFault: the fault on CompleteMultipartUpload (POST ?uploadId).
 func (s *suite) s3CompleteFault(t *testing.T, r *row, a faultproxy.Action, times, wantN int) {
+	s.s3Fault(t, r, http.MethodPost, map[string]string{"uploadId": ""}, a, times, wantN)
+}
+
+// s3Fault: the fault on the org's S3 requests of method with query,
+// times times; the run must deliver at invocation wantN.
+func (s *suite) s3Fault(t *testing.T, r *row, method string, query map[string]string, a faultproxy.Action, times, wantN int) {
 	f := s.newFixture(t, r.Scenario, destination.KindS3, true)
-	rule := &faultproxy.Rule{Name: r.Scenario, Method: http.MethodPost, Path: f.path(), Query: map[string]string{"uploadId": ""}, Times: times, Action: a}
+	rule := &faultproxy.Rule{Name: r.Scenario, Method: method, Path: f.path(), Query: query, Times: times, Action: a}
 	s.s3p.Add(rule)
 	defer s.s3p.Remove(rule)
 	as := s.drive(t, f, 1, nil)
