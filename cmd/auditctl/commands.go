@@ -14,6 +14,7 @@ import (
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/exportfn"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
+	"github.com/contentful/auditlogs/internal/logstore"
 	"github.com/contentful/auditlogs/internal/synth"
 )
 
@@ -117,27 +118,9 @@ of any size streams through. Storing an event again replaces it.`,
 			if err != nil {
 				return err
 			}
-			const batch = 1000
-			buf := make([]audit.Event, 0, batch)
-			stored := 0
-			flush := func() error {
-				if err := a.Store.Write(cmd.Context(), buf); err != nil {
-					return fmt.Errorf("store events (after %d stored): %w", stored, err)
-				}
-				stored += len(buf)
-				buf = buf[:0]
-				return nil
-			}
-			err = audit.ReadNDJSON(r, func(e audit.Event) error {
-				buf = append(buf, e)
-				if len(buf) == batch {
-					return flush()
-				}
-				return nil
+			stored, err := logstore.WriteBatches(cmd.Context(), a.Store, 1000, func(emit func(audit.Event) error) error {
+				return audit.ReadNDJSON(r, emit)
 			})
-			if err == nil && len(buf) > 0 {
-				err = flush()
-			}
 			if err != nil {
 				return fmt.Errorf("%s: %w (%d events stored before it)", file, err, stored)
 			}

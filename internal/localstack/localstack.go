@@ -127,7 +127,6 @@ func (s *Stack) provision(ctx context.Context, moto, kmsSrv, azurite *emulator.S
 		return err
 	}
 	kc := kms.NewFromConfig(s.AWS)
-	s.KeyIDs, s.PublicKeys = map[string]string{}, map[string][]byte{}
 	for _, res := range []string{"us", "eu"} {
 		key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{
 			KeySpec: kmstypes.KeySpecRsa4096, KeyUsage: kmstypes.KeyUsageTypeEncryptDecrypt,

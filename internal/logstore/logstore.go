@@ -7,6 +7,7 @@ package logstore
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/contentful/auditlogs/internal/audit"
 )
@@ -27,4 +28,35 @@ type Writer interface {
 	// It is idempotent by (OrgID, RequestID): writing an event again
 	// replaces it and never adds a second row.
 	Write(ctx context.Context, events []audit.Event) error
+}
+
+// WriteBatches stores the events that source emits, size at a time (1000
+// when size <= 0), so that a source of any length streams through, and
+// returns how many it stored. An error from source or from the store
+// stops it; a store error says how many events were stored before it.
+func WriteBatches(ctx context.Context, w Writer, size int, source func(emit func(audit.Event) error) error) (int, error) {
+	if size <= 0 {
+		size = 1000
+	}
+	buf := make([]audit.Event, 0, size)
+	stored := 0
+	flush := func() error {
+		if err := w.Write(ctx, buf); err != nil {
+			return fmt.Errorf("store events (after %d stored): %w", stored, err)
+		}
+		stored += len(buf)
+		buf = buf[:0]
+		return nil
+	}
+	err := source(func(e audit.Event) error {
+		buf = append(buf, e)
+		if len(buf) == size {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil && len(buf) > 0 {
+		err = flush()
+	}
+	return stored, err
 }

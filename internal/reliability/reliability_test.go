@@ -52,6 +52,7 @@ import (
 	"github.com/contentful/auditlogs/internal/faultproxy"
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/localstack"
+	"github.com/contentful/auditlogs/internal/logstore"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/synth"
@@ -378,7 +379,7 @@ func (s *suite) newFixture(t *testing.T, name string, kind destination.Kind, mul
 	f.key = saved.Key(s.day)
 
 	n := smallEvents
-	var w synth.Writer = s.store
+	var w logstore.Writer = s.store
 	if multipart {
 		n, w = multipartEvents, padded{s.store}
 	}
@@ -396,7 +397,7 @@ func (s *suite) newFixture(t *testing.T, name string, kind destination.Kind, mul
 // whatever its size. The query string is a plausible one (a long select).
 var padding = "select=" + strings.TrimSuffix(strings.Repeat("fields.title,fields.slug,fields.body,fields.author,fields.tags,", 64), ",")
 
-type padded struct{ w synth.Writer }
+type padded struct{ w logstore.Writer }
 
 func (p padded) Write(ctx context.Context, events []audit.Event) error {
 	for i := range events {
