@@ -1,6 +1,7 @@
 package fanoutfn
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -197,27 +198,63 @@ func TestCatchUpDispatchesUndeliveredDays(t *testing.T) {
 		{OrgID: "fixed", Enabled: true, CreatedAt: target.AddDays(-30).Start()},
 		{OrgID: "newcomer", Enabled: true, CreatedAt: target.AddDays(-1).Start().Add(15 * time.Hour)},
 		{OrgID: "stopped", Enabled: false, CreatedAt: target.AddDays(-30).Start()},
+		{OrgID: "latecomer", Enabled: true, CreatedAt: target.AddDays(1).Start().Add(30 * time.Minute)},
 	}
 	ep, lc := newEndpoint(t)
-	h := &Handler{Registry: reg, Lambda: lc, ExportFunction: "export-fn", Concurrency: 2, Ledger: led, Log: slog.New(slog.DiscardHandler)}
+	var logs syncBuffer
+	h := &Handler{Registry: reg, Lambda: lc, ExportFunction: "export-fn", Concurrency: 2, Ledger: boundsCheckingLedger{led}, Log: slog.New(slog.NewJSONHandler(&logs, nil))}
 	sum, err := h.Handle(ctx, ManualRun(target))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// An org registered after the target day needs no ledger read.
+	if strings.Contains(logs.String(), "catch-up failed") {
+		t.Fatalf("the catch-up's ledger read failed: %s", logs.String())
 	}
 	got := map[string][]string{}
 	for _, p := range ep.payloads {
 		got[p.OrgID] = append(got[p.OrgID], p.Day)
 	}
 	want := map[string][]string{
-		"fixed":    {"2026-11-19", "2026-11-20", "2026-11-22", "2026-11-23", "2026-11-24"},
-		"newcomer": {"2026-11-23", "2026-11-24"},
+		"fixed":     {"2026-11-19", "2026-11-20", "2026-11-22", "2026-11-23", "2026-11-24"},
+		"newcomer":  {"2026-11-23", "2026-11-24"},
+		"latecomer": {"2026-11-24"},
 	}
 	for org, days := range want {
 		if strings.Join(got[org], " ") != strings.Join(days, " ") {
 			t.Errorf("org %s: dispatched %v, want %v", org, got[org], days)
 		}
 	}
-	if len(got) != 2 || sum.Invoked != 7 || sum.CatchUp != 5 {
+	if len(got) != 3 || sum.Invoked != 8 || sum.CatchUp != 5 {
 		t.Fatalf("dispatched %v, summary %+v", got, sum)
 	}
+}
+
+// boundsCheckingLedger refuses a day range whose bounds cross, as
+// DynamoDB refuses such a BETWEEN (moto does not).
+type boundsCheckingLedger struct{ *ledger.Ledger }
+
+func (l boundsCheckingLedger) Days(ctx context.Context, org string, from, to audit.Day) ([]ledger.Entry, error) {
+	if to.Before(from) {
+		return nil, fmt.Errorf("BETWEEN %s AND %s: the upper bound is below the lower", from, to)
+	}
+	return l.Ledger.Days(ctx, org, from, to)
+}
+
+// syncBuffer is a bytes.Buffer safe for the fan-out's concurrent logging.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -216,6 +216,11 @@ func (h *Handler) days(ctx context.Context, d destination.Destination, target au
 			from = created
 		}
 	}
+	if !from.Before(target) {
+		// Registered on or after the target day: nothing to catch up,
+		// and no Query (DynamoDB refuses a BETWEEN whose bounds cross).
+		return []audit.Day{target}, nil
+	}
 	entries, err := h.Ledger.Days(ctx, d.OrgID, from, target.AddDays(-1))
 	if err != nil {
 		return nil, err
