@@ -33,8 +33,9 @@ func newStatus() *cobra.Command {
 		Short: "Show the delivery ledger: each org-day's status, attempts, result and last error",
 		Long: `status lists, for one org or every registered org, the last N days up to
 yesterday (UTC) as the delivery ledger records them: delivered (with key, rows
-and sha256), running, failed (with the classified last error, permanent or
-not), or none (never attempted). A failed or missing day inside the fan-out's
+and sha256), stale (delivered, then events of the day arrived late: the next
+daily run delivers it again), running, failed (with the classified last error,
+permanent or not), or none (never attempted). A failed or missing day inside the fan-out's
 catch-up window is dispatched again by the next daily run; "auditctl export
 --org ORG --day D" delivers it now.`,
 		Example: `  auditctl status --org acme
@@ -80,6 +81,8 @@ catch-up window is dispatched again by the next daily run; "auditctl export
 					st := string(e.Status)
 					if !ok {
 						st = "none"
+					} else if e.Stale() {
+						st = "stale" // delivered, then late events: the next run delivers it again
 					}
 					rows = append(rows, statusRow{OrgID: d.OrgID, Day: day, Enabled: d.Enabled, Entry: e, Status: st})
 				}

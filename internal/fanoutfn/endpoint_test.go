@@ -164,7 +164,8 @@ func BenchmarkFanOut100k(b *testing.B) {
 // TestCatchUpDispatchesUndeliveredDays: with the ledger (on moto), the
 // fan-out also dispatches each day of the window before the target day
 // that is not delivered, from the day the destination was registered;
-// delivered days are not dispatched again.
+// delivered days are not dispatched again, unless events arrived after
+// their delivery began (stale).
 func TestCatchUpDispatchesUndeliveredDays(t *testing.T) {
 	ctx := context.Background()
 	moto := testenv.Moto(t)
@@ -193,6 +194,10 @@ func TestCatchUpDispatchesUndeliveredDays(t *testing.T) {
 	record("fixed", target.AddDays(-3), true)
 	record("fixed", target.AddDays(-2), false)
 	record("fixed", target.AddDays(-9), false) // outside the window
+	record("fixed", target.AddDays(-1), true)  // then stale
+	if err := led.NoteLate(ctx, "fixed", target.AddDays(-1), 1); err != nil {
+		t.Fatal(err)
+	}
 
 	reg := fakeRegistry{
 		{OrgID: "fixed", Enabled: true, CreatedAt: target.AddDays(-30).Start()},
@@ -216,7 +221,7 @@ func TestCatchUpDispatchesUndeliveredDays(t *testing.T) {
 		got[p.OrgID] = append(got[p.OrgID], p.Day)
 	}
 	want := map[string][]string{
-		"fixed":     {"2026-11-19", "2026-11-20", "2026-11-22", "2026-11-23", "2026-11-24"},
+		"fixed":     {"2026-11-19", "2026-11-20", "2026-11-22", "2026-11-23", "2026-11-24"}, // 11-23 is stale
 		"newcomer":  {"2026-11-23", "2026-11-24"},
 		"latecomer": {"2026-11-24"},
 	}

@@ -227,7 +227,7 @@ func (h *Handler) days(ctx context.Context, d destination.Destination, target au
 	}
 	delivered := map[audit.Day]bool{}
 	for _, e := range entries {
-		if e.Status == ledger.Delivered {
+		if e.Current() { // a stale delivery lacks late events: deliver it again
 			delivered[e.Day] = true
 		}
 	}

@@ -38,7 +38,15 @@ const (
 	AttrLastError   = "last_error"
 	AttrPermanent   = "permanent"
 	AttrUpdatedAt   = "updated_at"
+	AttrBegunAt     = "begun_at"      // unix milliseconds: when the last attempt took the lease
+	AttrLateAt      = "late_event_at" // unix milliseconds: see NoteLate
+	AttrLateEvents  = "late_events"
 )
+
+// ClockSkew is added to the time NoteLate records, so that the clocks of
+// the ingest and export functions' hosts, which differ by milliseconds,
+// cannot make a late event look older than the export that missed it.
+const ClockSkew = 2 * time.Second
 
 // Status of an org-day.
 type Status string
@@ -75,7 +83,18 @@ type Entry struct {
 	LastError   string    `json:"last_error,omitempty"`
 	Permanent   bool      `json:"permanent,omitempty"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	BegunAt     time.Time `json:"begun_at,omitzero"`
+	LateAt      time.Time `json:"late_event_at,omitzero"`
+	LateEvents  int64     `json:"late_events,omitempty"`
 }
+
+// Stale reports a delivered org-day that received events after its
+// delivery began (NoteLate): its file lacks them, and it is to be
+// delivered again.
+func (e Entry) Stale() bool { return e.Status == Delivered && e.LateAt.After(e.BegunAt) }
+
+// Current reports an org-day whose delivered file holds every event.
+func (e Entry) Current() bool { return e.Status == Delivered && !e.Stale() }
 
 // Result is what a delivery produced.
 type Result struct {
@@ -137,7 +156,7 @@ func (l *Ledger) key(org string, day audit.Day) map[string]types.AttributeValue 
 
 var names = map[string]string{
 	"#status": AttrStatus, "#attempts": AttrAttempts, "#owner": AttrLeaseOwner, "#until": AttrLeaseUntil,
-	"#updated": AttrUpdatedAt, "#org": AttrOrgID,
+	"#updated": AttrUpdatedAt, "#org": AttrOrgID, "#begun": AttrBegunAt, "#late": AttrLateAt, "#lateN": AttrLateEvents,
 }
 
 func pick(keys ...string) map[string]string {
@@ -149,29 +168,33 @@ func pick(keys ...string) map[string]string {
 }
 
 // Begin takes the org-day's lease for owner (an invocation's ID) until
-// now+lease and counts an attempt. It fails with ErrDelivered when the
-// org-day was delivered and force is false, and with ErrLeased while
-// another owner's lease runs. A lease that ran out (its export died) is
-// taken over.
+// now+lease, counts an attempt and records when it began. It fails with
+// ErrDelivered when the org-day was delivered and force is false (unless
+// the delivery is stale: events arrived after it began), and with
+// ErrLeased while another owner's lease runs. A lease that ran out (its
+// export died) is taken over.
 func (l *Ledger) Begin(ctx context.Context, org string, day audit.Day, owner string, lease time.Duration, force bool) (Entry, error) {
 	now := l.now().UTC()
 	cond := "(attribute_not_exists(#org) OR #status <> :running OR #until < :now OR #owner = :owner)"
 	if !force {
-		cond += " AND (attribute_not_exists(#org) OR #status <> :delivered)"
+		cond += " AND (attribute_not_exists(#org) OR #status <> :delivered OR #late > #begun)"
 	}
 	vals := map[string]types.AttributeValue{
 		":running": s(string(Running)), ":now": n(now.UnixMilli()), ":owner": s(owner),
 		":until": n(now.Add(lease).UnixMilli()), ":one": n(1), ":zero": n(0), ":updated": s(now.Format(time.RFC3339Nano)),
+		":begun": n(now.UnixMilli()),
 	}
+	nm := pick("#status", "#attempts", "#owner", "#until", "#updated", "#org", "#begun")
 	if !force {
 		vals[":delivered"] = s(string(Delivered))
+		nm["#late"] = AttrLateAt
 	}
 	out, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(l.table),
 		Key:                       l.key(org, day),
-		UpdateExpression:          aws.String("SET #status = :running, #owner = :owner, #until = :until, #updated = :updated, #attempts = if_not_exists(#attempts, :zero) + :one"),
+		UpdateExpression:          aws.String("SET #status = :running, #owner = :owner, #until = :until, #updated = :updated, #begun = :begun, #attempts = if_not_exists(#attempts, :zero) + :one"),
 		ConditionExpression:       aws.String(cond),
-		ExpressionAttributeNames:  pick("#status", "#attempts", "#owner", "#until", "#updated", "#org"),
+		ExpressionAttributeNames:  nm,
 		ExpressionAttributeValues: vals,
 		ReturnValues:              types.ReturnValueAllNew,
 		// On a failed condition, the item says which one failed.
@@ -180,7 +203,7 @@ func (l *Ledger) Begin(ctx context.Context, org string, day audit.Day, owner str
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		old, derr := decode(ccf.Item)
-		if derr == nil && old.Status == Delivered && !force {
+		if derr == nil && old.Current() && !force {
 			return old, fmt.Errorf("org %s day %s: %w (%s, %d rows, at %s)", org, day, ErrDelivered, old.Key, old.Rows, old.DeliveredAt.Format(time.RFC3339))
 		}
 		return old, fmt.Errorf("org %s day %s: %w (lease until %s)", org, day, ErrLeased, old.LeaseUntil.Format(time.RFC3339))
@@ -236,6 +259,32 @@ func (l *Ledger) settle(ctx context.Context, org string, day audit.Day, owner, u
 	}
 	if err != nil {
 		return fmt.Errorf("ledger: record org %s day %s: %w", org, day, err)
+	}
+	return nil
+}
+
+// NoteLate records that n events of a past org-day were stored now, after
+// the day ended: if the org-day has an entry (an export began), a delivery
+// that began before now is stale and the day is delivered again (Begin
+// lets it through; the fan-out's catch-up dispatches it). An org-day
+// without an entry is left alone: its first delivery will hold the events.
+// Call it after the events are stored.
+func (l *Ledger) NoteLate(ctx context.Context, org string, day audit.Day, events int) error {
+	at := l.now().UTC().Add(ClockSkew)
+	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(l.table),
+		Key:                       l.key(org, day),
+		UpdateExpression:          aws.String("SET #late = :at, #lateN = if_not_exists(#lateN, :zero) + :n"),
+		ConditionExpression:       aws.String("attribute_exists(#org)"),
+		ExpressionAttributeNames:  pick("#late", "#lateN", "#org"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":at": n(at.UnixMilli()), ":n": n(int64(events)), ":zero": n(0)},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("ledger: note late events of org %s day %s: %w", org, day, err)
 	}
 	return nil
 }
@@ -314,5 +363,12 @@ func decode(item map[string]types.AttributeValue) (Entry, error) {
 	if v, ok := item[AttrPermanent].(*types.AttributeValueMemberBOOL); ok {
 		e.Permanent = v.Value
 	}
+	if ms := num(AttrBegunAt); ms > 0 {
+		e.BegunAt = time.UnixMilli(ms).UTC()
+	}
+	if ms := num(AttrLateAt); ms > 0 {
+		e.LateAt = time.UnixMilli(ms).UTC()
+	}
+	e.LateEvents = num(AttrLateEvents)
 	return e, nil
 }

@@ -136,3 +136,73 @@ func TestConcurrentBegin(t *testing.T) {
 		t.Fatalf("%d leases taken, %d refused; want 1 and 7", won, leased)
 	}
 }
+
+// TestLateEvents: events stored for a day after its delivery began make
+// the delivery stale, and only then: Begin lets a new delivery through
+// without force, and that delivery is current again. A day without an
+// entry is left alone, and so is a delivery that began after the events.
+func TestLateEvents(t *testing.T) {
+	ctx := context.Background()
+	l := newLedger(t)
+	clock := time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC)
+	l.SetClock(func() time.Time { return clock })
+	day, _ := audit.ParseDay("2026-11-24")
+
+	// No entry: nothing to note, nothing created.
+	if err := l.NoteLate(ctx, "acme", day, 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := l.Get(ctx, "acme", day); ok || err != nil {
+		t.Fatalf("NoteLate created an entry: %v, %v", ok, err)
+	}
+
+	deliver := func(owner string) {
+		t.Helper()
+		if _, err := l.Begin(ctx, "acme", day, owner, 15*time.Minute, false); err != nil {
+			t.Fatalf("begin %s: %v", owner, err)
+		}
+		clock = clock.Add(time.Minute)
+		if err := l.Finish(ctx, "acme", day, owner, Result{Key: "k", Rows: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deliver("inv-1")
+	clock = clock.Add(time.Hour)
+	if err := l.NoteLate(ctx, "acme", day, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.NoteLate(ctx, "acme", day, 1); err != nil {
+		t.Fatal(err)
+	}
+	got, _, _ := l.Get(ctx, "acme", day)
+	if !got.Stale() || got.Current() || got.LateEvents != 3 || got.Status != Delivered {
+		t.Fatalf("after late events: %+v (stale %v)", got, got.Stale())
+	}
+	// The stale day is delivered again without force, and is current.
+	clock = clock.Add(time.Hour)
+	deliver("inv-2")
+	got, _, _ = l.Get(ctx, "acme", day)
+	if got.Stale() || !got.Current() || got.Attempts != 2 {
+		t.Fatalf("after the new delivery: %+v", got)
+	}
+	if _, err := l.Begin(ctx, "acme", day, "inv-3", 15*time.Minute, false); !errors.Is(err, ErrDelivered) {
+		t.Fatalf("begin of a current day: %v, want ErrDelivered", err)
+	}
+
+	// Events noted while a delivery runs: that delivery may have missed
+	// them, so once it finishes the day is stale.
+	other := day.AddDays(-1)
+	if _, err := l.Begin(ctx, "acme", other, "inv-4", 15*time.Minute, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.NoteLate(ctx, "acme", other, 1); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(30 * time.Second)
+	if err := l.Finish(ctx, "acme", other, "inv-4", Result{Key: "k2"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := l.Get(ctx, "acme", other); !got.Stale() {
+		t.Fatalf("events noted during the delivery: %+v, want stale", got)
+	}
+}
