@@ -1,0 +1,109 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/contentful/auditlogs/internal/ingest"
+)
+
+// rejectedError: the file was ingested, but some records were rejected
+// (exit code 1).
+type rejectedError struct {
+	n    int
+	dest string
+}
+
+func (e rejectedError) Error() string {
+	return fmt.Sprintf("%d records rejected (written to %s)", e.n, e.dest)
+}
+
+func newIngest() *cobra.Command {
+	var file, rejects string
+	var includePOST bool
+	var batch int
+	cmd := &cobra.Command{
+		Use:   "ingest --file F.ndjson [--rejects R.jsonl] [--include-post]",
+		Short: "Classify API request-log records (docs/ingest-format.md) and store the audited ones",
+		Long: `ingest reads one API request-log record per line, as the ingest function reads
+them from Kinesis, and runs the same code: PUT, PATCH and DELETE requests (and
+POST with --include-post) on an audited route become audit events in the log
+store, keyed by request ID, so ingesting a file again stores nothing twice.
+Requests with other methods (GET, HEAD, OPTIONS, ...) and requests on paths that
+are no audited route are counted and skipped. A malformed record is rejected:
+it is written, with its line, field and reason, as one JSON line to --rejects
+(standard error by default), and the rest of the file goes on.
+
+It prints the records read, stored, skipped (by method, by route) and rejected.
+Exit status: 0 when nothing was rejected; 1 when records were rejected (the good
+ones are stored all the same) or the store failed; 2 for a usage error.`,
+		Example: `  auditctl ingest --file requests.ndjson
+  auditctl ingest --file requests.ndjson --rejects rejects.jsonl --include-post
+  zcat requests.ndjson.gz | auditctl ingest --file -`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if batch < 1 || batch > 100_000 {
+				return usageError{fmt.Errorf("--batch %d: want 1 to 100000", batch)}
+			}
+			var r io.Reader = cmd.InOrStdin()
+			name := "stdin"
+			if file != "-" {
+				f, err := os.Open(file)
+				if err != nil {
+					return usageError{err}
+				}
+				defer f.Close()
+				r, name = f, file
+			}
+			sink := &ingest.JSONLSink{W: cmd.ErrOrStderr()}
+			dest := "standard error"
+			if rejects != "" {
+				f, err := os.Create(rejects)
+				if err != nil {
+					return usageError{err}
+				}
+				defer f.Close()
+				sink.W, dest = f, rejects
+			}
+			a, err := loadApp(cmd)
+			if err != nil {
+				return err
+			}
+			in := &ingest.Ingester{Store: a.Store, Config: ingest.Config{IncludePOST: includePOST}, Rejects: sink, BatchSize: batch}
+			if a.Ledger != nil {
+				in.Late = a.Ledger // a delivered day that gets events is delivered again
+			}
+			var total ingest.Counts
+			err = ingest.ReadLines(r, name, batch, func(records []ingest.Raw) error {
+				c, err := in.Ingest(cmd.Context(), records)
+				total.Add(c)
+				return err
+			})
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "records   %d\nstored    %d\nskipped   %d (method %d, route %d)\nrejected  %d\n",
+				total.Records, total.Stored, total.SkippedMethod+total.SkippedRoute, total.SkippedMethod, total.SkippedRoute, total.Rejected)
+			if err != nil {
+				return err
+			}
+			if f, ok := sink.W.(*os.File); ok && rejects != "" {
+				if err := f.Close(); err != nil {
+					return fmt.Errorf("%s: %w", rejects, err)
+				}
+			}
+			if total.Rejected > 0 {
+				return rejectedError{n: total.Rejected, dest: dest}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&file, "file", "", "NDJSON file of request-log records, - for standard input")
+	f.StringVar(&rejects, "rejects", "", "write rejected records here as JSON lines (default: standard error)")
+	f.BoolVar(&includePOST, "include-post", false, "audit POST (creates) too")
+	f.IntVar(&batch, "batch", ingest.DefaultBatchSize, "records read and events stored per batch")
+	_ = cmd.MarkFlagRequired("file")
+	return cmd
+}

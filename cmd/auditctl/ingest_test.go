@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/ingest"
+	"github.com/contentful/auditlogs/internal/localstack"
+	"github.com/contentful/auditlogs/internal/testenv"
+)
+
+// TestIngestExport ingests request-log records on a local stack and
+// exports the day: the delivered CSV holds the audited requests, each once,
+// with the route and space that the path gives.
+func TestIngestExport(t *testing.T) {
+	testenv.RequireTools(t, "moto_server", "local-kms", "azurite-blob")
+	ctx := context.Background()
+	st, err := localstack.Start(ctx)
+	defer st.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := audit.DayOf(time.Now()).AddDays(-1)
+	at := func(i int) string {
+		return day.Start().Add(time.Duration(i)*time.Minute + 1234*time.Microsecond).In(time.FixedZone("", 3600)).Format(time.RFC3339Nano)
+	}
+	rec := func(i int, id, method, path string) string {
+		return fmt.Sprintf(`{"request_id":%q,"org_id":"ingest-org","request_time":%q,"request_method":%q,"request_path":%q,"request_query":"","response_status":200,"content_length":10,"referrer":"","actor_id":"user:u1","space":"not-this"}`,
+			id, at(i), method, path)
+	}
+	lines := []string{
+		rec(1, "r1", "PUT", "/spaces/sp1/environments/master/entries/e1"),
+		rec(2, "r2", "DELETE", "/spaces/sp2/environment_aliases/master"),
+		"",
+		rec(3, "r3", "PATCH", "/spaces/sp1/environments/dev/entries/e2?x=1"),
+		rec(4, "r4", "PUT", "/organizations/ingest-org/environment_templates/t1"),
+		rec(1, "r1", "PUT", "/spaces/sp1/environments/master/entries/e1"), // delivered twice
+		rec(5, "g1", "GET", "/spaces/sp1/environments/master/entries/e1"),
+		rec(6, "p1", "POST", "/spaces/sp1/environments/master/entries"),
+		rec(7, "u1", "PUT", "/spaces/sp1/nothing/here"),
+		`{"request_id":"bad1","org_id":"ingest-org"}`,
+		`not json`,
+	}
+	dir := t.TempDir()
+	file, rejects := filepath.Join(dir, "requests.ndjson"), filepath.Join(dir, "rejects.jsonl")
+	if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run("ingest", "--file", file, "--rejects", rejects, "--batch", "3")
+	if !errors.As(err, new(rejectedError)) || isUsage(err) || !strings.Contains(err.Error(), "2 records rejected") {
+		t.Fatalf("ingest: err = %v, want 2 rejected\n%s", err, out)
+	}
+	for _, want := range []string{"records   10\n", "stored    5\n", "skipped   3 (method 2, route 1)\n", "rejected  2\n"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("ingest output lacks %q:\n%s", want, out)
+		}
+	}
+	b, err := os.ReadFile(rejects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []ingest.Reject
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var r ingest.Reject
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("reject line %q: %v", l, err)
+		}
+		got = append(got, r)
+	}
+	if len(got) != 2 || got[0].Source != file+":10" || got[0].Field != "request_time" || got[1].Source != file+":11" || got[1].Field != "record" {
+		t.Fatalf("rejects %+v", got)
+	}
+	// Again, from standard input, POST included: nothing is stored twice.
+	root := newRoot()
+	var buf bytes.Buffer
+	root.SetOut(&buf)
+	root.SetErr(&buf)
+	root.SetIn(strings.NewReader(strings.Join(lines[:9], "\n")))
+	root.SetArgs([]string{"ingest", "--file", "-", "--include-post"})
+	if err := root.Execute(); err != nil || !strings.Contains(buf.String(), "stored    6\n") {
+		t.Fatalf("ingest from stdin: %v\n%s", err, buf.String())
+	}
+
+	role, err := st.CustomerRole(ctx, "ingest-org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run("destination", "put", "--org", "ingest-org", "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role); err != nil {
+		t.Fatalf("destination put: %v\n%s", err, out)
+	}
+	out, err = run("export", "--org", "ingest-org", "--day", day.String())
+	if err != nil || !strings.Contains(out, "rows    5\n") {
+		t.Fatalf("export: %v\n%s", err, out)
+	}
+	var key string
+	for _, l := range strings.Split(out, "\n") {
+		if k, ok := strings.CutPrefix(l, "key "); ok {
+			key = strings.TrimSpace(k)
+		}
+	}
+	obj, err := st.ReadS3(ctx, key)
+	if err != nil {
+		t.Fatalf("read %s: %v", key, err)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(obj)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := map[string]int{}
+	for i, name := range rows[0] {
+		col[name] = i
+	}
+	want := []struct{ method, path, query, space, route string }{
+		{"PUT", "/spaces/sp1/environments/master/entries/e1", "", "sp1", "/spaces/:space_id/environments/:environment_id/entries/:entry_id"},
+		{"DELETE", "/spaces/sp2/environment_aliases/master", "", "sp2", "/spaces/:space_id/environment_aliases/:environment_alias_id"},
+		{"PATCH", "/spaces/sp1/environments/dev/entries/e2", "x=1", "sp1", "/spaces/:space_id/environments/:environment_id/entries/:entry_id"},
+		{"PUT", "/organizations/ingest-org/environment_templates/t1", "", "", "/organizations/:organization_id/environment_templates/:template_id"},
+		{"POST", "/spaces/sp1/environments/master/entries", "", "sp1", "/spaces/:space_id/environments/:environment_id/entries"},
+	}
+	if len(rows) != 1+len(want) {
+		t.Fatalf("%d CSV rows:\n%s", len(rows), obj)
+	}
+	for i, w := range want {
+		r := rows[i+1]
+		if r[col["request_method"]] != w.method || r[col["request_path"]] != w.path || r[col["request_query"]] != w.query ||
+			r[col["space"]] != w.space || r[col["route"]] != w.route {
+			t.Errorf("row %d = %q, want %+v", i+1, r, w)
+		}
+		if wantTime := day.Start().Add(time.Duration([]int{1, 2, 3, 4, 6}[i])*time.Minute + time.Millisecond).Format(audit.TimeLayout); r[col["request_time"]] != wantTime {
+			t.Errorf("row %d time %s, want %s", i+1, r[col["request_time"]], wantTime)
+		}
+	}
+
+	if _, err := run("ingest", "--file", filepath.Join(dir, "missing.ndjson")); !isUsage(err) {
+		t.Fatalf("missing file: %v, want a usage error", err)
+	}
+}

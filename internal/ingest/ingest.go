@@ -1,0 +1,231 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/logstore"
+)
+
+// Raw is one record as received.
+type Raw struct {
+	// Source says where the record came from, for rejects and logs:
+	// "file.ndjson:12", or a Kinesis shard and sequence number.
+	Source string
+	Data   []byte
+}
+
+// Counts adds up what became of records. Stored counts the records whose
+// event was written: a record delivered twice counts twice, and its event
+// is stored once.
+type Counts struct {
+	Records       int            `json:"records"`
+	Stored        int            `json:"stored"`
+	SkippedMethod int            `json:"skipped_method"`
+	SkippedRoute  int            `json:"skipped_route"`
+	Rejected      int            `json:"rejected"`
+	Entities      map[string]int `json:"entities,omitempty"` // stored events by entity type
+}
+
+// Add adds d to c.
+func (c *Counts) Add(d Counts) {
+	c.Records += d.Records
+	c.Stored += d.Stored
+	c.SkippedMethod += d.SkippedMethod
+	c.SkippedRoute += d.SkippedRoute
+	c.Rejected += d.Rejected
+	for k, v := range d.Entities {
+		if c.Entities == nil {
+			c.Entities = map[string]int{}
+		}
+		c.Entities[k] += v
+	}
+}
+
+// Reject is a rejected record and why.
+type Reject struct {
+	Source    string `json:"source,omitempty"`
+	Field     string `json:"field"`                // the record's key, or "record"
+	Reason    string `json:"reason"`               // what is wrong with it
+	Error     string `json:"error"`                // field, value and reason in one line
+	RequestID string `json:"request_id,omitempty"` // when the record got that far
+	OrgID     string `json:"org_id,omitempty"`     // when the record got that far
+	// The record as received: Record when it is valid UTF-8, else
+	// RecordBase64 (encoding/json writes []byte as base64).
+	Record       string `json:"record,omitempty"`
+	RecordBase64 []byte `json:"record_base64,omitempty"`
+}
+
+func newReject(raw Raw, rec *Record, err error) Reject {
+	r := Reject{Source: raw.Source, Field: FieldRecord, Reason: err.Error(), Error: err.Error()}
+	var fe *audit.FieldError
+	if errors.As(err, &fe) {
+		r.Field, r.Reason = fe.Field, fe.Reason
+	}
+	if rec != nil {
+		r.RequestID, r.OrgID = rec.RequestID, rec.OrgID
+	}
+	if utf8.Valid(raw.Data) {
+		r.Record = string(raw.Data)
+	} else {
+		r.RecordBase64 = raw.Data
+	}
+	return r
+}
+
+// RejectSink receives rejected records. Reject is called once per Ingest
+// call that rejected records, from one goroutine at a time per Ingester.
+type RejectSink interface {
+	Reject(ctx context.Context, rejects []Reject) error
+}
+
+// MemorySink keeps rejects in memory (tests). It is safe for concurrent use.
+type MemorySink struct {
+	mu      sync.Mutex
+	rejects []Reject
+}
+
+func (m *MemorySink) Reject(_ context.Context, rs []Reject) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.rejects = append(m.rejects, rs...)
+	return nil
+}
+
+// Rejects returns a copy of what the sink received.
+func (m *MemorySink) Rejects() []Reject {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]Reject(nil), m.rejects...)
+}
+
+// JSONLSink writes each reject as one JSON line to W (a file, standard
+// error). It is safe for concurrent use.
+type JSONLSink struct {
+	mu sync.Mutex
+	W  io.Writer
+}
+
+func (s *JSONLSink) Reject(_ context.Context, rs []Reject) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	enc := json.NewEncoder(s.W)
+	enc.SetEscapeHTML(false)
+	for _, r := range rs {
+		if err := enc.Encode(r); err != nil {
+			return fmt.Errorf("write reject: %w", err)
+		}
+	}
+	return nil
+}
+
+// DefaultBatchSize is the number of events an Ingester hands to one
+// Store.Write: it bounds the memory of one call (dynamostore splits it
+// into BatchWriteItem calls of 25).
+const DefaultBatchSize = 1000
+
+// LateNoter is told, after their events are stored, of the org-days in the
+// past (before the ingester's UTC today) that received events: their file
+// may have been delivered without them. The delivery ledger implements it
+// (ledger.Ledger.NoteLate); n is the number of events.
+type LateNoter interface {
+	NoteLate(ctx context.Context, org string, day audit.Day, n int) error
+}
+
+// Ingester classifies request-log records and stores the audited ones.
+// Set the fields before the first call; an Ingester may then be used by
+// several goroutines.
+type Ingester struct {
+	Store   logstore.Writer
+	Config  Config
+	Rejects RejectSink // nil: rejects are counted and dropped
+	// Late, when set, is told of events stored for past days, so that a
+	// day delivered before they arrived is delivered again.
+	Late LateNoter
+	// Now is the clock that bounds request times (time.Now when nil).
+	Now func() time.Time
+	// BatchSize is the most events in one Store.Write (DefaultBatchSize
+	// when 0).
+	BatchSize int
+}
+
+type orgDay struct {
+	org string
+	day audit.Day
+}
+
+// Ingest parses and classifies records, writes the events of the audited
+// ones to the store in batches, tells Late of the past days that received
+// events, sends the rejected records to the RejectSink and counts
+// everything. The error is a store, ledger or reject sink error: then some
+// events may be stored already, and ingesting the records again is safe
+// (events are keyed by request ID). Counts are complete only without
+// error.
+func (in *Ingester) Ingest(ctx context.Context, records []Raw) (Counts, error) {
+	now := time.Now()
+	if in.Now != nil {
+		now = in.Now()
+	}
+	today := audit.DayOf(now)
+	c := Counts{Records: len(records)}
+	var rejects []Reject
+	late := map[orgDay]int{}
+	stored, err := logstore.WriteBatches(ctx, in.Store, in.BatchSize, func(emit func(audit.Event) error) error {
+		for _, raw := range records {
+			rec, err := Parse(raw.Data, now)
+			if err != nil {
+				c.Rejected++
+				rejects = append(rejects, newReject(raw, nil, err))
+				continue
+			}
+			e, out := in.Config.Classify(&rec)
+			switch out.Kind {
+			case Stored:
+				if c.Entities == nil {
+					c.Entities = map[string]int{}
+				}
+				c.Entities[out.Entity]++
+				if d := audit.DayOf(e.RequestTime); d.Before(today) {
+					late[orgDay{e.OrgID, d}]++
+				}
+				if err := emit(e); err != nil {
+					return err
+				}
+			case SkippedMethod:
+				c.SkippedMethod++
+			case SkippedRoute:
+				c.SkippedRoute++
+			default:
+				c.Rejected++
+				rejects = append(rejects, newReject(raw, &rec, out.Err))
+			}
+		}
+		return nil
+	})
+	c.Stored = stored
+	if err != nil {
+		return c, fmt.Errorf("ingest: %w", err)
+	}
+	if in.Late != nil {
+		// After the store: a day noted late is sure to hold the events
+		// when it is delivered again.
+		for k, n := range late {
+			if err := in.Late.NoteLate(ctx, k.org, k.day, n); err != nil {
+				return c, fmt.Errorf("ingest: note %d late events of org %s day %s: %w", n, k.org, k.day, err)
+			}
+		}
+	}
+	if len(rejects) > 0 && in.Rejects != nil {
+		if err := in.Rejects.Reject(ctx, rejects); err != nil {
+			return c, fmt.Errorf("ingest: send %d rejected records: %w", len(rejects), err)
+		}
+	}
+	return c, nil
+}
