@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/contentful/auditlogs/internal/exportfn"
+	"github.com/contentful/auditlogs/internal/metrics"
 )
 
 // The retry schedule. A message received for the n-th time and failing
@@ -171,7 +172,7 @@ func (h *Handler) hide(ctx context.Context, receipt string, d time.Duration) err
 }
 
 // Namespace of the service's CloudWatch metrics.
-const Namespace = "AuditLogs"
+const Namespace = metrics.Namespace
 
 // count writes one embedded-metric-format line: CloudWatch turns it into
 // a metric without an API call from the function.
@@ -179,18 +180,8 @@ func (h *Handler) count(ctx context.Context, name, org string) {
 	if h.Metrics == nil {
 		return
 	}
-	line := map[string]any{
-		"_aws": map[string]any{
-			"Timestamp": time.Now().UnixMilli(),
-			"CloudWatchMetrics": []any{map[string]any{
-				"Namespace": Namespace, "Dimensions": [][]string{{}},
-				"Metrics": []any{map[string]string{"Name": name, "Unit": "Count"}},
-			}},
-		},
-		name: 1, "org_id": org,
-	}
-	b, _ := json.Marshal(line)
-	if _, err := h.Metrics.Write(append(b, '\n')); err != nil {
+	if err := metrics.Write(h.Metrics, time.Now(), map[string]int64{name: 1}, map[string]any{"org_id": org}); err != nil {
 		h.Log.ErrorContext(ctx, "write metric", "error", err.Error())
 	}
 }
+
