@@ -184,4 +184,3 @@ func (h *Handler) count(ctx context.Context, name, org string) {
 		h.Log.ErrorContext(ctx, "write metric", "error", err.Error())
 	}
 }
-
