@@ -72,10 +72,11 @@ ones are stored all the same) or the store failed; 2 for a usage error.`,
 			if err != nil {
 				return err
 			}
-			in := &ingest.Ingester{Store: a.Store, Config: ingest.Config{IncludePOST: includePOST}, Rejects: sink, BatchSize: batch}
-			if a.Ledger != nil {
-				in.Late = a.Ledger // a delivered day that gets events is delivered again
+			in := a.Ingester() // as the ingest function: store, ledger, AUDITLOG_INGEST_INCLUDE_POST
+			if cmd.Flags().Changed("include-post") {
+				in.Config.IncludePOST = includePOST
 			}
+			in.Rejects, in.BatchSize = sink, batch
 			var total ingest.Counts
 			err = ingest.ReadLines(r, name, batch, func(records []ingest.Raw) error {
 				c, err := in.Ingest(cmd.Context(), records)
@@ -102,7 +103,7 @@ ones are stored all the same) or the store failed; 2 for a usage error.`,
 	f := cmd.Flags()
 	f.StringVar(&file, "file", "", "NDJSON file of request-log records, - for standard input")
 	f.StringVar(&rejects, "rejects", "", "write rejected records here as JSON lines (default: standard error)")
-	f.BoolVar(&includePOST, "include-post", false, "audit POST (creates) too")
+	f.BoolVar(&includePOST, "include-post", false, "audit POST (creates) too (default: AUDITLOG_INGEST_INCLUDE_POST, else false)")
 	f.IntVar(&batch, "batch", ingest.DefaultBatchSize, "records read and events stored per batch")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd

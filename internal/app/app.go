@@ -20,11 +20,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/export"
 	"github.com/contentful/auditlogs/internal/exportfn"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
+	"github.com/contentful/auditlogs/internal/ingest"
+	"github.com/contentful/auditlogs/internal/ingest/s3rejects"
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/registry"
@@ -51,6 +54,11 @@ type Config struct {
 	// run out.
 	Lease time.Duration
 
+	// The ingest function's settings; the others ignore them.
+	IncludePOST   bool   // AUDITLOG_INGEST_INCLUDE_POST: "true" audits creates (POST) too; default false, as the product doc says
+	RejectsBucket string // AUDITLOG_REJECTS_BUCKET: where rejected request-log records go (required by the ingest function)
+	RejectsPrefix string // AUDITLOG_REJECTS_PREFIX: key prefix in that bucket (default "rejects/")
+
 	// The fan-out's settings; the export ignores them.
 	ExportFunction    string // AUDITLOG_EXPORT_FUNCTION: name or ARN of the export function
 	FanOutConcurrency int    // AUDITLOG_FANOUT_CONCURRENCY: export invocations in flight (default 16)
@@ -71,6 +79,19 @@ func FromEnv() (Config, error) {
 
 		ExportFunction:    os.Getenv("AUDITLOG_EXPORT_FUNCTION"),
 		FanOutConcurrency: 16,
+
+		RejectsBucket: os.Getenv("AUDITLOG_REJECTS_BUCKET"),
+		RejectsPrefix: "rejects/",
+	}
+	if v, ok := os.LookupEnv("AUDITLOG_REJECTS_PREFIX"); ok {
+		c.RejectsPrefix = v
+	}
+	switch v := os.Getenv("AUDITLOG_INGEST_INCLUDE_POST"); v {
+	case "", "false":
+	case "true":
+		c.IncludePOST = true
+	default:
+		return c, fmt.Errorf("environment variable AUDITLOG_INGEST_INCLUDE_POST=%q: want true or false", v)
 	}
 	if h := strings.TrimSpace(os.Getenv("AUDITLOG_AZURE_EMULATOR_HOSTS")); h != "" {
 		c.EmulatorHosts = strings.Split(h, ",")
@@ -176,6 +197,31 @@ func (a *App) FanOut() (*fanoutfn.Handler, error) {
 		h.Ledger = a.Ledger
 	}
 	return h, nil
+}
+
+// Ingester builds the ingester of API request-log records: the log store,
+// the classification settings, and the ledger (when configured), which is
+// told of events that arrive for days already delivered. The caller sets
+// the reject sink: S3 in the ingest function (RejectsSink), a file in the
+// CLI.
+func (a *App) Ingester() *ingest.Ingester {
+	in := &ingest.Ingester{Store: a.Store, Config: ingest.Config{IncludePOST: a.Config.IncludePOST}}
+	if a.Ledger != nil {
+		in.Late = a.Ledger
+	}
+	return in
+}
+
+// RejectsSink is the ingest function's reject sink: the bucket of
+// AUDITLOG_REJECTS_BUCKET in our own account.
+func (a *App) RejectsSink(log *slog.Logger) (*s3rejects.Sink, error) {
+	if a.Config.RejectsBucket == "" {
+		return nil, fmt.Errorf("environment variable AUDITLOG_REJECTS_BUCKET is not set")
+	}
+	client := s3.NewFromConfig(a.AWS, func(o *s3.Options) {
+		o.UsePathStyle = o.BaseEndpoint != nil // an emulator (see s3sink)
+	})
+	return &s3rejects.Sink{S3: client, Bucket: a.Config.RejectsBucket, Prefix: a.Config.RejectsPrefix, Log: log}, nil
 }
 
 // Sinks opens the production sink for a destination.

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,22 +15,26 @@ import (
 func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("AUDITLOG_EVENTS_TABLE", "events")
 	t.Setenv("AUDITLOG_REGISTRY_TABLE", "registry")
-	for _, k := range []string{"AUDITLOG_LEASE_SECONDS", "AUDITLOG_PART_SIZE_MIB", "AUDITLOG_FANOUT_CONCURRENCY", "AUDITLOG_UPLOAD_CONCURRENCY", "AUDITLOG_SHARDS"} {
+	for _, k := range []string{"AUDITLOG_LEASE_SECONDS", "AUDITLOG_PART_SIZE_MIB", "AUDITLOG_FANOUT_CONCURRENCY", "AUDITLOG_UPLOAD_CONCURRENCY", "AUDITLOG_SHARDS", "AUDITLOG_INGEST_INCLUDE_POST"} {
 		t.Setenv(k, "")
 	}
+	t.Setenv("AUDITLOG_REJECTS_PREFIX", "") // restored after the test
+	os.Unsetenv("AUDITLOG_REJECTS_PREFIX")
 	c, err := app.FromEnv()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Lease != exportfn.Lease || c.PartSize != 8<<20 || c.FanOutConcurrency != 16 || c.Concurrency != 4 {
+	if c.Lease != exportfn.Lease || c.PartSize != 8<<20 || c.FanOutConcurrency != 16 || c.Concurrency != 4 || c.IncludePOST || c.RejectsPrefix != "rejects/" {
 		t.Fatalf("defaults %+v", c)
 	}
 	t.Setenv("AUDITLOG_LEASE_SECONDS", "3")
 	t.Setenv("AUDITLOG_FANOUT_CONCURRENCY", "1")
-	if c, err = app.FromEnv(); err != nil || c.Lease != 3*time.Second || c.FanOutConcurrency != 1 {
+	t.Setenv("AUDITLOG_INGEST_INCLUDE_POST", "true")
+	t.Setenv("AUDITLOG_REJECTS_PREFIX", "")
+	if c, err = app.FromEnv(); err != nil || c.Lease != 3*time.Second || c.FanOutConcurrency != 1 || !c.IncludePOST || c.RejectsPrefix != "" {
 		t.Fatalf("set: %+v, %v", c, err)
 	}
-	for k, v := range map[string]string{"AUDITLOG_LEASE_SECONDS": "0", "AUDITLOG_PART_SIZE_MIB": "4", "AUDITLOG_FANOUT_CONCURRENCY": "many"} {
+	for k, v := range map[string]string{"AUDITLOG_LEASE_SECONDS": "0", "AUDITLOG_PART_SIZE_MIB": "4", "AUDITLOG_FANOUT_CONCURRENCY": "many", "AUDITLOG_INGEST_INCLUDE_POST": "yes"} {
 		t.Run(k, func(t *testing.T) {
 			t.Setenv(k, v)
 			if _, err := app.FromEnv(); err == nil || !strings.Contains(err.Error(), k) || !strings.Contains(err.Error(), v) {
