@@ -22,6 +22,7 @@ const (
 	CtxCodeDir                   = "codeDir"
 	CtxKeyAdminArns              = "keyAdminArns"
 	CtxLogRetentionDays          = "logRetentionDays"
+	CtxIngestIncludePOST         = "ingestIncludePost"
 )
 
 // PropsFromContext reads StackProps from node's context. Values may be
@@ -81,6 +82,21 @@ func PropsFromValues(get func(key string) interface{}) (StackProps, error) {
 	num(CtxRetryMaxConcurrency, &p.RetryMaxConcurrency)
 	num(CtxFanOutConcurrency, &p.FanOutConcurrency)
 	num(CtxLogRetentionDays, &p.LogRetentionDays)
+	switch v := get(CtxIngestIncludePOST).(type) {
+	case nil:
+	case bool:
+		p.IngestIncludePOST = v
+	case string:
+		b, e := strconv.ParseBool(strings.TrimSpace(v))
+		if e != nil && err == nil {
+			err = fmt.Errorf("context %s=%q: want true or false", CtxIngestIncludePOST, v)
+		}
+		p.IngestIncludePOST = b
+	default:
+		if err == nil {
+			err = fmt.Errorf("context %s=%v: want true or false", CtxIngestIncludePOST, v)
+		}
+	}
 	if err != nil {
 		return p, err
 	}

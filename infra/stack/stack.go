@@ -1,8 +1,10 @@
 // Package stack defines the audit-log delivery stack: the DynamoDB tables
-// (log store, destination registry, delivery ledger), the KMS keys that
-// decrypt customers' SAS URLs, the fan-out, export and retry Lambda
-// functions, the daily schedule, the failure and dead-letter queues, and
-// the alarms (docs/deploy.md).
+// (log store, destination registry, delivery ledger), the Kinesis stream of
+// API request logs and the ingest function that fills the log store from
+// it (with its bucket of rejected records), the KMS keys that decrypt
+// customers' SAS URLs, the fan-out, export and retry Lambda functions, the
+// daily schedule, the failure and dead-letter queues, and the alarms
+// (docs/deploy.md).
 //
 // The stack is environment-agnostic (no account or region is fixed at
 // synth time): `cdk deploy` takes them from the caller's credentials.
@@ -27,9 +29,11 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
@@ -63,11 +67,12 @@ const (
 	FanOutFunction = "fanout"
 	ExportFunction = "export"
 	RetryFunction  = "retry"
+	IngestFunction = "ingest"
 )
 
 // Functions are the functions the stack deploys, one per folder of
 // functions/ (a test checks that none is missing).
-var Functions = []string{FanOutFunction, ExportFunction, RetryFunction}
+var Functions = []string{FanOutFunction, ExportFunction, RetryFunction, IngestFunction}
 
 // Residencies with a SAS decryption key, in the order of the key IDs.
 var Residencies = []sas.Residency{sas.US, sas.EU}
@@ -112,6 +117,10 @@ type StackProps struct {
 	// role CloudFormation deploys with (cdk bootstrap's cfn-exec-role), or
 	// KMS refuses the key policy.
 	KeyAdminArns []string
+	// IngestIncludePOST makes the ingest audit creates (POST) as well
+	// (AUDITLOG_INGEST_INCLUDE_POST). Default false, as the product doc
+	// says.
+	IngestIncludePOST bool
 	// LogRetentionDays is the functions' CloudWatch Logs retention, one of
 	// the values CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ...).
 	// Default 90.
@@ -230,10 +239,19 @@ type Stack struct {
 	// SASKeys holds the key of each residency of Residencies.
 	SASKeys map[sas.Residency]awskms.Key
 
-	FanOut, Export, Retry             awslambda.Function
-	FanOutRole, ExportRole, RetryRole awsiam.Role
-	LogGroups                         map[string]awslogs.LogGroup // by function
-	RetrySource                       awslambda.EventSourceMapping
+	FanOut, Export, Retry, Ingest                 awslambda.Function
+	FanOutRole, ExportRole, RetryRole, IngestRole awsiam.Role
+	LogGroups                                     map[string]awslogs.LogGroup // by function
+	RetrySource                                   awslambda.EventSourceMapping
+
+	// RequestLogs is the Kinesis stream of API request logs that the
+	// platform writes and the ingest function reads (IngestSource);
+	// Rejects the bucket of the records it rejects; IngestFailures the
+	// on-failure destination of batches it gave up on.
+	RequestLogs    awskinesis.Stream
+	IngestSource   awslambda.EventSourceMapping
+	Rejects        awss3.Bucket
+	IngestFailures awssqs.Queue
 
 	// ExportFailures is the export's on-failure destination and the retry
 	// function's queue (AUDITLOG_RETRY_QUEUE_URL); ExportFailuresDLQ its
@@ -263,6 +281,19 @@ const (
 	// sources. It applies only when a retry dies; the handler sets each
 	// failed message's backoff itself.
 	retryVisibility = 6 * exportTimeout
+
+	// requestLogRetention is how long the stream keeps a record: a week,
+	// so that an ingest outage of days loses nothing and an operator can
+	// read a batch the ingest gave up on back from the stream.
+	requestLogRetention = 7 * 24 * time.Hour
+	// ingestMaxRecordAge: the ingest retries a failing batch until its
+	// records are this old, a day before the stream drops them.
+	ingestMaxRecordAge = 6 * 24 * time.Hour
+	ingestTimeout      = 5 * time.Minute
+	// ingestLagAlarm: the ingest is this far behind the stream. Events
+	// arriving after their day was delivered make the day be delivered
+	// again (ledger.NoteLate), but customers get them a day late.
+	ingestLagAlarm = 30 * time.Minute
 )
 
 // New builds the stack under scope.
@@ -294,12 +325,14 @@ func New(scope constructs.Construct, id string, props StackProps) (*Stack, error
 	s.FanOutFailuresDLQ = newQueue(st, "FanOutFailuresDlq", name("fanout-failures-dlq"), nil, 0, 0)
 	s.FanOutFailures = newQueue(st, "FanOutFailures", name("fanout-failures"), s.FanOutFailuresDLQ, maxReceiveCount, 0)
 	s.ScheduleDLQ = newQueue(st, "ScheduleDlq", name("schedule-dlq"), nil, 0, 0)
+	s.IngestFailures = newQueue(st, "IngestFailures", name("ingest-failures"), nil, 0, 0)
 
 	// --- roles and log groups --------------------------------------------
 	s.ExportRole = newFunctionRole(st, "ExportRole", "auditlogs "+p.StageName+": the export function")
 	s.RetryRole = newFunctionRole(st, "RetryRole", "auditlogs "+p.StageName+": the retry function")
 	s.FanOutRole = newFunctionRole(st, "FanOutRole", "auditlogs "+p.StageName+": the fan-out function")
-	roles := map[string]awsiam.Role{ExportFunction: s.ExportRole, RetryFunction: s.RetryRole, FanOutFunction: s.FanOutRole}
+	s.IngestRole = newFunctionRole(st, "IngestRole", "auditlogs "+p.StageName+": the ingest function")
+	roles := map[string]awsiam.Role{ExportFunction: s.ExportRole, RetryFunction: s.RetryRole, FanOutFunction: s.FanOutRole, IngestFunction: s.IngestRole}
 	for _, fn := range Functions { // in order: the template is the same on every synth
 		role := roles[fn]
 		lg := awslogs.NewLogGroup(st, jsii.String(constructID[fn]+"Logs"), &awslogs.LogGroupProps{
@@ -413,10 +446,83 @@ func New(scope constructs.Construct, id string, props StackProps) (*Stack, error
 		DeadLetterQueue: s.ScheduleDLQ,
 	}))
 
+	s.ingest(name)
 	s.alarms(name)
 	s.outputs()
 	return s, nil
 }
+
+// ingest builds the request-log stream, the reject bucket and the ingest
+// function with its event source mapping.
+func (s *Stack) ingest(name func(string) *string) {
+	st, p := s.Stack, s.Props
+	// On-demand capacity follows the platform's traffic; the AWS-managed
+	// key (aws/kinesis) encrypts at rest without a key policy to keep.
+	s.RequestLogs = awskinesis.NewStream(st, jsii.String("RequestLogs"), &awskinesis.StreamProps{
+		StreamName:      name("request-logs"),
+		StreamMode:      awskinesis.StreamMode_ON_DEMAND,
+		Encryption:      awskinesis.StreamEncryption_MANAGED,
+		RetentionPeriod: awscdk.Duration_Hours(jsii.Number(requestLogRetention.Hours())),
+		RemovalPolicy:   awscdk.RemovalPolicy_RETAIN,
+	})
+	// Rejected records hold request data: private, encrypted, TLS only,
+	// kept as long as the log store keeps events.
+	s.Rejects = awss3.NewBucket(st, jsii.String("Rejects"), &awss3.BucketProps{
+		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
+		Encryption:        awss3.BucketEncryption_S3_MANAGED,
+		EnforceSSL:        jsii.Bool(true),
+		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+		LifecycleRules: &[]*awss3.LifecycleRule{{
+			Id:         jsii.String("expire-rejects"),
+			Expiration: awscdk.Duration_Days(jsii.Number(float64(p.LogStoreRetentionDays))),
+		}},
+	})
+	role := s.IngestRole
+	// What the Kinesis event source mapping calls on the role's behalf.
+	allow(role, "ReadRequestLogs", []string{"kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords",
+		"kinesis:GetShardIterator", "kinesis:ListShards"}, s.RequestLogs.StreamArn())
+	allow(role, "SendToFailureQueue", []string{"sqs:SendMessage"}, s.IngestFailures.QueueArn())
+	// dynamostore.Store.Write, ledger.NoteLate, s3rejects.Sink.
+	allow(role, "WriteLogStore", []string{"dynamodb:BatchWriteItem"}, s.EventsTable.TableArn())
+	allow(role, "NoteLateEvents", []string{"dynamodb:UpdateItem"}, s.LedgerTable.TableArn())
+	allow(role, "WriteRejects", []string{"s3:PutObject"}, jsii.String(*s.Rejects.BucketArn()+"/"+rejectsPrefix+"*"))
+	s.Ingest = s.newFunction(IngestFunction, "stores the audited API requests of the request-log stream in the log store",
+		role, 1024, ingestTimeout, 0, map[string]*string{
+			"AUDITLOG_EVENTS_TABLE":        s.EventsTable.TableName(),
+			"AUDITLOG_REGISTRY_TABLE":      s.RegistryTable.TableName(),
+			"AUDITLOG_LEDGER_TABLE":        s.LedgerTable.TableName(),
+			"AUDITLOG_REJECTS_BUCKET":      s.Rejects.BucketName(),
+			"AUDITLOG_REJECTS_PREFIX":      jsii.String(rejectsPrefix),
+			"AUDITLOG_INGEST_INCLUDE_POST": jsii.String(strconv.FormatBool(p.IngestIncludePOST)),
+		})
+	// The handler reports the first record it did not finish (partial
+	// batch response), so a failure sends back only the rest of the batch;
+	// storing is idempotent, so what comes back twice is stored once.
+	// Failing records are retried until they are ingestMaxRecordAge old,
+	// then their batch's shard and sequence numbers go to IngestFailures
+	// (docs/deploy.md says how to read them back from the stream).
+	s.IngestSource = awslambda.NewEventSourceMapping(st, jsii.String("IngestSource"), &awslambda.EventSourceMappingProps{
+		Target:                  s.Ingest,
+		EventSourceArn:          s.RequestLogs.StreamArn(),
+		StartingPosition:        awslambda.StartingPosition_TRIM_HORIZON,
+		BatchSize:               jsii.Number(1000),
+		MaxBatchingWindow:       awscdk.Duration_Seconds(jsii.Number(1)),
+		ReportBatchItemFailures: jsii.Bool(true),
+		RetryAttempts:           jsii.Number(10000),
+		MaxRecordAge:            awscdk.Duration_Seconds(jsii.Number(ingestMaxRecordAge.Seconds())),
+	})
+	// The on-failure destination is set on the resource itself: CDK's
+	// SqsDlq would also add its own grant (GetQueueAttributes, GetQueueUrl)
+	// beside the hand-written SendToFailureQueue, which is all Lambda uses.
+	s.IngestSource.Node().DefaultChild().(awslambda.CfnEventSourceMapping).AddPropertyOverride(
+		jsii.String("DestinationConfig.OnFailure.Destination"), s.IngestFailures.QueueArn())
+	s.IngestSource.Node().AddDependency(role)
+}
+
+// rejectsPrefix is where the ingest function writes rejected records in
+// the Rejects bucket (AUDITLOG_REJECTS_PREFIX).
+const rejectsPrefix = "rejects/"
 
 // deliveryGrants are what running an export needs: assume customers'
 // roles, decrypt SAS ciphers, read the destination, query the log store
@@ -452,7 +558,7 @@ func (s *Stack) deliveryGrants(role awsiam.Role) {
 
 // constructID is each function's construct ID (and prefix of its log
 // group's and role's).
-var constructID = map[string]string{FanOutFunction: "FanOut", ExportFunction: "Export", RetryFunction: "Retry"}
+var constructID = map[string]string{FanOutFunction: "FanOut", ExportFunction: "Export", RetryFunction: "Retry", IngestFunction: "Ingest"}
 
 // newFunction is function fn of the stack, named auditlogs-<stage>-<fn>:
 // arm64, provided.al2023, code from CodeDir/<fn>, JSON logs into its log
@@ -504,13 +610,14 @@ func (s *Stack) alarms(name func(string) *string) {
 		s.AlarmTopic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(p.AlarmEmail), nil))
 	}
 	action := awscloudwatchactions.NewSnsAction(s.AlarmTopic)
-	// alarm fires when the metric is >= 1 in periods of the last periods.
-	alarm := func(id, alarmName, description string, metric awscloudwatch.IMetric, periods int) {
+	// alarmAt fires when the metric is >= threshold in periods of the last
+	// periods; alarm when it is >= 1.
+	alarmAt := func(id, alarmName, description string, metric awscloudwatch.IMetric, periods int, threshold float64) {
 		a := awscloudwatch.NewAlarm(st, jsii.String(id), &awscloudwatch.AlarmProps{
 			AlarmName:          name(alarmName),
 			AlarmDescription:   jsii.String(description + " See docs/deploy.md, Alarms."),
 			Metric:             metric,
-			Threshold:          jsii.Number(1),
+			Threshold:          jsii.Number(threshold),
 			EvaluationPeriods:  jsii.Number(periods),
 			DatapointsToAlarm:  jsii.Number(periods),
 			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -519,6 +626,9 @@ func (s *Stack) alarms(name func(string) *string) {
 		a.AddAlarmAction(action)
 		a.AddOkAction(action)
 		s.Alarms[id] = a
+	}
+	alarm := func(id, alarmName, description string, metric awscloudwatch.IMetric, periods int) {
+		alarmAt(id, alarmName, description, metric, periods, 1)
 	}
 	fiveMinutes := awscdk.Duration_Minutes(jsii.Number(5))
 	depth := func(q awssqs.Queue, statistic string) awscloudwatch.IMetric {
@@ -561,6 +671,23 @@ func (s *Stack) alarms(name func(string) *string) {
 			Namespace: jsii.String(retryfn.Namespace), MetricName: jsii.String("PermanentFailures"),
 			Period: fiveMinutes, Statistic: jsii.String("Sum"),
 		}), 1)
+
+	// The ingest.
+	alarm("IngestFailuresAlarm", "ingest-failures",
+		"The ingest gave up on a batch of request-log records after retrying it for 6 days: their audit events are missing until an operator ingests them from the stream (the message names the shard and sequence numbers).",
+		depth(s.IngestFailures, "Maximum"), 1)
+	alarm("IngestErrorsAlarm", "ingest-errors",
+		"The ingest function failed (a cold start or a crash; failed writes are reported per batch and retried, see ingest-lag).", s.Ingest.MetricErrors(sum), 1)
+	alarmAt("IngestLagAlarm", "ingest-lag",
+		"The ingest is more than 30 minutes behind the request-log stream (failing or too slow): days delivered meanwhile lack their last events until the next daily run delivers them again.",
+		s.Ingest.Metric(jsii.String("IteratorAge"), &awscloudwatch.MetricOptions{Period: fiveMinutes, Statistic: jsii.String("Maximum")}), 3,
+		float64(ingestLagAlarm.Milliseconds()))
+	alarm("IngestRejectedAlarm", "ingest-rejected",
+		"The ingest rejected malformed request-log records: they are in the rejects bucket under rejects/<day>/ with their reasons (docs/ingest-format.md).",
+		awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace: jsii.String(retryfn.Namespace), MetricName: jsii.String("IngestRejected"),
+			Period: fiveMinutes, Statistic: jsii.String("Sum"),
+		}), 1)
 }
 
 // outputs are what an operator and customers need after a deploy.
@@ -579,6 +706,10 @@ func (s *Stack) outputs() {
 	out("FanOutFunctionName", "The fan-out function", s.FanOut.FunctionName())
 	out("ExportFunctionName", "The export function (AUDITLOG_EXPORT_FUNCTION)", s.Export.FunctionName())
 	out("RetryFunctionName", "The retry function", s.Retry.FunctionName())
+	out("IngestFunctionName", "The ingest function", s.Ingest.FunctionName())
+	out("RequestLogStreamArn", "The Kinesis stream the platform writes its API request logs to (docs/ingest-format.md)", s.RequestLogs.StreamArn())
+	out("RejectsBucketName", "Rejected request-log records, under rejects/<day>/ (AUDITLOG_REJECTS_BUCKET)", s.Rejects.BucketName())
+	out("IngestFailuresQueueUrl", "Batches of request-log records the ingest gave up on", s.IngestFailures.QueueUrl())
 	out("ExportFailuresQueueUrl", "The retry queue: failed exports (AUDITLOG_RETRY_QUEUE_URL)", s.ExportFailures.QueueUrl())
 	out("ExportFailuresDlqUrl", "The retry queue's terminal dead-letter queue (AUDITLOG_RETRY_DLQ_URL, for auditctl redrive)", s.ExportFailuresDLQ.QueueUrl())
 	out("FanOutFailuresQueueUrl", "Failed fan-outs", s.FanOutFailures.QueueUrl())

@@ -321,10 +321,10 @@ func wantAttrs(t *testing.T, name string, r map[string]interface{}, names ...str
 func TestFunctions(t *testing.T) {
 	s := defaults(t)
 	fns := s.resources("AWS::Lambda::Function")
-	if len(fns) != 3 {
-		t.Fatalf("%d functions, want 3 (no helper functions such as log retention)", len(fns))
+	if len(fns) != 4 {
+		t.Fatalf("%d functions, want 4 (no helper functions such as log retention)", len(fns))
 	}
-	exportID, fanOutID, retryID := s.id(t, s.st.Export), s.id(t, s.st.FanOut), s.id(t, s.st.Retry)
+	exportID, fanOutID, retryID, ingestID := s.id(t, s.st.Export), s.id(t, s.st.FanOut), s.id(t, s.st.Retry), s.id(t, s.st.Ingest)
 	events, reg, led := s.id(t, s.st.EventsTable), s.id(t, s.st.RegistryTable), s.id(t, s.st.LedgerTable)
 	keyUS, keyEU := s.id(t, s.st.SASKeys[sas.US]), s.id(t, s.st.SASKeys[sas.EU])
 	delivery := map[string]string{
@@ -351,6 +351,14 @@ func TestFunctions(t *testing.T) {
 			"AUDITLOG_LEDGER_TABLE":       "${Ref:" + led + "}",
 			"AUDITLOG_EXPORT_FUNCTION":    "${Ref:" + exportID + "}",
 			"AUDITLOG_FANOUT_CONCURRENCY": "16",
+		}},
+		{ingestID, s.id(t, s.st.IngestRole), "auditlogs-dev-ingest", 1024, 300, map[string]string{
+			"AUDITLOG_EVENTS_TABLE":        "${Ref:" + events + "}",
+			"AUDITLOG_REGISTRY_TABLE":      "${Ref:" + reg + "}",
+			"AUDITLOG_LEDGER_TABLE":        "${Ref:" + led + "}",
+			"AUDITLOG_REJECTS_BUCKET":      "${Ref:" + s.id(t, s.st.Rejects) + "}",
+			"AUDITLOG_REJECTS_PREFIX":      "rejects/",
+			"AUDITLOG_INGEST_INCLUDE_POST": "false",
 		}},
 	} {
 		f := fns[c.id]
@@ -423,8 +431,8 @@ type grant struct {
 
 func TestIAMPolicies(t *testing.T) {
 	s := defaults(t)
-	exportRole, retryRole, fanOutRole := s.id(t, s.st.ExportRole), s.id(t, s.st.RetryRole), s.id(t, s.st.FanOutRole)
-	isRole := map[string]bool{"${Ref:" + exportRole + "}": true, "${Ref:" + retryRole + "}": true, "${Ref:" + fanOutRole + "}": true}
+	exportRole, retryRole, fanOutRole, ingestRole := s.id(t, s.st.ExportRole), s.id(t, s.st.RetryRole), s.id(t, s.st.FanOutRole), s.id(t, s.st.IngestRole)
+	isRole := map[string]bool{"${Ref:" + exportRole + "}": true, "${Ref:" + retryRole + "}": true, "${Ref:" + fanOutRole + "}": true, "${Ref:" + ingestRole + "}": true}
 	got := map[string][]grant{}
 	for id, p := range s.resources("AWS::IAM::Policy") {
 		roles := list(prop(p, "Properties", "Roles"))
@@ -444,9 +452,12 @@ func TestIAMPolicies(t *testing.T) {
 				}
 			}
 			onlyAssumeRole := len(actions) == 1 && actions[0] == "sts:AssumeRole"
+			// Objects under the rejects prefix are the other wildcard.
+			onlyPutRejects := len(actions) == 1 && actions[0] == "s3:PutObject" && len(resources) == 1 &&
+				resources[0] == "${"+s.id(t, s.st.Rejects)+".Arn}/rejects/*"
 			for _, r := range resources {
-				if r == "*" || (strings.Contains(r, "*") && !onlyAssumeRole) {
-					t.Errorf("policy %s: wildcard resource %q for %v (only sts:AssumeRole may have one, and never \"*\")", id, r, actions)
+				if r == "*" || (strings.Contains(r, "*") && !onlyAssumeRole && !onlyPutRejects) {
+					t.Errorf("policy %s: wildcard resource %q for %v (only sts:AssumeRole and the rejects prefix may have one, and never \"*\")", id, r, actions)
 				}
 			}
 			sort.Strings(actions)
@@ -481,6 +492,17 @@ func TestIAMPolicies(t *testing.T) {
 			{"Allow", "dynamodb:Query", arn(s.st.LedgerTable)},
 			{"Allow", "lambda:InvokeFunction", arn(s.st.Export)},
 			{"Allow", "sqs:SendMessage", arn(s.st.FanOutFailures)},
+		},
+		// The ingest writes events (BatchWriteItem only: no read, no
+		// delete), notes late days in the ledger, writes rejects under
+		// the prefix, and its event source mapping reads the stream.
+		ingestRole: {
+			{"Allow", "logs:CreateLogStream,logs:PutLogEvents", arn(s.st.LogGroups[stack.IngestFunction])},
+			{"Allow", "kinesis:DescribeStream,kinesis:DescribeStreamSummary,kinesis:GetRecords,kinesis:GetShardIterator,kinesis:ListShards", arn(s.st.RequestLogs)},
+			{"Allow", "sqs:SendMessage", arn(s.st.IngestFailures)},
+			{"Allow", "dynamodb:BatchWriteItem", events},
+			{"Allow", "dynamodb:UpdateItem", arn(s.st.LedgerTable)},
+			{"Allow", "s3:PutObject", arn(s.st.Rejects) + "/rejects/*"},
 		},
 	}
 	for role, w := range want {
@@ -621,8 +643,8 @@ func TestEventInvokeConfig(t *testing.T) {
 func TestQueues(t *testing.T) {
 	s := defaults(t)
 	queues := s.resources("AWS::SQS::Queue")
-	if len(queues) != 5 {
-		t.Errorf("%d queues, want 5", len(queues))
+	if len(queues) != 6 {
+		t.Errorf("%d queues, want 6", len(queues))
 	}
 	// Every queue is encrypted and has a policy denying plain HTTP.
 	tlsOnly := map[string]bool{}
@@ -679,10 +701,10 @@ func TestQueues(t *testing.T) {
 func TestRetrySource(t *testing.T) {
 	s := defaults(t)
 	esms := s.resources("AWS::Lambda::EventSourceMapping")
-	if len(esms) != 1 {
-		t.Fatalf("%d event source mappings, want 1", len(esms))
+	if len(esms) != 2 {
+		t.Fatalf("%d event source mappings, want 2 (retry, ingest)", len(esms))
 	}
-	for id, m := range esms {
+	for id, m := range map[string]map[string]interface{}{s.id(t, s.st.RetrySource): esms[s.id(t, s.st.RetrySource)]} {
 		p := m["Properties"].(map[string]interface{})
 		if v := render(p["FunctionName"]); v != "${Ref:"+s.id(t, s.st.Retry)+"}" {
 			t.Errorf("%s: function %s, want the retry function", id, v)
@@ -778,8 +800,12 @@ func TestAlarms(t *testing.T) {
 		if !reflect.DeepEqual(list(p["AlarmActions"]), []string{topic}) {
 			t.Errorf("alarm %s: actions %v, want the alarm topic", id, p["AlarmActions"])
 		}
-		if p["Threshold"] != float64(1) || p["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" {
-			t.Errorf("alarm %s: %v %v, want >= 1", id, p["ComparisonOperator"], p["Threshold"])
+		want := float64(1)
+		if p["MetricName"] == "IteratorAge" { // milliseconds behind the stream
+			want = float64((30 * time.Minute).Milliseconds())
+		}
+		if p["Threshold"] != want || p["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" {
+			t.Errorf("alarm %s: %v %v, want >= %v", id, p["ComparisonOperator"], p["Threshold"], want)
 		}
 		for _, d := range list2(p["Dimensions"]) {
 			v := render(d.(map[string]interface{})["Value"])
@@ -799,7 +825,7 @@ func TestAlarms(t *testing.T) {
 			t.Errorf("dead-letter queue %s has no depth alarm", arn)
 		}
 	}
-	for _, q := range []constructs.IConstruct{s.st.ExportFailures, s.st.FanOutFailures} {
+	for _, q := range []constructs.IConstruct{s.st.ExportFailures, s.st.FanOutFailures, s.st.IngestFailures} {
 		if !alarmed["${"+s.id(t, q)+".QueueName}"]["ApproximateNumberOfMessagesVisible"] {
 			t.Errorf("failure queue %s has no depth alarm", s.id(t, q))
 		}
@@ -808,6 +834,7 @@ func TestAlarms(t *testing.T) {
 		s.st.Export: {"Errors", "DestinationDeliveryFailures"},
 		s.st.FanOut: {"Errors", "DestinationDeliveryFailures"},
 		s.st.Retry:  {"Errors"},
+		s.st.Ingest: {"Errors", "IteratorAge"},
 	} {
 		for _, m := range metrics {
 			if !alarmed["${Ref:"+s.id(t, fn)+"}"][m] {
@@ -815,9 +842,9 @@ func TestAlarms(t *testing.T) {
 			}
 		}
 	}
-	has(t, s.tmpl, "AWS::CloudWatch::Alarm", map[string]interface{}{
-		"Namespace": retryfn.Namespace, "MetricName": "PermanentFailures",
-	})
+	for _, m := range []string{"PermanentFailures", "IngestRejected"} {
+		has(t, s.tmpl, "AWS::CloudWatch::Alarm", map[string]interface{}{"Namespace": retryfn.Namespace, "MetricName": m})
+	}
 	// The topic: TLS only, CloudWatch may publish, no subscription
 	// without an alarm email.
 	var sslOnly, cloudwatch bool
@@ -1078,6 +1105,10 @@ func TestOutputs(t *testing.T) {
 		"FanOutFailuresDlqUrl":   "${Ref:" + s.id(t, s.st.FanOutFailuresDLQ) + "}",
 		"ScheduleDlqUrl":         "${Ref:" + s.id(t, s.st.ScheduleDLQ) + "}",
 		"AlarmTopicArn":          "${Ref:" + s.id(t, s.st.AlarmTopic) + "}",
+		"IngestFunctionName":     "${Ref:" + s.id(t, s.st.Ingest) + "}",
+		"RequestLogStreamArn":    "${" + s.id(t, s.st.RequestLogs) + ".Arn}",
+		"RejectsBucketName":      "${Ref:" + s.id(t, s.st.Rejects) + "}",
+		"IngestFailuresQueueUrl": "${Ref:" + s.id(t, s.st.IngestFailures) + "}",
 		"LogStoreRetentionDays":  "35",
 	}
 	for k, v := range want {
@@ -1098,5 +1129,80 @@ func TestEnvironmentAgnostic(t *testing.T) {
 	s := defaults(t)
 	if !*awscdk.Token_IsUnresolved(s.st.Account()) || !*awscdk.Token_IsUnresolved(s.st.Region()) {
 		t.Errorf("stack env fixed: account %s, region %s", *s.st.Account(), *s.st.Region())
+	}
+}
+
+// --- ingest -------------------------------------------------------------------
+
+// TestIngest: the request-log stream (encrypted, on demand, a week of
+// retention), the event source mapping (from the oldest record, partial
+// batch responses, retried until a day before the stream drops a record,
+// then parked in the ingest-failures queue), and the rejects bucket
+// (private, encrypted, TLS only, expiring with the log store).
+func TestIngest(t *testing.T) {
+	s := defaults(t)
+	stream := s.resource(t, s.id(t, s.st.RequestLogs))
+	if v := prop(stream, "Properties", "StreamEncryption", "EncryptionType"); v != "KMS" {
+		t.Errorf("stream encryption %v, want KMS", v)
+	}
+	if v := prop(stream, "Properties", "StreamModeDetails", "StreamMode"); v != "ON_DEMAND" {
+		t.Errorf("stream mode %v, want ON_DEMAND", v)
+	}
+	retention, _ := prop(stream, "Properties", "RetentionPeriodHours").(float64)
+	if retention != 168 || stream["DeletionPolicy"] != "Retain" {
+		t.Errorf("stream retention %v h, deletion policy %v: want 168 and Retain", retention, stream["DeletionPolicy"])
+	}
+
+	m := s.resource(t, s.id(t, s.st.IngestSource))
+	p := m["Properties"].(map[string]interface{})
+	if v := render(p["FunctionName"]); v != "${Ref:"+s.id(t, s.st.Ingest)+"}" {
+		t.Errorf("ingest source: function %s", v)
+	}
+	if v := render(p["EventSourceArn"]); v != "${"+s.id(t, s.st.RequestLogs)+".Arn}" {
+		t.Errorf("ingest source: stream %s", v)
+	}
+	if p["StartingPosition"] != "TRIM_HORIZON" {
+		t.Errorf("starting position %v, want TRIM_HORIZON (nothing already in the stream is skipped)", p["StartingPosition"])
+	}
+	if !reflect.DeepEqual(list(p["FunctionResponseTypes"]), []string{"ReportBatchItemFailures"}) {
+		t.Errorf("FunctionResponseTypes %v, want ReportBatchItemFailures", p["FunctionResponseTypes"])
+	}
+	age, _ := p["MaximumRecordAgeInSeconds"].(float64)
+	if age <= 0 || age >= retention*3600 || p["MaximumRetryAttempts"] != float64(10000) {
+		t.Errorf("max record age %v s, retries %v: want retries up to 10000 and an age under the stream's retention (%v h)", age, p["MaximumRetryAttempts"], retention)
+	}
+	if v := render(prop(p, "DestinationConfig", "OnFailure", "Destination")); v != "${"+s.id(t, s.st.IngestFailures)+".Arn}" {
+		t.Errorf("on-failure destination %s, want the ingest-failures queue", v)
+	}
+	if deps := list(m["DependsOn"]); !contains(deps, policyOf(t, s, s.id(t, s.st.IngestRole))) {
+		t.Errorf("ingest source depends on %v, want the ingest role's policy", deps)
+	}
+
+	b := s.resource(t, s.id(t, s.st.Rejects))
+	bp := b["Properties"].(map[string]interface{})
+	for _, k := range []string{"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} {
+		if prop(bp, "PublicAccessBlockConfiguration", k) != true {
+			t.Errorf("rejects bucket: %s not set", k)
+		}
+	}
+	if v := render(prop(bp, "BucketEncryption")); !strings.Contains(v, "AES256") {
+		t.Errorf("rejects bucket encryption %s", v)
+	}
+	if v := render(prop(bp, "LifecycleConfiguration")); !strings.Contains(v, `"ExpirationInDays":35`) {
+		t.Errorf("rejects bucket lifecycle %s, want expiry after the log store's 35 days", v)
+	}
+	if b["DeletionPolicy"] != "Retain" {
+		t.Errorf("rejects bucket deletion policy %v", b["DeletionPolicy"])
+	}
+	tlsOnly := false
+	for _, bpol := range s.resources("AWS::S3::BucketPolicy") {
+		for _, st := range statements(prop(bpol, "Properties", "PolicyDocument")) {
+			if st["Effect"] == "Deny" && render(prop(st, "Condition", "Bool", "aws:SecureTransport")) == "false" {
+				tlsOnly = true
+			}
+		}
+	}
+	if !tlsOnly {
+		t.Error("rejects bucket: no policy denying aws:SecureTransport false")
 	}
 }
