@@ -76,6 +76,10 @@ bench: tools
 	go test -run '^$$' -bench 'BenchmarkFanOut100k' -benchtime 1x -count 3 ./internal/fanoutfn/
 	@echo "== (c) whole process, generated day, peak RSS"
 	AUDITLOG_REQUIRE_EMULATORS=1 go test -run '^$$' -bench 'BenchmarkWholeProcessPeakRSS' -benchtime 1x ./internal/export/
+	@echo "== ingest: request-log records parsed and classified, one core"
+	go test -run '^$$' -bench 'BenchmarkClassify' -count 3 -cpu 1 ./internal/ingest/
+	@echo "== ingest: 5,000 records through the Ingester into the log store on moto_server"
+	AUDITLOG_REQUIRE_EMULATORS=1 go test -run '^$$' -bench 'BenchmarkIngestMoto' -benchtime 1x -count 3 ./internal/ingest/
 
 ## build: every Lambda function for linux/arm64 (provided.al2023) into build/<function>/bootstrap
 build:
