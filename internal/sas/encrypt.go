@@ -17,19 +17,26 @@ import (
 const MaxPlainBytes = KeyBits/8 - 2*sha256.Size - 2
 
 // EncryptURL does, in one step, what the product doc asks of a customer:
-// it checks plain as a SAS URL the export would accept (CheckPlain, then
-// Parse with now and p) and encrypts it (Encrypt). Checking first catches a
+// it checks plain as a SAS URL the export would accept (CheckURL) and
+// encrypts it (Encrypt). Checking first catches a
 // wrong URL while its owner is still at hand, instead of at the first
 // delivery. Errors wrap sink.ErrInvalidConfig and never contain the
 // signature.
 func EncryptURL(pub *rsa.PublicKey, plain string, now time.Time, p Policy) (string, error) {
-	if err := CheckPlain(plain); err != nil {
-		return "", err
-	}
-	if _, err := Parse(plain, now, p); err != nil {
+	if _, err := CheckURL(plain, now, p); err != nil {
 		return "", err
 	}
 	return Encrypt(pub, plain)
+}
+
+// CheckURL checks plain as the input of Encrypt (CheckPlain) and as a SAS
+// URL the export would accept (Parse with now and p), and returns it
+// parsed.
+func CheckURL(plain string, now time.Time, p Policy) (*URL, error) {
+	if err := CheckPlain(plain); err != nil {
+		return nil, err
+	}
+	return Parse(plain, now, p)
 }
 
 // Encrypt encrypts plain to pub exactly as the product doc's commands do,
