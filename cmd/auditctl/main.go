@@ -50,6 +50,10 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
 	}
-	root.AddCommand(newUp(), newDown(), newDemo(), newExport(), newEvents(), newDestination(), newRun(), newStatus(), newRedrive(), newIngest())
+	root.AddCommand(
+		newUp(), newDown(), newDemo(), newExport(), newEvents(), newDestination(), newRun(), newStatus(), newRedrive(),
+		newIngest(),
+		newKeys(), newSAS(), newEncryptPage(),
+	)
 	return root
 }

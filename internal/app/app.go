@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -70,8 +69,6 @@ func FromEnv() (Config, error) {
 		EventsTable:   os.Getenv("AUDITLOG_EVENTS_TABLE"),
 		RegistryTable: os.Getenv("AUDITLOG_REGISTRY_TABLE"),
 		LedgerTable:   os.Getenv("AUDITLOG_LEDGER_TABLE"),
-		KMSKeyUS:      os.Getenv("AUDITLOG_KMS_KEY_US"),
-		KMSKeyEU:      os.Getenv("AUDITLOG_KMS_KEY_EU"),
 		Shards:        dynamostore.DefaultShards,
 		PartSize:      8 << 20,
 		Concurrency:   4,
@@ -93,9 +90,7 @@ func FromEnv() (Config, error) {
 	default:
 		return c, fmt.Errorf("environment variable AUDITLOG_INGEST_INCLUDE_POST=%q: want true or false", v)
 	}
-	if h := strings.TrimSpace(os.Getenv("AUDITLOG_AZURE_EMULATOR_HOSTS")); h != "" {
-		c.EmulatorHosts = strings.Split(h, ",")
-	}
+	readKeyEnv(&c)
 	for _, v := range []struct {
 		name string
 		dst  *int
@@ -153,16 +148,9 @@ func New(ctx context.Context, c Config) (*App, error) {
 	store := dynamostore.New(db, c.EventsTable)
 	store.Shards = c.Shards
 	reg := registry.New(db, c.RegistryTable)
-	keys := map[sas.Residency]string{}
-	if c.KMSKeyUS != "" {
-		keys[sas.US] = c.KMSKeyUS
-	}
-	if c.KMSKeyEU != "" {
-		keys[sas.EU] = c.KMSKeyEU
-	}
 	sinks := &Sinks{
 		AWS:   awsCfg,
-		SAS:   &sas.Decrypter{KMS: kms.NewFromConfig(awsCfg), KeyIDs: keys, Policy: sas.Policy{AllowedEmulatorHosts: c.EmulatorHosts}},
+		SAS:   &sas.Decrypter{KMS: kms.NewFromConfig(awsCfg), KeyIDs: c.KeyIDs(), Policy: c.SASPolicy()},
 		S3:    s3sink.Options{PartSize: c.PartSize, Concurrency: c.Concurrency},
 		Azure: azuresink.Options{BlockSize: c.PartSize, Concurrency: c.Concurrency},
 	}
