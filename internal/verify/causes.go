@@ -54,6 +54,15 @@ const (
 	CauseUnknown     Cause = "unknown"
 )
 
+// Causes lists every Cause, for documentation and its test.
+var Causes = []Cause{
+	CauseNotRegistered, CauseInvalidDestination, CauseRegistry,
+	CauseRoleNotAssumable, CauseOurCredentials, CausePutDenied, CauseBucketMissing, CauseBucketRegion,
+	CauseCipherUndecryptable, CauseKMSKeyMissing, CauseKMSUnavailable, CauseSASExpired, CauseSASPermissions,
+	CauseSASHostNotAllowed, CauseSASInvalid, CauseSASRefused, CauseContainerMissing,
+	CauseUnavailable, CauseUnknown,
+}
+
 // Stage is the step a check failed at.
 type Stage string
 

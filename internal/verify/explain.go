@@ -80,6 +80,9 @@ func explain(c Cause, d destination.Destination, info sasSink) (message, fix str
 	case CauseUnavailable:
 		return "the storage service or the network failed in a way that retrying may fix",
 			"check again in a few minutes; if it keeps failing, the detail says what failed"
+	case CauseUnknown:
+		return "the destination refused the check for a reason this check has no name for",
+			"the detail says what failed; operator: look into it, and name the cause here if it recurs"
 	}
 	return "the check failed", "see detail"
 }
