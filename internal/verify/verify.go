@@ -102,7 +102,8 @@ type Report struct {
 	SASExpires     *time.Time `json:"sas_expires,omitempty"`
 
 	// Key is the probe's object key (blob name in the container), prefix
-	// included; Bytes its size, once written.
+	// included: written when OK, attempted otherwise. Bytes is its size,
+	// once written.
 	Key   string `json:"key,omitempty"`
 	Bytes int    `json:"bytes,omitempty"`
 
