@@ -45,7 +45,7 @@ func (d *Decrypter) Decrypt(ctx context.Context, residency Residency, cipherB64 
 	keyID := d.KeyIDs[residency]
 	if keyID == "" {
 		// Our configuration, not the customer's: not ErrInvalidConfig.
-		return nil, fmt.Errorf("sas: no KMS key configured for residency %q", residency)
+		return nil, fmt.Errorf("sas: no KMS key configured for residency %q: %w", residency, ErrNoKey)
 	}
 	cipher, err := DecodeCipher(cipherB64)
 	if err != nil {
@@ -63,8 +63,9 @@ func (d *Decrypter) Decrypt(ctx context.Context, residency Residency, cipherB64 
 			// KMS's message describes the request, never a plaintext: there
 			// is none. Keep it for the operator.
 			return nil, &invalidError{
-				msg:   fmt.Sprintf("sas_cipher cannot be decrypted with the %s key: encrypt the SAS URL to the %s public key with the documented openssl command (RSA-OAEP, SHA-256)", residency, residency),
-				cause: err,
+				reason: ErrUndecryptable,
+				msg:    fmt.Sprintf("sas_cipher cannot be decrypted with the %s key: encrypt the SAS URL to the %s public key with the documented openssl command (RSA-OAEP, SHA-256)", residency, residency),
+				cause:  err,
 			}
 		}
 		// Throttling, network, a disabled key: ours to retry or fix.

@@ -28,8 +28,9 @@ import (
 // from validated or length-only facts, never copied from the input, so it
 // cannot carry the secret.
 type invalidError struct {
-	msg   string
-	cause error // optional, must itself be free of secrets
+	msg    string
+	cause  error // optional, must itself be free of secrets
+	reason error // optional: ErrExpired, ErrPermissions, ... (reasons.go)
 }
 
 func (e *invalidError) Error() string {
@@ -39,12 +40,17 @@ func (e *invalidError) Error() string {
 	return e.msg
 }
 
-// Unwrap makes errors.Is(err, sink.ErrInvalidConfig) hold.
+// Unwrap makes errors.Is(err, sink.ErrInvalidConfig) hold, and
+// errors.Is(err, reason) for the refusal's reason.
 func (e *invalidError) Unwrap() []error {
-	if e.cause != nil {
-		return []error{sink.ErrInvalidConfig, e.cause}
+	errs := []error{sink.ErrInvalidConfig}
+	if e.reason != nil {
+		errs = append(errs, e.reason)
 	}
-	return []error{sink.ErrInvalidConfig}
+	if e.cause != nil {
+		errs = append(errs, e.cause)
+	}
+	return errs
 }
 
 func invalidf(format string, args ...any) error {

@@ -184,7 +184,7 @@ func Parse(raw string, now time.Time, p Policy) (*URL, error) {
 		hostname := strings.ToLower(pu.Hostname())
 		account, ok := strings.CutSuffix(hostname, AzureBlobSuffix)
 		if !ok || pu.Port() != "" || account == "" || strings.Contains(account, ".") {
-			return nil, invalidf("SAS host %s is not an Azure Blob host (<account>%s)", quoteShort(u.host), AzureBlobSuffix)
+			return nil, refusef(ErrHostNotAllowed, "SAS host %s is not an Azure Blob host (<account>%s)", quoteShort(u.host), AzureBlobSuffix)
 		}
 		if !accountPattern.MatchString(account) {
 			return nil, invalidf("SAS host %s: storage account name %s must be 3 to 24 lowercase letters or digits", quoteShort(u.host), quoteShort(account))
@@ -253,7 +253,7 @@ func (u *URL) checkQuery(pu *url.URL, now time.Time) error {
 
 	u.permissions = q.Get("sp")
 	if u.permissions == "" {
-		return invalidf("SAS URL has no permissions (sp): it needs create (c) and write (w)")
+		return refusef(ErrPermissions, "SAS URL has no permissions (sp): it needs create (c) and write (w)")
 	}
 	if !permsPattern.MatchString(u.permissions) {
 		return invalidf("SAS permissions (sp) %s are not permission letters", quoteShort(u.permissions))
@@ -266,7 +266,7 @@ func (u *URL) checkQuery(pu *url.URL, now time.Time) error {
 		lack = append(lack, "write (w)")
 	}
 	if len(lack) > 0 {
-		return invalidf("SAS permissions %q lack %s", u.permissions, strings.Join(lack, " and "))
+		return refusef(ErrPermissions, "SAS permissions %q lack %s", u.permissions, strings.Join(lack, " and "))
 	}
 
 	if spr, ok := q["spr"]; ok && !slices.Contains(strings.Split(spr[0], ","), u.scheme) {
@@ -281,7 +281,7 @@ func (u *URL) checkQuery(pu *url.URL, now time.Time) error {
 		return err
 	}
 	if !u.expiry.After(now) {
-		return invalidf("SAS URL expired at %s", u.expiry.Format(time.RFC3339))
+		return ExpiredError(u.expiry)
 	}
 	if st, ok := q["st"]; ok {
 		if u.start, err = parseTime("start (st)", st[0]); err != nil {

@@ -167,8 +167,7 @@ func (s *Sink) Upload(ctx context.Context, name string, r io.Reader) error {
 	}
 	// Azure would refuse with a bare 403; say why, without a round trip.
 	if !time.Now().Before(s.expiry) {
-		return fmt.Errorf("azure: upload %s/%s/%s: SAS URL expired at %s: %w",
-			s.account, s.container, blobName, s.expiry.Format(time.RFC3339), sink.ErrInvalidConfig)
+		return fmt.Errorf("azure: upload %s/%s/%s: %w", s.account, s.container, blobName, sas.ExpiredError(s.expiry))
 	}
 
 	st := &uploadState{}

@@ -1,0 +1,420 @@
+package verify_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/contentful/auditlogs/internal/app"
+	"github.com/contentful/auditlogs/internal/destination"
+	"github.com/contentful/auditlogs/internal/faultproxy"
+	"github.com/contentful/auditlogs/internal/registry"
+	"github.com/contentful/auditlogs/internal/testenv"
+	"github.com/contentful/auditlogs/internal/verify"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+// motoAccount is moto's default account: ours and, here, the customer's.
+const motoAccount = "123456789012"
+
+// s3SetupCalls is the number of requests s3Setup sends before moto starts
+// to authenticate: 3 per user (CreateUser, PutUserPolicy,
+// CreateAccessKey) for the exporter and the admin, 2 per role with a
+// permission policy (CreateRole, PutRolePolicy) for writer and reader, 1
+// for the untrusting role (CreateRole) and 1 for the bucket.
+const s3SetupCalls = 3 + 3 + 2 + 2 + 1 + 1
+
+// The orgs of the S3 test, and what their checks must find.
+const (
+	orgHealthy    = "s3-healthy"
+	orgDisabled   = "s3-disabled"
+	orgNoBucket   = "s3-nobucket"
+	orgWrongExtID = "s3-wrong-extid" // uses the writer role, whose trust names other orgs
+	orgUntrusted  = "s3-untrusted"   // its role trusts someone else
+	orgNoRole     = "s3-no-role"     // its role does not exist
+	orgPutDenied  = "s3-put-denied"  // its role may read, not write
+	orgUnknown    = "s3-unknown"     // not registered
+	orgRegion     = "s3-wrong-region"
+	orgFlaky      = "s3-flaky"   // S3 answers 503
+	orgInvalid    = "s3-invalid" // its registry item holds a bad bucket name
+)
+
+type s3Fixture struct {
+	bucket, missingBucket              string
+	writerARN, readerARN, untrustedARN string
+	exporterKey, exporterSecret        string
+	adminKey, adminSecret              string
+	admin                              *s3.Client
+	secrets                            []string // must never be printed
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// s3Setup creates, before moto authenticates, our exporter user (it may
+// assume roles and use the registry table), an admin user that reads back,
+// the customer's roles and the bucket, as the set-up guide tells customers:
+// writer trusts the exporter with sts:ExternalId in a list of orgs and may
+// write the bucket and the missing one; reader trusts it for
+// orgPutDenied but may only read; untrusting names another principal.
+func s3Setup(t *testing.T, moto *testenv.Server) *s3Fixture {
+	t.Helper()
+	ctx := testenv.Context(t)
+	cfg := testenv.AWSConfig(t, testenv.Endpoints{Default: moto.URL})
+	ic := iam.NewFromConfig(cfg)
+	f := &s3Fixture{bucket: testenv.UniqueName("verify"), missingBucket: testenv.UniqueName("never-created")}
+
+	user := func(name string, statements ...map[string]any) (string, string) {
+		if _, err := ic.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name)}); err != nil {
+			t.Fatalf("create user %s: %v", name, err)
+		}
+		doc := mustJSON(t, map[string]any{"Version": "2012-10-17", "Statement": statements})
+		if _, err := ic.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String(name), PolicyName: aws.String(name), PolicyDocument: aws.String(doc)}); err != nil {
+			t.Fatalf("put user policy %s: %v", name, err)
+		}
+		key, err := ic.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(name)})
+		if err != nil {
+			t.Fatalf("create access key %s: %v", name, err)
+		}
+		secret := aws.ToString(key.AccessKey.SecretAccessKey)
+		f.secrets = append(f.secrets, secret)
+		return aws.ToString(key.AccessKey.AccessKeyId), secret
+	}
+	f.exporterKey, f.exporterSecret = user("exporter",
+		map[string]any{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"},
+		map[string]any{"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"})
+	f.adminKey, f.adminSecret = user("admin", map[string]any{"Effect": "Allow", "Action": "*", "Resource": "*"})
+
+	role := func(name, principal string, externalIDs []string, actions []string, resources ...string) string {
+		trust := mustJSON(t, map[string]any{
+			"Version": "2012-10-17",
+			"Statement": []any{map[string]any{
+				"Effect":    "Allow",
+				"Principal": map[string]any{"AWS": principal},
+				"Action":    "sts:AssumeRole",
+				"Condition": map[string]any{"StringEquals": map[string]any{"sts:ExternalId": externalIDs}},
+			}},
+		})
+		out, err := ic.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(name), AssumeRolePolicyDocument: aws.String(trust)})
+		if err != nil {
+			t.Fatalf("create role %s: %v", name, err)
+		}
+		if len(actions) > 0 {
+			doc := mustJSON(t, map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{"Effect": "Allow", "Action": actions, "Resource": resources}}})
+			if _, err := ic.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(name), PolicyName: aws.String("audit-logs"), PolicyDocument: aws.String(doc)}); err != nil {
+				t.Fatalf("put role policy %s: %v", name, err)
+			}
+		}
+		return aws.ToString(out.Role.Arn)
+	}
+	// moto 5.2.1 compares the caller's ARN with the trust policy's
+	// principal and does not understand an account root principal, so the
+	// roles trust the exporter user itself (AWS accepts that as well).
+	exporter := "arn:aws:iam::" + motoAccount + ":user/exporter"
+	write := []string{"s3:PutObject", "s3:AbortMultipartUpload"}
+	f.writerARN = role("audit-writer", exporter, []string{orgHealthy, orgDisabled, orgNoBucket, orgRegion, orgFlaky}, write,
+		"arn:aws:s3:::"+f.bucket+"/*", "arn:aws:s3:::"+f.missingBucket+"/*")
+	f.readerARN = role("audit-reader", exporter, []string{orgPutDenied}, []string{"s3:GetObject"}, "arn:aws:s3:::"+f.bucket+"/*")
+	f.untrustedARN = role("audit-untrusting", "arn:aws:iam::"+motoAccount+":user/admin", []string{orgUntrusted}, nil)
+	if _, err := pathStyle(cfg).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(f.bucket)}); err != nil {
+		t.Fatalf("create bucket: %v", err)
+	}
+	f.admin = pathStyle(testenv.AWSConfig(t, testenv.Endpoints{Default: moto.URL}, f.adminKey, f.adminSecret))
+	t.Cleanup(func() {
+		if t.Failed() {
+			printMotoLog(t, moto, f.secrets)
+		}
+	})
+	return f
+}
+
+func pathStyle(cfg aws.Config) *s3.Client {
+	return s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+}
+
+// productionApp builds the App as the Lambda functions and auditctl do
+// (app.FromEnv, app.New) from the environment given, on top of settings
+// that keep the SDK away from any real cloud.
+func productionApp(t *testing.T, env map[string]string) *app.App {
+	t.Helper()
+	base := map[string]string{
+		"AWS_REGION":                  "us-east-1",
+		"AWS_EC2_METADATA_DISABLED":   "true",
+		"AWS_CONFIG_FILE":             os.DevNull,
+		"AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
+		"AUDITLOG_EVENTS_TABLE":       "unused-events",
+	}
+	for _, k := range []string{"AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_DYNAMODB", "AUDITLOG_LEDGER_TABLE"} {
+		base[k] = ""
+	}
+	for k, v := range env {
+		base[k] = v
+	}
+	for k, v := range base {
+		t.Setenv(k, v)
+		if v == "" {
+			os.Unsetenv(k)
+		}
+	}
+	cfg, err := app.FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(testenv.Context(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// probeKey is the shape of a probe's key under prefix for org.
+func probeKey(prefix, org string) *regexp.Regexp {
+	return regexp.MustCompile(`^` + regexp.QuoteMeta(prefix+verify.ProbePrefix+org+"-") + `\d{8}T\d{6}Z-[0-9a-f]{8}\.txt$`)
+}
+
+// TestS3 checks S3 destinations through the production App against a
+// moto that authenticates every request after the set-up, so STS checks
+// the roles' trust policies (principal and sts:ExternalId) and S3 the
+// assumed roles' permission policies.
+func TestS3(t *testing.T) {
+	moto := testenv.StartMoto(t, "INITIAL_NO_AUTH_ACTION_COUNT="+strconv.Itoa(s3SetupCalls))
+	f := s3Setup(t, moto)
+	ctx := testenv.Context(t)
+
+	// From here on moto authenticates: the admin creates the registry
+	// table and registers the destinations.
+	adminCfg := testenv.AWSConfig(t, testenv.Endpoints{Default: moto.URL}, f.adminKey, f.adminSecret)
+	table := testenv.UniqueName("registry")
+	if err := registry.CreateTable(ctx, dynamodb.NewFromConfig(adminCfg), table); err != nil {
+		t.Fatal(err)
+	}
+	reg := registry.New(dynamodb.NewFromConfig(adminCfg), table)
+	put := func(org, bucket, role string, enabled bool) {
+		t.Helper()
+		if _, err := reg.Put(ctx, destination.Destination{OrgID: org, Kind: destination.KindS3, Prefix: "contentful/", Enabled: enabled,
+			S3: &destination.S3{Bucket: bucket, Region: "us-east-1", RoleARN: role}}); err != nil {
+			t.Fatalf("register %s: %v", org, err)
+		}
+	}
+	put(orgHealthy, f.bucket, f.writerARN, true)
+	put(orgDisabled, f.bucket, f.writerARN, false)
+	put(orgNoBucket, f.missingBucket, f.writerARN, true)
+	put(orgWrongExtID, f.bucket, f.writerARN, true)
+	put(orgUntrusted, f.bucket, f.untrustedARN, true)
+	put(orgNoRole, f.bucket, "arn:aws:iam::"+motoAccount+":role/no-such-role", true)
+	put(orgPutDenied, f.bucket, f.readerARN, true)
+	put(orgFlaky, f.bucket, f.writerARN, true)
+	if _, err := reg.Put(ctx, destination.Destination{OrgID: orgRegion, Kind: destination.KindS3, Prefix: "contentful/", Enabled: true,
+		S3: &destination.S3{Bucket: f.bucket, Region: "eu-west-1", RoleARN: f.writerARN}}); err != nil {
+		t.Fatal(err)
+	}
+	// An item that Put would refuse, as an older version or a hand edit
+	// could have left it.
+	if _, err := dynamodb.NewFromConfig(adminCfg).PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: map[string]ddbtypes.AttributeValue{
+		registry.AttrOrgID: &ddbtypes.AttributeValueMemberS{Value: orgInvalid}, registry.AttrKind: &ddbtypes.AttributeValueMemberS{Value: "s3"},
+		registry.AttrEnabled: &ddbtypes.AttributeValueMemberBOOL{Value: true}, registry.AttrBucket: &ddbtypes.AttributeValueMemberS{Value: "Bad_Bucket"},
+		registry.AttrRegion: &ddbtypes.AttributeValueMemberS{Value: "us-east-1"}, registry.AttrRoleARN: &ddbtypes.AttributeValueMemberS{Value: f.writerARN},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// moto assumes a role that does not exist (it checks trust policies
+	// only of roles it has) where AWS refuses with AccessDenied, the same
+	// answer as for a wrong external ID. So, for that role only, a fault
+	// proxy in front of moto answers AssumeRole as STS does.
+	proxy, err := faultproxy.Start(moto.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	noRole := "arn:aws:iam::" + motoAccount + ":role/no-such-role"
+	noRoleRule := &faultproxy.Rule{Name: "AssumeRole of a missing role", Method: http.MethodPost,
+		Form:   map[string]string{"Action": "AssumeRole", "RoleArn": noRole},
+		Action: faultproxy.STSError(403, "AccessDenied", "User: arn:aws:iam::"+motoAccount+":user/exporter is not authorized to perform: sts:AssumeRole on resource: "+noRole)}
+	// Nor does moto tell a bucket's region, or fail as S3 sometimes does:
+	// the proxy answers those two orgs' writes as S3 would.
+	regionRule := &faultproxy.Rule{Name: "bucket in another region", Method: http.MethodPut, Path: verify.ProbePrefix + orgRegion,
+		Action: faultproxy.S3Error(301, "PermanentRedirect", "The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint.")}
+	flakyRule := &faultproxy.Rule{Name: "S3 unavailable", Method: http.MethodPut, Path: verify.ProbePrefix + orgFlaky,
+		Action: faultproxy.S3Error(503, "ServiceUnavailable", "Please reduce your request rate.")}
+	proxy.Add(noRoleRule, regionRule, flakyRule)
+
+	a := productionApp(t, map[string]string{
+		"AWS_ENDPOINT_URL":        proxy.URL,
+		"AWS_ACCESS_KEY_ID":       f.exporterKey,
+		"AWS_SECRET_ACCESS_KEY":   f.exporterSecret,
+		"AUDITLOG_REGISTRY_TABLE": table,
+	})
+	v := &verify.Verifier{Destinations: a.Registry, Sinks: a.Exporter.Sinks}
+
+	for _, tc := range []struct {
+		org      string
+		want     verify.Cause // "" means OK
+		stage    verify.Stage
+		warnings []string
+		mention  []string // in the message or fix
+	}{
+		{org: orgHealthy},
+		{org: orgDisabled, warnings: []string{verify.WarnDisabled}},
+		{orgWrongExtID, verify.CauseRoleNotAssumable, verify.StageOpen, nil, []string{f.writerARN, `sts:ExternalId is exactly "` + orgWrongExtID + `"`}},
+		{orgUntrusted, verify.CauseRoleNotAssumable, verify.StageOpen, nil, []string{f.untrustedARN, "trust policy"}},
+		{orgNoRole, verify.CauseRoleNotAssumable, verify.StageOpen, nil, []string{"role/no-such-role", "exists"}},
+		{orgPutDenied, verify.CausePutDenied, verify.StageUpload, nil, []string{f.readerARN, "s3:PutObject", "arn:aws:s3:::" + f.bucket + "/contentful/*"}},
+		{orgNoBucket, verify.CauseBucketMissing, verify.StageUpload, nil, []string{f.missingBucket}},
+		{orgUnknown, verify.CauseNotRegistered, verify.StageRegistry, nil, []string{orgUnknown, "destination put"}},
+		{orgRegion, verify.CauseBucketRegion, verify.StageUpload, nil, []string{f.bucket, "eu-west-1"}},
+		{orgFlaky, verify.CauseUnavailable, verify.StageUpload, nil, []string{"check again"}},
+		{orgInvalid, verify.CauseInvalidDestination, verify.StageRegistry, nil, []string{orgInvalid}},
+	} {
+		t.Run(tc.org, func(t *testing.T) {
+			before := listAll(t, f.admin, f.bucket)
+			r := v.Verify(ctx, tc.org)
+			out := mustJSON(t, r)
+			t.Logf("report: %s", out)
+			assertNoSecret(t, out, f.secrets)
+			if r.OrgID != tc.org {
+				t.Errorf("OrgID = %q", r.OrgID)
+			}
+			var codes []string
+			for _, w := range r.Warnings {
+				codes = append(codes, w.Code)
+			}
+			if !slices.Equal(codes, tc.warnings) {
+				t.Errorf("warnings %v, want %v", codes, tc.warnings)
+			}
+			after := listAll(t, f.admin, f.bucket)
+			if tc.want != "" {
+				if r.OK || r.Failure == nil || r.Failure.Cause != tc.want || r.Failure.Stage != tc.stage {
+					t.Fatalf("OK %v failure %+v, want cause %s at %s", r.OK, r.Failure, tc.want, tc.stage)
+				}
+				for _, m := range tc.mention {
+					if !strings.Contains(r.Failure.Message+" "+r.Failure.Fix, m) {
+						t.Errorf("message %q / fix %q does not mention %q", r.Failure.Message, r.Failure.Fix, m)
+					}
+				}
+				if !slices.Equal(after, before) {
+					t.Errorf("a failed check changed the bucket: before %v, after %v", before, after)
+				}
+				return
+			}
+			if !r.OK || r.Failure != nil {
+				t.Fatalf("check failed: %+v", r.Failure)
+			}
+			if r.Bucket != f.bucket || r.RoleARN != f.writerARN || r.ExternalID != tc.org || !probeKey("contentful/", tc.org).MatchString(r.Key) {
+				t.Errorf("bucket %q role %q external ID %q key %q", r.Bucket, r.RoleARN, r.ExternalID, r.Key)
+			}
+			// The probe is there, under its own name, saying what it is;
+			// nothing else changed.
+			if want := append(slices.Clone(before), r.Key); !slices.Equal(after, sorted(want)) {
+				t.Errorf("objects after the check %v, want %v plus %s", after, before, r.Key)
+			}
+			body := getObject(t, f.admin, f.bucket, r.Key)
+			if len(body) != r.Bytes || !strings.Contains(body, "organization: "+tc.org) || !strings.Contains(body, "can be deleted") ||
+				!strings.Contains(body, r.CheckedAt.Format("2006-01-02T15:04:05Z")) {
+				t.Errorf("probe (%d bytes, report says %d):\n%s", len(body), r.Bytes, body)
+			}
+		})
+	}
+	if noRoleRule.Hits() != 1 || regionRule.Hits() != 1 || flakyRule.Hits() < 1 {
+		t.Errorf("the proxy answered AssumeRole of the missing role %d times, the wrong region's write %d times, the flaky write %d times; want 1, 1, at least 1",
+			noRoleRule.Hits(), regionRule.Hits(), flakyRule.Hits())
+	}
+
+	// Our own credentials refused: by STS (a real moto answer), and by
+	// DynamoDB when the registry is read with them.
+	bogus := productionApp(t, map[string]string{
+		"AWS_ENDPOINT_URL":        moto.URL,
+		"AWS_ACCESS_KEY_ID":       "AKIANOTAREALKEY00000",
+		"AWS_SECRET_ACCESS_KEY":   "not-a-real-secret",
+		"AUDITLOG_REGISTRY_TABLE": table,
+	})
+	r := (&verify.Verifier{Destinations: a.Registry, Sinks: bogus.Exporter.Sinks}).Verify(ctx, orgHealthy)
+	if r.Failure == nil || r.Failure.Cause != verify.CauseOurCredentials || r.Failure.Stage != verify.StageOpen {
+		t.Errorf("with our credentials refused by STS: failure %+v, want %s at open", r.Failure, verify.CauseOurCredentials)
+	}
+	r = (&verify.Verifier{Destinations: bogus.Registry, Sinks: bogus.Exporter.Sinks}).Verify(ctx, orgHealthy)
+	if r.Failure == nil || r.Failure.Cause != verify.CauseRegistry || r.Failure.Stage != verify.StageRegistry {
+		t.Errorf("with the registry refusing us: failure %+v, want %s", r.Failure, verify.CauseRegistry)
+	}
+	assertNoSecret(t, mustJSON(t, r), append(f.secrets, "not-a-real-secret"))
+}
+
+func listAll(t *testing.T, c *s3.Client, bucket string) []string {
+	t.Helper()
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatalf("list %s: %v", bucket, err)
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	return sorted(keys)
+}
+
+func sorted(s []string) []string { slices.Sort(s); return s }
+
+func getObject(t *testing.T, c *s3.Client, bucket, key string) string {
+	t.Helper()
+	out, err := c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatalf("get s3://%s/%s: %v", bucket, key, err)
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func assertNoSecret(t *testing.T, s string, secrets []string) {
+	t.Helper()
+	for _, sec := range secrets {
+		if sec != "" && strings.Contains(s, sec) {
+			t.Fatalf("output holds a secret (one of %d characters)", len(sec))
+		}
+	}
+}
+
+// printMotoLog prints the end of the private moto's log, secrets masked.
+func printMotoLog(t *testing.T, moto *testenv.Server, secrets []string) {
+	b, err := os.ReadFile(moto.LogPath())
+	if err != nil {
+		t.Logf("moto log: %v", err)
+		return
+	}
+	s := string(b)
+	for _, sec := range secrets {
+		if sec != "" {
+			s = strings.ReplaceAll(s, sec, "<secret>")
+		}
+	}
+	if len(s) > 4000 {
+		s = s[len(s)-4000:]
+	}
+	t.Logf("moto log (%s):\n%s", moto.Host, s)
+}
