@@ -50,6 +50,6 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
 	}
-	root.AddCommand(newUp(), newDown(), newDemo(), newExport(), newEvents(), newDestination(), newRun(), newStatus(), newRedrive(), newPolicies())
+	root.AddCommand(newUp(), newDown(), newDemo(), newExport(), newEvents(), newDestination(), newRun(), newStatus(), newRedrive(), newPolicies(), newBackfill())
 	return root
 }
