@@ -121,8 +121,16 @@ out by itself). The exit code is 1 unless every day was delivered.`,
 				return err
 			}
 			if !sum.OK() {
-				return fmt.Errorf("backfill of org %s: %d of %d days not delivered (%d failed, %d being delivered by another export, %d not run)",
-					org, len(sum.Days)-sum.Delivered, len(sum.Days), sum.Failed, sum.Leased, sum.NotRun)
+				var why []string
+				for _, c := range []struct {
+					n    int
+					what string
+				}{{sum.Failed, "failed"}, {sum.Leased, "being delivered by another export"}, {sum.NotRun, "not run"}} {
+					if c.n > 0 {
+						why = append(why, fmt.Sprintf("%d %s", c.n, c.what))
+					}
+				}
+				return fmt.Errorf("backfill of org %s: %d of %d days not delivered (%s)", org, len(sum.Days)-sum.Delivered, len(sum.Days), strings.Join(why, ", "))
 			}
 			return nil
 		},

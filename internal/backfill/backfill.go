@@ -171,6 +171,11 @@ func (r *Runner) Run(ctx context.Context, org string, days []audit.Day, force bo
 		go func() {
 			defer wg.Done()
 			for i := range next {
+				if ctx.Err() != nil {
+					// Interrupted while this day waited for a worker: the
+					// feeding select may still have handed it over.
+					continue
+				}
 				day := days[i]
 				mu.Lock()
 				if r.Progress != nil {
