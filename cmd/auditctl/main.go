@@ -54,7 +54,7 @@ func newRoot() *cobra.Command {
 		newUp(), newDown(), newDemo(), newExport(), newEvents(), newDestination(), newRun(), newStatus(), newRedrive(),
 		newIngest(),
 		newKeys(), newSAS(), newEncryptPage(),
-		newVerify(),
+		newVerify(), newPolicies(), newBackfill(),
 	)
 	return root
 }

@@ -59,15 +59,8 @@ func (x *Exporter) Export(ctx context.Context, org string, day audit.Day) (Resul
 	if x.Now != nil {
 		now = x.Now()
 	}
-	retention := x.Retention
-	if retention == 0 {
-		retention = DefaultRetention
-	}
-	if day.End().After(now) {
-		return Result{}, fmt.Errorf("export org %s day %s: %w (it ends at %s)", org, day, ErrDayNotOver, day.End().Format(time.RFC3339))
-	}
-	if !now.Before(day.Start().Add(retention)) {
-		return Result{}, fmt.Errorf("export org %s day %s: %w (%s)", org, day, ErrOutsideRetention, retention)
+	if err := CheckDay(day, now, x.RetentionOrDefault()); err != nil {
+		return Result{}, fmt.Errorf("export org %s day %s: %w", org, day, err)
 	}
 	d, err := x.Destinations.Get(ctx, org)
 	if err != nil {

@@ -56,6 +56,21 @@ func roleARN(s string) (arn.ARN, error) {
 	return a, nil
 }
 
+// DeliveryActions are the S3 actions a delivery needs, and all that the
+// session policy allows: s3:PutObject (in IAM it also covers
+// CreateMultipartUpload, UploadPart and CompleteMultipartUpload) and
+// s3:AbortMultipartUpload, a separate action, so that a failed upload's
+// parts are removed. The customer's role must allow at least these on
+// ObjectResource (internal/onboard writes that policy from this list).
+func DeliveryActions() []string { return []string{"s3:PutObject", "s3:AbortMultipartUpload"} }
+
+// ObjectResource is the ARN of every object under prefix in bucket, in
+// partition (aws, aws-cn, aws-us-gov). Bucket and prefix must have been
+// validated: a '*' or '?' in them would widen the grant.
+func ObjectResource(partition, bucket, prefix string) string {
+	return fmt.Sprintf("arn:%s:s3:::%s/%s*", partition, bucket, prefix)
+}
+
 type policyDocument struct {
 	Version   string
 	Statement []policyStatement
@@ -70,11 +85,10 @@ type policyStatement struct {
 
 // SessionPolicy returns the inline session policy that Open passes to
 // AssumeRole: the session may only write objects under the destination's
-// prefix, and abort its own failed multipart uploads. In IAM s3:PutObject
-// also covers CreateMultipartUpload, UploadPart and
-// CompleteMultipartUpload; AbortMultipartUpload is a separate action. The
-// session's rights are the intersection of this and the role's policies.
-// The partition comes from the role ARN (aws, aws-cn, aws-us-gov).
+// prefix, and abort its own failed multipart uploads (DeliveryActions on
+// ObjectResource). The session's rights are the intersection of this and
+// the role's policies. The partition comes from the role ARN (aws,
+// aws-cn, aws-us-gov).
 func SessionPolicy(d Destination) (string, error) {
 	if err := validateDestination(d); err != nil {
 		return "", err
@@ -85,8 +99,8 @@ func SessionPolicy(d Destination) (string, error) {
 		Statement: []policyStatement{{
 			Sid:      "AuditLogDelivery",
 			Effect:   "Allow",
-			Action:   []string{"s3:PutObject", "s3:AbortMultipartUpload"},
-			Resource: fmt.Sprintf("arn:%s:s3:::%s/%s*", role.Partition, d.Bucket, d.Prefix),
+			Action:   DeliveryActions(),
+			Resource: ObjectResource(role.Partition, d.Bucket, d.Prefix),
 		}},
 	}
 	// No HTML escaping: a prefix with '&' stays readable in CloudTrail.

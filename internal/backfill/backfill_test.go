@@ -1,0 +1,181 @@
+package backfill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/export"
+	"github.com/contentful/auditlogs/internal/exportfn"
+)
+
+func day(s string) audit.Day {
+	d, err := audit.ParseDay(s)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+func TestDays(t *testing.T) {
+	now := time.Date(2026, 11, 25, 9, 30, 0, 0, time.UTC)
+	got, err := Days(day("2026-11-22"), day("2026-11-24"), now, export.DefaultRetention)
+	if err != nil || fmt.Sprint(got) != "[2026-11-22 2026-11-23 2026-11-24]" {
+		t.Fatalf("Days = %v, %v", got, err)
+	}
+	if got, err := Days(day("2026-10-22"), day("2026-10-22"), now, export.DefaultRetention); err != nil || len(got) != 1 {
+		t.Fatalf("oldest day alone: %v, %v", got, err)
+	}
+	for name, c := range map[string]struct {
+		from, to     string
+		field, value string
+		is           error
+		reason       string
+	}{
+		"reversed":         {"2026-11-24", "2026-11-22", "from", "2026-11-24", nil, "is after to 2026-11-22"},
+		"today":            {"2026-11-23", "2026-11-25", "to", "2026-11-25", export.ErrDayNotOver, "up to yesterday (UTC), 2026-11-24"},
+		"future":           {"2026-11-30", "2026-12-01", "from", "2026-11-30", export.ErrDayNotOver, "not over"},
+		"out of retention": {"2026-10-21", "2026-11-01", "from", "2026-10-21", export.ErrOutsideRetention, "(35 days): the oldest day that can be delivered now is 2026-10-22"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Days(day(c.from), day(c.to), now, export.DefaultRetention)
+			var re *RangeError
+			if !errors.As(err, &re) || re.Field != c.field || re.Value != c.value || !strings.Contains(re.Reason, c.reason) {
+				t.Fatalf("err = %#v, want %s %s: ...%s", err, c.field, c.value, c.reason)
+			}
+			if c.is != nil && !errors.Is(err, c.is) {
+				t.Errorf("err = %v, want it to wrap %v", err, c.is)
+			}
+		})
+	}
+}
+
+// fakeHandler answers per day; the storage path behind the real handler is
+// tested against the emulators in cmd/auditctl (TestBackfill).
+type fakeHandler struct {
+	mu       sync.Mutex
+	calls    []exportfn.Payload
+	answer   func(ctx context.Context, p exportfn.Payload) (exportfn.Outcome, error)
+	inFlight int
+	maxIn    int
+}
+
+func (h *fakeHandler) Handle(ctx context.Context, p exportfn.Payload) (exportfn.Outcome, error) {
+	h.mu.Lock()
+	h.calls = append(h.calls, p)
+	h.inFlight++
+	h.maxIn = max(h.maxIn, h.inFlight)
+	h.mu.Unlock()
+	defer func() { h.mu.Lock(); h.inFlight--; h.mu.Unlock() }()
+	return h.answer(ctx, p)
+}
+
+type recorder struct {
+	events []string
+}
+
+func (r *recorder) Start(d audit.Day) { r.events = append(r.events, "start "+d.String()) }
+func (r *recorder) Done(res DayResult, done, total int) {
+	r.events = append(r.events, fmt.Sprintf("done %s %s %d/%d", res.Day, res.Status, done, total))
+}
+
+func TestRunFailedDayDoesNotStopOthers(t *testing.T) {
+	days := []audit.Day{day("2026-11-20"), day("2026-11-21"), day("2026-11-22"), day("2026-11-23")}
+	h := &fakeHandler{answer: func(_ context.Context, p exportfn.Payload) (exportfn.Outcome, error) {
+		switch p.Day {
+		case "2026-11-21":
+			return exportfn.Outcome{}, errors.New("throttled")
+		case "2026-11-22":
+			return exportfn.Outcome{}, &exportfn.PermanentError{Err: errors.New("access denied")}
+		case "2026-11-23":
+			return exportfn.Outcome{Skipped: exportfn.SkippedLeased}, nil
+		}
+		return exportfn.Outcome{Result: export.Result{Key: "k-" + p.Day, Rows: 3, Bytes: 99, SHA256: "abc"}}, nil
+	}}
+	rec := &recorder{}
+	sum := (&Runner{Handler: h, Progress: rec}).Run(context.Background(), "acme", days, true)
+	want := []struct {
+		st        Status
+		err       string
+		permanent bool
+	}{{Delivered, "", false}, {Failed, "throttled", false}, {Failed, "access denied", true}, {Leased, "", false}}
+	for i, w := range want {
+		d := sum.Days[i]
+		if d.Day != days[i] || d.Status != w.st || !strings.Contains(d.Error, w.err) || d.Permanent != w.permanent {
+			t.Errorf("day %d: %+v, want %v %q permanent %t", i, d, w.st, w.err, w.permanent)
+		}
+	}
+	if d := sum.Days[0]; d.Key != "k-2026-11-20" || d.Rows != 3 || d.Bytes != 99 || d.SHA256 != "abc" {
+		t.Errorf("delivered day: %+v", d)
+	}
+	if sum.Delivered != 1 || sum.Failed != 2 || sum.Leased != 1 || sum.NotRun != 0 || sum.OK() || sum.Interrupted || sum.From != days[0] || sum.To != days[3] {
+		t.Errorf("summary %+v", sum)
+	}
+	for i, p := range h.calls {
+		if p.OrgID != "acme" || p.Day != days[i].String() || !p.Force || p.Attempt != 1 {
+			t.Errorf("call %d: %+v", i, p)
+		}
+	}
+	if got := strings.Join(rec.events, "; "); got != "start 2026-11-20; done 2026-11-20 delivered 1/4; start 2026-11-21; done 2026-11-21 failed 2/4; start 2026-11-22; done 2026-11-22 failed 3/4; start 2026-11-23; done 2026-11-23 leased 4/4" {
+		t.Errorf("progress: %s", got)
+	}
+}
+
+// TestRunInterrupted: cancelling during the second day lets that day
+// finish on a live context, and starts no other.
+func TestRunInterrupted(t *testing.T) {
+	days := []audit.Day{day("2026-11-20"), day("2026-11-21"), day("2026-11-22"), day("2026-11-23")}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h := &fakeHandler{answer: func(dctx context.Context, p exportfn.Payload) (exportfn.Outcome, error) {
+		if p.Day == "2026-11-21" {
+			cancel() // Ctrl-C while the day is delivered
+			time.Sleep(20 * time.Millisecond)
+			if dctx.Err() != nil {
+				return exportfn.Outcome{}, fmt.Errorf("the day in progress was cancelled: %w", dctx.Err())
+			}
+		}
+		return exportfn.Outcome{Result: export.Result{Rows: 1}}, nil
+	}}
+	sum := (&Runner{Handler: h, DayTimeout: time.Minute}).Run(ctx, "acme", days, false)
+	if len(h.calls) != 2 {
+		t.Fatalf("%d days started after the interruption, want 2", len(h.calls))
+	}
+	got := []Status{sum.Days[0].Status, sum.Days[1].Status, sum.Days[2].Status, sum.Days[3].Status}
+	if fmt.Sprint(got) != "[delivered delivered not-run not-run]" || !sum.Interrupted || sum.NotRun != 2 || sum.Delivered != 2 || sum.OK() {
+		t.Fatalf("statuses %v, summary %+v: %s", got, sum, sum.Days[1].Error)
+	}
+	if h.calls[0].Force {
+		t.Error("Force sent though not asked for")
+	}
+}
+
+func TestRunConcurrency(t *testing.T) {
+	var days []audit.Day
+	for i := range 9 {
+		days = append(days, day("2026-11-01").AddDays(i))
+	}
+	for _, c := range []struct{ asked, want int }{{0, 1}, {3, 3}, {50, MaxConcurrency}} {
+		h := &fakeHandler{answer: func(context.Context, exportfn.Payload) (exportfn.Outcome, error) {
+			time.Sleep(40 * time.Millisecond) // long enough for the workers to overlap on a loaded machine
+			return exportfn.Outcome{}, nil
+		}}
+		sum := (&Runner{Handler: h, Concurrency: c.asked}).Run(context.Background(), "acme", days, true)
+		if !sum.OK() || len(h.calls) != len(days) {
+			t.Fatalf("concurrency %d: %+v", c.asked, sum)
+		}
+		if h.maxIn != c.want {
+			t.Errorf("concurrency %d: %d days at once, want %d", c.asked, h.maxIn, c.want)
+		}
+		for i, d := range sum.Days {
+			if d.Day != days[i] {
+				t.Errorf("summary out of order at %d: %s", i, d.Day)
+			}
+		}
+	}
+}
