@@ -41,7 +41,7 @@ func explain(c Cause, d destination.Destination, info sasSink) (message, fix str
 	case CausePutDenied:
 		return fmt.Sprintf("we assumed role %s, but S3 refused to let it write under s3://%s/%s", role, bucket, prefix),
 			fmt.Sprintf("give the role a permission policy that allows s3:PutObject and s3:AbortMultipartUpload on arn:aws:s3:::%s/%s*; check that the bucket policy, an SCP or a permissions boundary does not deny it, "+
-				"and, if the bucket encrypts with a KMS key (SSE-KMS), that the role may use the key (kms:GenerateDataKey)", bucket, prefix)
+				"and that the bucket's default encryption is SSE-S3: our session allows no KMS actions, so a bucket that encrypts with a customer managed KMS key (SSE-KMS) refuses our writes", bucket, prefix)
 	case CauseBucketMissing:
 		return fmt.Sprintf("bucket %s does not exist", bucket),
 			fmt.Sprintf("create bucket %s in %s, or register the name of the bucket that should receive the logs", bucket, region)
