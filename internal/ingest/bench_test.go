@@ -18,7 +18,7 @@ func benchRecords(tb testing.TB, org string, n int) []Raw {
 	out := make([]Raw, 0, n)
 	err := synth.Generate(context.Background(), synth.Config{Orgs: []string{org}, Events: n, Day: day, Seed: 11}, func(e *audit.Event) error {
 		e.RequestTime = e.RequestTime.Add(123 * time.Microsecond)
-		out = append(out, Raw{Source: e.RequestID, Data: recordOf(e)})
+		out = append(out, Raw{Source: e.RequestID, Data: RecordOf(e)})
 		return nil
 	})
 	if err != nil {

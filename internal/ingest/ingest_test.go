@@ -184,7 +184,7 @@ func TestIngestRedeliveredOnMoto(t *testing.T) {
 	var records []Raw
 	cfg := synth.Config{Orgs: []string{"redo-org"}, Events: 300, Day: day, Seed: 3}
 	if err := synth.Generate(context.Background(), cfg, func(e *audit.Event) error {
-		records = append(records, Raw{Source: e.RequestID, Data: recordOf(e)})
+		records = append(records, Raw{Source: e.RequestID, Data: RecordOf(e)})
 		return nil
 	}); err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
+	"github.com/contentful/auditlogs/internal/ingest"
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/sas/opensslenc"
 	"github.com/contentful/auditlogs/internal/synth"
@@ -39,8 +40,9 @@ const (
 // doc tells them to (two S3 orgs, each with its own bucket and an IAM role
 // whose trust requires the org ID as external ID; one Azure org whose
 // create+write SAS URL is encrypted with the doc's openssl commands),
-// registers their destinations, generates a day of events across them,
-// runs the fan-out, which invokes the export function once per org
+// registers their destinations, ingests a day of the platform's API
+// request logs across them (audited writes, reads, a create, an unknown
+// route, malformed records) through the ingest's code, runs the fan-out, which invokes the export function once per org
 // through the Lambda emulator, and reads each delivered file back from
 // the customer's storage: rows, bytes and SHA-256. It fails when any
 // org's file is missing or its row count differs from what was
@@ -102,13 +104,21 @@ func Demo(ctx context.Context, out io.Writer, nEvents int) error {
 	day := audit.DayOf(time.Now()).AddDays(-1)
 	gen := synth.Config{Orgs: []string{DemoS3Org, DemoOtherS3Org, DemoAzureOrg}, Events: nEvents, Day: day, Seed: day.Start().Unix()}
 	counts := synth.Counts(gen)
-	say("\n== generating %d events of %s across the 3 orgs into the log store (table %s)", nEvents, day, EventsTable)
+	say("\n== the platform's API request logs of %s, through the ingest into the log store (table %s)", day, EventsTable)
 	start := time.Now()
-	if _, err := synth.Store(ctx, a.Store, gen, 1000); err != nil {
+	ic, rejects, err := ingestDemoDay(ctx, a, gen)
+	if err != nil {
 		return err
 	}
-	say("   stored in %s: %s %d, %s %d, %s %d", time.Since(start).Round(time.Second),
-		DemoS3Org, counts[DemoS3Org], DemoOtherS3Org, counts[DemoOtherS3Org], DemoAzureOrg, counts[DemoAzureOrg])
+	say("   %d records in %s: %d stored (%s %d, %s %d, %s %d), %d skipped (%d reads and creates, %d on no audited route), %d rejected",
+		ic.Records, time.Since(start).Round(time.Second), ic.Stored, DemoS3Org, counts[DemoS3Org], DemoOtherS3Org, counts[DemoOtherS3Org],
+		DemoAzureOrg, counts[DemoAzureOrg], ic.SkippedMethod+ic.SkippedRoute, ic.SkippedMethod, ic.SkippedRoute, ic.Rejected)
+	for _, r := range rejects {
+		say("   rejected %s: %s %s", r.Source, r.Field, r.Reason)
+	}
+	if ic.Stored != nEvents || ic.Rejected != len(demoMalformed) || ic.SkippedRoute != 1 {
+		return fmt.Errorf("ingest: %+v, want %d stored, %d rejected, 1 skipped for its route", ic, nEvents, len(demoMalformed))
+	}
 
 	say("\n== the fan-out for %s: one export invocation per enabled org through the Lambda emulator (%s)", day, cfg.ExportFunction)
 	if est := time.Duration(nEvents) * 4 * time.Millisecond; est > time.Minute {
@@ -178,6 +188,76 @@ func Demo(ctx context.Context, out io.Writer, nEvents int) error {
 	}
 	say("\n== every org's file holds exactly the events generated for it")
 	return nil
+}
+
+// demoMalformed are request-log records the demo's platform gets wrong.
+var demoMalformed = [][]byte{
+	[]byte(`{"request_id":"demo-truncated","org_id":"` + DemoS3Org + `","request_time":`),
+	[]byte(`{"request_id":"demo-bad-status","org_id":"` + DemoS3Org + `","request_time":"2026-11-24T10:00:00Z","request_method":"PUT","request_path":"/spaces/s1","response_status":"200"}`),
+}
+
+// ingestDemoDay writes the request-log records of the day that gen
+// describes, as the platform's API would log them, through the ingest's
+// code (app.Ingester, as the ingest function builds it) into the log
+// store, a thousand at a time: every audited request, a GET of the same
+// path after every fourth (the platform logs reads too, ingest skips
+// them), a POST (a create: skipped by default), a DELETE on a path that is
+// no audited route, and the malformed records of demoMalformed.
+func ingestDemoDay(ctx context.Context, a *app.App, gen synth.Config) (ingest.Counts, []ingest.Reject, error) {
+	in := a.Ingester()
+	rejects := &ingest.MemorySink{}
+	in.Rejects = rejects
+	var total ingest.Counts
+	batch := make([]ingest.Raw, 0, 1000)
+	flush := func() error {
+		c, err := in.Ingest(ctx, batch)
+		total.Add(c)
+		clear(batch)
+		batch = batch[:0]
+		return err
+	}
+	add := func(source string, data []byte) error {
+		batch = append(batch, ingest.Raw{Source: source, Data: data})
+		if len(batch) == cap(batch) {
+			return flush()
+		}
+		return nil
+	}
+	n := 0
+	var last audit.Event
+	err := synth.Generate(ctx, gen, func(e *audit.Event) error {
+		n++
+		last = *e
+		if err := add(fmt.Sprintf("demo:%d", n), ingest.RecordOf(e)); err != nil {
+			return err
+		}
+		if n%4 != 0 {
+			return nil
+		}
+		read := *e
+		read.RequestMethod, read.RequestID, read.ResponseStatus = "GET", e.RequestID+"-read", 200
+		return add(fmt.Sprintf("demo:%d-read", n), ingest.RecordOf(&read))
+	})
+	if err != nil {
+		return total, nil, err
+	}
+	create, unknown := last, last
+	create.RequestMethod, create.RequestID, create.RequestPath = "POST", "demo-create", "/spaces/"+last.Space+"/environments/master/entries"
+	unknown.RequestMethod, unknown.RequestID, unknown.RequestPath = "DELETE", "demo-unknown-route", "/spaces/"+last.Space+"/not_audited/x"
+	for _, r := range []ingest.Raw{{Source: "demo:create", Data: ingest.RecordOf(&create)}, {Source: "demo:unknown-route", Data: ingest.RecordOf(&unknown)}} {
+		if err := add(r.Source, r.Data); err != nil {
+			return total, nil, err
+		}
+	}
+	for i, m := range demoMalformed {
+		if err := add(fmt.Sprintf("demo:malformed-%d", i+1), m); err != nil {
+			return total, nil, err
+		}
+	}
+	if err := flush(); err != nil {
+		return total, nil, err
+	}
+	return total, rejects.Rejects(), nil
 }
 
 type inspection struct {

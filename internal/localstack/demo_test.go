@@ -76,7 +76,8 @@ func TestUpDemoDown(t *testing.T) {
 	}
 	text := out.String()
 	for _, want := range []string{"3 orgs seen, 3 invoked, 0 failed", "s3://" + Bucket, "s3://" + OtherBucket, "azure://" + Container,
-		"contentful/audit-logs/contentful-audit-", "request_time,request_method,request_path", "every org's file holds exactly the events generated for it"} {
+		"contentful/audit-logs/contentful-audit-", "request_time,request_method,request_path", "every org's file holds exactly the events generated for it",
+		"600 stored", "rejected demo:malformed-1: record", "rejected demo:malformed-2: response_status"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("demo output lacks %q", want)
 		}
