@@ -245,12 +245,9 @@ func printableRunes(s string) bool {
 	return true
 }
 
-// parseInt reads a JSON integer (no fraction, no exponent) that fits an
-// int64.
+// parseInt reads a JSON integer that fits an int64: ParseInt refuses a
+// fraction or an exponent ("200.0", "2e2"), which JSON allows.
 func parseInt(s string) (int64, bool) {
-	if s == "" || strings.ContainsAny(s, ".eE") {
-		return 0, false
-	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	return n, err == nil
 }
@@ -310,8 +307,10 @@ var decodeOpts = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext
 func decode(data []byte, w *wire) error {
 	dec := decoders.Get().(*decoder)
 	defer func() {
-		dec.r = bytes.Buffer{}
-		dec.d.Reset(&dec.r) // drop the reference to data
+		// A pooled decoder keeps a reference to its last record until it
+		// is used again or the pool is emptied at a garbage collection:
+		// resetting it here would cost more than the record is worth.
+		dec.s = ""
 		if cap(dec.buf) <= 64<<10 {
 			decoders.Put(dec)
 		}
