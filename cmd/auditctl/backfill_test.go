@@ -24,7 +24,6 @@ import (
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/localstack"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
-	"github.com/contentful/auditlogs/internal/testenv"
 )
 
 // runSplit runs the CLI with ctx, stdout and stderr of the test's own.
@@ -69,13 +68,8 @@ const corruptPath = "/spaces/s/entries/corrupt"
 // one of them empty, one holding an item the export cannot read. The
 // subtests build on each other, in order.
 func TestBackfill(t *testing.T) {
-	testenv.RequireTools(t, "moto_server", "local-kms", "azurite-blob")
 	ctx := context.Background()
-	st, err := localstack.Start(ctx)
-	defer st.Stop()
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := startStack(t)
 	const org = "bf-org"
 	today := audit.DayOf(time.Now())
 	days := []audit.Day{today.AddDays(-4), today.AddDays(-3), today.AddDays(-2), today.AddDays(-1)}

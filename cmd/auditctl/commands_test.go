@@ -15,19 +15,13 @@ import (
 
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/localstack"
-	"github.com/contentful/auditlogs/internal/testenv"
 )
 
 // TestLoadPutExport runs the operator's commands against a local stack:
 // load events, register an S3 destination, export the day.
 func TestLoadPutExport(t *testing.T) {
-	testenv.RequireTools(t, "moto_server", "local-kms", "azurite-blob")
 	ctx := context.Background()
-	st, err := localstack.Start(ctx)
-	defer st.Stop()
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := startStack(t)
 	day := audit.DayOf(time.Now()).AddDays(-1)
 	var events []audit.Event
 	for i := range 2500 { // more than one batch of the loader

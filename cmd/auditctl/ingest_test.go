@@ -16,20 +16,14 @@ import (
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/ingest"
 	"github.com/contentful/auditlogs/internal/localstack"
-	"github.com/contentful/auditlogs/internal/testenv"
 )
 
 // TestIngestExport ingests request-log records on a local stack and
 // exports the day: the delivered CSV holds the audited requests, each once,
 // with the route and space that the path gives.
 func TestIngestExport(t *testing.T) {
-	testenv.RequireTools(t, "moto_server", "local-kms", "azurite-blob")
 	ctx := context.Background()
-	st, err := localstack.Start(ctx)
-	defer st.Stop()
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := startStack(t)
 	day := audit.DayOf(time.Now()).AddDays(-1)
 	at := func(i int) string {
 		return day.Start().Add(time.Duration(i)*time.Minute + 1234*time.Microsecond).In(time.FixedZone("", 3600)).Format(time.RFC3339Nano)

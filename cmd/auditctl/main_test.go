@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/contentful/auditlogs/internal/localstack"
+	"github.com/contentful/auditlogs/internal/testenv"
 )
 
 func run(args ...string) (string, error) {
@@ -49,4 +53,18 @@ func TestEveryCommandHasHelpAndExample(t *testing.T) {
 		}
 	}
 	walk(newRoot())
+}
+
+// startStack starts a local stack (moto_server, local-kms, Azurite) of the
+// test's own, stopped when the test ends; a missing emulator fails the
+// test under AUDITLOG_REQUIRE_EMULATORS=1 and skips it otherwise.
+func startStack(t *testing.T) *localstack.Stack {
+	t.Helper()
+	testenv.RequireTools(t, "moto_server", "local-kms", "azurite-blob")
+	st, err := localstack.Start(context.Background())
+	t.Cleanup(st.Stop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/contentful/auditlogs/internal/localstack"
-	"github.com/contentful/auditlogs/internal/testenv"
 	"github.com/contentful/auditlogs/internal/verify"
 )
 
@@ -22,13 +21,8 @@ import (
 // with a warning, failures exit non-zero with their cause, bad calls are
 // usage errors, and no output holds the SAS signature.
 func TestVerify(t *testing.T) {
-	testenv.RequireTools(t, "moto_server", "local-kms", "azurite-blob")
 	ctx := context.Background()
-	st, err := localstack.Start(ctx)
-	defer st.Stop()
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := startStack(t)
 	var secrets []string
 	noSecret := func(out string) {
 		t.Helper()

@@ -135,3 +135,25 @@ func RequireTools(tb testing.TB, names ...string) {
 		}
 	}
 }
+
+// PrintLog logs the end of a server's log (its last 4,000 bytes) into the
+// test's output, with each of secrets masked: to see which request a
+// private moto did or did not authenticate.
+func PrintLog(tb testing.TB, s *Server, secrets ...string) {
+	tb.Helper()
+	b, err := os.ReadFile(s.LogPath())
+	if err != nil {
+		tb.Logf("log of %s: %v", s.Host, err)
+		return
+	}
+	text := string(b)
+	for _, sec := range secrets {
+		if sec != "" {
+			text = strings.ReplaceAll(text, sec, "<secret>")
+		}
+	}
+	if len(text) > 4000 {
+		text = text[len(text)-4000:]
+	}
+	tb.Logf("log of %s:\n%s", s.Host, text)
+}

@@ -142,7 +142,7 @@ func s3Setup(t *testing.T, moto *testenv.Server) *s3Fixture {
 	f.admin = pathStyle(testenv.AWSConfig(t, testenv.Endpoints{Default: moto.URL}, f.adminKey, f.adminSecret))
 	t.Cleanup(func() {
 		if t.Failed() {
-			printMotoLog(t, moto, f.secrets)
+			testenv.PrintLog(t, moto, f.secrets...)
 		}
 	})
 	return f
@@ -398,23 +398,4 @@ func assertNoSecret(t *testing.T, s string, secrets []string) {
 			t.Fatalf("output holds a secret (one of %d characters)", len(sec))
 		}
 	}
-}
-
-// printMotoLog prints the end of the private moto's log, secrets masked.
-func printMotoLog(t *testing.T, moto *testenv.Server, secrets []string) {
-	b, err := os.ReadFile(moto.LogPath())
-	if err != nil {
-		t.Logf("moto log: %v", err)
-		return
-	}
-	s := string(b)
-	for _, sec := range secrets {
-		if sec != "" {
-			s = strings.ReplaceAll(s, sec, "<secret>")
-		}
-	}
-	if len(s) > 4000 {
-		s = s[len(s)-4000:]
-	}
-	t.Logf("moto log (%s):\n%s", moto.Host, s)
 }

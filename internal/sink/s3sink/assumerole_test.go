@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,7 +63,7 @@ func trustSetup(t *testing.T, moto *testenv.Server, org string) *trustFixture {
 	f := &trustFixture{moto: moto, bucket: testenv.UniqueName("customer")}
 	t.Cleanup(func() {
 		if t.Failed() {
-			printMotoLog(t, moto, f.secrets)
+			testenv.PrintLog(t, moto, f.secrets...)
 		}
 	})
 
@@ -235,25 +234,4 @@ func listAll(t *testing.T, c *s3.Client, bucket string) []string {
 		t.Fatalf("list %s: %v", bucket, err)
 	}
 	return names
-}
-
-// printMotoLog prints the end of the private moto's log, to see which
-// request was (not) authenticated. Secrets are masked, though moto's request
-// log holds none.
-func printMotoLog(t *testing.T, moto *testenv.Server, secrets []string) {
-	b, err := os.ReadFile(moto.LogPath())
-	if err != nil {
-		t.Logf("moto log: %v", err)
-		return
-	}
-	s := string(b)
-	for _, sec := range secrets {
-		if sec != "" {
-			s = strings.ReplaceAll(s, sec, "<secret>")
-		}
-	}
-	if len(s) > 4000 {
-		s = s[len(s)-4000:]
-	}
-	t.Logf("moto log (%s):\n%s", moto.Host, s)
 }
