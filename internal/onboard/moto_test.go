@@ -72,18 +72,8 @@ func customerSetup(t *testing.T, moto *testenv.Server, org, prefix string) *fixt
 	f := &fixture{bucket: testenv.UniqueName("customer")}
 
 	user := func(name, action string) aws.Config {
-		if _, err := ic.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name)}); err != nil {
-			t.Fatalf("create user %s: %v", name, err)
-		}
-		doc := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":%q,"Resource":"*"}]}`, action)
-		if _, err := ic.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String(name), PolicyName: aws.String(name), PolicyDocument: aws.String(doc)}); err != nil {
-			t.Fatalf("put user policy %s: %v", name, err)
-		}
-		key, err := ic.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(name)})
-		if err != nil {
-			t.Fatalf("create access key %s: %v", name, err)
-		}
-		return testenv.AWSConfig(t, testenv.Endpoints{Default: moto.URL}, aws.ToString(key.AccessKey.AccessKeyId), aws.ToString(key.AccessKey.SecretAccessKey))
+		id, secret := testenv.IAMUser(ctx, t, ic, name, map[string]any{"Effect": "Allow", "Action": action, "Resource": "*"})
+		return testenv.AWSConfig(t, testenv.Endpoints{Default: moto.URL}, id, secret)
 	}
 	f.exporter = user("exporter", "sts:AssumeRole")
 	f.admin = user("admin", "*")

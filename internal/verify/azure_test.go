@@ -190,7 +190,7 @@ func TestAzure(t *testing.T) {
 		t.Run(tc.org, func(t *testing.T) {
 			before := f.blobs(t)
 			r := v.Verify(ctx, tc.org)
-			out := mustJSON(t, r)
+			out := testenv.JSON(t, r)
 			t.Logf("report: %s", out)
 			assertNoSecret(t, out, f.secrets)
 			var codes []string
@@ -250,7 +250,7 @@ func TestAzure(t *testing.T) {
 		sinks.Azure.Retry.MaxRetries = -1
 		before := f.blobs(t)
 		r := (&verify.Verifier{Destinations: a.Registry, Sinks: &sinks}).Verify(ctx, "az-healthy")
-		out := mustJSON(t, r)
+		out := testenv.JSON(t, r)
 		t.Logf("report: %s", out)
 		assertNoSecret(t, out, f.secrets)
 		if r.OK || r.Failure == nil || r.Failure.Cause != verify.CauseSASPermissions || r.Failure.Stage != verify.StageUpload ||
@@ -283,7 +283,7 @@ func TestAzure(t *testing.T) {
 		sinks.Azure.Transport = swapSAS{q}
 		sinks.Azure.Retry.MaxRetries = -1
 		r := (&verify.Verifier{Destinations: a.Registry, Sinks: &sinks}).Verify(ctx, "az-healthy")
-		out := mustJSON(t, r)
+		out := testenv.JSON(t, r)
 		t.Logf("report: %s", out)
 		assertNoSecret(t, out, f.secrets)
 		if r.OK || r.Failure == nil || r.Failure.Cause != verify.CauseSASRefused || r.Failure.Stage != verify.StageUpload ||

@@ -2,7 +2,6 @@ package verify_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -62,15 +61,6 @@ type s3Fixture struct {
 	secrets                            []string // must never be printed
 }
 
-func mustJSON(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // s3Setup creates, before moto authenticates, our exporter user (it may
 // assume roles and use the registry table), an admin user that reads back,
 // the customer's roles and the bucket, as the set-up guide tells customers:
@@ -85,20 +75,9 @@ func s3Setup(t *testing.T, moto *testenv.Server) *s3Fixture {
 	f := &s3Fixture{bucket: testenv.UniqueName("verify"), missingBucket: testenv.UniqueName("never-created")}
 
 	user := func(name string, statements ...map[string]any) (string, string) {
-		if _, err := ic.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name)}); err != nil {
-			t.Fatalf("create user %s: %v", name, err)
-		}
-		doc := mustJSON(t, map[string]any{"Version": "2012-10-17", "Statement": statements})
-		if _, err := ic.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String(name), PolicyName: aws.String(name), PolicyDocument: aws.String(doc)}); err != nil {
-			t.Fatalf("put user policy %s: %v", name, err)
-		}
-		key, err := ic.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(name)})
-		if err != nil {
-			t.Fatalf("create access key %s: %v", name, err)
-		}
-		secret := aws.ToString(key.AccessKey.SecretAccessKey)
+		id, secret := testenv.IAMUser(ctx, t, ic, name, statements...)
 		f.secrets = append(f.secrets, secret)
-		return aws.ToString(key.AccessKey.AccessKeyId), secret
+		return id, secret
 	}
 	f.exporterKey, f.exporterSecret = user("exporter",
 		map[string]any{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"},
@@ -106,7 +85,7 @@ func s3Setup(t *testing.T, moto *testenv.Server) *s3Fixture {
 	f.adminKey, f.adminSecret = user("admin", map[string]any{"Effect": "Allow", "Action": "*", "Resource": "*"})
 
 	role := func(name, principal string, externalIDs []string, actions []string, resources ...string) string {
-		trust := mustJSON(t, map[string]any{
+		trust := testenv.JSON(t, map[string]any{
 			"Version": "2012-10-17",
 			"Statement": []any{map[string]any{
 				"Effect":    "Allow",
@@ -120,7 +99,7 @@ func s3Setup(t *testing.T, moto *testenv.Server) *s3Fixture {
 			t.Fatalf("create role %s: %v", name, err)
 		}
 		if len(actions) > 0 {
-			doc := mustJSON(t, map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{"Effect": "Allow", "Action": actions, "Resource": resources}}})
+			doc := testenv.JSON(t, map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{"Effect": "Allow", "Action": actions, "Resource": resources}}})
 			if _, err := ic.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(name), PolicyName: aws.String("audit-logs"), PolicyDocument: aws.String(doc)}); err != nil {
 				t.Fatalf("put role policy %s: %v", name, err)
 			}
@@ -289,7 +268,7 @@ func TestS3(t *testing.T) {
 		t.Run(tc.org, func(t *testing.T) {
 			before := listAll(t, f.admin, f.bucket)
 			r := v.Verify(ctx, tc.org)
-			out := mustJSON(t, r)
+			out := testenv.JSON(t, r)
 			t.Logf("report: %s", out)
 			assertNoSecret(t, out, f.secrets)
 			if r.OrgID != tc.org {
@@ -356,7 +335,7 @@ func TestS3(t *testing.T) {
 	if r.Failure == nil || r.Failure.Cause != verify.CauseRegistry || r.Failure.Stage != verify.StageRegistry {
 		t.Errorf("with the registry refusing us: failure %+v, want %s", r.Failure, verify.CauseRegistry)
 	}
-	assertNoSecret(t, mustJSON(t, r), append(f.secrets, "not-a-real-secret"))
+	assertNoSecret(t, testenv.JSON(t, r), append(f.secrets, "not-a-real-secret"))
 }
 
 func listAll(t *testing.T, c *s3.Client, bucket string) []string {

@@ -2,7 +2,6 @@ package s3sink_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"slices"
@@ -34,15 +33,6 @@ const motoAccount = "123456789012"
 // its authorization check, retries included.
 const setupCalls = 9
 
-func policyJSON(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 type trustFixture struct {
 	moto                        *testenv.Server
 	roleARN, bucket             string
@@ -68,25 +58,14 @@ func trustSetup(t *testing.T, moto *testenv.Server, org string) *trustFixture {
 	})
 
 	user := func(name string, statement map[string]any) (string, string) {
-		if _, err := ic.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name)}); err != nil {
-			t.Fatalf("create user %s: %v", name, err)
-		}
-		doc := policyJSON(t, map[string]any{"Version": "2012-10-17", "Statement": []any{statement}})
-		if _, err := ic.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String(name), PolicyName: aws.String(name), PolicyDocument: aws.String(doc)}); err != nil {
-			t.Fatalf("put user policy %s: %v", name, err)
-		}
-		key, err := ic.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(name)})
-		if err != nil {
-			t.Fatalf("create access key %s: %v", name, err)
-		}
-		secret := aws.ToString(key.AccessKey.SecretAccessKey)
+		id, secret := testenv.IAMUser(ctx, t, ic, name, statement)
 		f.secrets = append(f.secrets, secret)
-		return aws.ToString(key.AccessKey.AccessKeyId), secret
+		return id, secret
 	}
 	f.exporterKey, f.exporterSecret = user("exporter", map[string]any{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"})
 	adminKey, adminSecret := user("admin", map[string]any{"Effect": "Allow", "Action": "*", "Resource": "*"})
 
-	trust := policyJSON(t, map[string]any{
+	trust := testenv.JSON(t, map[string]any{
 		"Version": "2012-10-17",
 		"Statement": []any{map[string]any{
 			"Effect":    "Allow",
@@ -100,7 +79,7 @@ func trustSetup(t *testing.T, moto *testenv.Server, org string) *trustFixture {
 		t.Fatalf("create role: %v", err)
 	}
 	f.roleARN = aws.ToString(role.Role.Arn)
-	write := policyJSON(t, map[string]any{
+	write := testenv.JSON(t, map[string]any{
 		"Version": "2012-10-17",
 		"Statement": []any{map[string]any{
 			"Effect":   "Allow",
