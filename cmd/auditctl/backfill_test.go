@@ -85,15 +85,7 @@ func TestBackfill(t *testing.T) {
 				RequestMethod: "DELETE", RequestPath: path, ResponseStatus: 204})
 		}
 	}
-	file := filepath.Join(t.TempDir(), "days.ndjson")
-	f, err := os.Create(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := audit.WriteNDJSON(f, events...); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	file := ndjsonFile(t, events)
 	if out, err := run("events", "load", "--file", file); err != nil {
 		t.Fatalf("events load: %v\n%s", err, out)
 	}

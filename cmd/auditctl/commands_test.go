@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -28,15 +26,7 @@ func TestLoadPutExport(t *testing.T) {
 		events = append(events, audit.Event{OrgID: "cli-org", RequestID: fmt.Sprintf("r%06d", i),
 			RequestTime: day.Start().Add(time.Duration(i) * time.Second), RequestMethod: "PUT", RequestPath: fmt.Sprintf("/spaces/s/entries/%d", i), ResponseStatus: 200})
 	}
-	file := filepath.Join(t.TempDir(), "day.ndjson")
-	f, err := os.Create(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := audit.WriteNDJSON(f, events...); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	file := ndjsonFile(t, events)
 
 	if out, err := run("events", "load", "--file", file); err != nil || !strings.Contains(out, "stored 2500 events") {
 		t.Fatalf("events load: %v\n%s", err, out)

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
 
+	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/localstack"
 	"github.com/contentful/auditlogs/internal/testenv"
 )
@@ -67,4 +70,22 @@ func startStack(t *testing.T) *localstack.Stack {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// ndjsonFile writes events to an NDJSON file of the test's own (the
+// input of `auditctl events load`).
+func ndjsonFile(t *testing.T, events []audit.Event) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "events.ndjson")
+	f, err := os.Create(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := audit.WriteNDJSON(f, events...); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return file
 }
