@@ -527,8 +527,8 @@ const rejectsPrefix = "rejects/"
 // deliveryGrants are what running an export needs: assume customers'
 // roles, decrypt SAS ciphers, read the destination, query the log store
 // and record the delivery in the ledger. Each action is one the code
-// calls (registry.Get, dynamostore's Query on the by_time index,
-// ledger.Begin/Finish/Fail, all UpdateItem).
+// calls (registry.Get and RecordSASExpiry, dynamostore's Query on the
+// by_time index, ledger.Begin/Finish/Fail, all UpdateItem).
 func (s *Stack) deliveryGrants(role awsiam.Role) {
 	// Customers' roles live in their own accounts, under names they
 	// choose: the one wildcard resource of the stack. Their trust
@@ -551,6 +551,9 @@ func (s *Stack) deliveryGrants(role awsiam.Role) {
 	}
 	allow(role, "DecryptSasCiphers", []string{"kms:Decrypt"}, keyArns...)
 	allow(role, "ReadDestination", []string{"dynamodb:GetItem"}, s.RegistryTable.TableArn())
+	// The SAS URL's expiry, learnt when the export decrypts it
+	// (registry.RecordSASExpiry: one attribute, conditional on the cipher).
+	allow(role, "RecordSasExpiry", []string{"dynamodb:UpdateItem"}, s.RegistryTable.TableArn())
 	allow(role, "QueryLogStore", []string{"dynamodb:Query"},
 		s.EventsTable.TableArn(), jsii.String(*s.EventsTable.TableArn()+"/index/"+dynamostore.IndexByTime))
 	allow(role, "RecordDelivery", []string{"dynamodb:UpdateItem"}, s.LedgerTable.TableArn())
