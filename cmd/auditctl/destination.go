@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/aws/smithy-go"
 	"github.com/spf13/cobra"
 
 	"github.com/contentful/auditlogs/internal/audit"
@@ -72,6 +73,12 @@ so that status and the daily run warn 30 days before it runs out.`,
 				// SAS URL that cannot work is refused now, not on the first
 				// night. Its errors never hold the URL.
 				u, err := a.SAS.Decrypt(ctx, d.Azure.Residency, d.Azure.SASCipher)
+				var ae smithy.APIError
+				if errors.As(err, &ae) && ae.ErrorCode() == "AccessDeniedException" {
+					// Not the customer's fault: the key policy decides who
+					// may decrypt (docs/operations.md).
+					return fmt.Errorf("org %s: your AWS credentials may not decrypt with the %s SAS key, so the cipher cannot be checked: %w", d.OrgID, d.Azure.Residency, err)
+				}
 				if err != nil {
 					return fmt.Errorf("org %s: --azure-sas-cipher-file %s: %w", d.OrgID, cipherFile, err)
 				}

@@ -274,6 +274,21 @@ func TestDestinationCommands(t *testing.T) {
 		t.Fatalf("delete of an unknown org: %v, want exit code 1 naming it", err)
 	}
 
+	// Credentials the key policy does not let decrypt (as an operator's
+	// are in the deployed stack unless the policy names them): local-kms
+	// has no IAM, so a stand-in answers as KMS does.
+	kmsDenied := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write([]byte(`{"__type":"AccessDeniedException","message":"User: arn:aws:iam::123456789012:user/operator is not authorized to perform: kms:Decrypt"}`))
+	}))
+	defer kmsDenied.Close()
+	t.Setenv("AWS_ENDPOINT_URL_KMS", kmsDenied.URL)
+	_, _, err = cli("destination", "put", "--org", "denied", "--azure-sas-cipher-file", filepath.Join(dir, "initech.b64"), "--residency", "eu")
+	if !failure(err) || !strings.Contains(err.Error(), "may not decrypt with the eu SAS key") {
+		t.Fatalf("put without kms:Decrypt: %v, want exit code 1 saying so", err)
+	}
+
 	for _, out := range outputs {
 		secret.check(t, "auditctl", out)
 	}
