@@ -16,7 +16,6 @@ import (
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/localstack"
-	"github.com/contentful/auditlogs/internal/testenv"
 )
 
 // secrets collects what must never be printed: SAS URLs, their
@@ -61,13 +60,8 @@ func (s secrets) check(t *testing.T, what, out string) {
 // ciphers, Azurite's SAS URLs), with status's expiry warnings and the
 // fan-out skipping a disabled org.
 func TestDestinationCommands(t *testing.T) {
-	testenv.RequireTools(t, "moto_server", "local-kms", "azurite-blob")
 	ctx := context.Background()
-	st, err := localstack.Start(ctx)
-	defer st.Stop()
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := startStack(t)
 	dir := t.TempDir()
 	var secret secrets
 	// cipherFile makes a SAS valid for validity (or takes raw), encrypts
