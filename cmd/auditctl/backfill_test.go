@@ -24,6 +24,7 @@ import (
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/localstack"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
+	"github.com/contentful/auditlogs/internal/registry"
 )
 
 // runSplit runs the CLI with ctx, stdout and stderr of the test's own.
@@ -217,12 +218,13 @@ func TestBackfill(t *testing.T) {
 		if err != nil || sig == "" {
 			t.Fatalf("cipher: %v, sig %q", err, sig)
 		}
-		cf := filepath.Join(t.TempDir(), "sas.enc.b64")
-		if err := os.WriteFile(cf, []byte(cipher), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := run("destination", "put", "--org", "bf-azure", "--azure-sas-cipher-file", cf, "--residency", "us"); err != nil {
-			t.Fatalf("destination put: %v\n%s", err, out)
+		// Registered straight into the registry: `destination put` refuses
+		// an expired SAS, so this is a SAS that expired after it was
+		// registered.
+		reg := registry.New(dynamodb.NewFromConfig(st.AWS), localstack.RegistryTable)
+		if _, err := reg.Put(context.Background(), destination.Destination{OrgID: "bf-azure", Kind: destination.KindAzure, Enabled: true,
+			Azure: &destination.Azure{SASCipher: cipher, Residency: destination.ResidencyUS}}); err != nil {
+			t.Fatalf("register: %v", err)
 		}
 		out, err := run("backfill", "--org", "bf-azure", "--from", days[2].String(), "--to", to)
 		if err == nil || isUsage(err) || !strings.Contains(out, "failed") || !strings.Contains(out, "expired") {

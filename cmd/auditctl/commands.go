@@ -11,7 +11,6 @@ import (
 
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/audit"
-	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/exportfn"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
 	"github.com/contentful/auditlogs/internal/logstore"
@@ -223,7 +222,8 @@ summary and fails, naming them, if invocations failed.`,
 					return err
 				}
 			} else {
-				fmt.Fprintf(cmd.OutOrStdout(), "day %s: %d orgs seen, %d enabled, %d invoked, %d failed\n", sum.Day, sum.Seen, sum.Enabled, sum.Invoked, sum.Failed)
+				fmt.Fprintf(cmd.OutOrStdout(), "day %s: %d orgs seen, %d enabled, %d invoked, %d failed, %d SAS URLs expiring within 30 days\n",
+					sum.Day, sum.Seen, sum.Enabled, sum.Invoked, sum.Failed, sum.SASExpiringSoon)
 			}
 			return runErr
 		},
@@ -231,61 +231,5 @@ summary and fails, naming them, if invocations failed.`,
 	cmd.Flags().StringVar(&day, "day", "", "UTC day to deliver, YYYY-MM-DD")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	_ = cmd.MarkFlagRequired("day")
-	return cmd
-}
-
-func newDestination() *cobra.Command {
-	cmd := &cobra.Command{Use: "destination", Short: "Manage where organizations' audit logs are delivered", Args: cobra.NoArgs}
-	var d destination.Destination
-	var s3d destination.S3
-	var cipherFile, residency string
-	var disabled bool
-	put := &cobra.Command{
-		Use:   "put --org ORG (--s3-bucket B --region R --role-arn ARN | --azure-sas-cipher-file F --residency us|eu) [--prefix P]",
-		Short: "Create or replace an org's destination",
-		Long: `put validates and stores the destination of one org. The external ID used to
-assume an S3 role is always the org ID and cannot be set. An Azure SAS URL is
-given only as the cipher the customer made with our public key (the base64
-file, line breaks and all).`,
-		Example: `  auditctl destination put --org acme --s3-bucket acme-audit --region eu-west-1 --role-arn arn:aws:iam::123456789012:role/AuditLogs --prefix contentful/
-  auditctl destination put --org globex --azure-sas-cipher-file sas-token.enc.b64 --residency eu`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			d.Enabled = !disabled
-			switch {
-			case s3d.Bucket != "" && cipherFile == "":
-				d.Kind, d.S3 = destination.KindS3, &s3d
-			case cipherFile != "" && s3d.Bucket == "":
-				b, err := os.ReadFile(cipherFile)
-				if err != nil {
-					return usageError{err}
-				}
-				d.Kind, d.Azure = destination.KindAzure, &destination.Azure{SASCipher: string(b), Residency: destination.Residency(residency)}
-			default:
-				return usageError{fmt.Errorf("give either --s3-bucket (with --region and --role-arn) or --azure-sas-cipher-file (with --residency)")}
-			}
-			a, err := loadApp(cmd)
-			if err != nil {
-				return err
-			}
-			saved, err := a.Registry.Put(cmd.Context(), d)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "saved %s destination for org %s (enabled: %t, prefix %q)\n", saved.Kind, saved.OrgID, saved.Enabled, saved.Prefix)
-			return nil
-		},
-	}
-	f := put.Flags()
-	f.StringVar(&d.OrgID, "org", "", "organization ID (also the STS external ID)")
-	f.StringVar(&d.Prefix, "prefix", "", "object name prefix; a trailing / is added")
-	f.StringVar(&s3d.Bucket, "s3-bucket", "", "S3 bucket name")
-	f.StringVar(&s3d.Region, "region", "", "the bucket's AWS region")
-	f.StringVar(&s3d.RoleARN, "role-arn", "", "the customer's IAM role to assume")
-	f.StringVar(&cipherFile, "azure-sas-cipher-file", "", "file holding the base64 SAS cipher")
-	f.StringVar(&residency, "residency", "", "us or eu: the key the SAS was encrypted to")
-	f.BoolVar(&disabled, "disabled", false, "store it with delivery stopped")
-	_ = put.MarkFlagRequired("org")
-	cmd.AddCommand(put)
 	return cmd
 }

@@ -22,6 +22,10 @@ type statusRow struct {
 	Enabled bool         `json:"enabled"`
 	Entry   ledger.Entry `json:"ledger"`
 	Status  string       `json:"status"` // the ledger's, or "none"
+	// SASExpires is the org's SAS URL's expiry (Azure, once known), and
+	// Warning says when it is near or past (see sasWarning).
+	SASExpires *time.Time `json:"sas_expires,omitempty"`
+	Warning    string     `json:"warning,omitempty"`
 }
 
 func newStatus() *cobra.Command {
@@ -37,7 +41,12 @@ and sha256), stale (delivered, then events of the day arrived late: the next
 daily run delivers it again), running, failed (with the classified last error,
 permanent or not), or none (never attempted). A failed or missing day inside the fan-out's
 catch-up window is dispatched again by the next daily run; "auditctl export
---org ORG --day D" delivers it now.`,
+--org ORG --day D" delivers it now.
+
+It warns (on standard error, and in each row's "warning" with --json) when an
+enabled org's Azure SAS URL expires in less than 30 days or has expired: ask
+the customer for a new SAS and register its cipher with "auditctl destination
+put".`,
 		Example: `  auditctl status --org acme
   auditctl status --days 14 --json`,
 		Args: cobra.NoArgs,
@@ -67,7 +76,17 @@ catch-up window is dispatched again by the next daily run; "auditctl export
 			to := audit.DayOf(time.Now()).AddDays(-1)
 			from := to.AddDays(-(days - 1))
 			var rows []statusRow
+			now := time.Now()
+			var warnings []string
 			for _, d := range dests {
+				var expires *time.Time
+				if d.Azure != nil && !d.Azure.SASExpiry.IsZero() {
+					expires = &d.Azure.SASExpiry
+				}
+				warning := sasWarning(d, now)
+				if warning != "" {
+					warnings = append(warnings, warning)
+				}
 				entries, err := a.Ledger.Days(ctx, d.OrgID, from, to)
 				if err != nil {
 					return err
@@ -84,8 +103,11 @@ catch-up window is dispatched again by the next daily run; "auditctl export
 					} else if e.Stale() {
 						st = "stale" // delivered, then late events: the next run delivers it again
 					}
-					rows = append(rows, statusRow{OrgID: d.OrgID, Day: day, Enabled: d.Enabled, Entry: e, Status: st})
+					rows = append(rows, statusRow{OrgID: d.OrgID, Day: day, Enabled: d.Enabled, Entry: e, Status: st, SASExpires: expires, Warning: warning})
 				}
+			}
+			for _, w := range warnings {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
 			}
 			if asJSON {
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(rows)

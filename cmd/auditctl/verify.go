@@ -44,10 +44,8 @@ not.`,
 			if err != nil {
 				return err
 			}
-			v := &verify.Verifier{Destinations: a.Registry, Sinks: a.Exporter.Sinks}
-			// LEAD: once branch i7-dest (registry.SetSASExpiry) is merged,
-			// record the SAS expiry that verify learns:
-			//	v.Expiries = a.Registry
+			// The SAS expiry that verify learns is recorded in the registry.
+			v := &verify.Verifier{Destinations: a.Registry, Sinks: a.Exporter.Sinks, Expiries: a.Registry}
 			ctx, cancel := context.WithTimeout(cmd.Context(), verify.Timeout)
 			defer cancel()
 			r := v.Verify(ctx, org)

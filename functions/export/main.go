@@ -23,6 +23,7 @@ func main() {
 		lambda.Start(func(context.Context, exportfn.Payload) (exportfn.Outcome, error) { return exportfn.Outcome{}, err })
 		return
 	}
+	a.Sinks.Log = log
 	h := &exportfn.Handler{Exporter: a.Exporter, Ledger: a.Ledger, Lease: a.Config.Lease, Log: log}
 	lambda.Start(h.Handle)
 }

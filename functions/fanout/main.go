@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"os"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -24,6 +25,7 @@ func main() {
 		return
 	}
 	h.Log = log
+	h.Metrics = os.Stdout // embedded-metric-format lines (SASExpiringSoon)
 	lambda.Start(h.Handle)
 }
 

@@ -49,6 +49,7 @@ func build(log *slog.Logger) (*retryfn.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.Sinks.Log = log
 	return &retryfn.Handler{
 		Export:   &exportfn.Handler{Exporter: a.Exporter, Ledger: a.Ledger, Lease: a.Config.Lease, Log: log},
 		SQS:      sqs.NewFromConfig(a.AWS),

@@ -40,8 +40,10 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/contentful/auditlogs/internal/fanoutfn"
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
+	"github.com/contentful/auditlogs/internal/metrics"
 	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/retryfn"
 	"github.com/contentful/auditlogs/internal/sas"
@@ -527,8 +529,8 @@ const rejectsPrefix = "rejects/"
 // deliveryGrants are what running an export needs: assume customers'
 // roles, decrypt SAS ciphers, read the destination, query the log store
 // and record the delivery in the ledger. Each action is one the code
-// calls (registry.Get, dynamostore's Query on the by_time index,
-// ledger.Begin/Finish/Fail, all UpdateItem).
+// calls (registry.Get and RecordSASExpiry, dynamostore's Query on the
+// by_time index, ledger.Begin/Finish/Fail, all UpdateItem).
 func (s *Stack) deliveryGrants(role awsiam.Role) {
 	// Customers' roles live in their own accounts, under names they
 	// choose: the one wildcard resource of the stack. Their trust
@@ -551,6 +553,9 @@ func (s *Stack) deliveryGrants(role awsiam.Role) {
 	}
 	allow(role, "DecryptSasCiphers", []string{"kms:Decrypt"}, keyArns...)
 	allow(role, "ReadDestination", []string{"dynamodb:GetItem"}, s.RegistryTable.TableArn())
+	// The SAS URL's expiry, learnt when the export decrypts it
+	// (registry.RecordSASExpiry: one attribute, conditional on the cipher).
+	allow(role, "RecordSasExpiry", []string{"dynamodb:UpdateItem"}, s.RegistryTable.TableArn())
 	allow(role, "QueryLogStore", []string{"dynamodb:Query"},
 		s.EventsTable.TableArn(), jsii.String(*s.EventsTable.TableArn()+"/index/"+dynamostore.IndexByTime))
 	allow(role, "RecordDelivery", []string{"dynamodb:UpdateItem"}, s.LedgerTable.TableArn())
@@ -610,9 +615,9 @@ func (s *Stack) alarms(name func(string) *string) {
 		s.AlarmTopic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(p.AlarmEmail), nil))
 	}
 	action := awscloudwatchactions.NewSnsAction(s.AlarmTopic)
-	// alarmAt fires when the metric is >= threshold in periods of the last
-	// periods; alarm when it is >= 1.
-	alarmAt := func(id, alarmName, description string, metric awscloudwatch.IMetric, periods int, threshold float64) {
+	// alarmWith fires when the metric is >= threshold in periods of the
+	// last periods; missing says what a period without data counts as.
+	alarmWith := func(id, alarmName, description string, metric awscloudwatch.IMetric, periods int, threshold float64, missing awscloudwatch.TreatMissingData) {
 		a := awscloudwatch.NewAlarm(st, jsii.String(id), &awscloudwatch.AlarmProps{
 			AlarmName:          name(alarmName),
 			AlarmDescription:   jsii.String(description + " See docs/deploy.md, Alarms."),
@@ -621,11 +626,16 @@ func (s *Stack) alarms(name func(string) *string) {
 			EvaluationPeriods:  jsii.Number(periods),
 			DatapointsToAlarm:  jsii.Number(periods),
 			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+			TreatMissingData:   missing,
 		})
 		a.AddAlarmAction(action)
 		a.AddOkAction(action)
 		s.Alarms[id] = a
+	}
+	// alarmAt: a period without data is fine (nothing was counted).
+	// alarm is alarmAt with the threshold 1.
+	alarmAt := func(id, alarmName, description string, metric awscloudwatch.IMetric, periods int, threshold float64) {
+		alarmWith(id, alarmName, description, metric, periods, threshold, awscloudwatch.TreatMissingData_NOT_BREACHING)
 	}
 	alarm := func(id, alarmName, description string, metric awscloudwatch.IMetric, periods int) {
 		alarmAt(id, alarmName, description, metric, periods, 1)
@@ -688,6 +698,18 @@ func (s *Stack) alarms(name func(string) *string) {
 			Namespace: jsii.String(retryfn.Namespace), MetricName: jsii.String("IngestRejected"),
 			Period: fiveMinutes, Statistic: jsii.String("Sum"),
 		}), 1)
+
+	// The fan-out emits the count once a run (daily), so the period is a
+	// day and a period without data keeps the state: the alarm stays
+	// raised until a run counts none (a new SAS registered, or the org
+	// disabled) instead of clearing and firing again every day. A missing
+	// run has alarms of its own (schedule-dlq, fanout-errors).
+	alarmWith("SasExpiringSoonAlarm", "sas-expiring-soon",
+		"Enabled Azure destinations whose SAS URL expires within 30 days or has expired: the fan-out's log names each org and date; ask the customer for a new SAS URL, then auditctl destination put.",
+		awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace: jsii.String(metrics.Namespace), MetricName: jsii.String(fanoutfn.MetricSASExpiringSoon),
+			Period: awscdk.Duration_Days(jsii.Number(1)), Statistic: jsii.String("Maximum"),
+		}), 1, 1, awscloudwatch.TreatMissingData_IGNORE)
 }
 
 // outputs are what an operator and customers need after a deploy.

@@ -19,8 +19,10 @@ import (
 
 	"github.com/contentful/auditlogs/infra/stack"
 	"github.com/contentful/auditlogs/internal/exportfn"
+	"github.com/contentful/auditlogs/internal/fanoutfn"
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
+	"github.com/contentful/auditlogs/internal/metrics"
 	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/retryfn"
 	"github.com/contentful/auditlogs/internal/sas"
@@ -477,6 +479,8 @@ func TestIAMPolicies(t *testing.T) {
 			{"Deny", "sts:AssumeRole", "arn:${Ref:AWS::Partition}:iam::${Ref:AWS::AccountId}:role/*"},
 			{"Allow", "kms:Decrypt", strings.Join(keys, ",")},
 			{"Allow", "dynamodb:GetItem", arn(s.st.RegistryTable)},
+			// registry.RecordSASExpiry, after the SAS is decrypted.
+			{"Allow", "dynamodb:UpdateItem", arn(s.st.RegistryTable)},
 			{"Allow", "dynamodb:Query", events + "," + events + "/index/" + dynamostore.IndexByTime},
 			{"Allow", "dynamodb:UpdateItem", arn(s.st.LedgerTable)},
 		}
@@ -845,6 +849,15 @@ func TestAlarms(t *testing.T) {
 	for _, m := range []string{"PermanentFailures", "IngestRejected"} {
 		has(t, s.tmpl, "AWS::CloudWatch::Alarm", map[string]interface{}{"Namespace": retryfn.Namespace, "MetricName": m})
 	}
+	// The fan-out's daily count of SAS URLs expiring within 30 days: a
+	// day's period, the day's highest count (several runs a day may each
+	// emit it), and a day without a run keeping the state, so that the
+	// alarm neither clears nor fires again every night.
+	has(t, s.tmpl, "AWS::CloudWatch::Alarm", map[string]interface{}{
+		"Namespace": metrics.Namespace, "MetricName": fanoutfn.MetricSASExpiringSoon,
+		"Period": 86400, "Statistic": "Maximum", "EvaluationPeriods": 1, "TreatMissingData": "ignore",
+		"AlarmName": "auditlogs-dev-sas-expiring-soon",
+	})
 	// The topic: TLS only, CloudWatch may publish, no subscription
 	// without an alarm email.
 	var sslOnly, cloudwatch bool

@@ -135,6 +135,10 @@ type App struct {
 	Registry *registry.Registry
 	Ledger   *ledger.Ledger // nil without AUDITLOG_LEDGER_TABLE
 	Exporter *export.Exporter
+	// Sinks is the Exporter's sink opener; SAS its decrypter, which
+	// `auditctl destination put` uses to check a cipher before storing it.
+	Sinks *Sinks
+	SAS   *sas.Decrypter
 }
 
 // New loads the AWS configuration the standard way (environment, shared
@@ -149,14 +153,16 @@ func New(ctx context.Context, c Config) (*App, error) {
 	store.Shards = c.Shards
 	reg := registry.New(db, c.RegistryTable)
 	sinks := &Sinks{
-		AWS:   awsCfg,
-		SAS:   &sas.Decrypter{KMS: kms.NewFromConfig(awsCfg), KeyIDs: c.KeyIDs(), Policy: c.SASPolicy()},
-		S3:    s3sink.Options{PartSize: c.PartSize, Concurrency: c.Concurrency},
-		Azure: azuresink.Options{BlockSize: c.PartSize, Concurrency: c.Concurrency},
+		AWS:      awsCfg,
+		SAS:      &sas.Decrypter{KMS: kms.NewFromConfig(awsCfg), KeyIDs: c.KeyIDs(), Policy: c.SASPolicy()},
+		S3:       s3sink.Options{PartSize: c.PartSize, Concurrency: c.Concurrency},
+		Azure:    azuresink.Options{BlockSize: c.PartSize, Concurrency: c.Concurrency},
+		Expiries: reg,
 	}
 	a := &App{
 		Config: c, AWS: awsCfg, DynamoDB: db, Store: store, Registry: reg,
 		Exporter: &export.Exporter{Destinations: reg, Store: store, Sinks: sinks},
+		Sinks:    sinks, SAS: sinks.SAS,
 	}
 	if c.LedgerTable != "" {
 		a.Ledger = ledger.New(db, c.LedgerTable)
@@ -218,6 +224,17 @@ type Sinks struct {
 	SAS   *sas.Decrypter
 	S3    s3sink.Options
 	Azure azuresink.Options
+	// Expiries, when set, learns the expiry of every SAS URL decrypted
+	// here whose expiry the registry does not hold yet (or holds wrong),
+	// so that `auditctl status` and the daily run warn before it runs out.
+	Expiries ExpiryRecorder
+	// Log receives a failure to record an expiry (slog.Default if nil).
+	Log *slog.Logger
+}
+
+// ExpiryRecorder is the registry's RecordSASExpiry.
+type ExpiryRecorder interface {
+	RecordSASExpiry(ctx context.Context, org, cipher string, expires time.Time) error
 }
 
 // Open assumes the customer's role (S3) or decrypts and checks the SAS URL
@@ -233,11 +250,32 @@ func (o *Sinks) Open(ctx context.Context, d destination.Destination) (sink.Sink,
 		if err != nil {
 			return nil, fmt.Errorf("decrypt SAS URL of org %s: %w", d.OrgID, err)
 		}
+		o.recordExpiry(ctx, d, u.Expiry())
 		opts := o.Azure
 		opts.Prefix = d.Prefix
 		return azuresink.New(u, opts)
 	}
 	return nil, fmt.Errorf("org %s: destination kind %q: %w", d.OrgID, d.Kind, sink.ErrInvalidConfig)
+}
+
+// recordExpiry stores the SAS's expiry if the registry's differs. A
+// failure is logged, not returned: the delivery matters more than the
+// warning, and the next decryption tries again.
+func (o *Sinks) recordExpiry(ctx context.Context, d destination.Destination, expires time.Time) {
+	expires = expires.UTC().Truncate(time.Second) // the registry keeps seconds
+	if o.Expiries == nil || d.Azure.SASExpiry.Equal(expires) {
+		return
+	}
+	err := o.Expiries.RecordSASExpiry(ctx, d.OrgID, d.Azure.SASCipher, expires)
+	log := o.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	if err != nil {
+		log.WarnContext(ctx, "record the SAS URL's expiry failed", "org_id", d.OrgID, "sas_expires", expires.Format(time.RFC3339), "error", err.Error())
+		return
+	}
+	log.InfoContext(ctx, "recorded the SAS URL's expiry", "org_id", d.OrgID, "sas_expires", expires.Format(time.RFC3339))
 }
 
 // Timeout is a sane upper bound for one delivery outside Lambda (the CLI).

@@ -4,7 +4,11 @@
 // bounded concurrency. Throttling is retried with backoff by the SDK's
 // retryer (configured in functions/fanout); invocations that still fail
 // make the handler fail with their orgs named, so that the scheduler's own
-// retry runs the fan-out again.
+// retry runs the fan-out again. The same scan counts the enabled Azure
+// destinations whose SAS URL expires within 30 days (or has expired): a
+// log line per org and the CloudWatch metric AuditLogs/SASExpiringSoon,
+// which the stack alarms on, so the customer is asked for a new SAS
+// before deliveries fail.
 package fanoutfn
 
 import (
@@ -12,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sort"
 	"strings"
@@ -27,6 +32,7 @@ import (
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/exportfn"
 	"github.com/contentful/auditlogs/internal/ledger"
+	"github.com/contentful/auditlogs/internal/metrics"
 )
 
 // Lister is the registry's parallel scan.
@@ -55,6 +61,12 @@ type Handler struct {
 	// receives days 1 to 3 (each once: the export skips delivered days).
 	Ledger   Ledger
 	Lookback int // days, the target day included (default 7)
+
+	// Metrics, when set, receives the run's embedded-metric-format line
+	// (the function's standard output in Lambda): SASExpiringSoon.
+	Metrics io.Writer
+	// Now is the clock SAS expiries are compared with (time.Now if nil).
+	Now func() time.Time
 }
 
 // Ledger is the delivery ledger's read side.
@@ -79,7 +91,14 @@ type Summary struct {
 	CatchUp    int      `json:"catch_up_invoked"` // of Invoked, for days before the target day
 	Failed     int      `json:"failed"`
 	FailedOrgs []string `json:"failed_orgs,omitempty"`
+	// SASExpiringSoon counts the enabled Azure destinations whose SAS URL
+	// expires within destination.SASWarnBefore or has expired.
+	SASExpiringSoon int `json:"sas_expiring_soon"`
 }
+
+// MetricSASExpiringSoon is the metric the run emits with
+// Summary.SASExpiringSoon; the stack alarms when it is above 0.
+const MetricSASExpiringSoon = "SASExpiringSoon"
 
 // ManualRun is the event of a run for day started by hand (auditctl run,
 // the demo), as events/manual-run.json shows it.
@@ -117,6 +136,10 @@ func (h *Handler) Handle(ctx context.Context, ev events.EventBridgeEvent) (Summa
 		return Summary{}, err
 	}
 	start := time.Now()
+	now := start
+	if h.Now != nil {
+		now = h.Now()
+	}
 	sum := Summary{Day: day.String()}
 	workers := h.Concurrency
 	if workers < 1 {
@@ -167,9 +190,16 @@ func (h *Handler) Handle(ctx context.Context, ev events.EventBridgeEvent) (Summa
 		if d.Enabled {
 			sum.Enabled++
 		}
+		soon := d.Enabled && d.SASExpiresSoon(now)
+		if soon {
+			sum.SASExpiringSoon++
+		}
 		mu.Unlock()
 		if !d.Enabled {
 			return nil
+		}
+		if soon {
+			h.warnExpiry(ctx, d, now)
 		}
 		select {
 		case orgs <- d:
@@ -183,10 +213,17 @@ func (h *Handler) Handle(ctx context.Context, ev events.EventBridgeEvent) (Summa
 	sort.Strings(sum.FailedOrgs)
 
 	h.Log.InfoContext(ctx, "fan-out done", "day", sum.Day, "orgs_seen", sum.Seen, "orgs_enabled", sum.Enabled,
-		"invoked", sum.Invoked, "catch_up_invoked", sum.CatchUp, "failed", sum.Failed, "duration_ms", time.Since(start).Milliseconds())
+		"invoked", sum.Invoked, "catch_up_invoked", sum.CatchUp, "failed", sum.Failed, "sas_expiring_soon", sum.SASExpiringSoon, "duration_ms", time.Since(start).Milliseconds())
 	var errs []error
 	if listErr != nil {
 		errs = append(errs, fmt.Errorf("read registry: %w", listErr))
+	} else if h.Metrics != nil {
+		// Only after a whole scan: a partial count could clear the alarm
+		// while expiring SAS URLs went unseen (a failed scan fails the
+		// run, which has its own alarm).
+		if err := metrics.Write(h.Metrics, now, map[string]int64{MetricSASExpiringSoon: int64(sum.SASExpiringSoon)}, map[string]any{"day": sum.Day}); err != nil {
+			h.Log.ErrorContext(ctx, "write metric", "error", err.Error())
+		}
 	}
 	if sum.Failed > 0 {
 		names := sum.FailedOrgs
@@ -197,6 +234,20 @@ func (h *Handler) Handle(ctx context.Context, ev events.EventBridgeEvent) (Summa
 		errs = append(errs, fmt.Errorf("invoking the export for day %s failed for %d orgs: %s%s", sum.Day, sum.Failed, strings.Join(names, ", "), more))
 	}
 	return sum, errors.Join(errs...)
+}
+
+// warnExpiry logs one line for an org whose SAS URL expires soon: the org
+// and the date, for the operator to ask the customer for a new one. The
+// SAS itself is never at hand here (the fan-out does not decrypt).
+func (h *Handler) warnExpiry(ctx context.Context, d destination.Destination, now time.Time) {
+	exp := d.Azure.SASExpiry
+	if !exp.After(now) {
+		h.Log.WarnContext(ctx, "SAS URL expired: deliveries to this org fail until it sends a new one", "org_id", d.OrgID,
+			"sas_expires", exp.UTC().Format(time.RFC3339))
+		return
+	}
+	h.Log.WarnContext(ctx, "SAS URL expires soon: ask the org for a new one", "org_id", d.OrgID,
+		"sas_expires", exp.UTC().Format(time.RFC3339), "days_left", int(exp.Sub(now).Hours()/24))
 }
 
 // days are the days to dispatch for d: the target day, and with a ledger

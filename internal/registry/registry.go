@@ -182,6 +182,28 @@ func (r *Registry) Delete(ctx context.Context, org string) error {
 	return nil
 }
 
+// DeleteExisting removes org's destination and returns its kind, or an
+// error wrapping ErrNotFound if there is none (an operator who mistyped the
+// org learns it). The item is not decoded first: a hand-edited item that
+// no longer validates can still be removed.
+func (r *Registry) DeleteExisting(ctx context.Context, org string) (destination.Kind, error) {
+	out, err := r.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                aws.String(r.table),
+		Key:                      key(org),
+		ConditionExpression:      aws.String("attribute_exists(#org)"),
+		ExpressionAttributeNames: map[string]string{"#org": AttrOrgID},
+		ReturnValues:             types.ReturnValueAllOld,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return "", fmt.Errorf("org %s: %w", org, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("delete destination for org %s: %w", org, err)
+	}
+	return destination.Kind(str(out.Attributes, AttrKind)), nil
+}
+
 // List calls fn for every destination, page by page with the SDK's
 // paginator. An item that fails validation is an error naming its org.
 func (r *Registry) List(ctx context.Context, fn func(destination.Destination) error) error {

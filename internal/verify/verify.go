@@ -28,8 +28,9 @@ import (
 const Timeout = 2 * time.Minute
 
 // ExpiryWarning is how long before its SAS expires a check warns: time
-// for the customer to make a new SAS and send us its cipher.
-const ExpiryWarning = 30 * 24 * time.Hour
+// for the customer to make a new SAS and send us its cipher. The same as
+// status's and the daily run's warnings.
+const ExpiryWarning = destination.SASWarnBefore
 
 // Destinations looks up an org's destination (the registry). A missing
 // destination is an error wrapping registry.ErrNotFound.

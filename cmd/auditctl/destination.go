@@ -1,0 +1,419 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/smithy-go"
+	"github.com/spf13/cobra"
+
+	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/destination"
+	"github.com/contentful/auditlogs/internal/registry"
+)
+
+func newDestination() *cobra.Command {
+	cmd := &cobra.Command{Use: "destination", Short: "Manage where organizations' audit logs are delivered", Args: cobra.NoArgs}
+	cmd.AddCommand(newDestinationPut(), newDestinationGet(), newDestinationList(),
+		newDestinationSetEnabled(false), newDestinationSetEnabled(true), newDestinationDelete())
+	return cmd
+}
+
+func newDestinationPut() *cobra.Command {
+	var d destination.Destination
+	var s3d destination.S3
+	var cipherFile, residency string
+	var disabled bool
+	put := &cobra.Command{
+		Use:   "put --org ORG (--s3-bucket B --region R --role-arn ARN | --azure-sas-cipher-file F --residency us|eu) [--prefix P]",
+		Short: "Create or replace an org's destination",
+		Long: `put validates and stores the destination of one org. The external ID used to
+assume an S3 role is always the org ID and cannot be set. An Azure SAS URL is
+given only as the cipher the customer made with our public key (the base64
+file, line breaks and all). put decrypts it with the residency's KMS key
+(AUDITLOG_KMS_KEY_US / _EU) to check it before storing it: a SAS URL that is
+expired, lacks the create or write permission, or is not a container SAS URL
+is refused, naming the problem (never the URL). The SAS's expiry is recorded,
+so that status and the daily run warn 30 days before it runs out.`,
+		Example: `  auditctl destination put --org acme --s3-bucket acme-audit --region eu-west-1 --role-arn arn:aws:iam::123456789012:role/AuditLogs --prefix contentful/
+  auditctl destination put --org globex --azure-sas-cipher-file sas-token.enc.b64 --residency eu`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d.Enabled = !disabled
+			switch {
+			case s3d.Bucket != "" && cipherFile == "":
+				d.Kind, d.S3 = destination.KindS3, &s3d
+			case cipherFile != "" && s3d.Bucket == "":
+				b, err := os.ReadFile(cipherFile)
+				if err != nil {
+					return usageError{err}
+				}
+				d.Kind, d.Azure = destination.KindAzure, &destination.Azure{SASCipher: string(b), Residency: destination.Residency(residency)}
+			default:
+				return usageError{fmt.Errorf("give either --s3-bucket (with --region and --role-arn) or --azure-sas-cipher-file (with --residency)")}
+			}
+			d.Normalize()
+			if err := d.Validate(); err != nil {
+				return err
+			}
+			a, err := loadApp(cmd)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if d.Kind == destination.KindAzure {
+				// The same decryption and checks as a delivery's, so that a
+				// SAS URL that cannot work is refused now, not on the first
+				// night. Its errors never hold the URL.
+				u, err := a.SAS.Decrypt(ctx, d.Azure.Residency, d.Azure.SASCipher)
+				var ae smithy.APIError
+				if errors.As(err, &ae) && ae.ErrorCode() == "AccessDeniedException" {
+					// Not the customer's fault: the key policy decides who
+					// may decrypt (docs/operations.md).
+					return fmt.Errorf("org %s: your AWS credentials may not decrypt with the %s SAS key, so the cipher cannot be checked: %w", d.OrgID, d.Azure.Residency, err)
+				}
+				if err != nil {
+					return fmt.Errorf("org %s: --azure-sas-cipher-file %s: %w", d.OrgID, cipherFile, err)
+				}
+				d.Azure.SASExpiry = u.Expiry().UTC().Truncate(time.Second)
+			}
+			saved, err := a.Registry.Put(ctx, d)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "saved %s destination for org %s (enabled: %t, prefix %q)\n", saved.Kind, saved.OrgID, saved.Enabled, saved.Prefix)
+			if saved.Azure != nil {
+				now := time.Now()
+				fmt.Fprintf(w, "SAS URL expires %s (%s)\n", saved.Azure.SASExpiry.Format(time.RFC3339), untilText(saved.Azure.SASExpiry, now))
+				if warn := sasWarning(saved, now); warn != "" {
+					fmt.Fprintln(cmd.ErrOrStderr(), "warning:", warn)
+				}
+			}
+			return nil
+		},
+	}
+	f := put.Flags()
+	f.StringVar(&d.OrgID, "org", "", "organization ID (also the STS external ID)")
+	f.StringVar(&d.Prefix, "prefix", "", "object name prefix; a trailing / is added")
+	f.StringVar(&s3d.Bucket, "s3-bucket", "", "S3 bucket name")
+	f.StringVar(&s3d.Region, "region", "", "the bucket's AWS region")
+	f.StringVar(&s3d.RoleARN, "role-arn", "", "the customer's IAM role to assume")
+	f.StringVar(&cipherFile, "azure-sas-cipher-file", "", "file holding the base64 SAS cipher")
+	f.StringVar(&residency, "residency", "", "us or eu: the key the SAS was encrypted to")
+	f.BoolVar(&disabled, "disabled", false, "store it with delivery stopped")
+	_ = put.MarkFlagRequired("org")
+	return put
+}
+
+// destinationView is what get and list show of a destination: everything
+// an operator needs, and of an Azure destination only a fingerprint of the
+// SAS cipher, never the cipher or anything decrypted from it.
+type destinationView struct {
+	OrgID     string           `json:"org_id"`
+	Kind      destination.Kind `json:"kind"`
+	Enabled   bool             `json:"enabled"`
+	Prefix    string           `json:"prefix"`
+	CreatedAt time.Time        `json:"registered_at"`
+	UpdatedAt time.Time        `json:"updated_at"`
+	S3        *s3View          `json:"s3,omitempty"`
+	Azure     *azureView       `json:"azure,omitempty"`
+	// Warning is sasWarning's, if any.
+	Warning string `json:"warning,omitempty"`
+}
+
+type s3View struct {
+	Bucket     string `json:"bucket"`
+	Region     string `json:"region"`
+	RoleARN    string `json:"role_arn"`
+	ExternalID string `json:"external_id"`
+}
+
+type azureView struct {
+	Residency destination.Residency `json:"residency"`
+	// CipherSHA256 is destination.Azure.CipherFingerprint.
+	CipherSHA256 string `json:"sas_cipher_sha256"`
+	// SASExpires is unset while unknown (registered before expiries were
+	// recorded, and not decrypted since).
+	SASExpires *time.Time `json:"sas_expires,omitempty"`
+}
+
+func viewOf(d destination.Destination, now time.Time) destinationView {
+	v := destinationView{OrgID: d.OrgID, Kind: d.Kind, Enabled: d.Enabled, Prefix: d.Prefix,
+		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, Warning: sasWarning(d, now)}
+	if d.S3 != nil {
+		v.S3 = &s3View{Bucket: d.S3.Bucket, Region: d.S3.Region, RoleARN: d.S3.RoleARN, ExternalID: d.ExternalID()}
+	}
+	if d.Azure != nil {
+		v.Azure = &azureView{Residency: d.Azure.Residency, CipherSHA256: d.Azure.CipherFingerprint()}
+		if !d.Azure.SASExpiry.IsZero() {
+			exp := d.Azure.SASExpiry
+			v.Azure.SASExpires = &exp
+		}
+	}
+	return v
+}
+
+// sasWarning is the warning for an enabled Azure destination whose SAS URL
+// expires within destination.SASWarnBefore or has expired, or "". A
+// disabled org gets none: nothing is delivered to it.
+func sasWarning(d destination.Destination, now time.Time) string {
+	if !d.Enabled || !d.SASExpiresSoon(now) {
+		return ""
+	}
+	exp := d.Azure.SASExpiry.UTC().Format(time.RFC3339)
+	if !d.Azure.SASExpiry.After(now) {
+		return fmt.Sprintf("org %s: SAS URL expired at %s: deliveries fail until the customer sends a new one (auditctl destination put)", d.OrgID, exp)
+	}
+	return fmt.Sprintf("org %s: SAS URL expires at %s (%s): ask the customer for a new one and register its cipher (auditctl destination put)",
+		d.OrgID, exp, untilText(d.Azure.SASExpiry, now))
+}
+
+// untilText says how far t is from now, in whole days.
+func untilText(t, now time.Time) string {
+	d := t.Sub(now)
+	switch days := int(d.Hours() / 24); {
+	case d <= 0:
+		return "expired"
+	case days == 0:
+		return "in less than a day"
+	case days == 1:
+		return "in 1 day"
+	default:
+		return fmt.Sprintf("in %d days", days)
+	}
+}
+
+// checkOrg refuses a malformed org ID before any request is made.
+func checkOrg(org string) error {
+	if err := audit.ValidateOrgID(org); err != nil {
+		return usageError{err}
+	}
+	return nil
+}
+
+// notFound adds the way out to a registry.ErrNotFound.
+func notFound(err error) error {
+	if errors.Is(err, registry.ErrNotFound) {
+		return fmt.Errorf("%w (auditctl destination list shows the registered orgs)", err)
+	}
+	return err
+}
+
+func newDestinationGet() *cobra.Command {
+	var org string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "get --org ORG",
+		Short: "Show an org's destination (never its SAS URL or cipher)",
+		Long: `get shows where an org's audit logs go: kind, enabled, prefix, when it was
+registered and last changed; for S3 the bucket, region, role and external ID;
+for Azure the residency, the SAS URL's expiry and a fingerprint of the cipher
+(the first 12 hex digits of its SHA-256, as "base64 -d FILE | sha256sum" gives
+for the customer's file). Neither the cipher nor the SAS URL is ever shown.
+An org without a destination is an error (exit code 1).`,
+		Example: `  auditctl destination get --org acme
+  auditctl destination get --org globex --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOrg(org); err != nil {
+				return err
+			}
+			a, err := loadApp(cmd)
+			if err != nil {
+				return err
+			}
+			d, err := a.Registry.Get(cmd.Context(), org)
+			if err != nil {
+				return notFound(err)
+			}
+			v := viewOf(d, time.Now())
+			if asJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(v)
+			}
+			return printView(cmd.OutOrStdout(), v, time.Now())
+		},
+	}
+	cmd.Flags().StringVar(&org, "org", "", "organization ID")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the destination as JSON")
+	_ = cmd.MarkFlagRequired("org")
+	return cmd
+}
+
+func printView(w io.Writer, v destinationView, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k, val string) { fmt.Fprintf(tw, "%s\t%s\n", k, val) }
+	row("org", v.OrgID)
+	row("kind", string(v.Kind))
+	row("enabled", fmt.Sprint(v.Enabled))
+	row("prefix", fmt.Sprintf("%q", v.Prefix))
+	row("registered", v.CreatedAt.UTC().Format(time.RFC3339))
+	row("updated", v.UpdatedAt.UTC().Format(time.RFC3339))
+	if v.S3 != nil {
+		row("bucket", v.S3.Bucket)
+		row("region", v.S3.Region)
+		row("role arn", v.S3.RoleARN)
+		row("external id", v.S3.ExternalID)
+	}
+	if v.Azure != nil {
+		row("residency", string(v.Azure.Residency))
+		row("sas cipher", "sha256:"+v.Azure.CipherSHA256)
+		row("sas expires", expiryText(v.Azure.SASExpires, now))
+	}
+	if v.Warning != "" {
+		row("warning", v.Warning)
+	}
+	return tw.Flush()
+}
+
+func expiryText(t *time.Time, now time.Time) string {
+	if t == nil {
+		return "unknown (learnt at the next delivery)"
+	}
+	return t.UTC().Format(time.RFC3339) + " (" + untilText(*t, now) + ")"
+}
+
+func newDestinationList() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List every org's destination (never a SAS URL or cipher)",
+		Long: `list shows every registered destination, sorted by org: kind, enabled, target
+(s3://bucket/prefix and region, or the Azure residency and the cipher's
+fingerprint), the SAS URL's expiry and when it was last changed. Enabled orgs
+whose SAS URL expires within 30 days, or has expired, are named in warnings
+on standard error (and in "warning" with --json).`,
+		Example: `  auditctl destination list
+  auditctl destination list --json | jq -r '.[] | select(.enabled == false) | .org_id'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := loadApp(cmd)
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			views := []destinationView{} // [] rather than null in JSON when empty
+			if err := a.Registry.List(cmd.Context(), func(d destination.Destination) error {
+				views = append(views, viewOf(d, now))
+				return nil
+			}); err != nil {
+				return err
+			}
+			slices.SortFunc(views, func(x, y destinationView) int { return strings.Compare(x.OrgID, y.OrgID) })
+			for _, v := range views {
+				if v.Warning != "" {
+					fmt.Fprintln(cmd.ErrOrStderr(), "warning:", v.Warning)
+				}
+			}
+			if asJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(views)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "ORG\tKIND\tENABLED\tTARGET\tSAS EXPIRES\tUPDATED")
+			for _, v := range views {
+				target, expires := "", "-"
+				switch {
+				case v.S3 != nil:
+					target = fmt.Sprintf("s3://%s/%s (%s)", v.S3.Bucket, v.Prefix, v.S3.Region)
+				case v.Azure != nil:
+					target = fmt.Sprintf("azure %s, cipher sha256:%s, prefix %q", v.Azure.Residency, v.Azure.CipherSHA256, v.Prefix)
+					expires = expiryText(v.Azure.SASExpires, now)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\t%s\n", v.OrgID, v.Kind, v.Enabled, target, expires, v.UpdatedAt.UTC().Format(time.RFC3339))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the destinations as a JSON array")
+	return cmd
+}
+
+// newDestinationSetEnabled is `disable` (enabled false) or `enable`.
+func newDestinationSetEnabled(enabled bool) *cobra.Command {
+	var org string
+	cmd := &cobra.Command{Args: cobra.NoArgs}
+	if enabled {
+		cmd.Use = "enable --org ORG"
+		cmd.Short = "Resume delivery for an org"
+		cmd.Long = `enable resumes the delivery that disable stopped. The next daily run delivers
+yesterday, and its catch-up also delivers the days of the last 7 (since the
+destination was registered) that were not delivered, those of the pause
+included; "auditctl export --org ORG --day D" delivers an older day now.`
+		cmd.Example = `  auditctl destination enable --org acme`
+	} else {
+		cmd.Use = "disable --org ORG"
+		cmd.Short = "Stop delivery for an org (the customer's \"stop delivery\"), keeping its destination"
+		cmd.Long = `disable stops the delivery of an org's audit logs and keeps its destination,
+so that enable resumes it: the daily run no longer invokes the export for the
+org, and an export or retry already under way is refused as "delivery is
+disabled for this org" (recorded in the ledger, not retried). Files already
+delivered stay where they are. To remove the destination, use delete.`
+		cmd.Example = `  auditctl destination disable --org acme`
+	}
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := checkOrg(org); err != nil {
+			return err
+		}
+		a, err := loadApp(cmd)
+		if err != nil {
+			return err
+		}
+		if err := a.Registry.SetEnabled(cmd.Context(), org, enabled); err != nil {
+			return notFound(err)
+		}
+		if enabled {
+			fmt.Fprintf(cmd.OutOrStdout(), "delivery enabled for org %s: the next daily run delivers it, missed days of the last 7 included\n", org)
+		} else {
+			fmt.Fprintf(cmd.OutOrStdout(), "delivery stopped for org %s: the daily run skips it until \"auditctl destination enable --org %s\"\n", org, org)
+		}
+		return nil
+	}
+	cmd.Flags().StringVar(&org, "org", "", "organization ID")
+	_ = cmd.MarkFlagRequired("org")
+	return cmd
+}
+
+func newDestinationDelete() *cobra.Command {
+	var org string
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "delete --org ORG --yes",
+		Short: "Remove an org's destination for good",
+		Long: `delete removes an org's destination from the registry: its bucket and role, or
+its SAS cipher, are gone, and delivering again needs the customer's details
+anew (destination put). It asks for --yes; without it nothing is done (exit
+code 2). To pause delivery and keep the destination, use disable. The ledger's
+records and the files already delivered are left as they are.`,
+		Example: `  auditctl destination delete --org acme --yes`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOrg(org); err != nil {
+				return err
+			}
+			if !yes {
+				return usageError{fmt.Errorf("delete removes the destination of org %s for good: add --yes to confirm (or use \"destination disable\" to stop delivery and keep it)", org)}
+			}
+			a, err := loadApp(cmd)
+			if err != nil {
+				return err
+			}
+			kind, err := a.Registry.DeleteExisting(cmd.Context(), org)
+			if err != nil {
+				return notFound(err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted the %s destination of org %s\n", kind, org)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&org, "org", "", "organization ID")
+	cmd.Flags().BoolVar(&yes, "yes", false, "confirm the deletion")
+	_ = cmd.MarkFlagRequired("org")
+	return cmd
+}

@@ -1,0 +1,119 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/contentful/auditlogs/internal/destination"
+)
+
+// sasFor returns a container SAS URL of the local stack valid for
+// validity, its cipher (as the customer submits it), its signature and
+// its expiry (se) as the registry keeps it, in whole seconds.
+func sasFor(t *testing.T, validity time.Duration) (cipher, sig string, expiry time.Time) {
+	t.Helper()
+	raw, err := stack.ContainerSAS(validity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if expiry, err = time.Parse(time.RFC3339, u.Query().Get("se")); err != nil {
+		t.Fatal(err)
+	}
+	if cipher, err = stack.EncryptSAS("us", raw); err != nil {
+		t.Fatal(err)
+	}
+	return cipher, u.Query().Get("sig"), expiry.Truncate(time.Second)
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestExportRecordsSASExpiry: the export decrypts the SAS; when the
+// registry's expiry differs from the SAS's se (unknown, or left from an
+// older SAS), it is updated, and the log names org and date, never the
+// SAS. When it is right, nothing is written.
+func TestExportRecordsSASExpiry(t *testing.T) {
+	ctx := context.Background()
+	var logs syncBuffer
+	prev := apps.Sinks.Log
+	apps.Sinks.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	t.Cleanup(func() { apps.Sinks.Log = prev })
+	org := "expiry-org"
+	get := func() time.Time {
+		t.Helper()
+		d, err := apps.Registry.Get(ctx, org)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Azure.SASExpiry
+	}
+	export := func() {
+		t.Helper()
+		if _, err := apps.Exporter.Export(ctx, org, day); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Registered without an expiry (as before expiries were recorded).
+	oldCipher, oldSig, oldExpiry := sasFor(t, 20*24*time.Hour)
+	d := destination.Destination{OrgID: org, Kind: destination.KindAzure, Enabled: true,
+		Azure: &destination.Azure{SASCipher: oldCipher, Residency: destination.ResidencyUS}}
+	if _, err := apps.Registry.Put(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	export()
+	if got := get(); !got.Equal(oldExpiry) {
+		t.Fatalf("after the first export: registry expiry %v, want the SAS's %v", got, oldExpiry)
+	}
+
+	// A newer SAS, registered with the old SAS's expiry still attached
+	// (the registry's value is stale): the export learns the new one.
+	newCipher, newSig, newExpiry := sasFor(t, 90*24*time.Hour)
+	d.Azure = &destination.Azure{SASCipher: newCipher, Residency: destination.ResidencyUS, SASExpiry: oldExpiry}
+	if _, err := apps.Registry.Put(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	export()
+	if got := get(); !got.Equal(newExpiry) || newExpiry.Equal(oldExpiry) {
+		t.Fatalf("after a newer SAS: registry expiry %v, want %v (old %v)", got, newExpiry, oldExpiry)
+	}
+	out := logs.String()
+	if n := strings.Count(out, "recorded the SAS URL's expiry"); n != 2 || !strings.Contains(out, "org_id="+org) || !strings.Contains(out, newExpiry.Format(time.RFC3339)) {
+		t.Fatalf("want two log lines naming org and date, got:\n%s", out)
+	}
+
+	// Now right: a third export writes nothing.
+	export()
+	if n := strings.Count(logs.String(), "recorded the SAS URL's expiry"); n != 2 {
+		t.Fatalf("an unchanged expiry was written again:\n%s", logs.String())
+	}
+	for _, secret := range []string{oldSig, newSig, url.QueryEscape(newSig), oldCipher[:64], newCipher[:64]} {
+		if strings.Contains(logs.String(), secret) {
+			t.Fatalf("the log holds a secret (%.8s...):\n%s", secret, logs.String())
+		}
+	}
+}
