@@ -21,13 +21,15 @@ const (
 	CtxFanOutConcurrency         = "fanOutConcurrency"
 	CtxCodeDir                   = "codeDir"
 	CtxKeyAdminArns              = "keyAdminArns"
+	CtxKeyOperatorArns           = "keyOperatorArns"
 	CtxLogRetentionDays          = "logRetentionDays"
 	CtxIngestIncludePOST         = "ingestIncludePost"
 )
 
 // PropsFromContext reads StackProps from node's context. Values may be
 // strings (as `-c key=value` passes them) or JSON numbers (cdk.json);
-// keyAdminArns is a comma-separated string or a JSON list.
+// keyAdminArns and keyOperatorArns are comma-separated strings or JSON
+// lists.
 func PropsFromContext(node constructs.Node) (StackProps, error) {
 	return PropsFromValues(func(key string) interface{} { return node.TryGetContext(jsii.String(key)) })
 }
@@ -100,27 +102,39 @@ func PropsFromValues(get func(key string) interface{}) (StackProps, error) {
 	if err != nil {
 		return p, err
 	}
-	switch v := get(CtxKeyAdminArns).(type) {
+	for key, dst := range map[string]*[]string{CtxKeyAdminArns: &p.KeyAdminArns, CtxKeyOperatorArns: &p.KeyOperatorArns} {
+		if *dst, err = arnList(key, get(key)); err != nil {
+			return p, err
+		}
+	}
+	if p.CodeDir == "" {
+		p.CodeDir = DefaultCodeDir
+	}
+	return p, nil
+}
+
+// arnList reads a list of ARNs: a comma-separated string (`-c key=a,b`) or
+// a JSON list (cdk.json).
+func arnList(key string, v interface{}) ([]string, error) {
+	var out []string
+	switch v := v.(type) {
 	case nil:
 	case string:
 		for _, a := range strings.Split(v, ",") {
 			if a = strings.TrimSpace(a); a != "" {
-				p.KeyAdminArns = append(p.KeyAdminArns, a)
+				out = append(out, a)
 			}
 		}
 	case []interface{}:
 		for _, a := range v {
 			s, ok := a.(string)
 			if !ok {
-				return p, fmt.Errorf("context %s: want a list of ARNs", CtxKeyAdminArns)
+				return nil, fmt.Errorf("context %s: want a list of ARNs", key)
 			}
-			p.KeyAdminArns = append(p.KeyAdminArns, s)
+			out = append(out, s)
 		}
 	default:
-		return p, fmt.Errorf("context %s=%v: want a comma-separated list of ARNs", CtxKeyAdminArns, v)
+		return nil, fmt.Errorf("context %s=%v: want a comma-separated list of ARNs", key, v)
 	}
-	if p.CodeDir == "" {
-		p.CodeDir = DefaultCodeDir
-	}
-	return p, nil
+	return out, nil
 }

@@ -119,6 +119,12 @@ type StackProps struct {
 	// role CloudFormation deploys with (cdk bootstrap's cfn-exec-role), or
 	// KMS refuses the key policy.
 	KeyAdminArns []string
+	// KeyOperatorArns are principals (the operators' roles) that may also
+	// decrypt SAS ciphers, as `auditctl destination put` and `auditctl
+	// verify` do to check a customer's SAS URL before and after it is
+	// registered. Default none: those commands then fail for Azure
+	// destinations with a clear "may not decrypt" error.
+	KeyOperatorArns []string
 	// IngestIncludePOST makes the ingest audit creates (POST) as well
 	// (AUDITLOG_INGEST_INCLUDE_POST). Default false, as the product doc
 	// says.
@@ -359,8 +365,12 @@ func New(scope constructs.Construct, id string, props StackProps) (*Stack, error
 		awsiam.NewArnPrincipal(s.ExportRole.RoleArn()),
 		awsiam.NewArnPrincipal(s.RetryRole.RoleArn()),
 	}
+	operators := []awsiam.IPrincipal{}
+	for _, a := range p.KeyOperatorArns {
+		operators = append(operators, awsiam.NewArnPrincipal(jsii.String(a)))
+	}
 	for _, r := range Residencies {
-		s.SASKeys[r] = newSASKey(st, "SasKey"+upperFirst(string(r)), p.StageName, r, admins, decrypters)
+		s.SASKeys[r] = newSASKey(st, "SasKey"+upperFirst(string(r)), p.StageName, r, admins, decrypters, operators)
 	}
 
 	// --- what a delivery needs (export and retry) -------------------------
@@ -807,27 +817,33 @@ func allow(role awsiam.Role, sid string, actions []string, resources ...*string)
 // newSASKey is the RSA-4096 key of a residency. Its policy is the whole
 // policy (no default `kms:*` for the account root): the admins manage it
 // and read its public key, and only the decrypters (the roles of the
-// functions that deliver) decrypt, with the algorithm internal/sas uses.
-func newSASKey(scope constructs.Construct, id, stage string, r sas.Residency, admins, decrypters []awsiam.IPrincipal) awskms.Key {
-	doc := awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{
-		Statements: &[]awsiam.PolicyStatement{
-			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-				Sid:        jsii.String("KeyAdministration"),
-				Principals: &admins,
-				Actions:    jsii.Strings(KeyAdminActions...),
-				Resources:  jsii.Strings("*"), // in a key policy: this key
-			}),
-			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-				Sid:        jsii.String("DeliveriesDecryptSasCiphers"),
-				Principals: &decrypters,
-				Actions:    jsii.Strings("kms:Decrypt"),
-				Resources:  jsii.Strings("*"),
-				Conditions: &map[string]interface{}{
-					"StringEquals": map[string]interface{}{"kms:EncryptionAlgorithm": string(sas.Algorithm)},
-				},
-			}),
-		},
-	})
+// functions that deliver) and the operators (KeyOperatorArns, who check
+// SAS URLs with auditctl) decrypt, with the algorithm internal/sas uses.
+func newSASKey(scope constructs.Construct, id, stage string, r sas.Residency, admins, decrypters, operators []awsiam.IPrincipal) awskms.Key {
+	decrypt := func(sid string, who []awsiam.IPrincipal) awsiam.PolicyStatement {
+		return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String(sid),
+			Principals: &who,
+			Actions:    jsii.Strings("kms:Decrypt"),
+			Resources:  jsii.Strings("*"),
+			Conditions: &map[string]interface{}{
+				"StringEquals": map[string]interface{}{"kms:EncryptionAlgorithm": string(sas.Algorithm)},
+			},
+		})
+	}
+	statements := []awsiam.PolicyStatement{
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String("KeyAdministration"),
+			Principals: &admins,
+			Actions:    jsii.Strings(KeyAdminActions...),
+			Resources:  jsii.Strings("*"), // in a key policy: this key
+		}),
+		decrypt("DeliveriesDecryptSasCiphers", decrypters),
+	}
+	if len(operators) > 0 {
+		statements = append(statements, decrypt("OperatorsCheckSasCiphers", operators))
+	}
+	doc := awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{Statements: &statements})
 	return awskms.NewKey(scope, jsii.String(id), &awskms.KeyProps{
 		Alias:         jsii.String("alias/auditlogs-" + stage + "-sas-" + string(r)),
 		Description:   jsii.String("auditlogs " + stage + ": decrypts customers' Azure SAS URLs of residency " + string(r)),

@@ -904,11 +904,12 @@ func TestKMSKeys(t *testing.T) {
 
 // checkKeyPolicies checks both keys: RSA-4096 for encryption, retained;
 // only the roles of the functions that deliver (export, and retry, which
-// runs exports in process) may decrypt; admins may administer (without
-// decrypting, re-encrypting or creating grants) and read the public key.
-func checkKeyPolicies(t *testing.T, s *synthesized, admins []string) {
+// runs exports in process) and the operators may decrypt; admins may
+// administer (without decrypting, re-encrypting or creating grants) and
+// read the public key.
+func checkKeyPolicies(t *testing.T, s *synthesized, admins []string, operators ...string) {
 	t.Helper()
-	wantDecrypters := []string{"${" + s.id(t, s.st.ExportRole) + ".Arn}", "${" + s.id(t, s.st.RetryRole) + ".Arn}"}
+	wantDecrypters := append([]string{"${" + s.id(t, s.st.ExportRole) + ".Arn}", "${" + s.id(t, s.st.RetryRole) + ".Arn}"}, operators...)
 	sort.Strings(wantDecrypters)
 	sort.Strings(admins)
 	for id, k := range s.resources("AWS::KMS::Key") {
@@ -936,6 +937,9 @@ func checkKeyPolicies(t *testing.T, s *synthesized, admins []string) {
 					t.Errorf("key %s: wildcard action %q for %v", id, a, principals)
 				case a == "kms:Decrypt":
 					decrypters = append(decrypters, principals...)
+					if render(prop(st, "Condition", "StringEquals", "kms:EncryptionAlgorithm")) != "RSAES_OAEP_SHA_256" {
+						t.Errorf("key %s: kms:Decrypt for %v without the RSAES_OAEP_SHA_256 condition", id, principals)
+					}
 				case strings.HasPrefix(a, "kms:ReEncrypt") || a == "kms:CreateGrant":
 					t.Errorf("key %s: %s for %v", id, a, principals)
 				default:
@@ -948,7 +952,7 @@ func checkKeyPolicies(t *testing.T, s *synthesized, admins []string) {
 		}
 		sort.Strings(decrypters)
 		if !reflect.DeepEqual(decrypters, wantDecrypters) {
-			t.Errorf("key %s: kms:Decrypt for %v, want only the export and retry roles %v", id, decrypters, wantDecrypters)
+			t.Errorf("key %s: kms:Decrypt for %v, want only the export and retry roles and the operators %v", id, decrypters, wantDecrypters)
 		}
 		for _, a := range []string{"kms:GetPublicKey", "kms:DescribeKey", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion"} {
 			if !adminActions[a] {
@@ -1011,6 +1015,7 @@ func checkSchedule(t *testing.T, s *synthesized, want string) {
 func TestOverrides(t *testing.T) {
 	admin := "arn:aws:iam::111122223333:role/KeyAdmin"
 	cfnExec := "arn:aws:iam::111122223333:role/cdk-hnb659fds-cfn-exec-role-111122223333-eu-west-1"
+	operator := "arn:aws:iam::111122223333:role/AuditLogsOperator"
 	s := synth(t, stack.StackProps{
 		StageName:                 "prod",
 		ScheduleExpression:        "cron(30 2 * * ? *)",
@@ -1018,11 +1023,19 @@ func TestOverrides(t *testing.T) {
 		ExportReservedConcurrency: 7,
 		FanOutConcurrency:         4,
 		KeyAdminArns:              []string{admin, cfnExec},
+		KeyOperatorArns:           []string{operator},
 		LogRetentionDays:          365,
 		RetryMaxConcurrency:       3,
+		IngestIncludePOST:         true,
 	})
 	checkSchedule(t, s, "cron(30 2 * * ? *)")
-	checkKeyPolicies(t, s, []string{admin, cfnExec})
+	checkKeyPolicies(t, s, []string{admin, cfnExec}, operator)
+	has(t, s.tmpl, "AWS::Lambda::Function", map[string]interface{}{
+		"FunctionName": "auditlogs-prod-ingest",
+		"Environment": map[string]interface{}{"Variables": assertions.Match_ObjectLike(&map[string]interface{}{
+			"AUDITLOG_INGEST_INCLUDE_POST": "true",
+		})},
+	})
 	has(t, s.tmpl, "AWS::Lambda::Function", map[string]interface{}{
 		"FunctionName": "auditlogs-prod-export", "ReservedConcurrentExecutions": 7,
 	})
@@ -1045,6 +1058,8 @@ func TestPropsFromContext(t *testing.T) {
 		stack.CtxRetryMaxConcurrency:       "4",
 		stack.CtxLogStoreRetentionDays:     float64(40),
 		stack.CtxKeyAdminArns:              "arn:aws:iam::1:role/a, arn:aws:iam::1:role/b",
+		stack.CtxKeyOperatorArns:           []interface{}{"arn:aws:iam::1:role/ops"},
+		stack.CtxIngestIncludePOST:         "true",
 	}
 	p, err := stack.PropsFromValues(func(k string) interface{} { return ctx[k] })
 	if err != nil {
@@ -1053,7 +1068,8 @@ func TestPropsFromContext(t *testing.T) {
 	p = p.Defaults()
 	if p.StageName != "prod" || p.ScheduleExpression != "rate(12 hours)" || p.AlarmEmail != "ops@example.com" ||
 		p.ExportReservedConcurrency != 20 || p.RetryMaxConcurrency != 4 || p.LogStoreRetentionDays != 40 || p.FanOutConcurrency != 16 ||
-		p.CodeDir != stack.DefaultCodeDir || !reflect.DeepEqual(p.KeyAdminArns, []string{"arn:aws:iam::1:role/a", "arn:aws:iam::1:role/b"}) {
+		p.CodeDir != stack.DefaultCodeDir || !reflect.DeepEqual(p.KeyAdminArns, []string{"arn:aws:iam::1:role/a", "arn:aws:iam::1:role/b"}) ||
+		!reflect.DeepEqual(p.KeyOperatorArns, []string{"arn:aws:iam::1:role/ops"}) || !p.IngestIncludePOST {
 		t.Errorf("props %+v", p)
 	}
 	if _, err := stack.PropsFromValues(func(k string) interface{} {
@@ -1063,6 +1079,14 @@ func TestPropsFromContext(t *testing.T) {
 		return nil
 	}); err == nil {
 		t.Error("a malformed number was accepted")
+	}
+	if _, err := stack.PropsFromValues(func(k string) interface{} {
+		if k == stack.CtxIngestIncludePOST {
+			return "yes please"
+		}
+		return nil
+	}); err == nil || !strings.Contains(err.Error(), stack.CtxIngestIncludePOST) {
+		t.Errorf("a malformed %s: %v", stack.CtxIngestIncludePOST, err)
 	}
 
 	// cdk.json's context gives the same props as the defaults.
