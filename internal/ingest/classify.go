@@ -1,9 +1,6 @@
 package ingest
 
 import (
-	"time"
-	"unicode/utf8"
-
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/routes"
 )
@@ -66,7 +63,7 @@ type Outcome struct {
 	Err    error  // why, when Rejected: a *audit.FieldError
 }
 
-// Classify decides what becomes of a parsed record and, when it is to be
+// Classify decides what becomes of a record that Parse returned and, when it is to be
 // stored, builds its event: the route is the matched template, the space
 // the path's space_id segment (empty for organization-level routes), and
 // every other field is the record's, the path as sent. The event is
@@ -85,39 +82,12 @@ func (c Config) Classify(rec *Record) (audit.Event, Outcome) {
 		ResponseStatus: rec.Status, ContentLength: rec.ContentLength,
 		Space: space, Route: rt.Template, Referrer: rec.Referrer, ActorID: rec.ActorID,
 	}
-	// Parse has checked every field already; this is the guard that
-	// keeps an event the store would refuse (which fails the whole
-	// write) out of a batch, and catches what only the event knows, such
-	// as a space ID longer than audit.MaxShortLen.
-	if err := normalize(&e); err != nil {
-		return audit.Event{}, Outcome{Kind: Rejected, Err: err}
+	// Parse has checked every field of the record against the event's
+	// rules (the same limits, valid UTF-8, a UTC time in milliseconds);
+	// what only the event has is the space, a path segment that may be
+	// longer than an ID may be. Validate, the authority, says why.
+	if len(e.Space) > audit.MaxShortLen || len(e.Route) > audit.MaxRouteLen {
+		return audit.Event{}, Outcome{Kind: Rejected, Err: e.Validate()}
 	}
 	return e, Outcome{Kind: Stored, Entity: rt.Entity}
 }
-
-// normalize does what e.Normalize and e.Validate do, without Validate's
-// regular expression on the hot path: a quick check of the same rules
-// decides the common case, and audit.Event.Validate, the authority, has
-// the last word on an event the quick check doubts.
-func normalize(e *audit.Event) error {
-	for _, f := range [...]*string{&e.RequestPath, &e.RequestQuery, &e.Space, &e.Route, &e.Referrer, &e.ActorID} {
-		if !utf8.ValidString(*f) {
-			e.Normalize()
-			break
-		}
-	}
-	e.RequestTime = e.RequestTime.UTC().Truncate(time.Millisecond)
-	y := e.RequestTime.Year()
-	if validOrgID(e.OrgID) && e.RequestID != "" && len(e.RequestID) <= audit.MaxShortLen && printable(e.RequestID) &&
-		y >= 2000 && y <= 9999 && auditable(e.RequestMethod) &&
-		e.RequestPath != "" && e.RequestPath[0] == '/' && len(e.RequestPath) <= audit.MaxPathLen &&
-		len(e.RequestQuery) <= audit.MaxQueryLen && e.ResponseStatus >= 100 && e.ResponseStatus <= 599 &&
-		e.ContentLength >= 0 && len(e.Space) <= audit.MaxShortLen && len(e.Route) <= audit.MaxRouteLen &&
-		len(e.Referrer) <= audit.MaxReferrerLen && len(e.ActorID) <= audit.MaxShortLen {
-		return nil
-	}
-	return e.Validate()
-}
-
-// auditable are the methods an audit event may carry.
-func auditable(m string) bool { return m == "PUT" || m == "PATCH" || m == "DELETE" || m == "POST" }

@@ -346,7 +346,7 @@ func (dec *decoder) object(w *wire) error {
 		if err != nil {
 			return dec.syntax(err)
 		}
-		if err := dec.member(w, dec.str(name, int(dec.d.InputOffset()))); err != nil {
+		if err := dec.member(w, dec.name(name, int(dec.d.InputOffset()))); err != nil {
 			return err
 		}
 	}
@@ -419,6 +419,16 @@ func (dec *decoder) member(w *wire, key string) error {
 	}
 	w.seen |= bit
 	return nil
+}
+
+// name is a member's name, for matching the known keys: without escapes,
+// a slice of the record as it is (a name that is not valid UTF-8 matches
+// no key either way), else decoded.
+func (dec *decoder) name(v jsontext.Value, end int) string {
+	if bytes.IndexByte(v, '\\') < 0 {
+		return dec.s[end-len(v)+1 : end-1]
+	}
+	return dec.str(v, end)
 }
 
 // str decodes a JSON string that ends at byte end of the record: a slice
