@@ -38,7 +38,7 @@ ledger records it. With --only-missing, days the ledger shows as delivered are
 skipped instead.
 
 The whole range is checked before anything is delivered: --to must be before
-today (UTC), and --from must be inside the log store's retention (35 days), so
+today (UTC), and --from must be inside the log store's retention (AUDITLOG_LOG_STORE_RETENTION_DAYS, 35 by default), so
 that no file is delivered short. The org must have an enabled destination.
 
 Days go one after another (each delivery is already parallel inside, and the

@@ -91,9 +91,10 @@ type StackProps struct {
 	// ScheduleExpression is the EventBridge schedule of the fan-out.
 	// Default DefaultSchedule (daily at 01:00 UTC).
 	ScheduleExpression string
-	// LogStoreRetentionDays is how long the log store keeps events. The
-	// writer sets each item's TTL, so the stack only documents it (a stack
-	// output); it must be at least 2 so yesterday's events are still there
+	// LogStoreRetentionDays is how long the log store keeps events
+	// (AUDITLOG_LOG_STORE_RETENTION_DAYS): the TTL the ingest sets on each
+	// event, the oldest day the export delivers, and how long rejected
+	// records are kept. At least 2, so yesterday's events are still there
 	// for the export and its retries. Default 35 (dynamostore.DefaultRetention).
 	LogStoreRetentionDays int
 	// AlarmEmail, when set, is subscribed to the alarm topic.
@@ -383,6 +384,8 @@ func New(scope constructs.Construct, id string, props StackProps) (*Stack, error
 		"AUDITLOG_LEDGER_TABLE":   s.LedgerTable.TableName(),
 		"AUDITLOG_KMS_KEY_US":     s.SASKeys[sas.US].KeyArn(),
 		"AUDITLOG_KMS_KEY_EU":     s.SASKeys[sas.EU].KeyArn(),
+		// The oldest day an export agrees to deliver.
+		"AUDITLOG_LOG_STORE_RETENTION_DAYS": jsii.String(strconv.Itoa(p.LogStoreRetentionDays)),
 	}
 
 	// --- the export function ---------------------------------------------
@@ -507,6 +510,8 @@ func (s *Stack) ingest(name func(string) *string) {
 			"AUDITLOG_REJECTS_BUCKET":      s.Rejects.BucketName(),
 			"AUDITLOG_REJECTS_PREFIX":      jsii.String(rejectsPrefix),
 			"AUDITLOG_INGEST_INCLUDE_POST": jsii.String(strconv.FormatBool(p.IngestIncludePOST)),
+			// The TTL the ingest sets on each event.
+			"AUDITLOG_LOG_STORE_RETENTION_DAYS": jsii.String(strconv.Itoa(p.LogStoreRetentionDays)),
 		})
 	// The handler reports the first record it did not finish (partial
 	// batch response), so a failure sends back only the rest of the batch;

@@ -335,6 +335,8 @@ func TestFunctions(t *testing.T) {
 		"AUDITLOG_LEDGER_TABLE":   "${Ref:" + led + "}",
 		"AUDITLOG_KMS_KEY_US":     "${" + keyUS + ".Arn}",
 		"AUDITLOG_KMS_KEY_EU":     "${" + keyEU + ".Arn}",
+
+		"AUDITLOG_LOG_STORE_RETENTION_DAYS": "35",
 	}
 	retryEnv := map[string]string{"AUDITLOG_RETRY_QUEUE_URL": "${Ref:" + s.id(t, s.st.ExportFailures) + "}"}
 	for k, v := range delivery {
@@ -361,6 +363,8 @@ func TestFunctions(t *testing.T) {
 			"AUDITLOG_REJECTS_BUCKET":      "${Ref:" + s.id(t, s.st.Rejects) + "}",
 			"AUDITLOG_REJECTS_PREFIX":      "rejects/",
 			"AUDITLOG_INGEST_INCLUDE_POST": "false",
+
+			"AUDITLOG_LOG_STORE_RETENTION_DAYS": "35",
 		}},
 	} {
 		f := fns[c.id]
@@ -1027,13 +1031,21 @@ func TestOverrides(t *testing.T) {
 		LogRetentionDays:          365,
 		RetryMaxConcurrency:       3,
 		IngestIncludePOST:         true,
+		LogStoreRetentionDays:     40,
 	})
 	checkSchedule(t, s, "cron(30 2 * * ? *)")
 	checkKeyPolicies(t, s, []string{admin, cfnExec}, operator)
 	has(t, s.tmpl, "AWS::Lambda::Function", map[string]interface{}{
 		"FunctionName": "auditlogs-prod-ingest",
 		"Environment": map[string]interface{}{"Variables": assertions.Match_ObjectLike(&map[string]interface{}{
-			"AUDITLOG_INGEST_INCLUDE_POST": "true",
+			"AUDITLOG_INGEST_INCLUDE_POST":      "true",
+			"AUDITLOG_LOG_STORE_RETENTION_DAYS": "40",
+		})},
+	})
+	has(t, s.tmpl, "AWS::Lambda::Function", map[string]interface{}{
+		"FunctionName": "auditlogs-prod-export",
+		"Environment": map[string]interface{}{"Variables": assertions.Match_ObjectLike(&map[string]interface{}{
+			"AUDITLOG_LOG_STORE_RETENTION_DAYS": "40",
 		})},
 	})
 	has(t, s.tmpl, "AWS::Lambda::Function", map[string]interface{}{

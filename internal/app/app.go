@@ -52,6 +52,10 @@ type Config struct {
 	// 15-minute timeout); tests shorten it to see a dead export's lease
 	// run out.
 	Lease time.Duration
+	// AUDITLOG_LOG_STORE_RETENTION_DAYS: how long the log store keeps an
+	// event (default 35): the TTL the writer sets, and the oldest day the
+	// export agrees to deliver (an older day may have lost events to TTL).
+	Retention time.Duration
 
 	// The ingest function's settings; the others ignore them.
 	IncludePOST   bool   // AUDITLOG_INGEST_INCLUDE_POST: "true" audits creates (POST) too; default false, as the product doc says
@@ -73,6 +77,7 @@ func FromEnv() (Config, error) {
 		PartSize:      8 << 20,
 		Concurrency:   4,
 		Lease:         exportfn.Lease,
+		Retention:     dynamostore.DefaultRetention,
 
 		ExportFunction:    os.Getenv("AUDITLOG_EXPORT_FUNCTION"),
 		FanOutConcurrency: 16,
@@ -109,6 +114,13 @@ func FromEnv() (Config, error) {
 			return c, fmt.Errorf("environment variable AUDITLOG_PART_SIZE_MIB=%q: want 5 to 512", s)
 		}
 		c.PartSize = int64(n) << 20
+	}
+	if s := os.Getenv("AUDITLOG_LOG_STORE_RETENTION_DAYS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 2 {
+			return c, fmt.Errorf("environment variable AUDITLOG_LOG_STORE_RETENTION_DAYS=%q: want a whole number of days, at least 2", s)
+		}
+		c.Retention = time.Duration(n) * 24 * time.Hour
 	}
 	if s := os.Getenv("AUDITLOG_LEASE_SECONDS"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -151,6 +163,9 @@ func New(ctx context.Context, c Config) (*App, error) {
 	db := dynamodb.NewFromConfig(awsCfg)
 	store := dynamostore.New(db, c.EventsTable)
 	store.Shards = c.Shards
+	if c.Retention > 0 {
+		store.Retention = c.Retention
+	}
 	reg := registry.New(db, c.RegistryTable)
 	sinks := &Sinks{
 		AWS:      awsCfg,
@@ -161,7 +176,7 @@ func New(ctx context.Context, c Config) (*App, error) {
 	}
 	a := &App{
 		Config: c, AWS: awsCfg, DynamoDB: db, Store: store, Registry: reg,
-		Exporter: &export.Exporter{Destinations: reg, Store: store, Sinks: sinks},
+		Exporter: &export.Exporter{Destinations: reg, Store: store, Sinks: sinks, Retention: c.Retention},
 		Sinks:    sinks, SAS: sinks.SAS,
 	}
 	if c.LedgerTable != "" {

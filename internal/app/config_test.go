@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"os"
 	"strings"
 	"testing"
@@ -15,7 +16,7 @@ import (
 func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("AUDITLOG_EVENTS_TABLE", "events")
 	t.Setenv("AUDITLOG_REGISTRY_TABLE", "registry")
-	for _, k := range []string{"AUDITLOG_LEASE_SECONDS", "AUDITLOG_PART_SIZE_MIB", "AUDITLOG_FANOUT_CONCURRENCY", "AUDITLOG_UPLOAD_CONCURRENCY", "AUDITLOG_SHARDS", "AUDITLOG_INGEST_INCLUDE_POST"} {
+	for _, k := range []string{"AUDITLOG_LEASE_SECONDS", "AUDITLOG_PART_SIZE_MIB", "AUDITLOG_FANOUT_CONCURRENCY", "AUDITLOG_UPLOAD_CONCURRENCY", "AUDITLOG_SHARDS", "AUDITLOG_INGEST_INCLUDE_POST", "AUDITLOG_LOG_STORE_RETENTION_DAYS"} {
 		t.Setenv(k, "")
 	}
 	t.Setenv("AUDITLOG_REJECTS_PREFIX", "") // restored after the test
@@ -24,22 +25,35 @@ func TestConfigFromEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Lease != exportfn.Lease || c.PartSize != 8<<20 || c.FanOutConcurrency != 16 || c.Concurrency != 4 || c.IncludePOST || c.RejectsPrefix != "rejects/" {
+	if c.Lease != exportfn.Lease || c.PartSize != 8<<20 || c.FanOutConcurrency != 16 || c.Concurrency != 4 || c.IncludePOST || c.RejectsPrefix != "rejects/" || c.Retention != 35*24*time.Hour {
 		t.Fatalf("defaults %+v", c)
 	}
 	t.Setenv("AUDITLOG_LEASE_SECONDS", "3")
 	t.Setenv("AUDITLOG_FANOUT_CONCURRENCY", "1")
 	t.Setenv("AUDITLOG_INGEST_INCLUDE_POST", "true")
+	t.Setenv("AUDITLOG_LOG_STORE_RETENTION_DAYS", "40")
 	t.Setenv("AUDITLOG_REJECTS_PREFIX", "")
-	if c, err = app.FromEnv(); err != nil || c.Lease != 3*time.Second || c.FanOutConcurrency != 1 || !c.IncludePOST || c.RejectsPrefix != "" {
+	if c, err = app.FromEnv(); err != nil || c.Lease != 3*time.Second || c.FanOutConcurrency != 1 || !c.IncludePOST || c.RejectsPrefix != "" || c.Retention != 40*24*time.Hour {
 		t.Fatalf("set: %+v, %v", c, err)
 	}
-	for k, v := range map[string]string{"AUDITLOG_LEASE_SECONDS": "0", "AUDITLOG_PART_SIZE_MIB": "4", "AUDITLOG_FANOUT_CONCURRENCY": "many", "AUDITLOG_INGEST_INCLUDE_POST": "yes"} {
+	for k, v := range map[string]string{"AUDITLOG_LEASE_SECONDS": "0", "AUDITLOG_PART_SIZE_MIB": "4", "AUDITLOG_FANOUT_CONCURRENCY": "many", "AUDITLOG_INGEST_INCLUDE_POST": "yes", "AUDITLOG_LOG_STORE_RETENTION_DAYS": "1"} {
 		t.Run(k, func(t *testing.T) {
 			t.Setenv(k, v)
 			if _, err := app.FromEnv(); err == nil || !strings.Contains(err.Error(), k) || !strings.Contains(err.Error(), v) {
 				t.Fatalf("%s=%s: %v, want an error naming the variable and the value", k, v, err)
 			}
 		})
+	}
+}
+
+// TestRetentionReachesWriterAndExporter: AUDITLOG_LOG_STORE_RETENTION_DAYS
+// is the TTL the log store's writer sets and the export's oldest day.
+func TestRetentionReachesWriterAndExporter(t *testing.T) {
+	a, err := app.New(context.Background(), app.Config{EventsTable: "e", RegistryTable: "r", Shards: 16, Retention: 40 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Store.Retention != 40*24*time.Hour || a.Exporter.RetentionOrDefault() != 40*24*time.Hour {
+		t.Fatalf("store retention %s, export retention %s, want 40 days", a.Store.Retention, a.Exporter.RetentionOrDefault())
 	}
 }
