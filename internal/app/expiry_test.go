@@ -1,16 +1,15 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/contentful/auditlogs/internal/destination"
+	"github.com/contentful/auditlogs/internal/testenv"
 )
 
 // sasFor returns a container SAS URL of the local stack valid for
@@ -35,30 +34,13 @@ func sasFor(t *testing.T, validity time.Duration) (cipher, sig string, expiry ti
 	return cipher, u.Query().Get("sig"), expiry.Truncate(time.Second)
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestExportRecordsSASExpiry: the export decrypts the SAS; when the
 // registry's expiry differs from the SAS's se (unknown, or left from an
 // older SAS), it is updated, and the log names org and date, never the
 // SAS. When it is right, nothing is written.
 func TestExportRecordsSASExpiry(t *testing.T) {
 	ctx := context.Background()
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	prev := apps.Sinks.Log
 	apps.Sinks.Log = slog.New(slog.NewTextHandler(&logs, nil))
 	t.Cleanup(func() { apps.Sinks.Log = prev })

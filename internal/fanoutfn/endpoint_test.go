@@ -1,7 +1,6 @@
 package fanoutfn
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -206,7 +205,7 @@ func TestCatchUpDispatchesUndeliveredDays(t *testing.T) {
 		{OrgID: "latecomer", Enabled: true, CreatedAt: target.AddDays(1).Start().Add(30 * time.Minute)},
 	}
 	ep, lc := newEndpoint(t)
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	h := &Handler{Registry: reg, Lambda: lc, ExportFunction: "export-fn", Concurrency: 2, Ledger: boundsCheckingLedger{led}, Log: slog.New(slog.NewJSONHandler(&logs, nil))}
 	sum, err := h.Handle(ctx, ManualRun(target))
 	if err != nil {
@@ -244,22 +243,4 @@ func (l boundsCheckingLedger) Days(ctx context.Context, org string, from, to aud
 		return nil, fmt.Errorf("BETWEEN %s AND %s: the upper bound is below the lower", from, to)
 	}
 	return l.Ledger.Days(ctx, org, from, to)
-}
-
-// syncBuffer is a bytes.Buffer safe for the fan-out's concurrent logging.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

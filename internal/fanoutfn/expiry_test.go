@@ -63,7 +63,7 @@ func TestSASExpiringSoonMetric(t *testing.T) {
 	}
 
 	ep, lc := newEndpoint(t)
-	var logs, metrics syncBuffer
+	var logs, metrics testenv.SyncBuffer
 	h := &Handler{Registry: reg, Lambda: lc, ExportFunction: "export-fn", Concurrency: 3, Segments: 2,
 		Log: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: &metrics, Now: func() time.Time { return now }}
 	target, _ := audit.ParseDay("2026-11-24")
@@ -127,7 +127,7 @@ func TestSASExpiringSoonMetric(t *testing.T) {
 
 	// No metric from a run whose scan failed: a partial count must not
 	// clear the alarm.
-	var after syncBuffer
+	var after testenv.SyncBuffer
 	h.Registry, h.Metrics = failingLister{}, &after
 	if _, err := h.Handle(ctx, ManualRun(target)); err == nil {
 		t.Fatal("a failed scan was not an error")

@@ -103,7 +103,7 @@ type suite struct {
 	store  *dynamostore.Store
 	blobs  *container.Client
 
-	logs *syncBuffer // the handler's log lines
+	logs *testenv.SyncBuffer // the handler's log lines
 
 	mu      sync.Mutex
 	secrets []string // SAS signatures handed out, never to be seen in output
@@ -254,7 +254,7 @@ func setup(t *testing.T) *suite {
 	if err != nil {
 		t.Fatalf("start the local stack: %v", err)
 	}
-	s := &suite{st: st, motoURL: st.Env["AWS_ENDPOINT_URL"], logs: &syncBuffer{}}
+	s := &suite{st: st, motoURL: st.Env["AWS_ENDPOINT_URL"], logs: &testenv.SyncBuffer{}}
 	proxy := func(upstream string) *faultproxy.Proxy {
 		p, err := faultproxy.Start(upstream)
 		if err != nil {
@@ -1131,22 +1131,4 @@ func writeDoc(section string) error {
 	}
 	doc = doc[:i+len(docMarkerBegin)] + "\n" + section + doc[j:]
 	return os.WriteFile(path, []byte(doc), 0o644)
-}
-
-// syncBuffer is a bytes.Buffer safe for the handler's concurrent logging.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

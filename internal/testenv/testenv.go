@@ -15,6 +15,7 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -156,4 +157,23 @@ func PrintLog(tb testing.TB, s *Server, secrets ...string) {
 		text = text[len(text)-4000:]
 	}
 	tb.Logf("log of %s:\n%s", s.Host, text)
+}
+
+// SyncBuffer is a bytes.Buffer that handlers logging from several
+// goroutines can write to while a test reads it.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
