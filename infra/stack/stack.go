@@ -41,6 +41,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/contentful/auditlogs/internal/fanoutfn"
+	"github.com/contentful/auditlogs/internal/ingestfn"
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/metrics"
@@ -647,15 +648,18 @@ func (s *Stack) alarms(name func(string) *string) {
 		a.AddOkAction(action)
 		s.Alarms[id] = a
 	}
-	// alarmAt: a period without data is fine (nothing was counted).
-	// alarm is alarmAt with the threshold 1.
-	alarmAt := func(id, alarmName, description string, metric awscloudwatch.IMetric, periods int, threshold float64) {
-		alarmWith(id, alarmName, description, metric, periods, threshold, awscloudwatch.TreatMissingData_NOT_BREACHING)
-	}
+	// alarm fires when the metric is >= 1 in periods of the last periods;
+	// a period without data is fine (nothing was counted).
 	alarm := func(id, alarmName, description string, metric awscloudwatch.IMetric, periods int) {
-		alarmAt(id, alarmName, description, metric, periods, 1)
+		alarmWith(id, alarmName, description, metric, periods, 1, awscloudwatch.TreatMissingData_NOT_BREACHING)
 	}
 	fiveMinutes := awscdk.Duration_Minutes(jsii.Number(5))
+	// service is a metric the functions emit themselves (internal/metrics).
+	service := func(metric string, period awscdk.Duration, statistic string) awscloudwatch.IMetric {
+		return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace: jsii.String(metrics.Namespace), MetricName: jsii.String(metric), Period: period, Statistic: jsii.String(statistic),
+		})
+	}
 	depth := func(q awssqs.Queue, statistic string) awscloudwatch.IMetric {
 		return q.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: fiveMinutes, Statistic: jsii.String(statistic)})
 	}
@@ -692,10 +696,7 @@ func (s *Stack) alarms(name func(string) *string) {
 		s.FanOut.Metric(jsii.String("DestinationDeliveryFailures"), sum), 1)
 	alarm("PermanentFailuresAlarm", "permanent-failures",
 		"A delivery failed for a reason no retry fixes (the customer's role, bucket, container or SAS URL): auditctl status shows which org and why.",
-		awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-			Namespace: jsii.String(retryfn.Namespace), MetricName: jsii.String("PermanentFailures"),
-			Period: fiveMinutes, Statistic: jsii.String("Sum"),
-		}), 1)
+		service(retryfn.MetricPermanentFailures, fiveMinutes, "Sum"), 1)
 
 	// The ingest.
 	alarm("IngestFailuresAlarm", "ingest-failures",
@@ -703,16 +704,13 @@ func (s *Stack) alarms(name func(string) *string) {
 		depth(s.IngestFailures, "Maximum"), 1)
 	alarm("IngestErrorsAlarm", "ingest-errors",
 		"The ingest function failed (a cold start or a crash; failed writes are reported per batch and retried, see ingest-lag).", s.Ingest.MetricErrors(sum), 1)
-	alarmAt("IngestLagAlarm", "ingest-lag",
+	alarmWith("IngestLagAlarm", "ingest-lag",
 		"The ingest is more than 30 minutes behind the request-log stream (failing or too slow): days delivered meanwhile lack their last events until the next daily run delivers them again.",
 		s.Ingest.Metric(jsii.String("IteratorAge"), &awscloudwatch.MetricOptions{Period: fiveMinutes, Statistic: jsii.String("Maximum")}), 3,
-		float64(ingestLagAlarm.Milliseconds()))
+		float64(ingestLagAlarm.Milliseconds()), awscloudwatch.TreatMissingData_NOT_BREACHING)
 	alarm("IngestRejectedAlarm", "ingest-rejected",
 		"The ingest rejected malformed request-log records: they are in the rejects bucket under rejects/<day>/ with their reasons (docs/ingest-format.md).",
-		awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-			Namespace: jsii.String(retryfn.Namespace), MetricName: jsii.String("IngestRejected"),
-			Period: fiveMinutes, Statistic: jsii.String("Sum"),
-		}), 1)
+		service(ingestfn.MetricRejected, fiveMinutes, "Sum"), 1)
 
 	// The fan-out emits the count once a run (daily), so the period is a
 	// day and a period without data keeps the state: the alarm stays
@@ -721,10 +719,7 @@ func (s *Stack) alarms(name func(string) *string) {
 	// run has alarms of its own (schedule-dlq, fanout-errors).
 	alarmWith("SasExpiringSoonAlarm", "sas-expiring-soon",
 		"Enabled Azure destinations whose SAS URL expires within 30 days or has expired: the fan-out's log names each org and date; ask the customer for a new SAS URL, then auditctl destination put.",
-		awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-			Namespace: jsii.String(metrics.Namespace), MetricName: jsii.String(fanoutfn.MetricSASExpiringSoon),
-			Period: awscdk.Duration_Days(jsii.Number(1)), Statistic: jsii.String("Maximum"),
-		}), 1, 1, awscloudwatch.TreatMissingData_IGNORE)
+		service(fanoutfn.MetricSASExpiringSoon, awscdk.Duration_Days(jsii.Number(1)), "Maximum"), 1, 1, awscloudwatch.TreatMissingData_IGNORE)
 }
 
 // outputs are what an operator and customers need after a deploy.

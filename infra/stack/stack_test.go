@@ -20,6 +20,7 @@ import (
 	"github.com/contentful/auditlogs/infra/stack"
 	"github.com/contentful/auditlogs/internal/exportfn"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
+	"github.com/contentful/auditlogs/internal/ingestfn"
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/metrics"
@@ -850,8 +851,8 @@ func TestAlarms(t *testing.T) {
 			}
 		}
 	}
-	for _, m := range []string{"PermanentFailures", "IngestRejected"} {
-		has(t, s.tmpl, "AWS::CloudWatch::Alarm", map[string]interface{}{"Namespace": retryfn.Namespace, "MetricName": m})
+	for _, m := range []string{retryfn.MetricPermanentFailures, ingestfn.MetricRejected} {
+		has(t, s.tmpl, "AWS::CloudWatch::Alarm", map[string]interface{}{"Namespace": metrics.Namespace, "MetricName": m})
 	}
 	// The fan-out's daily count of SAS URLs expiring within 30 days: a
 	// day's period, the day's highest count (several runs a day may each

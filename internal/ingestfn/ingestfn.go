@@ -32,6 +32,10 @@ type Ingester interface {
 	Ingest(ctx context.Context, records []ingest.Raw) (ingest.Counts, error)
 }
 
+// MetricRejected counts rejected records (in metrics.Namespace); the stack
+// alarms on it.
+const MetricRejected = "IngestRejected"
+
 // DefaultChunk is the number of records per Ingest call: a failure sends
 // back at most this many records that were already stored.
 const DefaultChunk = 500
@@ -90,7 +94,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		err := metrics.Write(h.Metrics, time.Now(), map[string]int64{
 			"IngestRecords": int64(done.Records), "IngestStored": int64(done.Stored),
 			"IngestSkippedMethod": int64(done.SkippedMethod), "IngestSkippedRoute": int64(done.SkippedRoute),
-			"IngestRejected": int64(done.Rejected), "IngestBatchFailures": int64(len(resp.BatchItemFailures)),
+			MetricRejected: int64(done.Rejected), "IngestBatchFailures": int64(len(resp.BatchItemFailures)),
 		}, nil)
 		if err != nil {
 			h.Log.ErrorContext(ctx, "write metrics", "error", err.Error())

@@ -141,7 +141,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		case exportfn.IsPermanent(err):
 			// Recorded in the ledger by the export; counted here.
 			h.Log.WarnContext(ctx, "permanent failure: not retried", "org_id", p.OrgID, "day", p.Day, "attempt", p.Attempt, "error", err.Error())
-			h.count(ctx, "PermanentFailures", p.OrgID)
+			h.count(ctx, MetricPermanentFailures, p.OrgID)
 		default:
 			delay := Delay(received)
 			if received >= MaxReceiveCount {
@@ -171,8 +171,9 @@ func (h *Handler) hide(ctx context.Context, receipt string, d time.Duration) err
 	return nil
 }
 
-// Namespace of the service's CloudWatch metrics.
-const Namespace = metrics.Namespace
+// MetricPermanentFailures counts the exports that failed for a reason no
+// retry fixes (in metrics.Namespace); the stack alarms on it.
+const MetricPermanentFailures = "PermanentFailures"
 
 // count writes one embedded-metric-format line: CloudWatch turns it into
 // a metric without an API call from the function.
