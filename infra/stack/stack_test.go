@@ -218,6 +218,11 @@ func prop(r map[string]interface{}, path ...string) interface{} {
 }
 
 // statements returns a policy document's statements.
+// deniesPlainHTTP reports a statement that denies requests without TLS.
+func deniesPlainHTTP(st map[string]interface{}) bool {
+	return st["Effect"] == "Deny" && render(prop(st, "Condition", "Bool", "aws:SecureTransport")) == "false"
+}
+
 func statements(doc interface{}) []map[string]interface{} {
 	var out []map[string]interface{}
 	for _, s := range list2(prop(doc.(map[string]interface{}), "Statement")) {
@@ -659,7 +664,7 @@ func TestQueues(t *testing.T) {
 	tlsOnly := map[string]bool{}
 	for _, qp := range s.resources("AWS::SQS::QueuePolicy") {
 		for _, st := range statements(prop(qp, "Properties", "PolicyDocument")) {
-			if st["Effect"] == "Deny" && render(prop(st, "Condition", "Bool", "aws:SecureTransport")) == "false" {
+			if deniesPlainHTTP(st) {
 				for _, q := range list(prop(qp, "Properties", "Queues")) {
 					tlsOnly[q] = true
 				}
@@ -868,7 +873,7 @@ func TestAlarms(t *testing.T) {
 	var sslOnly, cloudwatch bool
 	for _, tp := range s.resources("AWS::SNS::TopicPolicy") {
 		for _, st := range statements(prop(tp, "Properties", "PolicyDocument")) {
-			if st["Effect"] == "Deny" && render(prop(st, "Condition", "Bool", "aws:SecureTransport")) == "false" {
+			if deniesPlainHTTP(st) {
 				sslOnly = true
 			}
 			if st["Effect"] == "Allow" && render(prop(st, "Principal", "Service")) == "cloudwatch.amazonaws.com" {
@@ -1246,8 +1251,11 @@ func TestIngest(t *testing.T) {
 	}
 	tlsOnly := false
 	for _, bpol := range s.resources("AWS::S3::BucketPolicy") {
+		if render(prop(bpol, "Properties", "Bucket")) != "${Ref:"+s.id(t, s.st.Rejects)+"}" {
+			continue
+		}
 		for _, st := range statements(prop(bpol, "Properties", "PolicyDocument")) {
-			if st["Effect"] == "Deny" && render(prop(st, "Condition", "Bool", "aws:SecureTransport")) == "false" {
+			if deniesPlainHTTP(st) {
 				tlsOnly = true
 			}
 		}
