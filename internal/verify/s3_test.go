@@ -274,30 +274,10 @@ func TestS3(t *testing.T) {
 			if r.OrgID != tc.org {
 				t.Errorf("OrgID = %q", r.OrgID)
 			}
-			var codes []string
-			for _, w := range r.Warnings {
-				codes = append(codes, w.Code)
-			}
-			if !slices.Equal(codes, tc.warnings) {
-				t.Errorf("warnings %v, want %v", codes, tc.warnings)
-			}
+			checkWarnings(t, r, tc.warnings)
 			after := listAll(t, f.admin, f.bucket)
-			if tc.want != "" {
-				if r.OK || r.Failure == nil || r.Failure.Cause != tc.want || r.Failure.Stage != tc.stage {
-					t.Fatalf("OK %v failure %+v, want cause %s at %s", r.OK, r.Failure, tc.want, tc.stage)
-				}
-				for _, m := range tc.mention {
-					if !strings.Contains(r.Failure.Message+" "+r.Failure.Fix, m) {
-						t.Errorf("message %q / fix %q does not mention %q", r.Failure.Message, r.Failure.Fix, m)
-					}
-				}
-				if !slices.Equal(after, before) {
-					t.Errorf("a failed check changed the bucket: before %v, after %v", before, after)
-				}
+			if !checkOutcome(t, r, tc.want, tc.stage, tc.mention, "bucket", before, after) {
 				return
-			}
-			if !r.OK || r.Failure != nil {
-				t.Fatalf("check failed: %+v", r.Failure)
 			}
 			if r.Bucket != f.bucket || r.RoleARN != f.writerARN || r.ExternalID != tc.org || !probeKey("contentful/", tc.org).MatchString(r.Key) {
 				t.Errorf("bucket %q role %q external ID %q key %q", r.Bucket, r.RoleARN, r.ExternalID, r.Key)
@@ -377,4 +357,42 @@ func assertNoSecret(t *testing.T, s string, secrets []string) {
 			t.Fatalf("output holds a secret (one of %d characters)", len(sec))
 		}
 	}
+}
+
+// checkWarnings checks the report's warning codes.
+func checkWarnings(t *testing.T, r verify.Report, want []string) {
+	t.Helper()
+	var codes []string
+	for _, w := range r.Warnings {
+		codes = append(codes, w.Code)
+	}
+	if !slices.Equal(codes, want) {
+		t.Errorf("warnings %v, want %v", codes, want)
+	}
+}
+
+// checkOutcome checks a report against the case's expectation: a failure
+// with cause want at stage, its message or fix mentioning each of mention,
+// and the destination's objects (in where) unchanged; or a success. It
+// reports whether a probe was delivered, for the caller to look at.
+func checkOutcome(t *testing.T, r verify.Report, want verify.Cause, stage verify.Stage, mention []string, where string, before, after []string) (delivered bool) {
+	t.Helper()
+	if want != "" {
+		if r.OK || r.Failure == nil || r.Failure.Cause != want || r.Failure.Stage != stage {
+			t.Fatalf("OK %v failure %+v, want cause %s at %s", r.OK, r.Failure, want, stage)
+		}
+		for _, m := range mention {
+			if !strings.Contains(r.Failure.Message+" "+r.Failure.Fix, m) {
+				t.Errorf("message %q / fix %q does not mention %q", r.Failure.Message, r.Failure.Fix, m)
+			}
+		}
+		if !slices.Equal(after, before) {
+			t.Errorf("a failed check changed the %s: before %v, after %v", where, before, after)
+		}
+		return false
+	}
+	if !r.OK || r.Failure != nil {
+		t.Fatalf("check failed: %+v", r.Failure)
+	}
+	return true
 }
