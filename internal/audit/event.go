@@ -2,7 +2,6 @@ package audit
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -35,14 +34,31 @@ const (
 	MaxRouteLen    = 1 << 10
 )
 
-// orgIDPattern is also what makes an org ID safe as an STS external ID
-// (2 to 1224 characters), inside a RoleSessionName, an object name and a
-// DynamoDB key that uses '#' as a separator.
-var orgIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{1,63}$`)
+// ValidOrgID reports whether id can be an organization ID: 2 to 64
+// characters of A-Z a-z 0-9 '-' '_', starting with a letter or digit
+// (^[A-Za-z0-9][A-Za-z0-9_-]{1,63}$, written out: the ingest checks every
+// record with it). The rule is also what makes an org ID safe as an STS
+// external ID (2 to 1224 characters), inside a RoleSessionName, an object
+// name and a DynamoDB key that uses '#' as a separator.
+func ValidOrgID(id string) bool {
+	if len(id) < 2 || len(id) > 64 || !isAlnum(id[0]) {
+		return false
+	}
+	for i := 1; i < len(id); i++ {
+		if c := id[i]; !isAlnum(c) && c != '-' && c != '_' {
+			return false
+		}
+	}
+	return true
+}
 
-// ValidateOrgID reports whether id can be an organization ID.
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// ValidateOrgID is ValidOrgID as an error that names the field and value.
 func ValidateOrgID(id string) error {
-	if !orgIDPattern.MatchString(id) {
+	if !ValidOrgID(id) {
 		return &FieldError{Field: "org_id", Value: id, Reason: "must be 2 to 64 characters of letters, digits, '-' or '_', starting with a letter or digit"}
 	}
 	return nil
@@ -96,7 +112,7 @@ func (e *Event) Validate() error {
 	if err := ValidateOrgID(e.OrgID); err != nil {
 		return err
 	}
-	if e.RequestID == "" || len(e.RequestID) > MaxShortLen || !printable(e.RequestID) {
+	if e.RequestID == "" || len(e.RequestID) > MaxShortLen || !Printable(e.RequestID) {
 		return &FieldError{Field: "request_id", Value: e.RequestID, Reason: fmt.Sprintf("must be 1 to %d printable characters", MaxShortLen)}
 	}
 	if e.RequestTime.IsZero() {
@@ -142,7 +158,21 @@ func maxLen(field, v string, n int) error {
 	return nil
 }
 
-func printable(s string) bool {
+// Printable is the rule for IDs: no spaces, no control characters, no
+// U+FFFD (which stands for bytes that were not UTF-8). ASCII, the common
+// case, is checked a byte at a time.
+func Printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= utf8.RuneSelf {
+			return printableRunes(s[i:])
+		} else if c < 0x21 || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func printableRunes(s string) bool {
 	for _, r := range s {
 		if r < 0x21 || r == 0x7f || r == utf8.RuneError {
 			return false

@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -145,6 +146,28 @@ func TestDay(t *testing.T) {
 	for _, bad := range []string{"2026-11-31", "20261124", "2026-11-24T00:00:00Z", ""} {
 		if _, err := ParseDay(bad); err == nil || !strings.Contains(err.Error(), "day") {
 			t.Errorf("ParseDay(%q) = %v, want an error naming day", bad, err)
+		}
+	}
+}
+
+// TestValidOrgIDIsThePattern: the written-out org ID rule is the regular
+// expression it stands for, on the edges of each of its parts; Printable
+// is the rule for IDs, ASCII and not.
+func TestValidOrgIDIsThePattern(t *testing.T) {
+	pattern := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{1,63}$`)
+	for _, id := range []string{"", "a", "ab", "0a", "_a", "-a", "a-", "a_", "Az09-_", "a b", "a.b", "a#b", "é1", "1é", "a\n",
+		strings.Repeat("a", 64), strings.Repeat("a", 65), "a\x00", "A" + strings.Repeat("-", 63)} {
+		if got, want := ValidOrgID(id), pattern.MatchString(id); got != want {
+			t.Errorf("ValidOrgID(%q) = %v, the pattern says %v", id, got, want)
+		}
+		if got, want := ValidateOrgID(id) == nil, pattern.MatchString(id); got != want {
+			t.Errorf("ValidateOrgID(%q) = %v", id, ValidateOrgID(id))
+		}
+	}
+	for s, want := range map[string]bool{"": true, "req-1": true, "ü-1": true, "a b": false, "a\tb": false, "a\x7f": false,
+		"ü\u00a0": true, "ü\x01": false, "ab\xff": false, "\uFFFD": false, "😀\u2028": true} {
+		if got := Printable(s); got != want {
+			t.Errorf("Printable(%q) = %v, want %v", s, got, want)
 		}
 	}
 }

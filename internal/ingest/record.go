@@ -126,10 +126,10 @@ func (w *wire) record(now time.Time) (Record, error) {
 	}
 	r := Record{RequestID: w.requestID, OrgID: w.orgID, Method: w.method, Path: w.path, Query: w.query, Referrer: w.ref, ActorID: w.actor}
 
-	if r.RequestID == "" || len(r.RequestID) > MaxIDLen || !printable(r.RequestID) {
+	if r.RequestID == "" || len(r.RequestID) > MaxIDLen || !audit.Printable(r.RequestID) {
 		return Record{}, fieldErr(keyRequestID, r.RequestID, "must be 1 to %d printable characters without spaces", MaxIDLen)
 	}
-	if !validOrgID(r.OrgID) {
+	if !audit.ValidOrgID(r.OrgID) {
 		return Record{}, audit.ValidateOrgID(r.OrgID)
 	}
 	t, err := time.Parse(time.RFC3339Nano, w.time)
@@ -186,23 +186,6 @@ func (w *wire) record(now time.Time) (Record, error) {
 	return r, nil
 }
 
-// validOrgID is audit.ValidateOrgID's rule without the regexp (hot path).
-func validOrgID(s string) bool {
-	if len(s) < 2 || len(s) > 64 || !isAlnum(s[0]) {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		if c := s[i]; !isAlnum(c) && c != '-' && c != '_' {
-			return false
-		}
-	}
-	return true
-}
-
-func isAlnum(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
-
 func validMethod(m string) bool {
 	if m == "" || len(m) > MaxMethodLen {
 		return false
@@ -220,29 +203,7 @@ func validActor(a string) bool {
 	if !ok {
 		id, ok = strings.CutPrefix(a, "app:")
 	}
-	return ok && id != "" && len(a) <= MaxIDLen && printable(id)
-}
-
-// printable is audit's rule for IDs: no spaces, no control characters, no
-// U+FFFD (which stands for bytes that were not UTF-8).
-func printable(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= utf8.RuneSelf {
-			return printableRunes(s)
-		} else if c < 0x21 || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-func printableRunes(s string) bool {
-	for _, r := range s {
-		if r < 0x21 || r == 0x7f || r == utf8.RuneError {
-			return false
-		}
-	}
-	return true
+	return ok && id != "" && len(a) <= MaxIDLen && audit.Printable(id)
 }
 
 // parseInt reads a JSON integer that fits an int64: ParseInt refuses a
