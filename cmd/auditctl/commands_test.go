@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -96,30 +93,12 @@ func TestLoadPutExport(t *testing.T) {
 
 	// run: the fan-out through the Lambda Invoke API, here to a local
 	// endpoint that accepts Event invocations as Lambda does.
-	var mu sync.Mutex
-	invoked := map[string]int{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var p struct {
-			Org string `json:"org_id"`
-			Day string `json:"day"`
-		}
-		if r.URL.Path != "/2015-03-31/functions/export-fn/invocations" || r.Header.Get("X-Amz-Invocation-Type") != "Event" || json.NewDecoder(r.Body).Decode(&p) != nil || p.Day != day.String() {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		mu.Lock()
-		invoked[p.Org]++
-		mu.Unlock()
-		w.WriteHeader(http.StatusAccepted)
-	}))
-	defer srv.Close()
-	t.Setenv("AWS_ENDPOINT_URL_LAMBDA", srv.URL)
-	t.Setenv("AUDITLOG_EXPORT_FUNCTION", "export-fn")
+	invocations := fanOutEndpoint(t, day)
 	out, err = run("run", "--day", day.String(), "--json")
 	if err != nil || !strings.Contains(out, `"invoked":2`) {
 		t.Fatalf("run: %v\n%s", err, out)
 	}
-	if len(invoked) != 2 || invoked["cli-org"] != 1 || invoked["gen-0001"] != 1 {
+	if invoked := invocations(); len(invoked) != 2 || invoked["cli-org"] != 1 || invoked["gen-0001"] != 1 {
 		t.Fatalf("invocations %v, want one for each registered org", invoked)
 	}
 }

@@ -308,7 +308,8 @@ func fanOutEndpoint(t *testing.T, day audit.Day) func() map[string]int {
 			Org string `json:"org_id"`
 			Day string `json:"day"`
 		}
-		if r.Header.Get("X-Amz-Invocation-Type") != "Event" || json.NewDecoder(r.Body).Decode(&p) != nil || p.Day != day.String() {
+		if r.URL.Path != "/2015-03-31/functions/export-fn/invocations" || r.Header.Get("X-Amz-Invocation-Type") != "Event" ||
+			json.NewDecoder(r.Body).Decode(&p) != nil || p.Day != day.String() {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
