@@ -227,9 +227,7 @@ func (a *App) RejectsSink(log *slog.Logger) (*s3rejects.Sink, error) {
 	if a.Config.RejectsBucket == "" {
 		return nil, fmt.Errorf("environment variable AUDITLOG_REJECTS_BUCKET is not set")
 	}
-	client := s3.NewFromConfig(a.AWS, func(o *s3.Options) {
-		o.UsePathStyle = o.BaseEndpoint != nil // an emulator (see s3sink)
-	})
+	client := s3.NewFromConfig(a.AWS, s3sink.PathStyleForEmulators)
 	return &s3rejects.Sink{S3: client, Bucket: a.Config.RejectsBucket, Prefix: a.Config.RejectsPrefix, Log: log}, nil
 }
 

@@ -141,11 +141,7 @@ func newS3Client(cfg aws.Config, region string, creds aws.CredentialsProvider) *
 	return s3.NewFromConfig(cfg, func(o *s3.Options) {
 		o.Region = region
 		o.Credentials = creds
-		// An endpoint override (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3)
-		// means an emulator, which does not serve bucket subdomains.
-		// Real S3 keeps virtual-hosted style, which it requires for new
-		// features and regions.
-		o.UsePathStyle = o.BaseEndpoint != nil
+		PathStyleForEmulators(o)
 		if cfg.Retryer == nil {
 			// The SDK's default, spelled out: an operator-configured
 			// retryer in cfg wins.
@@ -153,6 +149,13 @@ func newS3Client(cfg aws.Config, region string, creds aws.CredentialsProvider) *
 		}
 	})
 }
+
+// PathStyleForEmulators addresses buckets by path when the endpoint is
+// overridden (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3): that means an
+// emulator, which does not serve bucket subdomains. Real S3 keeps
+// virtual-hosted style, which it requires for new features and regions.
+// Use it as an s3.Options function of every S3 client of ours.
+func PathStyleForEmulators(o *s3.Options) { o.UsePathStyle = o.BaseEndpoint != nil }
 
 // New returns a Sink on a client the caller already has (its credentials,
 // region and endpoint are used as they are).
