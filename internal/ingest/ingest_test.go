@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/contentful/auditlogs/internal/audit"
@@ -34,11 +33,7 @@ func motoStore(tb testing.TB) *dynamostore.Store {
 	if err := dynamostore.CreateTable(context.Background(), client, name); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() {
-		if _, err := client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)}); err != nil {
-			tb.Errorf("delete table %s: %v", name, err)
-		}
-	})
+	testenv.DropTableAtCleanup(tb, client, name)
 	return dynamostore.New(client, name)
 }
 

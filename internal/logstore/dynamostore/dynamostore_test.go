@@ -35,11 +35,7 @@ func newTable(tb testing.TB, client *dynamodb.Client) string {
 	if err := dynamostore.CreateTable(context.Background(), client, name); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() {
-		if _, err := client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)}); err != nil {
-			tb.Errorf("delete table %s: %v", name, err)
-		}
-	})
+	testenv.DropTableAtCleanup(tb, client, name)
 	return name
 }
 
