@@ -4,13 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -141,23 +144,82 @@ func TestSynchronousEmulatorAnswers(t *testing.T) {
 	}
 }
 
+// deliveredLedgerEndpoint is a local DynamoDB endpoint for the ledger's
+// Days query: it answers every day asked for as delivered, the steady
+// state in which the catch-up reads the ledger and dispatches nothing more.
+type deliveredLedgerEndpoint struct{ queries atomic.Int64 }
+
+func (e *deliveredLedgerEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Values map[string]struct{ S string } `json:"ExpressionAttributeValues"`
+	}
+	if r.Header.Get("X-Amz-Target") != "DynamoDB_20120810.Query" || json.NewDecoder(r.Body).Decode(&in) != nil {
+		http.Error(w, `{"__type":"ValidationException","message":"not a ledger query"}`, http.StatusBadRequest)
+		return
+	}
+	e.queries.Add(1)
+	from, err1 := audit.ParseDay(in.Values[":from"].S)
+	to, err2 := audit.ParseDay(in.Values[":to"].S)
+	if err1 != nil || err2 != nil {
+		http.Error(w, `{"__type":"ValidationException","message":"bad day bounds"}`, http.StatusBadRequest)
+		return
+	}
+	type attr map[string]string
+	var items []map[string]attr
+	begun := strconv.FormatInt(to.Start().UnixMilli(), 10)
+	for d := from; !to.Before(d); d = d.AddDays(1) {
+		items = append(items, map[string]attr{
+			ledger.AttrOrgID: {"S": in.Values[":org"].S}, ledger.AttrDay: {"S": d.String()},
+			ledger.AttrStatus: {"S": string(ledger.Delivered)}, ledger.AttrBegunAt: {"N": begun},
+			ledger.AttrKey: {"S": "k"}, ledger.AttrRows: {"N": "1"},
+		})
+	}
+	body, _ := json.Marshal(map[string]any{"Items": items, "Count": len(items), "ScannedCount": len(items)})
+	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+	// The DynamoDB client checks the body against this, as DynamoDB sends it.
+	w.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10))
+	w.Write(body)
+}
+
 // BenchmarkFanOut100k dispatches 100,000 enabled destinations through the
-// real Lambda client to a local invoke endpoint.
+// real Lambda client to a local invoke endpoint; WithLedger adds what the
+// daily run does with the ledger (the stack always sets it): each org's
+// catch-up window read with the real ledger client from a local DynamoDB
+// endpoint that answers every earlier day as delivered.
 func BenchmarkFanOut100k(b *testing.B) {
 	const n = 100_000
 	reg := make(fakeRegistry, n)
 	for i := range reg {
 		reg[i] = destination.Destination{OrgID: fmt.Sprintf("org%06d", i), Enabled: true}
 	}
-	for b.Loop() {
-		ep, lc := newEndpoint(b)
-		h := &Handler{Registry: reg, Lambda: lc, ExportFunction: "export-fn", Concurrency: 16, Log: slog.New(slog.DiscardHandler)}
-		sum, err := h.Handle(context.Background(), events.EventBridgeEvent{Time: time.Now()})
-		if err != nil || sum.Invoked != n || len(ep.payloads) != n {
-			b.Fatalf("invoked %d, endpoint saw %d, err %v", sum.Invoked, len(ep.payloads), err)
+	run := func(b *testing.B, led func(b *testing.B) (Ledger, *atomic.Int64)) {
+		for b.Loop() {
+			ep, lc := newEndpoint(b)
+			h := &Handler{Registry: reg, Lambda: lc, ExportFunction: "export-fn", Concurrency: 16, Log: slog.New(slog.DiscardHandler)}
+			var queries *atomic.Int64
+			if led != nil {
+				h.Ledger, queries = led(b)
+			}
+			sum, err := h.Handle(context.Background(), events.EventBridgeEvent{Time: time.Now()})
+			if err != nil || sum.Invoked != n || sum.CatchUp != 0 || len(ep.payloads) != n {
+				b.Fatalf("invoked %d (catch-up %d), endpoint saw %d, err %v", sum.Invoked, sum.CatchUp, len(ep.payloads), err)
+			}
+			if queries != nil && queries.Load() != n {
+				b.Fatalf("%d ledger queries, want one per org (%d)", queries.Load(), n)
+			}
 		}
+		b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/100k-orgs")
 	}
-	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/100k-orgs")
+	b.Run("NoLedger", func(b *testing.B) { run(b, nil) })
+	b.Run("WithLedger", func(b *testing.B) {
+		run(b, func(b *testing.B) (Ledger, *atomic.Int64) {
+			ep := &deliveredLedgerEndpoint{}
+			srv := httptest.NewServer(ep)
+			b.Cleanup(srv.Close)
+			db := dynamodb.NewFromConfig(testenv.AWSConfig(b, testenv.Endpoints{Default: srv.URL}))
+			return ledger.New(db, "ledger"), &ep.queries
+		})
+	})
 }
 
 // TestCatchUpDispatchesUndeliveredDays: with the ledger (on moto), the
