@@ -27,6 +27,8 @@ require (
 	github.com/spf13/cobra v1.10.2
 )
 
+require github.com/aws/aws-sdk-go-v2/service/kinesis v1.56.13
+
 require (
 	github.com/Azure/azure-sdk-for-go/sdk/internal v1.13.0 // indirect
 	github.com/Azure/azure-sdk-for-go/sdk/storage/internal v0.1.0 // indirect

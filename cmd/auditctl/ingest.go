@@ -106,5 +106,6 @@ ones are stored all the same) or the store failed; 2 for a usage error.`,
 	f.BoolVar(&includePOST, "include-post", false, "audit POST (creates) too (default: AUDITLOG_INGEST_INCLUDE_POST, else false)")
 	f.IntVar(&batch, "batch", ingest.DefaultBatchSize, "records read and events stored per batch")
 	_ = cmd.MarkFlagRequired("file")
+	cmd.AddCommand(newIngestReplay())
 	return cmd
 }

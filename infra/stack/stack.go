@@ -741,7 +741,7 @@ func (s *Stack) outputs() {
 	out("IngestFunctionName", "The ingest function", s.Ingest.FunctionName())
 	out("RequestLogStreamArn", "The Kinesis stream the platform writes its API request logs to (docs/ingest-format.md)", s.RequestLogs.StreamArn())
 	out("RejectsBucketName", "Rejected request-log records, under rejects/<day>/ (AUDITLOG_REJECTS_BUCKET)", s.Rejects.BucketName())
-	out("IngestFailuresQueueUrl", "Batches of request-log records the ingest gave up on", s.IngestFailures.QueueUrl())
+	out("IngestFailuresQueueUrl", "Batches of request-log records the ingest gave up on (AUDITLOG_INGEST_FAILURES_QUEUE_URL, for auditctl ingest replay)", s.IngestFailures.QueueUrl())
 	out("ExportFailuresQueueUrl", "The retry queue: failed exports (AUDITLOG_RETRY_QUEUE_URL)", s.ExportFailures.QueueUrl())
 	out("ExportFailuresDlqUrl", "The retry queue's terminal dead-letter queue (AUDITLOG_RETRY_DLQ_URL, for auditctl redrive)", s.ExportFailuresDLQ.QueueUrl())
 	out("FanOutFailuresQueueUrl", "Failed fan-outs", s.FanOutFailures.QueueUrl())

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/spf13/cobra"
+
+	"github.com/contentful/auditlogs/internal/ingest"
+	"github.com/contentful/auditlogs/internal/ingest/replay"
+)
+
+func newIngestReplay() *cobra.Command {
+	var queue, messageFile, rejects string
+	var limit int
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "replay [--queue URL | --message-file F] [--max N] [--rejects R.jsonl] [--json]",
+		Short: "Ingest again, from the stream, the batches the ingest function gave up on",
+		Long: `replay drains the ingest-failures queue. Each of its messages is the Kinesis
+event source mapping's record of a batch the ingest function failed on until the
+records were 6 days old: the stream ARN, the shard, the first and last sequence
+numbers, never the records. replay reads exactly that range back from the stream
+(which keeps records 7 days) and runs it through the ingest function's code:
+audited requests are stored, idempotent by request ID, and days already
+delivered become stale and are delivered again by the next daily run (or
+'auditctl backfill --only-missing' for days older than its window).
+
+A message is deleted only once its whole range is stored. A message that is not
+such a record, whose range could not be stored, or whose first records the
+stream no longer holds (those audit events are lost: the rest is stored and the
+error names the lost range) stays in the queue for you.
+
+--message-file replays one such record saved to a file and leaves the queue
+alone. Rejected records go to --rejects as JSON lines (standard error by
+default), as with 'auditctl ingest'.
+
+Exit status: 0 when every message's range was stored and deleted; 1 when a
+message stays in the queue; 2 for a usage error.`,
+		Example: `  auditctl ingest replay                       # the queue of $AUDITLOG_INGEST_FAILURES_QUEUE_URL
+  auditctl ingest replay --max 1 --json
+  auditctl ingest replay --message-file failure.json --rejects rejects.jsonl`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if queue == "" && messageFile == "" {
+				queue = os.Getenv("AUDITLOG_INGEST_FAILURES_QUEUE_URL")
+			}
+			if (queue == "") == (messageFile == "") {
+				return usageError{errors.New("give --queue or --message-file (or set AUDITLOG_INGEST_FAILURES_QUEUE_URL)")}
+			}
+			var failure replay.Failure
+			if messageFile != "" {
+				b, err := os.ReadFile(messageFile)
+				if err != nil {
+					return usageError{err}
+				}
+				if failure, err = replay.ParseFailure(b); err != nil {
+					return usageError{fmt.Errorf("--message-file %s: %w", messageFile, err)}
+				}
+			}
+			sink := &ingest.JSONLSink{W: cmd.ErrOrStderr()}
+			if rejects != "" {
+				f, err := os.Create(rejects)
+				if err != nil {
+					return usageError{err}
+				}
+				defer f.Close()
+				sink.W = f
+			}
+			a, err := loadApp(cmd)
+			if err != nil {
+				return err
+			}
+			in := a.Ingester() // as the ingest function: store, ledger, AUDITLOG_INGEST_INCLUDE_POST
+			in.Rejects = sink
+			r := &replay.Replayer{Stream: kinesis.NewFromConfig(a.AWS), Ingester: in}
+			w := cmd.OutOrStdout()
+			if messageFile != "" {
+				res, err := r.Replay(cmd.Context(), failure.Batch)
+				o := replay.Outcome{Condition: failure.RequestContext.Condition, Result: &res}
+				if err != nil {
+					o.Error = err.Error()
+				}
+				if asJSON {
+					if jerr := json.NewEncoder(w).Encode(o); jerr != nil {
+						return jerr
+					}
+				} else {
+					o.MessageID = messageFile
+					printOutcome(w, o, false)
+				}
+				return err
+			}
+			var each func(replay.Outcome)
+			if !asJSON {
+				each = func(o replay.Outcome) { printOutcome(w, o, true) }
+			}
+			outs, err := r.Drain(cmd.Context(), sqs.NewFromConfig(a.AWS), queue, limit, each)
+			if asJSON {
+				if outs == nil {
+					outs = []replay.Outcome{}
+				}
+				if jerr := json.NewEncoder(w).Encode(outs); jerr != nil {
+					return jerr
+				}
+			} else {
+				deleted := 0
+				for _, o := range outs {
+					if o.Deleted {
+						deleted++
+					}
+				}
+				fmt.Fprintf(w, "%d messages: %d replayed and deleted, %d left in the queue\n", len(outs), deleted, len(outs)-deleted)
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&queue, "queue", "", "the ingest-failures queue URL (default $AUDITLOG_INGEST_FAILURES_QUEUE_URL)")
+	f.StringVar(&messageFile, "message-file", "", "replay the one on-failure record in this file; the queue is left alone")
+	f.IntVar(&limit, "max", 0, "handle at most N messages (default all)")
+	f.StringVar(&rejects, "rejects", "", "write rejected records here as JSON lines (default: standard error)")
+	f.BoolVar(&asJSON, "json", false, "print the outcomes as JSON")
+	return cmd
+}
+
+// printOutcome prints one line for a message (or a message file).
+func printOutcome(w io.Writer, o replay.Outcome, queued bool) {
+	fmt.Fprintf(w, "%s", o.MessageID)
+	if r := o.Result; r != nil {
+		c := r.Counts
+		fmt.Fprintf(w, "  %s %s..%s  read %d  stored %d  skipped %d  rejected %d", r.Shard, r.Start, r.End,
+			c.Records, c.Stored, c.SkippedMethod+c.SkippedRoute, c.Rejected)
+	}
+	switch {
+	case o.Error != "":
+		fmt.Fprintf(w, "  FAILED: %s", o.Error)
+		if queued {
+			fmt.Fprint(w, " (kept in the queue)")
+		}
+	case o.Deleted:
+		fmt.Fprint(w, "  stored, message deleted")
+	case !queued:
+		fmt.Fprint(w, "  stored")
+	}
+	fmt.Fprintln(w)
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/contentful/auditlogs/internal/app"
+	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/ingest/replay"
+)
+
+// TestIngestReplay: a batch the ingest gave up on, named by an
+// on-failure record in the queue, is read back from the stream on moto and
+// stored by `auditctl ingest replay`; the message is then gone.
+func TestIngestReplay(t *testing.T) {
+	ctx := context.Background()
+	st := startStack(t)
+	kin, sq := kinesis.NewFromConfig(st.AWS), sqs.NewFromConfig(st.AWS)
+	if _, err := kin.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("requests"), ShardCount: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := kin.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("requests")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	streamARN := aws.ToString(sum.StreamDescriptionSummary.StreamARN)
+	day := audit.DayOf(time.Now()).AddDays(-3)
+	rec := func(id, method string) string {
+		return fmt.Sprintf(`{"request_id":%q,"org_id":"replay-org","request_time":%q,"request_method":%q,"request_path":"/spaces/sp1/environments/master/entries/%s","response_status":200,"content_length":1,"actor_id":"app:a1"}`,
+			id, day.Start().Add(time.Hour).Format(time.RFC3339), method, id)
+	}
+	records := []string{rec("r0", "PUT"), rec("r1", "PUT"), rec("r2", "GET"), `{"request_id":"r3"`, rec("r4", "DELETE"), rec("r5", "PUT")}
+	var shard string
+	var seqs []string
+	for _, r := range records {
+		out, err := kin.PutRecord(ctx, &kinesis.PutRecordInput{StreamARN: aws.String(streamARN), PartitionKey: aws.String("replay-org"), Data: []byte(r)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		shard = aws.ToString(out.ShardId)
+		seqs = append(seqs, aws.ToString(out.SequenceNumber))
+	}
+	failure := func(from, to string) string {
+		b, _ := json.Marshal(map[string]any{
+			"requestContext":   map[string]any{"condition": "RecordAgeExceeded", "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:ingest"},
+			"version":          "1.0",
+			"KinesisBatchInfo": replay.BatchInfo{ShardID: shard, StartSequenceNumber: from, EndSequenceNumber: to, BatchSize: 4, StreamARN: streamARN},
+		})
+		return string(b)
+	}
+	q, err := sq.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("ingest-failures")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := aws.ToString(q.QueueUrl)
+	if _, err := sq.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(failure(seqs[1], seqs[4]))}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Neither a queue nor a file: a usage error.
+	t.Setenv("AUDITLOG_INGEST_FAILURES_QUEUE_URL", "")
+	if _, err := run("ingest", "replay"); !isUsage(err) {
+		t.Fatalf("no queue: err = %v, want a usage error", err)
+	}
+	rejects := filepath.Join(t.TempDir(), "rejects.jsonl")
+	t.Setenv("AUDITLOG_INGEST_FAILURES_QUEUE_URL", url)
+	out, err := run("ingest", "replay", "--rejects", rejects)
+	if err != nil {
+		t.Fatalf("replay: %v\n%s", err, out)
+	}
+	for _, want := range []string{shard + " " + seqs[1] + ".." + seqs[4] + "  read 4  stored 2  skipped 1  rejected 1  stored, message deleted", "1 messages: 1 replayed and deleted, 0 left in the queue"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if b, err := os.ReadFile(rejects); err != nil || !strings.Contains(string(b), shard+":"+seqs[3]) {
+		t.Fatalf("rejects %s (%v), want the record %s:%s", b, err, shard, seqs[3])
+	}
+	cfg, err := app.FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	if err := a.Store.ReadDay(ctx, "replay-org", day, func(e *audit.Event) error { ids = append(ids, e.RequestID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(ids)
+	if !slices.Equal(ids, []string{"r1", "r4"}) {
+		t.Fatalf("stored %v, want r1 and r4 (records 1 to 4, audited)", ids)
+	}
+	if out, err := run("ingest", "replay", "--json"); err != nil || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("the queue is not empty: %v\n%s", err, out)
+	}
+
+	// A saved record whose range runs past the stream's newest record:
+	// what is there is stored, the command fails naming the shortfall.
+	file := filepath.Join(t.TempDir(), "failure.json")
+	if err := os.WriteFile(file, []byte(failure(seqs[5], seqs[5]+"0")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run("ingest", "replay", "--message-file", file)
+	if err == nil || isUsage(err) || !strings.Contains(out, "read 1  stored 1") || !strings.Contains(err.Error(), "last record was not found") {
+		t.Fatalf("replay of a file: err = %v\n%s", err, out)
+	}
+	if err := os.WriteFile(file, []byte(`{"KinesisBatchInfo":{"shardId":"shardId-1","streamArn":"arn:aws:kinesis:us-east-1:123456789012:stream/requests","startSequenceNumber":"9","endSequenceNumber":"x"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run("ingest", "replay", "--message-file", file); !isUsage(err) || !strings.Contains(err.Error(), `endSequenceNumber "x"`) {
+		t.Fatalf("a malformed record: err = %v, want a usage error naming the field", err)
+	}
+}
