@@ -78,7 +78,11 @@ message stays in the queue; 2 for a usage error.`,
 			}
 			in := a.Ingester() // as the ingest function: store, ledger, AUDITLOG_INGEST_INCLUDE_POST
 			in.Rejects = sink
-			r := &replay.Replayer{Stream: kinesis.NewFromConfig(a.AWS), Ingester: in}
+			// The shard's 5 reads a second are shared with the ingest
+			// function's own reader: more attempts than the SDK's 3 when
+			// Kinesis throttles.
+			stream := kinesis.NewFromConfig(a.AWS, func(o *kinesis.Options) { o.RetryMaxAttempts = 10 })
+			r := &replay.Replayer{Stream: stream, Ingester: in}
 			w := cmd.OutOrStdout()
 			if messageFile != "" {
 				res, err := r.Replay(cmd.Context(), failure.Batch)
