@@ -44,7 +44,7 @@ Exit status: 0 when every message's range was stored and deleted; 1 when a
 message stays in the queue; 2 for a usage error.`,
 		Example: `  auditctl ingest replay                       # the queue of $AUDITLOG_INGEST_FAILURES_QUEUE_URL
   auditctl ingest replay --max 1 --json
-  auditctl ingest replay --message-file failure.json --rejects rejects.jsonl`,
+  auditctl ingest replay --message-file failure.json --rejects rejects.jsonl   # a record as in events/ingest-failure.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if queue == "" && messageFile == "" {

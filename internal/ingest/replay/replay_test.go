@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -24,31 +25,21 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
-// awsDocRecord is the example invocation record of the Lambda developer
-// guide ("Retain discarded batch records for a Kinesis Data Streams event
-// source"), the form the ingest-failures queue's messages take.
-const awsDocRecord = `{
-    "requestContext": {
-        "requestId": "c9b8fa9f-5a7f-xmpl-af9c-0c604cde93a5",
-        "functionArn": "arn:aws:lambda:us-east-2:123456789012:function:myfunction",
-        "condition": "RetryAttemptsExhausted",
-        "approximateInvokeCount": 1
-    },
-    "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
-    "version": "1.0",
-    "timestamp": "2019-11-14T00:38:06.021Z",
-    "KinesisBatchInfo": {
-        "shardId": "shardId-000000000001",
-        "startSequenceNumber": "49601189658422359378836298521827638475320189012309704722",
-        "endSequenceNumber": "49601189658422359378836298522902373528957594348623495186",
-        "approximateArrivalOfFirstRecord": "2019-11-14T00:38:04.835Z",
-        "approximateArrivalOfLastRecord": "2019-11-14T00:38:05.580Z",
-        "batchSize": 500,
-        "streamArn": "arn:aws:kinesis:us-east-2:123456789012:stream/mystream"
-    }
-}`
+// sampleRecord is events/ingest-failure.json: the example invocation
+// record of the Lambda developer guide ("Retain discarded batch records for
+// a Kinesis Data Streams event source"), the form the ingest-failures
+// queue's messages take.
+func sampleRecord(tb testing.TB) string {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "events", "ingest-failure.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(b)
+}
 
 func TestParseFailure(t *testing.T) {
+	awsDocRecord := sampleRecord(t)
 	f, err := replay.ParseFailure([]byte(awsDocRecord))
 	if err != nil {
 		t.Fatal(err)
@@ -278,7 +269,7 @@ func TestDrainDeletesOnlyWhatIsStored(t *testing.T) {
 			"49601189658422359378836298521827638475320189012309704722", from,
 			"49601189658422359378836298522902373528957594348623495186", to,
 			"arn:aws:kinesis:us-east-2:123456789012:stream/mystream", w.arn,
-		).Replace(awsDocRecord)
+		).Replace(sampleRecord(t))
 	}
 	send := func(body string) {
 		if _, err := w.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(body)}); err != nil {
