@@ -161,10 +161,22 @@ func TestRunConcurrency(t *testing.T) {
 		days = append(days, day("2026-11-01").AddDays(i))
 	}
 	for _, c := range []struct{ asked, want int }{{0, 1}, {3, 3}, {50, MaxConcurrency}} {
-		h := &fakeHandler{answer: func(context.Context, exportfn.Payload) (exportfn.Outcome, error) {
-			time.Sleep(40 * time.Millisecond) // long enough for the workers to overlap on a loaded machine
+		h := &fakeHandler{}
+		// Each day holds its worker until as many days as wanted have been
+		// in flight at once (or 10 s went by, when the runner cannot get
+		// there), so that the count does not depend on how fast a loaded
+		// machine starts goroutines.
+		h.answer = func(context.Context, exportfn.Payload) (exportfn.Outcome, error) {
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+				h.mu.Lock()
+				reached := h.maxIn >= c.want
+				h.mu.Unlock()
+				if reached {
+					break
+				}
+			}
 			return exportfn.Outcome{}, nil
-		}}
+		}
 		sum := (&Runner{Handler: h, Concurrency: c.asked}).Run(context.Background(), "acme", days, true)
 		if !sum.OK() || len(h.calls) != len(days) {
 			t.Fatalf("concurrency %d: %+v", c.asked, sum)
