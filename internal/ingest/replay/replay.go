@@ -164,13 +164,27 @@ func (r *Replayer) Replay(ctx context.Context, b BatchInfo) (Result, error) {
 	}
 	// The stream's own region, whatever the client's default is.
 	inRegion := func(o *kinesis.Options) { o.Region = a.Region }
-	it, err := r.Stream.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{
-		StreamARN: aws.String(b.StreamARN), ShardId: aws.String(b.ShardID),
-		ShardIteratorType:      types.ShardIteratorTypeAtSequenceNumber,
-		StartingSequenceNumber: aws.String(b.StartSequenceNumber),
-	}, inRegion)
+	// iterator starts at the range's first record, or after the last
+	// record read when an iterator expired (after 5 minutes) while the
+	// ingester worked on a page.
+	iterator := func() (*string, error) {
+		in := &kinesis.GetShardIteratorInput{
+			StreamARN: aws.String(b.StreamARN), ShardId: aws.String(b.ShardID),
+			ShardIteratorType:      types.ShardIteratorTypeAtSequenceNumber,
+			StartingSequenceNumber: aws.String(b.StartSequenceNumber),
+		}
+		if res.Last != "" {
+			in.ShardIteratorType, in.StartingSequenceNumber = types.ShardIteratorTypeAfterSequenceNumber, aws.String(res.Last)
+		}
+		it, err := r.Stream.GetShardIterator(ctx, in, inRegion)
+		if err != nil {
+			return nil, fmt.Errorf("shard iterator for %s of %s %s %s: %w", b.ShardID, b.StreamARN, in.ShardIteratorType, aws.ToString(in.StartingSequenceNumber), err)
+		}
+		return it.ShardIterator, nil
+	}
+	iter, err := iterator()
 	if err != nil {
-		return res, fmt.Errorf("shard iterator for %s of %s at %s: %w", b.ShardID, b.StreamARN, b.StartSequenceNumber, err)
+		return res, err
 	}
 	pause := r.Pause
 	if pause == 0 {
@@ -180,7 +194,6 @@ func (r *Replayer) Replay(ctx context.Context, b BatchInfo) (Result, error) {
 	if r.Limit > 0 {
 		limit = aws.Int32(r.Limit)
 	}
-	iter := it.ShardIterator
 	for first := true; ; first = false {
 		if !first {
 			select {
@@ -190,9 +203,15 @@ func (r *Replayer) Replay(ctx context.Context, b BatchInfo) (Result, error) {
 			}
 		}
 		if iter == nil {
-			return res, fmt.Errorf("shard %s ended after %s, before %s: %w", b.ShardID, lastOr(res.Last, "its start"), b.EndSequenceNumber, ErrIncomplete)
+			return res, errors.Join(fmt.Errorf("shard %s ended after %s, before %s: %w", b.ShardID, lastOr(res.Last, "its start"), b.EndSequenceNumber, ErrIncomplete), gap(res, b))
 		}
 		out, err := r.Stream.GetRecords(ctx, &kinesis.GetRecordsInput{StreamARN: aws.String(b.StreamARN), ShardIterator: iter, Limit: limit}, inRegion)
+		if expired := new(types.ExpiredIteratorException); errors.As(err, &expired) {
+			if iter, err = iterator(); err != nil {
+				return res, err
+			}
+			continue
+		}
 		if err != nil {
 			return res, fmt.Errorf("read shard %s of %s after %s: %w", b.ShardID, b.StreamARN, lastOr(res.Last, b.StartSequenceNumber), err)
 		}
@@ -225,21 +244,25 @@ func (r *Replayer) Replay(ctx context.Context, b BatchInfo) (Result, error) {
 			break
 		}
 		if len(out.Records) == 0 && aws.ToInt64(out.MillisBehindLatest) == 0 && out.NextShardIterator != nil {
-			return res, fmt.Errorf("shard %s has no record after %s up to %s: %w", b.ShardID, lastOr(res.Last, b.StartSequenceNumber), b.EndSequenceNumber, ErrIncomplete)
+			return res, errors.Join(fmt.Errorf("shard %s has no record after %s up to %s: %w", b.ShardID, lastOr(res.Last, b.StartSequenceNumber), b.EndSequenceNumber, ErrIncomplete), gap(res, b))
 		}
 		iter = out.NextShardIterator
 	}
+	return res, gap(res, b)
+}
+
+// gap is the error for the records of b's range that were not read
+// because the stream no longer holds them (nil when none is missing at
+// the start): AT_SEQUENCE_NUMBER of a trimmed record starts at the oldest
+// record left.
+func gap(res Result, b BatchInfo) error {
 	switch {
 	case res.First == "":
-		// The first record read was already past the end: the whole
-		// range is gone from the stream.
-		return res, fmt.Errorf("shard %s: none of %s to %s is left in the stream: %w", b.ShardID, b.StartSequenceNumber, b.EndSequenceNumber, ErrGap)
-	case res.First != b.StartSequenceNumber && cmpSeq(res.First, b.StartSequenceNumber) > 0:
-		// AT_SEQUENCE_NUMBER of a trimmed record starts at the oldest
-		// one left.
-		return res, fmt.Errorf("shard %s: the records from %s to before %s are no longer in the stream: %w", b.ShardID, b.StartSequenceNumber, res.First, ErrGap)
+		return fmt.Errorf("shard %s: none of %s to %s is left in the stream: %w", b.ShardID, b.StartSequenceNumber, b.EndSequenceNumber, ErrGap)
+	case cmpSeq(res.First, b.StartSequenceNumber) > 0:
+		return fmt.Errorf("shard %s: the records from %s to before %s are no longer in the stream: %w", b.ShardID, b.StartSequenceNumber, res.First, ErrGap)
 	}
-	return res, nil
+	return nil
 }
 
 func lastOr(last, or string) string {

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/contentful/auditlogs/internal/audit"
@@ -323,5 +324,45 @@ func TestDrainDeletesOnlyWhatIsStored(t *testing.T) {
 	}
 	if len(left.Messages) != 1 || !strings.Contains(aws.ToString(left.Messages[0].Body), "not") {
 		t.Fatalf("left in the queue: %+v, want the bad message only", left.Messages)
+	}
+}
+
+// expiringStream answers the second read with ExpiredIteratorException,
+// as Kinesis does for an iterator more than 5 minutes old, and records
+// how the iterators were asked for.
+type expiringStream struct {
+	replay.Stream
+	reads     int
+	iterators []string
+}
+
+func (s *expiringStream) GetShardIterator(ctx context.Context, in *kinesis.GetShardIteratorInput, opts ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error) {
+	s.iterators = append(s.iterators, string(in.ShardIteratorType)+" "+aws.ToString(in.StartingSequenceNumber))
+	return s.Stream.GetShardIterator(ctx, in, opts...)
+}
+
+func (s *expiringStream) GetRecords(ctx context.Context, in *kinesis.GetRecordsInput, opts ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error) {
+	if s.reads++; s.reads == 2 {
+		return nil, &types.ExpiredIteratorException{Message: aws.String("Iterator expired")}
+	}
+	return s.Stream.GetRecords(ctx, in, opts...)
+}
+
+func TestReplayGoesOnAfterAnExpiredIterator(t *testing.T) {
+	w := newWorld(t, 14)
+	r := w.replayer(nil)
+	s := &expiringStream{Stream: w.kin}
+	r.Stream = s
+	res, err := r.Replay(context.Background(), w.batch(w.seqs[1], w.seqs[12]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first read (4 records) was stored; the next iterator starts after it.
+	want := []string{"AT_SEQUENCE_NUMBER " + w.seqs[1], "AFTER_SEQUENCE_NUMBER " + w.seqs[4]}
+	if !slices.Equal(s.iterators, want) {
+		t.Fatalf("iterators %v, want %v", s.iterators, want)
+	}
+	if got, want := w.stored(t), w.want(1, 12); !slices.Equal(got, want) || res.Counts.Records != 12 {
+		t.Fatalf("stored %v (%d records read), want %v from 12", got, res.Counts.Records, want)
 	}
 }
