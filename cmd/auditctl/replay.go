@@ -1,16 +1,22 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sort"
+	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/spf13/cobra"
 
+	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/fanoutfn"
 	"github.com/contentful/auditlogs/internal/ingest"
 	"github.com/contentful/auditlogs/internal/ingest/replay"
 )
@@ -78,6 +84,10 @@ message stays in the queue; 2 for a usage error.`,
 			}
 			in := a.Ingester() // as the ingest function: store, ledger, AUDITLOG_INGEST_INCLUDE_POST
 			in.Rejects = sink
+			late := &lateDays{next: in.Late, days: map[lateDay]int{}}
+			if in.Late != nil {
+				in.Late = late
+			}
 			// The shard's 5 reads a second are shared with the ingest
 			// function's own reader: more attempts than the SDK's 3 when
 			// Kinesis throttles.
@@ -91,12 +101,17 @@ message stays in the queue; 2 for a usage error.`,
 					o.Error = err.Error()
 				}
 				if asJSON {
-					if jerr := json.NewEncoder(w).Encode(o); jerr != nil {
+					v := struct {
+						replay.Outcome
+						LateDays []lateDayView `json:"late_days"`
+					}{o, late.list(time.Now())}
+					if jerr := json.NewEncoder(w).Encode(v); jerr != nil {
 						return jerr
 					}
 				} else {
 					o.MessageID = messageFile
 					printOutcome(w, o, false)
+					late.print(w, time.Now())
 				}
 				return err
 			}
@@ -109,7 +124,11 @@ message stays in the queue; 2 for a usage error.`,
 				if outs == nil {
 					outs = []replay.Outcome{}
 				}
-				if jerr := json.NewEncoder(w).Encode(outs); jerr != nil {
+				v := struct {
+					Outcomes []replay.Outcome `json:"outcomes"`
+					LateDays []lateDayView    `json:"late_days"`
+				}{outs, late.list(time.Now())}
+				if jerr := json.NewEncoder(w).Encode(v); jerr != nil {
 					return jerr
 				}
 			} else {
@@ -120,6 +139,7 @@ message stays in the queue; 2 for a usage error.`,
 					}
 				}
 				fmt.Fprintf(w, "%d messages: %d replayed and deleted, %d left in the queue\n", len(outs), deleted, len(outs)-deleted)
+				late.print(w, time.Now())
 			}
 			return err
 		},
@@ -153,4 +173,76 @@ func printOutcome(w io.Writer, o replay.Outcome, queued bool) {
 		fmt.Fprint(w, "  stored")
 	}
 	fmt.Fprintln(w)
+}
+
+// lateDay is an org-day that received replayed events after it may have
+// been delivered.
+type lateDay struct {
+	org string
+	day audit.Day
+}
+
+// lateDays passes the ingester's late-event notes on to the ledger and
+// keeps them, so replay can say which days are delivered again and how.
+type lateDays struct {
+	next ingest.LateNoter
+	mu   sync.Mutex
+	days map[lateDay]int
+}
+
+func (l *lateDays) NoteLate(ctx context.Context, org string, day audit.Day, n int) error {
+	if err := l.next.NoteLate(ctx, org, day, n); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.days[lateDay{org, day}] += n
+	l.mu.Unlock()
+	return nil
+}
+
+type lateDayView struct {
+	OrgID  string `json:"org_id"`
+	Day    string `json:"day"`
+	Events int    `json:"events"`
+	// Redelivery: "daily-run" when the next daily runs' catch-up covers
+	// the day, else "backfill" (auditctl backfill --only-missing).
+	Redelivery string `json:"redelivery"`
+}
+
+// list is the late days, by org and day. A day is left to the daily run
+// when even tomorrow's run still looks back to it.
+func (l *lateDays) list(now time.Time) []lateDayView {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	oldestCovered := audit.DayOf(now).AddDays(-(fanoutfn.DefaultLookback - 1))
+	out := []lateDayView{}
+	for k, n := range l.days {
+		v := lateDayView{OrgID: k.org, Day: k.day.String(), Events: n, Redelivery: "daily-run"}
+		if k.day.Before(oldestCovered) {
+			v.Redelivery = "backfill"
+		}
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].OrgID != out[j].OrgID {
+			return out[i].OrgID < out[j].OrgID
+		}
+		return out[i].Day < out[j].Day
+	})
+	return out
+}
+
+func (l *lateDays) print(w io.Writer, now time.Time) {
+	days := l.list(now)
+	if len(days) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "days that received events after their delivery may have begun (the ledger marks a delivered one stale):")
+	for _, d := range days {
+		how := "the next daily run delivers it again"
+		if d.Redelivery == "backfill" {
+			how = fmt.Sprintf("older than the daily run's window: auditctl backfill --org %s --from %s --to %s --only-missing", d.OrgID, d.Day, d.Day)
+		}
+		fmt.Fprintf(w, "  %s %s  %d events  %s\n", d.OrgID, d.Day, d.Events, how)
+	}
 }

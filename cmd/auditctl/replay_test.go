@@ -36,11 +36,12 @@ func TestIngestReplay(t *testing.T) {
 	}
 	streamARN := aws.ToString(sum.StreamDescriptionSummary.StreamARN)
 	day := audit.DayOf(time.Now()).AddDays(-3)
-	rec := func(id, method string) string {
+	old := audit.DayOf(time.Now()).AddDays(-9) // before even tomorrow's catch-up window
+	rec := func(id, method string, d audit.Day) string {
 		return fmt.Sprintf(`{"request_id":%q,"org_id":"replay-org","request_time":%q,"request_method":%q,"request_path":"/spaces/sp1/environments/master/entries/%s","response_status":200,"content_length":1,"actor_id":"app:a1"}`,
-			id, day.Start().Add(time.Hour).Format(time.RFC3339), method, id)
+			id, d.Start().Add(time.Hour).Format(time.RFC3339), method, id)
 	}
-	records := []string{rec("r0", "PUT"), rec("r1", "PUT"), rec("r2", "GET"), `{"request_id":"r3"`, rec("r4", "DELETE"), rec("r5", "PUT")}
+	records := []string{rec("r0", "PUT", day), rec("r1", "PUT", day), rec("r2", "GET", day), `{"request_id":"r3"`, rec("r4", "DELETE", day), rec("r5", "PUT", old)}
 	var shard string
 	var seqs []string
 	for _, r := range records {
@@ -79,7 +80,11 @@ func TestIngestReplay(t *testing.T) {
 	if err != nil {
 		t.Fatalf("replay: %v\n%s", err, out)
 	}
-	for _, want := range []string{shard + " " + seqs[1] + ".." + seqs[4] + "  read 4  stored 2  skipped 1  rejected 1  stored, message deleted", "1 messages: 1 replayed and deleted, 0 left in the queue"} {
+	for _, want := range []string{
+		shard + " " + seqs[1] + ".." + seqs[4] + "  read 4  stored 2  skipped 1  rejected 1  stored, message deleted",
+		"1 messages: 1 replayed and deleted, 0 left in the queue",
+		"replay-org " + day.String() + "  2 events  the next daily run delivers it again",
+	} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("output lacks %q:\n%s", want, out)
 		}
@@ -103,7 +108,7 @@ func TestIngestReplay(t *testing.T) {
 	if !slices.Equal(ids, []string{"r1", "r4"}) {
 		t.Fatalf("stored %v, want r1 and r4 (records 1 to 4, audited)", ids)
 	}
-	if out, err := run("ingest", "replay", "--json"); err != nil || strings.TrimSpace(out) != "[]" {
+	if out, err := run("ingest", "replay", "--json"); err != nil || strings.TrimSpace(out) != `{"outcomes":[],"late_days":[]}` {
 		t.Fatalf("the queue is not empty: %v\n%s", err, out)
 	}
 
@@ -114,7 +119,8 @@ func TestIngestReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err = run("ingest", "replay", "--message-file", file)
-	if err == nil || isUsage(err) || !strings.Contains(out, "read 1  stored 1") || !strings.Contains(err.Error(), "last record was not found") {
+	if err == nil || isUsage(err) || !strings.Contains(out, "read 1  stored 1") || !strings.Contains(err.Error(), "last record was not found") ||
+		!strings.Contains(out, "replay-org "+old.String()+"  1 events  older than the daily run's window: auditctl backfill --org replay-org --from "+old.String()+" --to "+old.String()+" --only-missing") {
 		t.Fatalf("replay of a file: err = %v\n%s", err, out)
 	}
 	if err := os.WriteFile(file, []byte(`{"KinesisBatchInfo":{"shardId":"shardId-1","streamArn":"arn:aws:kinesis:us-east-1:123456789012:stream/requests","startSequenceNumber":"9","endSequenceNumber":"x"}}`), 0o600); err != nil {
