@@ -18,6 +18,7 @@ import (
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/ingest/replay"
+	"github.com/contentful/auditlogs/internal/testenv"
 )
 
 // TestIngestReplay: a batch the ingest gave up on, named by an
@@ -27,14 +28,7 @@ func TestIngestReplay(t *testing.T) {
 	ctx := context.Background()
 	st := startStack(t)
 	kin, sq := kinesis.NewFromConfig(st.AWS), sqs.NewFromConfig(st.AWS)
-	if _, err := kin.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("requests"), ShardCount: aws.Int32(1)}); err != nil {
-		t.Fatal(err)
-	}
-	sum, err := kin.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("requests")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	streamARN := aws.ToString(sum.StreamDescriptionSummary.StreamARN)
+	streamARN := testenv.NewStream(t, kin)
 	day := audit.DayOf(time.Now()).AddDays(-3)
 	old := audit.DayOf(time.Now()).AddDays(-9) // before even tomorrow's catch-up window
 	rec := func(id, method string, d audit.Day) string {

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 )
 
 var (
@@ -118,4 +119,20 @@ func DropTableAtCleanup(tb testing.TB, client *dynamodb.Client, name string) {
 			tb.Errorf("delete table %s: %v", name, err)
 		}
 	})
+}
+
+// NewStream creates a one-shard Kinesis data stream of the test's own on
+// the emulator behind client and returns its ARN.
+func NewStream(tb testing.TB, client *kinesis.Client) string {
+	tb.Helper()
+	ctx := context.Background()
+	name := UniqueName("requests")
+	if _, err := client.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(1)}); err != nil {
+		tb.Fatalf("create stream %s: %v", name, err)
+	}
+	sum, err := client.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
+	if err != nil {
+		tb.Fatalf("describe stream %s: %v", name, err)
+	}
+	return aws.ToString(sum.StreamDescriptionSummary.StreamARN)
 }

@@ -105,15 +105,7 @@ func newWorld(t *testing.T, n int) *world {
 	testenv.DropTableAtCleanup(t, db, table)
 	w.store = dynamostore.New(db, table)
 
-	name := testenv.UniqueName("requests")
-	if _, err := w.kin.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(1)}); err != nil {
-		t.Fatal(err)
-	}
-	sum, err := w.kin.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.arn = aws.ToString(sum.StreamDescriptionSummary.StreamARN)
+	w.arn = testenv.NewStream(t, w.kin)
 	w.day = audit.DayOf(time.Now()).AddDays(-2)
 	for i := range n {
 		id := fmt.Sprintf("req-%03d", i)
