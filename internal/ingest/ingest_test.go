@@ -12,10 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
+	"github.com/contentful/auditlogs/internal/logstore/dynamostore/dynamotest"
 	"github.com/contentful/auditlogs/internal/logstore/memstore"
 	"github.com/contentful/auditlogs/internal/synth"
 	"github.com/contentful/auditlogs/internal/testenv"
@@ -27,14 +26,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 // moto_server, dropped after the test.
 func motoStore(tb testing.TB) *dynamostore.Store {
 	tb.Helper()
-	moto := testenv.Moto(tb)
-	client := dynamodb.NewFromConfig(testenv.AWSConfig(tb, testenv.Endpoints{Default: moto.URL}))
-	name := testenv.UniqueName("ingest")
-	if err := dynamostore.CreateTable(context.Background(), client, name); err != nil {
-		tb.Fatal(err)
-	}
-	testenv.DropTableAtCleanup(tb, client, name)
-	return dynamostore.New(client, name)
+	return dynamostore.New(dynamotest.Table(tb, "ingest"))
 }
 
 type dayReader interface {

@@ -15,11 +15,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/ingest"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
+	"github.com/contentful/auditlogs/internal/logstore/dynamostore/dynamotest"
 	"github.com/contentful/auditlogs/internal/logstore/memstore"
 	"github.com/contentful/auditlogs/internal/testenv"
 )
@@ -44,13 +44,7 @@ func sampleEvent(t *testing.T) []byte {
 // with their field and reason, and the batch has no failure.
 func TestSampleEvent(t *testing.T) {
 	ctx := context.Background()
-	moto := testenv.Moto(t)
-	client := dynamodb.NewFromConfig(testenv.AWSConfig(t, testenv.Endpoints{Default: moto.URL}))
-	table := testenv.UniqueName("ingestfn")
-	if err := dynamostore.CreateTable(ctx, client, table); err != nil {
-		t.Fatal(err)
-	}
-	store := dynamostore.New(client, table)
+	store := dynamostore.New(dynamotest.Table(t, "ingestfn"))
 	rejects := &ingest.MemorySink{}
 	var logs, emf bytes.Buffer
 	h := &Handler{

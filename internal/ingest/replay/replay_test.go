@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -21,6 +20,7 @@ import (
 	"github.com/contentful/auditlogs/internal/ingest"
 	"github.com/contentful/auditlogs/internal/ingest/replay"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
+	"github.com/contentful/auditlogs/internal/logstore/dynamostore/dynamotest"
 	"github.com/contentful/auditlogs/internal/testenv"
 )
 
@@ -97,13 +97,7 @@ func newWorld(t *testing.T, n int) *world {
 	moto := testenv.Moto(t)
 	cfg := testenv.AWSConfig(t, testenv.Endpoints{Default: moto.URL})
 	w := &world{kin: kinesis.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg), reject: &ingest.MemorySink{}}
-	db := dynamodb.NewFromConfig(cfg)
-	table := testenv.UniqueName("replay")
-	if err := dynamostore.CreateTable(ctx, db, table); err != nil {
-		t.Fatal(err)
-	}
-	testenv.DropTableAtCleanup(t, db, table)
-	w.store = dynamostore.New(db, table)
+	w.store = dynamostore.New(dynamotest.Table(t, "replay"))
 
 	w.arn = testenv.NewStream(t, w.kin)
 	w.day = audit.DayOf(time.Now()).AddDays(-2)

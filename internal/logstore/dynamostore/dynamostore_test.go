@@ -14,30 +14,12 @@ import (
 
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
+	"github.com/contentful/auditlogs/internal/logstore/dynamostore/dynamotest"
 	"github.com/contentful/auditlogs/internal/logstore/storetest"
 	"github.com/contentful/auditlogs/internal/testenv"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
-
-// motoClient returns a client of the shared moto_server.
-func motoClient(tb testing.TB) *dynamodb.Client {
-	tb.Helper()
-	moto := testenv.Moto(tb)
-	return dynamodb.NewFromConfig(testenv.AWSConfig(tb, testenv.Endpoints{Default: moto.URL}))
-}
-
-// newTable creates a table of its own for the test and drops it after, so
-// that moto (which scans a whole table per query) stays fast.
-func newTable(tb testing.TB, client *dynamodb.Client) string {
-	tb.Helper()
-	name := testenv.UniqueName("logstore")
-	if err := dynamostore.CreateTable(context.Background(), client, name); err != nil {
-		tb.Fatal(err)
-	}
-	testenv.DropTableAtCleanup(tb, client, name)
-	return name
-}
 
 // countingAPI counts Query calls that continue a shard, to show that the
 // tests cross page boundaries on the emulator too.
@@ -54,12 +36,12 @@ func (c countingAPI) Query(ctx context.Context, in *dynamodb.QueryInput, opts ..
 }
 
 func TestAcceptanceOnMoto(t *testing.T) {
-	client := motoClient(t)
 	for _, shards := range []int{dynamostore.DefaultShards, 1} {
 		t.Run("Shards"+strconv.Itoa(shards), func(t *testing.T) {
 			var continued atomic.Int64
 			storetest.Run(t, func(t *testing.T) storetest.Store {
-				s := dynamostore.New(countingAPI{client, &continued}, newTable(t, client))
+				client, table := dynamotest.Table(t, "logstore")
+				s := dynamostore.New(countingAPI{client, &continued}, table)
 				s.Shards = shards
 				return s
 			})
@@ -74,8 +56,7 @@ func TestAcceptanceOnMoto(t *testing.T) {
 // TestItemLayout pins the stored form that the package doc documents and
 // the CDK stack and other tools rely on.
 func TestItemLayout(t *testing.T) {
-	client := motoClient(t)
-	table := newTable(t, client)
+	client, table := dynamotest.Table(t, "logstore")
 	ctx := context.Background()
 
 	desc, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
