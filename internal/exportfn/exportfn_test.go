@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -51,10 +49,7 @@ func invoke(t *testing.T, f *fakeExporter, payload []byte) (map[string]any, []by
 
 // TestSampleEvent drives the JSON contract with events/export.json.
 func TestSampleEvent(t *testing.T) {
-	payload, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "events", "export.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	payload := testenv.SampleEvent(t, "export.json")
 	f := &fakeExporter{rows: 7}
 	res, logs, err := invoke(t, f, payload)
 	if err != nil {

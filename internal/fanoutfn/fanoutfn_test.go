@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,10 +83,7 @@ func orgs(n int, disabled ...string) fakeRegistry {
 
 func run(t *testing.T, reg fakeRegistry, fl *fakeLambda, event string) (Summary, string, error) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "events", event))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := testenv.SampleEvent(t, event)
 	var logs bytes.Buffer
 	h := &Handler{Registry: reg, Lambda: fl, ExportFunction: "export-fn", Concurrency: 3, Log: slog.New(slog.NewJSONHandler(&logs, nil))}
 	out, err := lambda.NewHandler(h.Handle).Invoke(context.Background(), b)

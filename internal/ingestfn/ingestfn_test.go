@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,15 +27,6 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 var testNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
-func sampleEvent(t *testing.T) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "events", "ingest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // TestSampleEvent: events/ingest.json through the handler's JSON contract
 // (lambda.NewHandler) into dynamostore on moto. The audited records are
 // stored once with the route and space taken from the path, GET, POST and
@@ -51,7 +41,7 @@ func TestSampleEvent(t *testing.T) {
 		Ingester: &ingest.Ingester{Store: store, Rejects: rejects, Now: func() time.Time { return testNow }},
 		Chunk:    4, Log: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: &emf,
 	}
-	out, err := lambda.NewHandler(h.Handle).Invoke(ctx, sampleEvent(t))
+	out, err := lambda.NewHandler(h.Handle).Invoke(ctx, testenv.SampleEvent(t, "ingest.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -48,10 +47,7 @@ func (v *visibilityCalls) ChangeMessageVisibility(_ context.Context, in *sqs.Cha
 // invocations by Lambda, then this receive); a transient failure comes
 // back as a batch item failure, hidden for the first delay.
 func TestSampleEvent(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "events", "retry.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := testenv.SampleEvent(t, "retry.json")
 	x := &scriptedExport{errs: map[string]error{"acme": errors.New("upload: SlowDown")}}
 	var vis visibilityCalls
 	var metrics bytes.Buffer

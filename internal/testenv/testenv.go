@@ -19,6 +19,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -44,6 +45,17 @@ func unavailable(tb testing.TB, format string, args ...any) {
 
 // RepoRoot is the folder holding go.mod.
 func RepoRoot() string { return emulator.RepoRoot() }
+
+// SampleEvent returns the sample event events/<name> of the repository,
+// which the handlers' JSON-contract tests and local runs share.
+func SampleEvent(tb testing.TB, name string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join(RepoRoot(), "events", name))
+	if err != nil {
+		tb.Fatalf("sample event: %v", err)
+	}
+	return b
+}
 
 // RequireEnv is the variable that turns a missing emulator into a failure.
 const RequireEnv = "AUDITLOG_REQUIRE_EMULATORS"

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -32,11 +31,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 // queue's messages take.
 func sampleRecord(tb testing.TB) string {
 	tb.Helper()
-	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "events", "ingest-failure.json"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return string(b)
+	return string(testenv.SampleEvent(tb, "ingest-failure.json"))
 }
 
 func TestParseFailure(t *testing.T) {
