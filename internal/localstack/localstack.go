@@ -32,6 +32,7 @@ import (
 	"github.com/contentful/auditlogs/internal/emulator"
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
+	"github.com/contentful/auditlogs/internal/onboard"
 	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/sas"
 )
@@ -218,10 +219,20 @@ func (s *Stack) s3() *s3.Client {
 }
 
 // CustomerRole creates, in moto, the IAM role a customer would create for
-// org (trust: our account, sts:ExternalId = org) and returns its ARN.
+// org, with the trust policy `auditctl policies` gives the customer (our
+// account, sts:ExternalId = org), and returns its ARN.
 func (s *Stack) CustomerRole(ctx context.Context, org string) (string, error) {
-	trust := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":%q}}}]}`, org)
-	out, err := iam.NewFromConfig(s.AWS).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("AuditLogs-" + org), AssumeRolePolicyDocument: aws.String(trust)})
+	const account = "123456789012" // moto's: ours and the customers'
+	docs, err := onboard.Generate(onboard.Input{OrgID: org, Bucket: Bucket, Region: "us-east-1", Account: account,
+		CustomerAccount: account, RoleName: "AuditLogs-" + org})
+	if err != nil {
+		return "", fmt.Errorf("trust policy for %s: %w", org, err)
+	}
+	trust, err := onboard.JSON(docs.TrustPolicy)
+	if err != nil {
+		return "", fmt.Errorf("trust policy for %s: %w", org, err)
+	}
+	out, err := iam.NewFromConfig(s.AWS).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("AuditLogs-" + org), AssumeRolePolicyDocument: aws.String(string(trust))})
 	if err != nil {
 		return "", fmt.Errorf("create role for %s: %w", org, err)
 	}
