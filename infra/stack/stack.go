@@ -700,7 +700,7 @@ func (s *Stack) alarms(name func(string) *string) {
 
 	// The ingest.
 	alarm("IngestFailuresAlarm", "ingest-failures",
-		"The ingest gave up on a batch of request-log records after retrying it for 6 days: their audit events are missing until an operator ingests them from the stream (the message names the shard and sequence numbers).",
+		"The ingest gave up on a batch of request-log records after retrying it for 6 days: their audit events are missing until an operator replays them from the stream, which keeps them 7 days (auditctl ingest replay, docs/operations.md).",
 		depth(s.IngestFailures, "Maximum"), 1)
 	alarm("IngestErrorsAlarm", "ingest-errors",
 		"The ingest function failed (a cold start or a crash; failed writes are reported per batch and retried, see ingest-lag).", s.Ingest.MetricErrors(sum), 1)
