@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -58,16 +59,11 @@ ones are stored all the same) or the store failed; 2 for a usage error.`,
 				defer f.Close()
 				r, name = f, file
 			}
-			sink := &ingest.JSONLSink{W: cmd.ErrOrStderr()}
-			dest := "standard error"
-			if rejects != "" {
-				f, err := os.Create(rejects)
-				if err != nil {
-					return usageError{err}
-				}
-				defer f.Close()
-				sink.W, dest = f, rejects
+			sink, dest, closeRejects, err := openRejects(cmd, rejects)
+			if err != nil {
+				return err
 			}
+			defer closeRejects()
 			a, err := loadApp(cmd)
 			if err != nil {
 				return err
@@ -89,10 +85,8 @@ ones are stored all the same) or the store failed; 2 for a usage error.`,
 			if err != nil {
 				return err
 			}
-			if f, ok := sink.W.(*os.File); ok && rejects != "" {
-				if err := f.Close(); err != nil {
-					return fmt.Errorf("%s: %w", rejects, err)
-				}
+			if err := closeRejects(); err != nil {
+				return err
 			}
 			if total.Rejected > 0 {
 				return rejectedError{n: total.Rejected, dest: dest}
@@ -108,4 +102,25 @@ ones are stored all the same) or the store failed; 2 for a usage error.`,
 	_ = cmd.MarkFlagRequired("file")
 	cmd.AddCommand(newIngestReplay())
 	return cmd
+}
+
+// openRejects is where `ingest` and `ingest replay` write rejected records
+// as JSON lines: the file at path (--rejects), or standard error when path
+// is empty; dest names it for messages. closeRejects closes the file once
+// and reports a failed write-out (nil for standard error).
+func openRejects(cmd *cobra.Command, path string) (sink *ingest.JSONLSink, dest string, closeRejects func() error, err error) {
+	if path == "" {
+		return &ingest.JSONLSink{W: cmd.ErrOrStderr()}, "standard error", func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, "", nil, usageError{err}
+	}
+	closeRejects = sync.OnceValue(func() error {
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		return nil
+	})
+	return &ingest.JSONLSink{W: f}, path, closeRejects, nil
 }

@@ -69,15 +69,11 @@ message stays in the queue; 2 for a usage error.`,
 					return usageError{fmt.Errorf("--message-file %s: %w", messageFile, err)}
 				}
 			}
-			sink := &ingest.JSONLSink{W: cmd.ErrOrStderr()}
-			if rejects != "" {
-				f, err := os.Create(rejects)
-				if err != nil {
-					return usageError{err}
-				}
-				defer f.Close()
-				sink.W = f
+			sink, _, closeRejects, err := openRejects(cmd, rejects)
+			if err != nil {
+				return err
 			}
+			defer closeRejects()
 			a, err := loadApp(cmd)
 			if err != nil {
 				return err
@@ -113,7 +109,7 @@ message stays in the queue; 2 for a usage error.`,
 					printOutcome(w, o, false)
 					late.print(w, time.Now())
 				}
-				return err
+				return errors.Join(err, closeRejects())
 			}
 			var each func(replay.Outcome)
 			if !asJSON {
@@ -141,7 +137,7 @@ message stays in the queue; 2 for a usage error.`,
 				fmt.Fprintf(w, "%d messages: %d replayed and deleted, %d left in the queue\n", len(outs), deleted, len(outs)-deleted)
 				late.print(w, time.Now())
 			}
-			return err
+			return errors.Join(err, closeRejects())
 		},
 	}
 	f := cmd.Flags()
