@@ -20,11 +20,7 @@ import (
 // loadApp builds the same components as the Lambda functions, from the
 // same environment.
 func loadApp(cmd *cobra.Command) (*app.App, error) {
-	cfg, err := app.FromEnv()
-	if err != nil {
-		return nil, err
-	}
-	return app.New(cmd.Context(), cfg)
+	return app.Load(cmd.Context())
 }
 
 // loadAppForDay parses a --day value (a usage error when malformed), then

@@ -86,11 +86,7 @@ func TestIngestReplay(t *testing.T) {
 	if b, err := os.ReadFile(rejects); err != nil || !strings.Contains(string(b), shard+":"+seqs[3]) {
 		t.Fatalf("rejects %s (%v), want the record %s:%s", b, err, shard, seqs[3])
 	}
-	cfg, err := app.FromEnv()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := app.New(ctx, cfg)
+	a, err := app.Load(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

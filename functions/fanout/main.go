@@ -30,11 +30,7 @@ func main() {
 }
 
 func build() (*fanoutfn.Handler, error) {
-	cfg, err := app.FromEnv()
-	if err != nil {
-		return nil, err
-	}
-	a, err := app.New(context.Background(), cfg)
+	a, err := app.Load(context.Background())
 	if err != nil {
 		return nil, err
 	}

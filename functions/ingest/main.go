@@ -33,11 +33,7 @@ func main() {
 }
 
 func build(log *slog.Logger) (*ingestfn.Handler, error) {
-	cfg, err := app.FromEnv()
-	if err != nil {
-		return nil, err
-	}
-	a, err := app.New(context.Background(), cfg)
+	a, err := app.Load(context.Background())
 	if err != nil {
 		return nil, err
 	}

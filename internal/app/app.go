@@ -153,6 +153,16 @@ type App struct {
 	SAS   *sas.Decrypter
 }
 
+// Load is what a Lambda function or auditctl starts with: the Config of
+// the environment (FromEnv), then the App (New).
+func Load(ctx context.Context) (*App, error) {
+	c, err := FromEnv()
+	if err != nil {
+		return nil, err
+	}
+	return New(ctx, c)
+}
+
 // New loads the AWS configuration the standard way (environment, shared
 // config, role) and builds the App.
 func New(ctx context.Context, c Config) (*App, error) {

@@ -45,10 +45,7 @@ func TestMain(m *testing.M) {
 			return 0
 		}
 		stack = st
-		cfg, err := app.FromEnv()
-		if err == nil {
-			apps, err = app.New(context.Background(), cfg)
-		}
+		apps, err = app.Load(context.Background())
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1

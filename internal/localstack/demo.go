@@ -53,11 +53,7 @@ func Demo(ctx context.Context, out io.Writer, nEvents int) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := app.FromEnv()
-	if err != nil {
-		return err
-	}
-	a, err := app.New(ctx, cfg)
+	a, err := app.Load(ctx)
 	if err != nil {
 		return err
 	}
@@ -120,7 +116,7 @@ func Demo(ctx context.Context, out io.Writer, nEvents int) error {
 		return fmt.Errorf("ingest: %+v, want %d stored, %d rejected, 1 skipped for its route", ic, nEvents, len(demoMalformed))
 	}
 
-	say("\n== the fan-out for %s: one export invocation per enabled org through the Lambda emulator (%s)", day, cfg.ExportFunction)
+	say("\n== the fan-out for %s: one export invocation per enabled org through the Lambda emulator (%s)", day, a.Config.ExportFunction)
 	if est := time.Duration(nEvents) * 4 * time.Millisecond; est > time.Minute {
 		// moto needs about 4 ms of Python per item of a Query answer.
 		say("   the emulator runs one export at a time and moto serves about 250 events a second: about %d minutes", int(est.Round(time.Minute).Minutes()))

@@ -155,11 +155,7 @@ func productionApp(t *testing.T, env map[string]string) *app.App {
 			os.Unsetenv(k)
 		}
 	}
-	cfg, err := app.FromEnv()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := app.New(testenv.Context(t), cfg)
+	a, err := app.Load(testenv.Context(t))
 	if err != nil {
 		t.Fatal(err)
 	}
