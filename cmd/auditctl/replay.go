@@ -206,11 +206,11 @@ type lateDayView struct {
 }
 
 // list is the late days, by org and day. A day is left to the daily run
-// when even tomorrow's run still looks back to it.
+// when even tomorrow's run (whose target is today) still looks back to it.
 func (l *lateDays) list(now time.Time) []lateDayView {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	oldestCovered := audit.DayOf(now).AddDays(-(fanoutfn.DefaultLookback - 1))
+	oldestCovered := fanoutfn.WindowStart(audit.DayOf(now), 0)
 	out := []lateDayView{}
 	for k, n := range l.days {
 		v := lateDayView{OrgID: k.org, Day: k.day.String(), Events: n, Redelivery: "daily-run"}

@@ -77,6 +77,16 @@ type Ledger interface {
 // DefaultLookback is the catch-up window in days, the target day included.
 const DefaultLookback = 7
 
+// WindowStart is the oldest day a run for target delivers when it is not
+// delivered yet (or stale): the first of lookback days ending with target
+// (DefaultLookback when lookback < 1).
+func WindowStart(target audit.Day, lookback int) audit.Day {
+	if lookback < 1 {
+		lookback = DefaultLookback
+	}
+	return target.AddDays(-(lookback - 1))
+}
+
 // Detail is the optional detail of a manual run: {"day": "YYYY-MM-DD"}.
 type Detail struct {
 	Day string `json:"day"`
@@ -257,11 +267,7 @@ func (h *Handler) days(ctx context.Context, d destination.Destination, target au
 	if h.Ledger == nil {
 		return []audit.Day{target}, nil
 	}
-	lookback := h.Lookback
-	if lookback < 1 {
-		lookback = DefaultLookback
-	}
-	from := target.AddDays(-(lookback - 1))
+	from := WindowStart(target, h.Lookback)
 	if !d.CreatedAt.IsZero() {
 		if created := audit.DayOf(d.CreatedAt); from.Before(created) {
 			from = created
