@@ -41,6 +41,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/contentful/auditlogs/internal/fanoutfn"
+	"github.com/contentful/auditlogs/internal/grants"
 	"github.com/contentful/auditlogs/internal/ingestfn"
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
@@ -251,8 +252,11 @@ type Stack struct {
 
 	FanOut, Export, Retry, Ingest                 awslambda.Function
 	FanOutRole, ExportRole, RetryRole, IngestRole awsiam.Role
-	LogGroups                                     map[string]awslogs.LogGroup // by function
-	RetrySource                                   awslambda.EventSourceMapping
+	// OperatorPolicy is what auditctl needs (internal/grants), a managed
+	// policy for the operators to attach to their own roles.
+	OperatorPolicy awsiam.ManagedPolicy
+	LogGroups      map[string]awslogs.LogGroup // by function
+	RetrySource    awslambda.EventSourceMapping
 
 	// RequestLogs is the Kinesis stream of API request logs that the
 	// platform writes and the ingest function reads (IngestSource);
@@ -342,15 +346,12 @@ func New(scope constructs.Construct, id string, props StackProps) (*Stack, error
 	s.RetryRole = newFunctionRole(st, "RetryRole", "auditlogs "+p.StageName+": the retry function")
 	s.FanOutRole = newFunctionRole(st, "FanOutRole", "auditlogs "+p.StageName+": the fan-out function")
 	s.IngestRole = newFunctionRole(st, "IngestRole", "auditlogs "+p.StageName+": the ingest function")
-	roles := map[string]awsiam.Role{ExportFunction: s.ExportRole, RetryFunction: s.RetryRole, FanOutFunction: s.FanOutRole, IngestFunction: s.IngestRole}
 	for _, fn := range Functions { // in order: the template is the same on every synth
-		role := roles[fn]
 		lg := awslogs.NewLogGroup(st, jsii.String(constructID[fn]+"Logs"), &awslogs.LogGroupProps{
 			Retention:     logRetention[p.LogRetentionDays],
 			RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
 		})
 		s.LogGroups[fn] = lg
-		allow(role, "WriteOwnLogs", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, lg.LogGroupArn())
 	}
 
 	// --- KMS keys: one RSA-4096 key per residency -------------------------
@@ -375,10 +376,6 @@ func New(scope constructs.Construct, id string, props StackProps) (*Stack, error
 		s.SASKeys[r] = newSASKey(st, "SasKey"+upperFirst(string(r)), p.StageName, r, admins, decrypters, operators)
 	}
 
-	// --- what a delivery needs (export and retry) -------------------------
-	for _, role := range []awsiam.Role{s.ExportRole, s.RetryRole} {
-		s.deliveryGrants(role)
-	}
 	deliveryEnv := map[string]*string{
 		"AUDITLOG_EVENTS_TABLE":   s.EventsTable.TableName(),
 		"AUDITLOG_REGISTRY_TABLE": s.RegistryTable.TableName(),
@@ -390,7 +387,6 @@ func New(scope constructs.Construct, id string, props StackProps) (*Stack, error
 	}
 
 	// --- the export function ---------------------------------------------
-	allow(s.ExportRole, "SendToFailureQueue", []string{"sqs:SendMessage"}, s.ExportFailures.QueueArn())
 	// Two vCPUs (Lambda gives the second from 1,769 MB): parsing, CSV and
 	// SHA-256 on one, the uploads of 4 parts of 8 MiB in flight on the
 	// other; memory stays near part size × 5. The reserved concurrency
@@ -405,9 +401,6 @@ func New(scope constructs.Construct, id string, props StackProps) (*Stack, error
 	// --- the retry function ----------------------------------------------
 	// The event source mapping polls with these; the handler sets each
 	// failed message's backoff with ChangeMessageVisibility.
-	allow(s.RetryRole, "ConsumeRetryQueue",
-		[]string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"},
-		s.ExportFailures.QueueArn())
 	retryEnv := map[string]*string{"AUDITLOG_RETRY_QUEUE_URL": s.ExportFailures.QueueUrl()}
 	for k, v := range deliveryEnv {
 		retryEnv[k] = v
@@ -429,11 +422,6 @@ func New(scope constructs.Construct, id string, props StackProps) (*Stack, error
 	s.RetrySource.Node().AddDependency(s.RetryRole)
 
 	// --- the fan-out function --------------------------------------------
-	allow(s.FanOutRole, "ScanDestinations", []string{"dynamodb:Scan"}, s.RegistryTable.TableArn())
-	// The catch-up reads the last days of each org (ledger.Days).
-	allow(s.FanOutRole, "QueryLedger", []string{"dynamodb:Query"}, s.LedgerTable.TableArn())
-	allow(s.FanOutRole, "InvokeExport", []string{"lambda:InvokeFunction"}, s.Export.FunctionArn())
-	allow(s.FanOutRole, "SendToFailureQueue", []string{"sqs:SendMessage"}, s.FanOutFailures.QueueArn())
 	// 100,000 orgs at 16 Invoke calls in flight take about 3 minutes
 	// against real Lambda (more with catch-up days); the rest is headroom
 	// for throttling backoff.
@@ -463,6 +451,7 @@ func New(scope constructs.Construct, id string, props StackProps) (*Stack, error
 	}))
 
 	s.ingest(name)
+	s.grantAll(name)
 	s.alarms(name)
 	s.outputs()
 	return s, nil
@@ -495,21 +484,13 @@ func (s *Stack) ingest(name func(string) *string) {
 		}},
 	})
 	role := s.IngestRole
-	// What the Kinesis event source mapping calls on the role's behalf.
-	allow(role, "ReadRequestLogs", []string{"kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords",
-		"kinesis:GetShardIterator", "kinesis:ListShards"}, s.RequestLogs.StreamArn())
-	allow(role, "SendToFailureQueue", []string{"sqs:SendMessage"}, s.IngestFailures.QueueArn())
-	// dynamostore.Store.Write, ledger.NoteLate, s3rejects.Sink.
-	allow(role, "WriteLogStore", []string{"dynamodb:BatchWriteItem"}, s.EventsTable.TableArn())
-	allow(role, "NoteLateEvents", []string{"dynamodb:UpdateItem"}, s.LedgerTable.TableArn())
-	allow(role, "WriteRejects", []string{"s3:PutObject"}, jsii.String(*s.Rejects.BucketArn()+"/"+rejectsPrefix+"*"))
 	s.Ingest = s.newFunction(IngestFunction, "stores the audited API requests of the request-log stream in the log store",
 		role, 1024, ingestTimeout, 0, map[string]*string{
 			"AUDITLOG_EVENTS_TABLE":        s.EventsTable.TableName(),
 			"AUDITLOG_REGISTRY_TABLE":      s.RegistryTable.TableName(),
 			"AUDITLOG_LEDGER_TABLE":        s.LedgerTable.TableName(),
 			"AUDITLOG_REJECTS_BUCKET":      s.Rejects.BucketName(),
-			"AUDITLOG_REJECTS_PREFIX":      jsii.String(rejectsPrefix),
+			"AUDITLOG_REJECTS_PREFIX":      jsii.String(grants.RejectsPrefix),
 			"AUDITLOG_INGEST_INCLUDE_POST": jsii.String(strconv.FormatBool(p.IngestIncludePOST)),
 			// The TTL the ingest sets on each event.
 			"AUDITLOG_LOG_STORE_RETENTION_DAYS": jsii.String(strconv.Itoa(p.LogStoreRetentionDays)),
@@ -536,45 +517,6 @@ func (s *Stack) ingest(name func(string) *string) {
 	s.IngestSource.Node().DefaultChild().(awslambda.CfnEventSourceMapping).AddPropertyOverride(
 		jsii.String("DestinationConfig.OnFailure.Destination"), s.IngestFailures.QueueArn())
 	s.IngestSource.Node().AddDependency(role)
-}
-
-// rejectsPrefix is where the ingest function writes rejected records in
-// the Rejects bucket (AUDITLOG_REJECTS_PREFIX).
-const rejectsPrefix = "rejects/"
-
-// deliveryGrants are what running an export needs: assume customers'
-// roles, decrypt SAS ciphers, read the destination, query the log store
-// and record the delivery in the ledger. Each action is one the code
-// calls (registry.Get and RecordSASExpiry, dynamostore's Query on the
-// by_time index, ledger.Begin/Finish/Fail, all UpdateItem).
-func (s *Stack) deliveryGrants(role awsiam.Role) {
-	// Customers' roles live in their own accounts, under names they
-	// choose: the one wildcard resource of the stack. Their trust
-	// policies require the org ID as external ID, which the export always
-	// sends.
-	allow(role, "AssumeCustomerRoles", []string{"sts:AssumeRole"},
-		jsii.String(fmt.Sprintf("arn:%s:iam::*:role/*", *awscdk.Aws_PARTITION())))
-	// ... but never a role of this account: a destination naming one of
-	// our own roles (whose trust may name our account root) must not make
-	// a delivery act as it.
-	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:       jsii.String("DenyOwnAccountRoles"),
-		Effect:    awsiam.Effect_DENY,
-		Actions:   jsii.Strings("sts:AssumeRole"),
-		Resources: jsii.Strings(fmt.Sprintf("arn:%s:iam::%s:role/*", *awscdk.Aws_PARTITION(), *awscdk.Aws_ACCOUNT_ID())),
-	}))
-	keyArns := []*string{}
-	for _, r := range Residencies {
-		keyArns = append(keyArns, s.SASKeys[r].KeyArn())
-	}
-	allow(role, "DecryptSasCiphers", []string{"kms:Decrypt"}, keyArns...)
-	allow(role, "ReadDestination", []string{"dynamodb:GetItem"}, s.RegistryTable.TableArn())
-	// The SAS URL's expiry, learnt when the export decrypts it
-	// (registry.RecordSASExpiry: one attribute, conditional on the cipher).
-	allow(role, "RecordSasExpiry", []string{"dynamodb:UpdateItem"}, s.RegistryTable.TableArn())
-	allow(role, "QueryLogStore", []string{"dynamodb:Query"},
-		s.EventsTable.TableArn(), jsii.String(*s.EventsTable.TableArn()+"/index/"+dynamostore.IndexByTime))
-	allow(role, "RecordDelivery", []string{"dynamodb:UpdateItem"}, s.LedgerTable.TableArn())
 }
 
 // constructID is each function's construct ID (and prefix of its log
@@ -748,6 +690,7 @@ func (s *Stack) outputs() {
 	out("FanOutFailuresDlqUrl", "The fanout-failures queue's dead-letter queue", s.FanOutFailuresDLQ.QueueUrl())
 	out("ScheduleDlqUrl", "Schedule events EventBridge could not deliver to the fan-out", s.ScheduleDLQ.QueueUrl())
 	out("AlarmTopicArn", "The SNS topic every alarm notifies", s.AlarmTopic.TopicArn())
+	out("OperatorPolicyArn", "What auditctl needs: attach it to the operators' roles (docs/deploy.md)", s.OperatorPolicy.ManagedPolicyArn())
 }
 
 // newTable is a table of on-demand billing, point-in-time recovery,
@@ -802,16 +745,6 @@ func newFunctionRole(scope constructs.Construct, id, description string) awsiam.
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
 		Description: jsii.String(description),
 	})
-}
-
-// allow adds an Allow statement to role's policy.
-func allow(role awsiam.Role, sid string, actions []string, resources ...*string) {
-	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:       jsii.String(sid),
-		Effect:    awsiam.Effect_ALLOW,
-		Actions:   jsii.Strings(actions...),
-		Resources: &resources,
-	}))
 }
 
 // newSASKey is the RSA-4096 key of a residency. Its policy is the whole

@@ -548,6 +548,59 @@ func TestIAMPolicies(t *testing.T) {
 	}
 }
 
+// TestOperatorPolicy: what auditctl may do, command by command, and no
+// more: no delete but a destination's, no read of customers' storage but
+// through their roles (with the Deny on our own), decrypting with the SAS
+// algorithm only.
+func TestOperatorPolicy(t *testing.T) {
+	s := defaults(t)
+	p := s.resource(t, s.id(t, s.st.OperatorPolicy))
+	if p["Type"] != "AWS::IAM::ManagedPolicy" {
+		t.Fatalf("operator policy is a %v", p["Type"])
+	}
+	if v := prop(p, "Properties", "Roles"); v != nil {
+		t.Errorf("the operator policy is attached to %v: operators attach it to their own roles", v)
+	}
+	var got []grant
+	var decryptCondition string
+	for _, st := range statements(prop(p, "Properties", "PolicyDocument")) {
+		actions, resources := list(st["Action"]), list(st["Resource"])
+		sort.Strings(actions)
+		sort.Strings(resources)
+		got = append(got, grant{st["Effect"].(string), strings.Join(actions, ","), strings.Join(resources, ",")})
+		if strings.Join(actions, ",") == "kms:Decrypt" {
+			decryptCondition = render(st["Condition"])
+		}
+	}
+	arn := func(c constructs.IConstruct) string { return "${" + s.id(t, c) + ".Arn}" }
+	keys := []string{arn(s.st.SASKeys[sas.US]), arn(s.st.SASKeys[sas.EU])}
+	sort.Strings(keys)
+	events := arn(s.st.EventsTable)
+	want := []grant{
+		{"Allow", "sts:AssumeRole", "arn:${Ref:AWS::Partition}:iam::*:role/*"},
+		{"Deny", "sts:AssumeRole", "arn:${Ref:AWS::Partition}:iam::${Ref:AWS::AccountId}:role/*"},
+		{"Allow", "dynamodb:DeleteItem,dynamodb:GetItem,dynamodb:Scan,dynamodb:UpdateItem", arn(s.st.RegistryTable)},
+		{"Allow", "dynamodb:GetItem,dynamodb:Query,dynamodb:UpdateItem", arn(s.st.LedgerTable)},
+		{"Allow", "dynamodb:Query", events + "," + events + "/index/" + dynamostore.IndexByTime},
+		{"Allow", "dynamodb:BatchWriteItem", events},
+		{"Allow", "kms:DescribeKey,kms:GetPublicKey", strings.Join(keys, ",")},
+		{"Allow", "kms:Decrypt", strings.Join(keys, ",")},
+		{"Allow", "lambda:InvokeFunction", arn(s.st.Export)},
+		{"Allow", "sqs:DeleteMessage,sqs:ReceiveMessage", arn(s.st.ExportFailuresDLQ)},
+		{"Allow", "sqs:SendMessage", arn(s.st.ExportFailures)},
+		{"Allow", "sqs:ChangeMessageVisibility,sqs:DeleteMessage,sqs:ReceiveMessage", arn(s.st.IngestFailures)},
+		{"Allow", "kinesis:GetRecords,kinesis:GetShardIterator", arn(s.st.RequestLogs)},
+	}
+	sortGrants(got)
+	sortGrants(want)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("operator grants:\n got %v\nwant %v", got, want)
+	}
+	if !strings.Contains(decryptCondition, string(sas.Algorithm)) {
+		t.Errorf("operators decrypt with condition %s, want kms:EncryptionAlgorithm %s", decryptCondition, sas.Algorithm)
+	}
+}
+
 func contains(l []string, s string) bool {
 	for _, x := range l {
 		if x == s {
@@ -1165,6 +1218,7 @@ func TestOutputs(t *testing.T) {
 		"RejectsBucketName":      "${Ref:" + s.id(t, s.st.Rejects) + "}",
 		"IngestFailuresQueueUrl": "${Ref:" + s.id(t, s.st.IngestFailures) + "}",
 		"LogStoreRetentionDays":  "35",
+		"OperatorPolicyArn":      "${Ref:" + s.id(t, s.st.OperatorPolicy) + "}",
 	}
 	for k, v := range want {
 		o, ok := outputs[k].(map[string]interface{})

@@ -1,0 +1,84 @@
+package grants
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
+	"github.com/contentful/auditlogs/internal/sas"
+)
+
+// The constants the statements repeat are the ones the code uses.
+func TestNamesAgreeWithTheCode(t *testing.T) {
+	if ByTimeIndex != dynamostore.IndexByTime {
+		t.Errorf("ByTimeIndex %q, the log store's index is %q", ByTimeIndex, dynamostore.IndexByTime)
+	}
+	if DecryptAlgorithm != string(sas.Algorithm) {
+		t.Errorf("DecryptAlgorithm %q, sas decrypts with %q", DecryptAlgorithm, sas.Algorithm)
+	}
+}
+
+func TestStatementsAreWellFormed(t *testing.T) {
+	for _, id := range Identities {
+		sts := For(id)
+		if len(sts) == 0 {
+			t.Errorf("%s: no statements", id)
+		}
+		sids := map[string]bool{}
+		for _, st := range sts {
+			if st.Sid == "" || sids[st.Sid] {
+				t.Errorf("%s: Sid %q empty or repeated (a policy document needs them unique)", id, st.Sid)
+			}
+			sids[st.Sid] = true
+			if st.Effect != Allow && st.Effect != Deny {
+				t.Errorf("%s %s: effect %q", id, st.Sid, st.Effect)
+			}
+			if len(st.Actions) == 0 || len(st.Resources) == 0 {
+				t.Errorf("%s %s: no actions or no resources", id, st.Sid)
+			}
+			for _, a := range st.Actions {
+				if strings.Contains(a, "*") || !strings.Contains(a, ":") {
+					t.Errorf("%s %s: action %q is a wildcard or has no service", id, st.Sid, a)
+				}
+			}
+			for _, r := range st.Resources {
+				if r.Name == "" {
+					t.Errorf("%s %s: a resource without a name", id, st.Sid)
+				}
+				if r.Name == LogGroup && id == Operator {
+					t.Errorf("the operators have no log group of their own")
+				}
+			}
+		}
+	}
+}
+
+// Whoever may assume customers' roles is denied this account's own.
+func TestAssumeRoleAlwaysWithTheDeny(t *testing.T) {
+	for _, id := range Identities {
+		var assumes, denies bool
+		for _, st := range For(id) {
+			for _, a := range st.Actions {
+				if a != "sts:AssumeRole" {
+					continue
+				}
+				for _, r := range st.Resources {
+					assumes = assumes || (st.Effect == Allow && r.Name == CustomerRoles)
+					denies = denies || (st.Effect == Deny && r.Name == OwnAccountRoles)
+				}
+			}
+		}
+		if assumes != denies {
+			t.Errorf("%s: allows customer roles %t, denies own-account roles %t", id, assumes, denies)
+		}
+	}
+}
+
+func TestUnknownIdentityPanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("For of an unknown identity did not panic")
+		}
+	}()
+	For("nobody")
+}
