@@ -37,7 +37,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 ## demo: the daily job end to end on the local stack: up, three customers, $(DEMO_EVENTS) events, fan-out, files read back, down
 demo: local-bin
 	@$(LOCAL)/bin/auditctl up --dir $(LOCAL) --export-binary $(LOCAL)/bin/export
-	@set -a && . $(LOCAL)/env && set +a && $(LOCAL)/bin/auditctl demo --events $(DEMO_EVENTS); \
+	@set -a && . $(LOCAL)/env && set +a && $(LOCAL)/bin/auditctl demo --dir $(LOCAL) --events $(DEMO_EVENTS); \
 		rc=$$?; $(LOCAL)/bin/auditctl down --dir $(LOCAL); exit $$rc
 
 ## up: start the local stack in the background (then: . .local/env; auditctl ...)

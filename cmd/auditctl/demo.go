@@ -54,28 +54,33 @@ and DIR/env, and keeps their logs. With no stack recorded it does nothing.`,
 
 func newDemo() *cobra.Command {
 	var n int
+	var dir string
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the daily job for three sample customers on the local stack",
-		Long: `demo needs a local stack (make up; . .local/env). It sets up three
-customers as the product doc describes (two S3 orgs, each with its own bucket
-and an IAM role whose trust requires the org ID as external ID; one Azure org
-whose SAS URL is encrypted with the doc's openssl commands), registers their
-destinations, generates yesterday's events across them, runs the fan-out, which
-invokes the export function once per org through the Lambda emulator, and
-reads every delivered file back: destination, key, rows, bytes, SHA-256, and
-the first lines of one. It fails unless each org's file holds exactly the
-events generated for it. "make demo" runs up, this and down.`,
+		Long: `demo needs a local stack (make up), found in DIR. It sets up three customers
+as the product doc describes, as the account's administrator (two S3 orgs,
+each with its own bucket and an IAM role whose trust requires the org ID as
+external ID; one Azure org whose SAS URL is encrypted with the doc's openssl
+commands), registers their destinations as the operator, ingests yesterday's
+API request logs as the ingest function, runs the fan-out as the fan-out
+function, which invokes the export function once per org through the Lambda
+emulator, and reads every delivered file back: destination, key, rows, bytes,
+SHA-256, and the first lines of one. It fails unless each org's file holds
+exactly the events generated for it. Last, an org registered with another
+org's role is refused by that role's trust policy, as AWS would refuse it.
+"make demo" runs up, this and down.`,
 		Example: `  make demo
-  make up && . .local/env && auditctl demo --events 1000 && make down`,
+  make up && .local/bin/auditctl demo --events 1000 && make down`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if n < 3 {
 				return usageError{fmt.Errorf("--events %d: want at least 3, one per org", n)}
 			}
-			return localstack.Demo(cmd.Context(), cmd.OutOrStdout(), n)
+			return localstack.Demo(cmd.Context(), dir, cmd.OutOrStdout(), n)
 		},
 	}
 	cmd.Flags().IntVar(&n, "events", 100_000, "events to generate across the three orgs")
+	cmd.Flags().StringVar(&dir, "dir", ".local", "folder that up used")
 	return cmd
 }

@@ -164,9 +164,10 @@ func Load(ctx context.Context) (*App, error) {
 }
 
 // New loads the AWS configuration the standard way (environment, shared
-// config, role) and builds the App.
-func New(ctx context.Context, c Config) (*App, error) {
-	awsCfg, err := config.LoadDefaultConfig(ctx)
+// config, role), with opts on top (the local stack's demo gives each
+// component its own identity's credentials), and builds the App.
+func New(ctx context.Context, c Config, opts ...func(*config.LoadOptions) error) (*App, error) {
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}

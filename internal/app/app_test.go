@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -211,12 +212,16 @@ func TestFailingSourceLeavesNothing(t *testing.T) {
 				if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(localstack.Bucket), Key: aws.String(key)}); err == nil {
 					t.Fatal("a partial object is visible")
 				}
-				mp, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(localstack.Bucket), Prefix: aws.String(d.Prefix)})
+				// No Prefix: moto's authentication miscalculates the
+				// signature of a query value holding '/'.
+				mp, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(localstack.Bucket)})
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(mp.Uploads) != 0 {
-					t.Fatalf("%d multipart uploads left pending", len(mp.Uploads))
+				for _, u := range mp.Uploads {
+					if strings.HasPrefix(aws.ToString(u.Key), d.Prefix) {
+						t.Fatalf("multipart upload of %s left pending", aws.ToString(u.Key))
+					}
 				}
 			} else if _, err := stack.ReadBlob(ctx, key); err == nil {
 				t.Fatal("a partial blob is visible")

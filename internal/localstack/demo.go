@@ -6,22 +6,28 @@ import (
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
+	"github.com/contentful/auditlogs/internal/exportfn"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
+	"github.com/contentful/auditlogs/internal/grants"
 	"github.com/contentful/auditlogs/internal/ingest"
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/sas/opensslenc"
@@ -47,12 +53,13 @@ const (
 // the customer's storage: rows, bytes and SHA-256. It fails when any
 // org's file is missing or its row count differs from what was
 // generated.
-func Demo(ctx context.Context, out io.Writer, nEvents int) error {
+func Demo(ctx context.Context, dir string, out io.Writer, nEvents int) error {
 	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
-	st, err := FromEnv(ctx)
+	st, err := Attach(ctx, dir)
 	if err != nil {
 		return err
 	}
+	// The operator registers the destinations (as auditctl does).
 	a, err := app.Load(ctx)
 	if err != nil {
 		return err
@@ -71,10 +78,10 @@ func Demo(ctx context.Context, out io.Writer, nEvents int) error {
 		d := &dests[i]
 		switch d.Kind {
 		case destination.KindS3:
-			if d.S3.RoleARN, err = st.CustomerRole(ctx, d.OrgID); err != nil {
+			if d.S3.RoleARN, err = st.CustomerRoleFor(ctx, d.OrgID, d.S3.Bucket, d.Prefix); err != nil {
 				return err
 			}
-			say("   %-13s s3://%s, role %s (trust: our account, sts:ExternalId = %q)", d.OrgID, d.S3.Bucket, d.S3.RoleARN, d.ExternalID())
+			say("   %-13s s3://%s, role %s (trust: our identities, sts:ExternalId = %q; PutObject under %q)", d.OrgID, d.S3.Bucket, d.S3.RoleARN, d.ExternalID(), d.S3.Bucket+"/"+prefixOf(d.Prefix)+"*")
 		case destination.KindAzure:
 			sasURL, err := st.ContainerSAS(90 * 24 * time.Hour)
 			if err != nil {
@@ -102,7 +109,12 @@ func Demo(ctx context.Context, out io.Writer, nEvents int) error {
 	counts := synth.Counts(gen)
 	say("\n== the platform's API request logs of %s, through the ingest into the log store (table %s)", day, EventsTable)
 	start := time.Now()
-	ic, rejects, err := ingestDemoDay(ctx, a, gen)
+	// As the ingest function would: its own identity and permissions.
+	ingester, err := st.appAs(ctx, a.Config, grants.Ingest)
+	if err != nil {
+		return err
+	}
+	ic, rejects, err := ingestDemoDay(ctx, ingester, gen)
 	if err != nil {
 		return err
 	}
@@ -121,7 +133,11 @@ func Demo(ctx context.Context, out io.Writer, nEvents int) error {
 		// moto needs about 4 ms of Python per item of a Query answer.
 		say("   the emulator runs one export at a time and moto serves about 250 events a second: about %d minutes", int(est.Round(time.Minute).Minutes()))
 	}
-	h, err := a.FanOut()
+	fanOut, err := st.appAs(ctx, a.Config, grants.FanOut)
+	if err != nil {
+		return err
+	}
+	h, err := fanOut.FanOut()
 	if err != nil {
 		return err
 	}
@@ -183,7 +199,101 @@ func Demo(ctx context.Context, out io.Writer, nEvents int) error {
 		return fmt.Errorf("the demo's delivery failed: %w", err)
 	}
 	say("\n== every org's file holds exactly the events generated for it")
+	return st.demoRefusal(ctx, say, a, dests[0], day)
+}
+
+// DemoIntruderOrg registers another org's role in the demo, to be refused.
+const DemoIntruderOrg = "mallory-s3"
+
+// demoRefusal shows IAM refusing what AWS refuses: an operator registers a
+// new org with the role of victim (an S3 org) — the confused deputy that
+// the external ID stops. The export function, invoked through the Lambda
+// emulator as the fan-out would, assumes the role with the new org's ID as
+// external ID, which the role's trust policy does not allow: the delivery
+// fails for good, the ledger says why, and the victim's bucket is
+// unchanged. The intruder's destination is deleted again.
+func (s *Stack) demoRefusal(ctx context.Context, say func(string, ...any), a *app.App, victim destination.Destination, day audit.Day) error {
+	say("\n== IAM refuses what AWS would: org %s is registered with %s's role", DemoIntruderOrg, victim.OrgID)
+	before, err := s.listS3(ctx, victim.S3.Bucket)
+	if err != nil {
+		return err
+	}
+	intruder := destination.Destination{OrgID: DemoIntruderOrg, Kind: destination.KindS3, Enabled: true, Prefix: victim.Prefix,
+		S3: &destination.S3{Bucket: victim.S3.Bucket, Region: victim.S3.Region, RoleARN: victim.S3.RoleARN}}
+	if _, err := a.Registry.Put(ctx, intruder); err != nil {
+		return err
+	}
+	defer func() {
+		if err := a.Registry.Delete(context.WithoutCancel(ctx), DemoIntruderOrg); err != nil {
+			say("   deleting %s's destination failed: %v", DemoIntruderOrg, err)
+		}
+	}()
+	payload, err := json.Marshal(exportfn.Payload{OrgID: DemoIntruderOrg, Day: day.String(), Attempt: 1})
+	if err != nil {
+		return err
+	}
+	resp, err := awslambda.NewFromConfig(s.Config(grants.FanOut)).Invoke(ctx, &awslambda.InvokeInput{
+		FunctionName: aws.String(a.Config.ExportFunction), Payload: payload,
+	})
+	if err != nil {
+		return fmt.Errorf("invoke the export for %s: %w", DemoIntruderOrg, err)
+	}
+	var answer struct {
+		Message string `json:"errorMessage"`
+		Type    string `json:"errorType"`
+	}
+	_ = json.Unmarshal(resp.Payload, &answer)
+	if answer.Message == "" || !strings.Contains(answer.Message, "sts:ExternalId") {
+		return fmt.Errorf("the export for %s was not refused by the role's trust policy: %s", DemoIntruderOrg, resp.Payload)
+	}
+	say("   the export function (as %s) assumed the role with external ID %q: refused, %s", s.Identities[grants.Export].User, DemoIntruderOrg, answer.Type)
+	say("   | %s", answer.Message)
+	entry, ok, err := a.Ledger.Get(ctx, DemoIntruderOrg, day)
+	if err != nil {
+		return err
+	}
+	if !ok || entry.Status != ledger.Failed || !entry.Permanent {
+		return fmt.Errorf("the ledger says %+v for %s, want a permanent failure", entry, DemoIntruderOrg)
+	}
+	say("   the ledger records a permanent failure for %s %s; nothing is retried until the destination is fixed", DemoIntruderOrg, day)
+	after, err := s.listS3(ctx, victim.S3.Bucket)
+	if err != nil {
+		return err
+	}
+	if !slices.Equal(before, after) {
+		return fmt.Errorf("bucket %s changed: %v, then %v", victim.S3.Bucket, before, after)
+	}
+	say("   s3://%s holds the same %d objects as before; %s's destination is deleted again", victim.S3.Bucket, len(after), DemoIntruderOrg)
 	return nil
+}
+
+// listS3 lists a bucket's keys, as the customer's administrator.
+func (s *Stack) listS3(ctx context.Context, bucket string) ([]string, error) {
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(s.s3(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list s3://%s: %w", bucket, err)
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	return keys, nil
+}
+
+// appAs builds the components with id's credentials, as the function of
+// that identity builds them.
+func (s *Stack) appAs(ctx context.Context, c app.Config, id grants.Identity) (*app.App, error) {
+	return app.New(ctx, c, config.WithCredentialsProvider(s.Identities[id].provider()))
+}
+
+func prefixOf(p string) string {
+	if p != "" && !strings.HasSuffix(p, "/") {
+		p += "/"
+	}
+	return p
 }
 
 // demoMalformed are request-log records the demo's platform gets wrong.

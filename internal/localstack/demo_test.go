@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/contentful/auditlogs/internal/audit"
@@ -60,7 +61,8 @@ func TestUpDemoDown(t *testing.T) {
 	}
 	env := readEnvFile(t, filepath.Join(dir, EnvFile))
 	for _, k := range []string{"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_LAMBDA", "AUDITLOG_EVENTS_TABLE", "AUDITLOG_REGISTRY_TABLE", "AUDITLOG_LEDGER_TABLE",
-		"AUDITLOG_KMS_KEY_US", "AUDITLOG_KMS_KEY_EU", "AUDITLOG_EXPORT_FUNCTION", "AUDITLOG_AZURE_EMULATOR_HOSTS"} {
+		"AUDITLOG_KMS_KEY_US", "AUDITLOG_KMS_KEY_EU", "AUDITLOG_EXPORT_FUNCTION", "AUDITLOG_AZURE_EMULATOR_HOSTS", PrincipalsEnv,
+		"AWS_ACCESS_KEY_ID", "AUDITLOG_RETRY_QUEUE_URL"} {
 		if env[k] == "" {
 			t.Errorf(".local/env lacks %s", k)
 		}
@@ -69,15 +71,32 @@ func TestUpDemoDown(t *testing.T) {
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
+	// customer.env acts as the account's administrator, as a customer's
+	// script would; the CLI's credentials (env) may not create buckets.
+	customer := readEnvFile(t, filepath.Join(dir, CustomerFile))
+	createBucket := func(vars map[string]string, bucket string) error {
+		cfg := testenv.AWSConfig(t, testenv.Endpoints{Default: vars["AWS_ENDPOINT_URL"]})
+		cfg.Credentials = credentials.NewStaticCredentialsProvider(vars["AWS_ACCESS_KEY_ID"], vars["AWS_SECRET_ACCESS_KEY"], "")
+		_, err := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
+		return err
+	}
+	if err := createBucket(customer, "customer-script-bucket"); err != nil {
+		t.Errorf("the administrator of %s could not create a bucket: %v", CustomerFile, err)
+	}
+	if err := createBucket(env, "operator-script-bucket"); err == nil {
+		t.Errorf("the CLI's identity of %s created a bucket", EnvFile)
+	}
 
 	out.Reset()
-	if err := Demo(ctx, &out, 600); err != nil {
+	if err := Demo(ctx, dir, &out, 600); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
 	text := out.String()
 	for _, want := range []string{"3 orgs seen, 3 invoked, 0 failed", "s3://" + Bucket, "s3://" + OtherBucket, "azure://" + Container,
 		"contentful/audit-logs/contentful-audit-", "request_time,request_method,request_path", "every org's file holds exactly the events generated for it",
-		"600 stored", "rejected demo:malformed-1: record", "rejected demo:malformed-2: response_status"} {
+		"600 stored", "rejected demo:malformed-1: record", "rejected demo:malformed-2: response_status",
+		"IAM refuses what AWS would: org " + DemoIntruderOrg, `assumed the role with external ID "` + DemoIntruderOrg + `": refused, PermanentError`,
+		"is not authorized to perform: sts:AssumeRole", "the ledger records a permanent failure for " + DemoIntruderOrg} {
 		if !strings.Contains(text, want) {
 			t.Errorf("demo output lacks %q", want)
 		}
@@ -96,7 +115,7 @@ func TestUpDemoDown(t *testing.T) {
 		t.Log(text)
 	}
 
-	badPayloads(t, env["AWS_ENDPOINT_URL_LAMBDA"])
+	badPayloads(t, dir, env["AWS_ENDPOINT_URL_LAMBDA"])
 
 	out.Reset()
 	if err := Up(ctx, dir, bin, &out); err != nil || !strings.Contains(out.String(), "already up") {
@@ -118,8 +137,10 @@ func TestUpDemoDown(t *testing.T) {
 			t.Errorf("down did not report stopping %s:\n%s", p.Name, out.String())
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dir, EnvFile)); !os.IsNotExist(err) {
-		t.Errorf("down left %s", EnvFile)
+	for _, f := range []string{EnvFile, CustomerFile} {
+		if _, err := os.Stat(filepath.Join(dir, f)); !os.IsNotExist(err) {
+			t.Errorf("down left %s", f)
+		}
 	}
 	out.Reset()
 	if err := Down(dir, &out); err != nil || !strings.Contains(out.String(), "no local stack") {
@@ -149,9 +170,9 @@ func readEnvFile(t *testing.T, path string) map[string]string {
 // badPayloads invokes the export function under the emulator with
 // payloads no retry can fix: each gets an error that says what is wrong,
 // and no object appears in any customer's storage.
-func badPayloads(t *testing.T, lambdaURL string) {
+func badPayloads(t *testing.T, dir, lambdaURL string) {
 	ctx := context.Background()
-	st, err := FromEnv(ctx)
+	st, err := Attach(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

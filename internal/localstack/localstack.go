@@ -1,9 +1,12 @@
 // Package localstack runs the delivery system on one machine: it starts the
 // emulators (moto_server, local-kms, Azurite), creates what the cloud stack
-// would hold (the log store and registry tables, a KMS key per residency, a
-// customer bucket with an IAM role, a customer container with a
-// create+write SAS), and points the process's standard AWS_ENDPOINT_URL
-// variables at them. The demo uses it; nothing here is used in production.
+// would hold (the log store, registry and ledger tables, a KMS key per
+// residency, the retry and failure queues, the rejects bucket, and an IAM
+// user per identity of internal/grants with the policy the CDK stack gives
+// it), what customers would hold (buckets, IAM roles, a container with a
+// create+write SAS), turns on moto's authentication (iam.go), and points
+// the process's standard AWS_ENDPOINT_URL variables at them. The demo and
+// the tests use it; nothing here is used in production.
 package localstack
 
 import (
@@ -12,8 +15,10 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -28,12 +33,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/contentful/auditlogs/internal/emulator"
+	"github.com/contentful/auditlogs/internal/grants"
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/onboard"
 	"github.com/contentful/auditlogs/internal/registry"
+	"github.com/contentful/auditlogs/internal/retryfn"
 	"github.com/contentful/auditlogs/internal/sas"
 )
 
@@ -51,18 +59,35 @@ const (
 	Bucket        = "customer-audit-bucket"
 	OtherBucket   = "other-customer-audit-bucket"
 	Container     = "customer-audit-container"
+	RejectsBucket = "auditlogs-rejects"
 )
+
+// queueNames are the local queues, by the name internal/grants gives them.
+var queueNames = map[grants.Name]string{
+	grants.ExportFailures:    "auditlogs-export-failures",
+	grants.ExportFailuresDLQ: "auditlogs-export-failures-dlq",
+	grants.FanOutFailures:    "auditlogs-fanout-failures",
+	grants.IngestFailures:    "auditlogs-ingest-failures",
+}
 
 // Stack is a running local stack.
 type Stack struct {
 	// Env is what a process needs to use the stack: the standard endpoint
-	// variables, test credentials and the AUDITLOG_* settings.
+	// variables, the operator's credentials (as the CLI runs) and the
+	// AUDITLOG_* settings.
 	Env map[string]string
 	// KeyIDs of the KMS keys by residency, and their public keys (DER).
 	KeyIDs     map[string]string
 	PublicKeys map[string][]byte
+	// AWS is the administrator's configuration (AdminUser): this
+	// process's own clients for setting up customers and reading back
+	// what was delivered.
 	AWS        aws.Config
 	AzuriteURL string // http://127.0.0.1:port
+	// Identities are the IAM users the functions and the CLI run as, and
+	// Admin the administrator's.
+	Identities map[grants.Identity]Credentials
+	Admin      Credentials
 
 	servers []*emulator.Server // those this process started
 }
@@ -110,6 +135,7 @@ func (s *Stack) provision(ctx context.Context, moto, kmsSrv, azurite *emulator.S
 		"AUDITLOG_REGISTRY_TABLE":       RegistryTable,
 		"AUDITLOG_LEDGER_TABLE":         LedgerTable,
 		"AUDITLOG_AZURE_EMULATOR_HOSTS": azurite.Host,
+		"AUDITLOG_REJECTS_BUCKET":       RejectsBucket,
 	}
 	s.setEnv()
 	var err error
@@ -143,7 +169,7 @@ func (s *Stack) provision(ctx context.Context, moto, kmsSrv, azurite *emulator.S
 	if err := s.loadKeys(ctx); err != nil {
 		return err
 	}
-	for _, b := range []string{Bucket, OtherBucket} {
+	for _, b := range []string{Bucket, OtherBucket, RejectsBucket} {
 		if _, err := s.s3().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
 			return fmt.Errorf("create bucket %s: %w", b, err)
 		}
@@ -155,6 +181,51 @@ func (s *Stack) provision(ctx context.Context, moto, kmsSrv, azurite *emulator.S
 	if _, err := cc.Create(ctx, nil); err != nil {
 		return fmt.Errorf("create container: %w", err)
 	}
+	if err := s.createQueues(ctx); err != nil {
+		return err
+	}
+	if err := s.createIdentities(ctx); err != nil {
+		return err
+	}
+	if err := authenticate(ctx, moto.URL); err != nil {
+		return err
+	}
+	// From now on every request needs a key of a user: this process's
+	// own clients are the administrator's, and the environment (a CLI
+	// started from it, app.Load) is the operator's, as in .local/env.
+	s.AWS.Credentials = aws.NewCredentialsCache(s.Admin.provider())
+	for k, v := range s.Identities[grants.Operator].env() {
+		s.Env[k] = v
+	}
+	s.Env[PrincipalsEnv] = strings.Join(s.Principals(), ",")
+	s.setEnv()
+	return nil
+}
+
+// PrincipalsEnv lists, comma-separated, the ARNs of the identities the
+// functions and the CLI run as on the local stack (Principals).
+const PrincipalsEnv = "AUDITLOG_LOCAL_PRINCIPALS"
+
+// createQueues creates the retry queue with its dead-letter queue and the
+// failure queues, and sets their URLs in Env.
+func (s *Stack) createQueues(ctx context.Context) error {
+	client := sqs.NewFromConfig(s.AWS)
+	urls := map[grants.Name]string{}
+	for _, n := range []grants.Name{grants.ExportFailuresDLQ, grants.ExportFailures, grants.FanOutFailures, grants.IngestFailures} {
+		in := &sqs.CreateQueueInput{QueueName: aws.String(queueNames[n])}
+		if n == grants.ExportFailures {
+			policy := fmt.Sprintf(`{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:%s:%s","maxReceiveCount":"%d"}`, MotoAccount, queueNames[grants.ExportFailuresDLQ], retryfn.MaxReceiveCount)
+			in.Attributes = map[string]string{"RedrivePolicy": policy}
+		}
+		out, err := client.CreateQueue(ctx, in)
+		if err != nil {
+			return fmt.Errorf("create queue %s: %w", queueNames[n], err)
+		}
+		urls[n] = aws.ToString(out.QueueUrl)
+	}
+	s.Env["AUDITLOG_RETRY_QUEUE_URL"] = urls[grants.ExportFailures]
+	s.Env["AUDITLOG_RETRY_DLQ_URL"] = urls[grants.ExportFailuresDLQ]
+	s.Env["AUDITLOG_INGEST_FAILURES_QUEUE_URL"] = urls[grants.IngestFailures]
 	return nil
 }
 
@@ -184,17 +255,24 @@ func (s *Stack) loadKeys(ctx context.Context) error {
 	return nil
 }
 
-// FromEnv attaches to a stack that `make up` started, through the
-// environment it wrote to .local/env.
-func FromEnv(ctx context.Context) (*Stack, error) {
-	s := &Stack{Env: map[string]string{}}
-	for _, k := range []string{"AWS_ENDPOINT_URL", "AUDITLOG_AZURE_EMULATOR_HOSTS", "AUDITLOG_KMS_KEY_US", "AUDITLOG_KMS_KEY_EU"} {
-		if s.Env[k] = os.Getenv(k); s.Env[k] == "" {
-			return nil, fmt.Errorf("environment variable %s is not set: start the local stack with `make up` and source .local/env", k)
-		}
+// Attach attaches to a stack that Up started in dir: it reads the state Up
+// recorded there, sets this process's environment to the stack's (as
+// sourcing dir/env would: the endpoints, settings and the operator's
+// credentials) and gives the administrator's configuration in AWS.
+func Attach(ctx context.Context, dir string) (*Stack, error) {
+	st, err := readState(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no local stack is recorded in %s: start it with `make up`", dir)
 	}
-	var err error
-	if s.AWS, err = config.LoadDefaultConfig(ctx); err != nil {
+	if err != nil {
+		return nil, err
+	}
+	if !st.running() {
+		return nil, fmt.Errorf("the local stack recorded in %s is not running: `make down`, then `make up`", dir)
+	}
+	s := &Stack{Env: st.Env, Identities: st.Identities, Admin: st.Admin}
+	s.setEnv()
+	if s.AWS, err = config.LoadDefaultConfig(ctx, config.WithCredentialsProvider(s.Admin.provider())); err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
 	s.AzuriteURL = "http://" + strings.Split(s.Env["AUDITLOG_AZURE_EMULATOR_HOSTS"], ",")[0]
@@ -218,23 +296,39 @@ func (s *Stack) s3() *s3.Client {
 	})
 }
 
-// CustomerRole creates, in moto, the IAM role a customer would create for
-// org, with the trust policy `auditctl policies` gives the customer (our
-// account, sts:ExternalId = org), and returns its ARN.
+// CustomerRole creates the IAM role a customer would create for org to
+// deliver to Bucket: CustomerRoleFor with no prefix.
 func (s *Stack) CustomerRole(ctx context.Context, org string) (string, error) {
-	const account = "123456789012" // moto's: ours and the customers'
-	docs, err := onboard.Generate(onboard.Input{OrgID: org, Bucket: Bucket, Region: "us-east-1", Account: account,
-		CustomerAccount: account, RoleName: "AuditLogs-" + org})
+	return s.CustomerRoleFor(ctx, org, Bucket, "")
+}
+
+// CustomerRoleFor creates, as the customer's administrator, the IAM role a
+// customer would create for org with the documents `auditctl policies`
+// gives the customer: the trust policy (our identities, Principals, with
+// sts:ExternalId = org) and the role's permissions (PutObject and
+// AbortMultipartUpload under bucket/prefix). It returns the role's ARN.
+func (s *Stack) CustomerRoleFor(ctx context.Context, org, bucket, prefix string) (string, error) {
+	name := "AuditLogs-" + org
+	docs, err := onboard.Generate(onboard.Input{OrgID: org, Bucket: bucket, Prefix: prefix, Region: "us-east-1", Account: MotoAccount,
+		Principals: s.Principals(), CustomerAccount: MotoAccount, RoleName: name})
 	if err != nil {
-		return "", fmt.Errorf("trust policy for %s: %w", org, err)
+		return "", fmt.Errorf("policies for %s: %w", org, err)
 	}
 	trust, err := onboard.JSON(docs.TrustPolicy)
 	if err != nil {
 		return "", fmt.Errorf("trust policy for %s: %w", org, err)
 	}
-	out, err := iam.NewFromConfig(s.AWS).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("AuditLogs-" + org), AssumeRolePolicyDocument: aws.String(string(trust))})
+	perms, err := onboard.JSON(docs.IAMPolicy)
+	if err != nil {
+		return "", fmt.Errorf("IAM policy for %s: %w", org, err)
+	}
+	client := iam.NewFromConfig(s.AWS)
+	out, err := client.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(name), AssumeRolePolicyDocument: aws.String(string(trust))})
 	if err != nil {
 		return "", fmt.Errorf("create role for %s: %w", org, err)
+	}
+	if _, err := client.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(name), PolicyName: aws.String("AuditLogsDelivery"), PolicyDocument: aws.String(string(perms))}); err != nil {
+		return "", fmt.Errorf("put the policy of role %s: %w", name, err)
 	}
 	return aws.ToString(out.Role.Arn), nil
 }

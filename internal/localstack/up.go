@@ -15,12 +15,14 @@ import (
 	"time"
 
 	"github.com/contentful/auditlogs/internal/emulator"
+	"github.com/contentful/auditlogs/internal/grants"
 )
 
 // Files of a stack directory (.local).
 const (
-	StateFile = "stack.json" // the processes started, for Down
-	EnvFile   = "env"        // shell exports for the stack
+	StateFile    = "stack.json"   // the processes started, for Down, and the identities' keys
+	EnvFile      = "env"          // shell exports for the stack, as the operator (the CLI)
+	CustomerFile = "customer.env" // shell exports for acting as the customers' administrator
 )
 
 // ExportFunctionName is what the Runtime Interface Emulator serves the
@@ -29,9 +31,11 @@ const ExportFunctionName = "function"
 
 // state is what Up records for Down: the processes it started.
 type state struct {
-	Started time.Time         `json:"started"`
-	Servers []process         `json:"servers"`
-	Env     map[string]string `json:"env"`
+	Started    time.Time                       `json:"started"`
+	Servers    []process                       `json:"servers"`
+	Env        map[string]string               `json:"env"`
+	Identities map[grants.Identity]Credentials `json:"identities"`
+	Admin      Credentials                     `json:"admin"`
 }
 
 type process struct {
@@ -98,8 +102,11 @@ func Up(ctx context.Context, dir, exportBinary string, out io.Writer) (err error
 		return err
 	}
 	// The emulator hands its environment (the stack's, set by provision)
-	// to the function, as Lambda hands a function its configuration.
+	// to the function, as Lambda hands a function its configuration, and
+	// the credentials of the export's own identity, as Lambda hands it
+	// its role's.
 	opts.Env = []string{"AWS_LAMBDA_FUNCTION_NAME=auditlogs-export", "AWS_LAMBDA_LOG_FORMAT=JSON", "AWS_LAMBDA_FUNCTION_TIMEOUT=900", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024"}
+	opts.Env = append(opts.Env, s.Identities[grants.Export].Environ()...)
 	rie, err := emulator.StartWith(emulator.RIE(exportBinary, runtimePort), opts)
 	if err != nil {
 		return err
@@ -111,7 +118,7 @@ func Up(ctx context.Context, dir, exportBinary string, out io.Writer) (err error
 	// one meanwhile; Lambda would run them side by side.
 	s.Env["AUDITLOG_FANOUT_CONCURRENCY"] = "1"
 
-	st := state{Started: time.Now().UTC(), Env: s.Env}
+	st := state{Started: time.Now().UTC(), Env: s.Env, Identities: s.Identities, Admin: s.Admin}
 	for _, srv := range s.servers {
 		st.Servers = append(st.Servers, process{Name: srv.Name, Tool: srv.Tool, PID: srv.PID(), URL: srv.URL})
 	}
@@ -124,6 +131,8 @@ func Up(ctx context.Context, dir, exportBinary string, out io.Writer) (err error
 	}
 	fmt.Fprintf(out, "tables %s, %s and %s, KMS keys us %s and eu %s, buckets %s and %s, container %s\n",
 		EventsTable, RegistryTable, LedgerTable, s.KeyIDs["us"], s.KeyIDs["eu"], Bucket, OtherBucket, Container)
+	fmt.Fprintf(out, "IAM enforced as the CDK stack grants it: the export function runs as %s, the CLI as %s (%s), the customers' administrator is %s (%s)\n",
+		s.Identities[grants.Export].User, s.Identities[grants.Operator].User, EnvFile, s.Admin.User, CustomerFile)
 	fmt.Fprintf(out, "use it from a shell:  . %s\n", filepath.Join(dir, EnvFile))
 	return nil
 }
@@ -146,8 +155,10 @@ func Down(dir string, out io.Writer) error {
 			return err
 		}
 	}
-	if err := os.Remove(filepath.Join(dir, EnvFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+	for _, f := range []string{EnvFile, CustomerFile} {
+		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
 	}
 	return os.Remove(filepath.Join(dir, StateFile))
 }
@@ -184,7 +195,7 @@ func readState(dir string) (state, error) {
 	return st, nil
 }
 
-// writeState writes the state, then the env file, each atomically.
+// writeState writes the state, then the env files, each atomically.
 func writeState(dir string, st state) error {
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
@@ -193,13 +204,34 @@ func writeState(dir string, st state) error {
 	if err := writeAtomic(filepath.Join(dir, StateFile), b); err != nil {
 		return err
 	}
-	var env strings.Builder
-	fmt.Fprintf(&env, "# The local stack started by `make up` at %s; `make down` stops it.\n", st.Started.Format(time.RFC3339))
-	fmt.Fprintf(&env, "# Use it from a shell:  . %s\n", filepath.Join(dir, EnvFile))
-	for _, k := range slices.Sorted(maps.Keys(st.Env)) {
-		fmt.Fprintf(&env, "export %s=%s\n", k, shellQuote(st.Env[k]))
+	started := st.Started.Format(time.RFC3339)
+	if err := writeEnv(filepath.Join(dir, EnvFile), st.Env,
+		"# The local stack started by `make up` at "+started+"; `make down` stops it.",
+		"# Its settings and the credentials of the CLI's identity ("+st.Identities[grants.Operator].User+"). Use it from a shell:  . "+filepath.Join(dir, EnvFile)); err != nil {
+		return err
 	}
-	return writeAtomic(filepath.Join(dir, EnvFile), []byte(env.String()))
+	// The administrator's: the same endpoints, the other credentials.
+	admin := map[string]string{}
+	for k, v := range st.Env {
+		if strings.HasPrefix(k, "AWS_") {
+			admin[k] = v
+		}
+	}
+	maps.Copy(admin, st.Admin.env())
+	return writeEnv(filepath.Join(dir, CustomerFile), admin,
+		"# The customers' administrator of the local account ("+st.Admin.User+"), started at "+started+": it may create buckets,",
+		"# roles and policies, as a customer does in their console. Use it from a shell:  . "+filepath.Join(dir, CustomerFile))
+}
+
+func writeEnv(path string, env map[string]string, comments ...string) error {
+	var b strings.Builder
+	for _, c := range comments {
+		b.WriteString(c + "\n")
+	}
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		fmt.Fprintf(&b, "export %s=%s\n", k, shellQuote(env[k]))
+	}
+	return writeAtomic(path, []byte(b.String()))
 }
 
 func shellQuote(v string) string { return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'" }
