@@ -106,9 +106,15 @@ func TestDeliverSinkFailsMidway(t *testing.T) {
 	if src.rows >= 1000000 {
 		t.Fatal("the store was read to the end although the upload had failed")
 	}
-	time.Sleep(10 * time.Millisecond)
-	if after := runtime.NumGoroutine(); after > before {
-		t.Fatalf("goroutines: %d before, %d after: the producer leaked", before, after)
+	// The producer ends on its own once Deliver returned: wait for that
+	// (a loaded machine may take a while to schedule it), not for a time.
+	deadline := time.Now().Add(30 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("goroutines: %d before, %d after 30 s: the producer leaked", before, runtime.NumGoroutine())
+		}
+		runtime.Gosched()
+		time.Sleep(time.Millisecond)
 	}
 }
 
