@@ -720,6 +720,13 @@ func (s *Stack) alarms(name func(string) *string) {
 	alarmWith("SasExpiringSoonAlarm", "sas-expiring-soon",
 		"Enabled Azure destinations whose SAS URL expires within 30 days or has expired: the fan-out's log names each org and date; ask the customer for a new SAS URL, then auditctl destination put.",
 		service(fanoutfn.MetricSASExpiringSoon, awscdk.Duration_Days(jsii.Number(1)), "Maximum"), 1, 1, awscloudwatch.TreatMissingData_IGNORE)
+	// The same daily rhythm for registry items the fan-out skipped because
+	// they are not valid destinations: those orgs get nothing until an
+	// operator fixes or deletes the item, so the alarm stays raised until
+	// a run counts none.
+	alarmWith("InvalidRegistryItemsAlarm", "invalid-registry-items",
+		"The daily fan-out skipped registry items that are not valid destinations (edited by hand?): their orgs are not delivered. The fan-out's 'registry item skipped' log lines and auditctl destination list name each org, field and reason; fix with auditctl destination put, or remove with auditctl destination delete.",
+		service(fanoutfn.MetricInvalidRegistryItems, awscdk.Duration_Days(jsii.Number(1)), "Maximum"), 1, 1, awscloudwatch.TreatMissingData_IGNORE)
 }
 
 // outputs are what an operator and customers need after a deploy.

@@ -868,6 +868,14 @@ func TestAlarms(t *testing.T) {
 		"Period": 86400, "Statistic": "Maximum", "EvaluationPeriods": 1, "TreatMissingData": "ignore",
 		"AlarmName": "auditlogs-dev-sas-expiring-soon",
 	})
+	// The fan-out's daily count of registry items it skipped as invalid:
+	// the same rhythm, raised until a run counts none.
+	has(t, s.tmpl, "AWS::CloudWatch::Alarm", map[string]interface{}{
+		"Namespace": metrics.Namespace, "MetricName": fanoutfn.MetricInvalidRegistryItems,
+		"Period": 86400, "Statistic": "Maximum", "EvaluationPeriods": 1, "TreatMissingData": "ignore",
+		"AlarmName": "auditlogs-dev-invalid-registry-items", "Threshold": 1, "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+		"AlarmActions": []interface{}{map[string]interface{}{"Ref": s.id(t, s.st.AlarmTopic)}},
+	})
 	// The topic: TLS only, CloudWatch may publish, no subscription
 	// without an alarm email.
 	var sslOnly, cloudwatch bool
