@@ -501,6 +501,9 @@ func (s *Stack) ingest(name func(string) *string) {
 	allow(role, "SendToFailureQueue", []string{"sqs:SendMessage"}, s.IngestFailures.QueueArn())
 	// dynamostore.Store.Write, ledger.NoteLate, s3rejects.Sink.
 	allow(role, "WriteLogStore", []string{"dynamodb:BatchWriteItem"}, s.EventsTable.TableArn())
+	// The first write of a cold start checks the shard count recorded in
+	// the log store, and records it if the table has none.
+	allowShardCount(role, "RecordShardCount", []string{"dynamodb:GetItem", "dynamodb:PutItem"}, s.EventsTable)
 	allow(role, "NoteLateEvents", []string{"dynamodb:UpdateItem"}, s.LedgerTable.TableArn())
 	allow(role, "WriteRejects", []string{"s3:PutObject"}, jsii.String(*s.Rejects.BucketArn()+"/"+rejectsPrefix+"*"))
 	s.Ingest = s.newFunction(IngestFunction, "stores the audited API requests of the request-log stream in the log store",
@@ -546,7 +549,8 @@ const rejectsPrefix = "rejects/"
 // roles, decrypt SAS ciphers, read the destination, query the log store
 // and record the delivery in the ledger. Each action is one the code
 // calls (registry.Get and RecordSASExpiry, dynamostore's Query on the
-// by_time index, ledger.Begin/Finish/Fail, all UpdateItem).
+// by_time index and GetItem of its shard-count record,
+// ledger.Begin/Finish/Fail, all UpdateItem).
 func (s *Stack) deliveryGrants(role awsiam.Role) {
 	// Customers' roles live in their own accounts, under names they
 	// choose: the one wildcard resource of the stack. Their trust
@@ -574,6 +578,8 @@ func (s *Stack) deliveryGrants(role awsiam.Role) {
 	allow(role, "RecordSasExpiry", []string{"dynamodb:UpdateItem"}, s.RegistryTable.TableArn())
 	allow(role, "QueryLogStore", []string{"dynamodb:Query"},
 		s.EventsTable.TableArn(), jsii.String(*s.EventsTable.TableArn()+"/index/"+dynamostore.IndexByTime))
+	// The first read of a cold start checks the log store's shard count.
+	allowShardCount(role, "ReadShardCount", []string{"dynamodb:GetItem"}, s.EventsTable)
 	allow(role, "RecordDelivery", []string{"dynamodb:UpdateItem"}, s.LedgerTable.TableArn())
 }
 
@@ -818,6 +824,21 @@ func allow(role awsiam.Role, sid string, actions []string, resources ...*string)
 		Effect:    awsiam.Effect_ALLOW,
 		Actions:   jsii.Strings(actions...),
 		Resources: &resources,
+	}))
+}
+
+// allowShardCount allows actions on the log store's shard-count record
+// only: the partition key condition keeps every org-day's items out of
+// reach of these actions (dynamostore, the shard-count record).
+func allowShardCount(role awsiam.Role, sid string, actions []string, events awsdynamodb.Table) {
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String(sid),
+		Effect:    awsiam.Effect_ALLOW,
+		Actions:   jsii.Strings(actions...),
+		Resources: &[]*string{events.TableArn()},
+		Conditions: &map[string]interface{}{
+			"ForAllValues:StringEquals": map[string]interface{}{"dynamodb:LeadingKeys": []string{dynamostore.MetaPK}},
+		},
 	}))
 }
 

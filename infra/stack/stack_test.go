@@ -446,6 +446,7 @@ func TestIAMPolicies(t *testing.T) {
 	exportRole, retryRole, fanOutRole, ingestRole := s.id(t, s.st.ExportRole), s.id(t, s.st.RetryRole), s.id(t, s.st.FanOutRole), s.id(t, s.st.IngestRole)
 	isRole := map[string]bool{"${Ref:" + exportRole + "}": true, "${Ref:" + retryRole + "}": true, "${Ref:" + fanOutRole + "}": true, "${Ref:" + ingestRole + "}": true}
 	got := map[string][]grant{}
+	shardCount := map[string]int{} // statements on the shard-count record, by role
 	for id, p := range s.resources("AWS::IAM::Policy") {
 		roles := list(prop(p, "Properties", "Roles"))
 		if len(roles) != 1 || !isRole[roles[0]] {
@@ -472,6 +473,14 @@ func TestIAMPolicies(t *testing.T) {
 					t.Errorf("policy %s: wildcard resource %q for %v (only sts:AssumeRole and the rejects prefix may have one, and never \"*\")", id, r, actions)
 				}
 			}
+			// GetItem and PutItem reach the log store's shard-count
+			// record only, never an org's events.
+			if contains(resources, "${"+s.id(t, s.st.EventsTable)+".Arn}") && (contains(actions, "dynamodb:GetItem") || contains(actions, "dynamodb:PutItem")) {
+				if leading := list(prop(st, "Condition", "ForAllValues:StringEquals", "dynamodb:LeadingKeys")); len(leading) != 1 || leading[0] != dynamostore.MetaPK || len(st["Condition"].(map[string]interface{})) != 1 {
+					t.Errorf("policy %s: %v on the log store with condition %v, want dynamodb:LeadingKeys = [%q] only", id, actions, st["Condition"], dynamostore.MetaPK)
+				}
+				shardCount[role]++
+			}
 			sort.Strings(actions)
 			sort.Strings(resources)
 			got[role] = append(got[role], grant{st["Effect"].(string), strings.Join(actions, ","), strings.Join(resources, ",")})
@@ -492,6 +501,8 @@ func TestIAMPolicies(t *testing.T) {
 			// registry.RecordSASExpiry, after the SAS is decrypted.
 			{"Allow", "dynamodb:UpdateItem", arn(s.st.RegistryTable)},
 			{"Allow", "dynamodb:Query", events + "," + events + "/index/" + dynamostore.IndexByTime},
+			// The shard-count record only (checked below).
+			{"Allow", "dynamodb:GetItem", events},
 			{"Allow", "dynamodb:UpdateItem", arn(s.st.LedgerTable)},
 		}
 	}
@@ -515,6 +526,8 @@ func TestIAMPolicies(t *testing.T) {
 			{"Allow", "kinesis:DescribeStream,kinesis:DescribeStreamSummary,kinesis:GetRecords,kinesis:GetShardIterator,kinesis:ListShards", arn(s.st.RequestLogs)},
 			{"Allow", "sqs:SendMessage", arn(s.st.IngestFailures)},
 			{"Allow", "dynamodb:BatchWriteItem", events},
+			// The shard-count record only (checked below).
+			{"Allow", "dynamodb:GetItem,dynamodb:PutItem", events},
 			{"Allow", "dynamodb:UpdateItem", arn(s.st.LedgerTable)},
 			{"Allow", "s3:PutObject", arn(s.st.Rejects) + "/rejects/*"},
 		},
@@ -525,6 +538,11 @@ func TestIAMPolicies(t *testing.T) {
 		sortGrants(w)
 		if !reflect.DeepEqual(g, w) {
 			t.Errorf("role %s grants:\n got %v\nwant %v", role, g, w)
+		}
+	}
+	for _, role := range []string{exportRole, retryRole, ingestRole} {
+		if shardCount[role] != 1 {
+			t.Errorf("role %s: %d statements on the shard-count record, want 1", role, shardCount[role])
 		}
 	}
 
