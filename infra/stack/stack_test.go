@@ -1010,9 +1010,14 @@ func TestSchedule(t *testing.T) {
 
 func checkSchedule(t *testing.T, s *synthesized, want string) {
 	t.Helper()
-	rules := s.resources("AWS::Events::Rule")
+	rules := map[string]map[string]interface{}{} // the schedules; the other rule is TestKeyChangeRule's
+	for id, r := range s.resources("AWS::Events::Rule") {
+		if prop(r, "Properties", "ScheduleExpression") != nil {
+			rules[id] = r
+		}
+	}
 	if len(rules) != 1 {
-		t.Fatalf("%d rules, want 1", len(rules))
+		t.Fatalf("%d scheduled rules, want 1", len(rules))
 	}
 	for id, r := range rules {
 		p := r["Properties"].(map[string]interface{})
@@ -1044,6 +1049,74 @@ func checkSchedule(t *testing.T, s *synthesized, want string) {
 		"FunctionName": map[string]interface{}{"Fn::GetAtt": []string{s.id(t, s.st.FanOut), "Arn"}},
 		"SourceArn":    map[string]interface{}{"Fn::GetAtt": []string{s.id(t, s.st.Schedule), "Arn"}},
 	})
+}
+
+// TestKeyChangeRule: CloudTrail's records of PutKeyPolicy, CreateGrant,
+// ScheduleKeyDeletion and DisableKey on the two SAS keys (by ARN) reach the
+// alarm topic, which lets EventBridge publish for that rule only.
+func TestKeyChangeRule(t *testing.T) {
+	s := defaults(t)
+	ruleID := *s.st.GetLogicalId(s.st.KeyChanges)
+	for id, r := range s.resources("AWS::Events::Rule") {
+		if prop(r, "Properties", "EventPattern") != nil && id != ruleID {
+			t.Errorf("rule %s has an event pattern: only %s should", id, ruleID)
+		}
+	}
+	rule := s.resource(t, ruleID)["Properties"].(map[string]interface{})
+	if rule["State"] != "ENABLED" || rule["EventPattern"] == nil {
+		t.Fatalf("rule %s: %v, want an enabled rule with an event pattern", ruleID, rule)
+	}
+	pattern := rule["EventPattern"].(map[string]interface{})
+	if got := list(pattern["source"]); !reflect.DeepEqual(got, []string{"aws.kms"}) {
+		t.Errorf("source %v, want aws.kms", got)
+	}
+	if got := list(pattern["detail-type"]); !reflect.DeepEqual(got, []string{"AWS API Call via CloudTrail"}) {
+		t.Errorf("detail-type %v", got)
+	}
+	if got := list(prop(pattern, "detail", "eventSource")); !reflect.DeepEqual(got, []string{"kms.amazonaws.com"}) {
+		t.Errorf("eventSource %v", got)
+	}
+	names := list(prop(pattern, "detail", "eventName"))
+	for _, want := range []string{"PutKeyPolicy", "CreateGrant", "ScheduleKeyDeletion", "DisableKey"} {
+		if !contains(names, want) {
+			t.Errorf("eventName %v lacks %s", names, want)
+		}
+	}
+	keys := list(prop(pattern, "detail", "resources", "ARN"))
+	sort.Strings(keys)
+	want := []string{"${" + s.id(t, s.st.SASKeys[sas.US]) + ".Arn}", "${" + s.id(t, s.st.SASKeys[sas.EU]) + ".Arn}"}
+	sort.Strings(want)
+	if !reflect.DeepEqual(keys, want) {
+		t.Errorf("the pattern matches keys %v, want the two SAS keys %v", keys, want)
+	}
+	if len(pattern) != 3 || len(pattern["detail"].(map[string]interface{})) != 3 {
+		t.Errorf("pattern %v: want source, detail-type and detail (eventSource, eventName, resources) only", pattern)
+	}
+	topic := "${Ref:" + s.id(t, s.st.AlarmTopic) + "}"
+	targets := list2(rule["Targets"])
+	if len(targets) != 1 || render(targets[0].(map[string]interface{})["Arn"]) != topic {
+		t.Errorf("targets %v, want the alarm topic only", targets)
+	}
+
+	// The topic policy: EventBridge may publish, for this rule only.
+	ruleArn := "${" + ruleID + ".Arn}"
+	var scoped int
+	for _, tp := range s.resources("AWS::SNS::TopicPolicy") {
+		for _, st := range statements(prop(tp, "Properties", "PolicyDocument")) {
+			if st["Effect"] != "Allow" || render(prop(st, "Principal", "Service")) != "events.amazonaws.com" {
+				continue
+			}
+			cond := st["Condition"].(map[string]interface{})
+			if !reflect.DeepEqual(list(st["Action"]), []string{"sns:Publish"}) || !reflect.DeepEqual(list(st["Resource"]), []string{topic}) ||
+				len(cond) != 1 || render(prop(cond, "ArnEquals", "aws:SourceArn")) != ruleArn {
+				t.Errorf("topic statement for EventBridge %v, want sns:Publish on the topic with aws:SourceArn = %s only", st, ruleArn)
+			}
+			scoped++
+		}
+	}
+	if scoped != 1 {
+		t.Errorf("%d topic statements for events.amazonaws.com, want 1", scoped)
+	}
 }
 
 // --- props --------------------------------------------------------------------
