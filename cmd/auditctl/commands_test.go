@@ -51,10 +51,11 @@ func TestLoadPutExport(t *testing.T) {
 	if err != nil {
 		t.Fatalf("status: %v\n%s", err, out)
 	}
-	var rows []statusRow
-	if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 2 {
+	var sl statusList
+	if err := json.Unmarshal([]byte(out), &sl); err != nil || len(sl.Rows) != 2 || sl.Invalid == nil || len(sl.Invalid) != 0 {
 		t.Fatalf("status rows: %v\n%s", err, out)
 	}
+	rows := sl.Rows
 	if r := rows[1]; r.Day != day || r.Status != "delivered" || r.Entry.Attempts != 2 || r.Entry.Rows != 2500 || rows[0].Status != "none" {
 		t.Fatalf("status %+v", rows)
 	}

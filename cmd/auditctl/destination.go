@@ -289,9 +289,16 @@ func newDestinationList() *cobra.Command {
 (s3://bucket/prefix and region, or the Azure residency and the cipher's
 fingerprint), the SAS URL's expiry and when it was last changed. Enabled orgs
 whose SAS URL expires within 30 days, or has expired, are named in warnings
-on standard error (and in "warning" with --json).`,
+on standard error (and in "warning" with --json).
+
+A registry item that is not a valid destination (edited by hand, say) is
+listed apart, never a failure: named on standard error with its org, the
+field at fault and why (never a SAS cipher), and with --json in "invalid".
+The daily run skips such an org until its destination is put again or
+deleted. --json prints {"destinations": [...], "invalid": [...]}.`,
 		Example: `  auditctl destination list
-  auditctl destination list --json | jq -r '.[] | select(.enabled == false) | .org_id'`,
+  auditctl destination list --json | jq -r '.destinations[] | select(.enabled == false) | .org_id'
+  auditctl destination list --json | jq -r '.invalid[] | "\(.org_id) \(.field): \(.reason)"'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			a, err := loadApp(cmd)
@@ -299,21 +306,21 @@ on standard error (and in "warning" with --json).`,
 				return err
 			}
 			now := time.Now()
-			views := []destinationView{} // [] rather than null in JSON when empty
-			if err := a.Registry.List(cmd.Context(), func(d destination.Destination) error {
-				views = append(views, viewOf(d, now))
-				return nil
-			}); err != nil {
+			dests, invalid, err := listDestinations(cmd, a.Registry)
+			if err != nil {
 				return err
 			}
-			slices.SortFunc(views, func(x, y destinationView) int { return strings.Compare(x.OrgID, y.OrgID) })
+			views := []destinationView{} // [] rather than null in JSON when empty
+			for _, d := range dests {
+				views = append(views, viewOf(d, now))
+			}
 			for _, v := range views {
 				if v.Warning != "" {
 					fmt.Fprintln(cmd.ErrOrStderr(), "warning:", v.Warning)
 				}
 			}
 			if asJSON {
-				return json.NewEncoder(cmd.OutOrStdout()).Encode(views)
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(destinationList{Destinations: views, Invalid: invalid})
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "ORG\tKIND\tENABLED\tTARGET\tSAS EXPIRES\tUPDATED")
@@ -331,8 +338,35 @@ on standard error (and in "warning" with --json).`,
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the destinations as a JSON array")
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"destinations": [...], "invalid": [...]} as JSON`)
 	return cmd
+}
+
+// destinationList is `destination list --json`.
+type destinationList struct {
+	Destinations []destinationView      `json:"destinations"`
+	Invalid      []registry.InvalidItem `json:"invalid"`
+}
+
+// listDestinations reads every valid destination of the registry, sorted
+// by org, and the items it skipped as invalid (never nil, for JSON), each
+// named on standard error with what to do about it.
+func listDestinations(cmd *cobra.Command, reg *registry.Registry) ([]destination.Destination, []registry.InvalidItem, error) {
+	var dests []destination.Destination
+	invalid := []registry.InvalidItem{}
+	err := reg.List(cmd.Context(), func(d destination.Destination) error {
+		dests = append(dests, d)
+		return nil
+	}, func(bad registry.InvalidItem) { invalid = append(invalid, bad) })
+	if err != nil {
+		return nil, nil, err
+	}
+	slices.SortFunc(dests, func(x, y destination.Destination) int { return strings.Compare(x.OrgID, y.OrgID) })
+	slices.SortFunc(invalid, func(x, y registry.InvalidItem) int { return strings.Compare(x.OrgID, y.OrgID) })
+	for _, bad := range invalid {
+		fmt.Fprintf(cmd.ErrOrStderr(), "invalid: %v; skipped, and not delivered until \"auditctl destination put\" replaces it or \"auditctl destination delete\" removes it\n", bad)
+	}
+	return dests, invalid, nil
 }
 
 // newDestinationSetEnabled is `disable` (enabled false) or `enable`.

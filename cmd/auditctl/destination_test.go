@@ -185,10 +185,11 @@ func TestDestinationCommands(t *testing.T) {
 
 	// --- list --------------------------------------------------------------
 	o, e = mustCLI("destination", "list", "--json")
-	var views []destinationView
-	if err := json.Unmarshal([]byte(o), &views); err != nil {
+	var list destinationList
+	if err := json.Unmarshal([]byte(o), &list); err != nil || list.Invalid == nil || len(list.Invalid) != 0 {
 		t.Fatalf("list --json: %v\n%s", err, o)
 	}
+	views := list.Destinations
 	if len(views) != 3 || views[0].OrgID != "acme" || views[1].OrgID != "globex" || views[2].OrgID != "initech" ||
 		views[1].Warning == "" || views[2].Warning != "" || !views[2].Azure.SASExpires.Equal(farExpiry) || views[0].S3.Bucket != localstack.Bucket {
 		t.Fatalf("list --json = %s", o)
@@ -203,11 +204,11 @@ func TestDestinationCommands(t *testing.T) {
 
 	// --- status warns at 29 days, not at 31 ---------------------------------
 	o, e = mustCLI("status", "--days", "1", "--json")
-	var rows []statusRow
-	if err := json.Unmarshal([]byte(o), &rows); err != nil || len(rows) != 3 {
+	var sl statusList
+	if err := json.Unmarshal([]byte(o), &sl); err != nil || len(sl.Rows) != 3 {
 		t.Fatalf("status --json: %v\n%s", err, o)
 	}
-	for _, r := range rows {
+	for _, r := range sl.Rows {
 		if (r.Warning != "") != (r.OrgID == "globex") || (r.SASExpires != nil) != (r.OrgID != "acme") {
 			t.Errorf("status row %s: warning %q, sas_expires %v", r.OrgID, r.Warning, r.SASExpires)
 		}

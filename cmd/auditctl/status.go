@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/ledger"
+	"github.com/contentful/auditlogs/internal/registry"
 )
 
 // statusRow is one org-day of `auditctl status`.
@@ -26,6 +25,14 @@ type statusRow struct {
 	// Warning says when it is near or past (see sasWarning).
 	SASExpires *time.Time `json:"sas_expires,omitempty"`
 	Warning    string     `json:"warning,omitempty"`
+}
+
+// statusList is `auditctl status --json`: the rows, and the registry
+// items skipped because they are not valid destinations (their orgs have
+// no rows).
+type statusList struct {
+	Rows    []statusRow            `json:"rows"`
+	Invalid []registry.InvalidItem `json:"invalid"`
 }
 
 func newStatus() *cobra.Command {
@@ -46,7 +53,11 @@ catch-up window is dispatched again by the next daily run; "auditctl export
 It warns (on standard error, and in each row's "warning" with --json) when an
 enabled org's Azure SAS URL expires in less than 30 days or has expired: ask
 the customer for a new SAS and register its cipher with "auditctl destination
-put".`,
+put".
+
+A registry item that is not a valid destination is named on standard error
+(org, field, reason; never a SAS cipher) and, with --json, in "invalid"; the
+other orgs are shown as usual. --json prints {"rows": [...], "invalid": [...]}.`,
 		Example: `  auditctl status --org acme
   auditctl status --days 14 --json`,
 		Args: cobra.NoArgs,
@@ -63,16 +74,16 @@ put".`,
 			}
 			ctx := cmd.Context()
 			var dests []destination.Destination
+			invalid := []registry.InvalidItem{}
 			if org != "" {
 				d, err := a.Registry.Get(ctx, org)
 				if err != nil {
 					return err
 				}
 				dests = append(dests, d)
-			} else if err := a.Registry.List(ctx, func(d destination.Destination) error { dests = append(dests, d); return nil }); err != nil {
+			} else if dests, invalid, err = listDestinations(cmd, a.Registry); err != nil {
 				return err
 			}
-			slices.SortFunc(dests, func(x, y destination.Destination) int { return strings.Compare(x.OrgID, y.OrgID) })
 			to := audit.DayOf(time.Now()).AddDays(-1)
 			from := to.AddDays(-(days - 1))
 			var rows []statusRow
@@ -110,7 +121,10 @@ put".`,
 				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
 			}
 			if asJSON {
-				return json.NewEncoder(cmd.OutOrStdout()).Encode(rows)
+				if rows == nil {
+					rows = []statusRow{}
+				}
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(statusList{Rows: rows, Invalid: invalid})
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "ORG\tDAY\tSTATUS\tATTEMPTS\tROWS\tKEY\tLAST ERROR")

@@ -116,7 +116,10 @@ type StackProps struct {
 	// `bootstrap` in it (`make build` fills build/). Required.
 	CodeDir string
 	// KeyAdminArns are the principals (account root, role or user ARNs)
-	// that administer the SAS keys, without being able to decrypt. Default:
+	// that administer the SAS keys. The key policy does not let them
+	// decrypt, but kms:PutKeyPolicy lets them rewrite it to do so: they
+	// are as trusted as the decrypters (the KeyChanges rule reports such a
+	// change). Default:
 	// the account root, which lets IAM policies in the account grant those
 	// administrative actions. A list that omits the root must include the
 	// role CloudFormation deploys with (cdk bootstrap's cfn-exec-role), or
@@ -219,7 +222,9 @@ var logRetention = map[int]awslogs.RetentionDays{
 // KeyAdminActions are what a SAS key's administrators may do: manage the
 // key, its policy, aliases, tags and deletion, and read its public key.
 // Deliberately absent: kms:Decrypt, kms:ReEncrypt* (a decrypt by another
-// name) and kms:CreateGrant (a grant could hand out Decrypt).
+// name) and kms:CreateGrant (a grant could hand out Decrypt). That stops
+// mistakes, not an administrator: kms:PutKeyPolicy can give back anything
+// (see KeyChangeEvents).
 var KeyAdminActions = []string{
 	"kms:DescribeKey",
 	"kms:GetPublicKey",
@@ -277,6 +282,10 @@ type Stack struct {
 	ScheduleDLQ                       awssqs.Queue
 	Schedule                          awsevents.Rule
 	AlarmTopic                        awssns.Topic
+	// KeyChanges notifies the alarm topic of the CloudTrail events that
+	// change who may decrypt with a SAS key, or whether it works
+	// (KeyChangeEvents).
+	KeyChanges awsevents.CfnRule
 	// Alarms by construct ID.
 	Alarms map[string]awscloudwatch.Alarm
 }
@@ -453,6 +462,7 @@ func New(scope constructs.Construct, id string, props StackProps) (*Stack, error
 	s.ingest(name)
 	s.grantAll(name)
 	s.alarms(name)
+	s.keyChangeRule()
 	s.outputs()
 	return s, nil
 }
@@ -662,6 +672,59 @@ func (s *Stack) alarms(name func(string) *string) {
 	alarmWith("SasExpiringSoonAlarm", "sas-expiring-soon",
 		"Enabled Azure destinations whose SAS URL expires within 30 days or has expired: the fan-out's log names each org and date; ask the customer for a new SAS URL, then auditctl destination put.",
 		service(fanoutfn.MetricSASExpiringSoon, awscdk.Duration_Days(jsii.Number(1)), "Maximum"), 1, 1, awscloudwatch.TreatMissingData_IGNORE)
+	// The same daily rhythm for registry items the fan-out skipped because
+	// they are not valid destinations: those orgs get nothing until an
+	// operator fixes or deletes the item, so the alarm stays raised until
+	// a run counts none.
+	alarmWith("InvalidRegistryItemsAlarm", "invalid-registry-items",
+		"The daily fan-out skipped registry items that are not valid destinations (edited by hand?): their orgs are not delivered. The fan-out's 'registry item skipped' log lines and auditctl destination list name each org, field and reason; fix with auditctl destination put, or remove with auditctl destination delete.",
+		service(fanoutfn.MetricInvalidRegistryItems, awscdk.Duration_Days(jsii.Number(1)), "Maximum"), 1, 1, awscloudwatch.TreatMissingData_IGNORE)
+}
+
+// KeyChangeEvents are the KMS API calls on a SAS key that notify the
+// alarm topic: a key administrator may rewrite the key policy
+// (kms:PutKeyPolicy is theirs) and grant themselves or anyone Decrypt, a
+// grant hands out Decrypt beside the policy, and a disabled or deleted key
+// ends every Azure delivery of its residency.
+var KeyChangeEvents = []string{"PutKeyPolicy", "CreateGrant", "ScheduleKeyDeletion", "DisableKey"}
+
+// keyChangeRule is the EventBridge rule on the default bus that sends
+// CloudTrail's record of a KeyChangeEvents call on one of the stack's SAS
+// keys (matched by the key ARN CloudTrail puts in the record's resources,
+// whatever key ID or alias the caller named) to the alarm topic, and the
+// topic policy statement that lets EventBridge publish for this rule only.
+// It is the L1 rule so that the target adds no statement of its own.
+// EventBridge receives these events only while a CloudTrail trail logs
+// the region's management events (docs/deploy.md, The SAS keys).
+func (s *Stack) keyChangeRule() {
+	st, p := s.Stack, s.Props
+	keyArns := []*string{}
+	for _, r := range Residencies {
+		keyArns = append(keyArns, s.SASKeys[r].KeyArn())
+	}
+	s.KeyChanges = awsevents.NewCfnRule(st, jsii.String("KeyChanges"), &awsevents.CfnRuleProps{
+		Description: jsii.String("auditlogs " + p.StageName + ": a SAS key's policy, grants, state or deletion changed (CloudTrail)"),
+		State:       jsii.String("ENABLED"),
+		EventPattern: map[string]interface{}{
+			"source":      []string{"aws.kms"},
+			"detail-type": []string{"AWS API Call via CloudTrail"},
+			"detail": map[string]interface{}{
+				"eventSource": []string{"kms.amazonaws.com"},
+				"eventName":   KeyChangeEvents,
+				"resources":   map[string]interface{}{"ARN": keyArns},
+			},
+		},
+		Targets: []interface{}{&awsevents.CfnRule_TargetProperty{Id: jsii.String("AlarmTopic"), Arn: s.AlarmTopic.TopicArn()}},
+	})
+	s.AlarmTopic.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("KeyChangeEvents"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("events.amazonaws.com"), nil)},
+		Actions:    jsii.Strings("sns:Publish"),
+		Resources:  &[]*string{s.AlarmTopic.TopicArn()},
+		Conditions: &map[string]interface{}{
+			"ArnEquals": map[string]interface{}{"aws:SourceArn": s.KeyChanges.AttrArn()},
+		},
+	}))
 }
 
 // outputs are what an operator and customers need after a deploy.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -446,6 +447,7 @@ func TestIAMPolicies(t *testing.T) {
 	exportRole, retryRole, fanOutRole, ingestRole := s.id(t, s.st.ExportRole), s.id(t, s.st.RetryRole), s.id(t, s.st.FanOutRole), s.id(t, s.st.IngestRole)
 	isRole := map[string]bool{"${Ref:" + exportRole + "}": true, "${Ref:" + retryRole + "}": true, "${Ref:" + fanOutRole + "}": true, "${Ref:" + ingestRole + "}": true}
 	got := map[string][]grant{}
+	shardCount := map[string]int{} // statements on the shard-count record, by role
 	for id, p := range s.resources("AWS::IAM::Policy") {
 		roles := list(prop(p, "Properties", "Roles"))
 		if len(roles) != 1 || !isRole[roles[0]] {
@@ -472,6 +474,14 @@ func TestIAMPolicies(t *testing.T) {
 					t.Errorf("policy %s: wildcard resource %q for %v (only sts:AssumeRole and the rejects prefix may have one, and never \"*\")", id, r, actions)
 				}
 			}
+			// GetItem and PutItem reach the log store's shard-count
+			// record only, never an org's events.
+			if contains(resources, "${"+s.id(t, s.st.EventsTable)+".Arn}") && (contains(actions, "dynamodb:GetItem") || contains(actions, "dynamodb:PutItem")) {
+				if leading := list(prop(st, "Condition", "ForAllValues:StringEquals", "dynamodb:LeadingKeys")); len(leading) != 1 || leading[0] != dynamostore.MetaPK || len(st["Condition"].(map[string]interface{})) != 1 {
+					t.Errorf("policy %s: %v on the log store with condition %v, want dynamodb:LeadingKeys = [%q] only", id, actions, st["Condition"], dynamostore.MetaPK)
+				}
+				shardCount[role]++
+			}
 			sort.Strings(actions)
 			sort.Strings(resources)
 			got[role] = append(got[role], grant{st["Effect"].(string), strings.Join(actions, ","), strings.Join(resources, ",")})
@@ -492,6 +502,8 @@ func TestIAMPolicies(t *testing.T) {
 			// registry.RecordSASExpiry, after the SAS is decrypted.
 			{"Allow", "dynamodb:UpdateItem", arn(s.st.RegistryTable)},
 			{"Allow", "dynamodb:Query", events + "," + events + "/index/" + dynamostore.IndexByTime},
+			// The shard-count record only (checked below).
+			{"Allow", "dynamodb:GetItem", events},
 			{"Allow", "dynamodb:UpdateItem", arn(s.st.LedgerTable)},
 		}
 	}
@@ -515,6 +527,8 @@ func TestIAMPolicies(t *testing.T) {
 			{"Allow", "kinesis:DescribeStream,kinesis:DescribeStreamSummary,kinesis:GetRecords,kinesis:GetShardIterator,kinesis:ListShards", arn(s.st.RequestLogs)},
 			{"Allow", "sqs:SendMessage", arn(s.st.IngestFailures)},
 			{"Allow", "dynamodb:BatchWriteItem", events},
+			// The shard-count record only (checked below).
+			{"Allow", "dynamodb:GetItem,dynamodb:PutItem", events},
 			{"Allow", "dynamodb:UpdateItem", arn(s.st.LedgerTable)},
 			{"Allow", "s3:PutObject", arn(s.st.Rejects) + "/rejects/*"},
 		},
@@ -525,6 +539,11 @@ func TestIAMPolicies(t *testing.T) {
 		sortGrants(w)
 		if !reflect.DeepEqual(g, w) {
 			t.Errorf("role %s grants:\n got %v\nwant %v", role, g, w)
+		}
+	}
+	for _, role := range []string{exportRole, retryRole, ingestRole} {
+		if shardCount[role] != 1 {
+			t.Errorf("role %s: %d statements on the shard-count record, want 1", role, shardCount[role])
 		}
 	}
 
@@ -571,6 +590,11 @@ func TestOperatorPolicy(t *testing.T) {
 		if strings.Join(actions, ",") == "kms:Decrypt" {
 			decryptCondition = render(st["Condition"])
 		}
+		if slices.Contains(actions, "dynamodb:PutItem") {
+			if leading := list(prop(st, "Condition", "ForAllValues:StringEquals", "dynamodb:LeadingKeys")); len(leading) != 1 || leading[0] != dynamostore.MetaPK {
+				t.Errorf("operators %v on the log store with condition %v, want dynamodb:LeadingKeys = [%q] only", actions, st["Condition"], dynamostore.MetaPK)
+			}
+		}
 	}
 	arn := func(c constructs.IConstruct) string { return "${" + s.id(t, c) + ".Arn}" }
 	keys := []string{arn(s.st.SASKeys[sas.US]), arn(s.st.SASKeys[sas.EU])}
@@ -583,6 +607,8 @@ func TestOperatorPolicy(t *testing.T) {
 		{"Allow", "dynamodb:GetItem,dynamodb:Query,dynamodb:UpdateItem", arn(s.st.LedgerTable)},
 		{"Allow", "dynamodb:Query", events + "," + events + "/index/" + dynamostore.IndexByTime},
 		{"Allow", "dynamodb:BatchWriteItem", events},
+		// Only the shard-count record (dynamodb:LeadingKeys, checked below).
+		{"Allow", "dynamodb:GetItem,dynamodb:PutItem", events},
 		{"Allow", "kms:DescribeKey,kms:GetPublicKey", strings.Join(keys, ",")},
 		{"Allow", "kms:Decrypt", strings.Join(keys, ",")},
 		{"Allow", "lambda:InvokeFunction", arn(s.st.Export)},
@@ -921,6 +947,14 @@ func TestAlarms(t *testing.T) {
 		"Period": 86400, "Statistic": "Maximum", "EvaluationPeriods": 1, "TreatMissingData": "ignore",
 		"AlarmName": "auditlogs-dev-sas-expiring-soon",
 	})
+	// The fan-out's daily count of registry items it skipped as invalid:
+	// the same rhythm, raised until a run counts none.
+	has(t, s.tmpl, "AWS::CloudWatch::Alarm", map[string]interface{}{
+		"Namespace": metrics.Namespace, "MetricName": fanoutfn.MetricInvalidRegistryItems,
+		"Period": 86400, "Statistic": "Maximum", "EvaluationPeriods": 1, "TreatMissingData": "ignore",
+		"AlarmName": "auditlogs-dev-invalid-registry-items", "Threshold": 1, "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+		"AlarmActions": []interface{}{map[string]interface{}{"Ref": s.id(t, s.st.AlarmTopic)}},
+	})
 	// The topic: TLS only, CloudWatch may publish, no subscription
 	// without an alarm email.
 	var sslOnly, cloudwatch bool
@@ -1037,9 +1071,14 @@ func TestSchedule(t *testing.T) {
 
 func checkSchedule(t *testing.T, s *synthesized, want string) {
 	t.Helper()
-	rules := s.resources("AWS::Events::Rule")
+	rules := map[string]map[string]interface{}{} // the schedules; the other rule is TestKeyChangeRule's
+	for id, r := range s.resources("AWS::Events::Rule") {
+		if prop(r, "Properties", "ScheduleExpression") != nil {
+			rules[id] = r
+		}
+	}
 	if len(rules) != 1 {
-		t.Fatalf("%d rules, want 1", len(rules))
+		t.Fatalf("%d scheduled rules, want 1", len(rules))
 	}
 	for id, r := range rules {
 		p := r["Properties"].(map[string]interface{})
@@ -1071,6 +1110,74 @@ func checkSchedule(t *testing.T, s *synthesized, want string) {
 		"FunctionName": map[string]interface{}{"Fn::GetAtt": []string{s.id(t, s.st.FanOut), "Arn"}},
 		"SourceArn":    map[string]interface{}{"Fn::GetAtt": []string{s.id(t, s.st.Schedule), "Arn"}},
 	})
+}
+
+// TestKeyChangeRule: CloudTrail's records of PutKeyPolicy, CreateGrant,
+// ScheduleKeyDeletion and DisableKey on the two SAS keys (by ARN) reach the
+// alarm topic, which lets EventBridge publish for that rule only.
+func TestKeyChangeRule(t *testing.T) {
+	s := defaults(t)
+	ruleID := *s.st.GetLogicalId(s.st.KeyChanges)
+	for id, r := range s.resources("AWS::Events::Rule") {
+		if prop(r, "Properties", "EventPattern") != nil && id != ruleID {
+			t.Errorf("rule %s has an event pattern: only %s should", id, ruleID)
+		}
+	}
+	rule := s.resource(t, ruleID)["Properties"].(map[string]interface{})
+	if rule["State"] != "ENABLED" || rule["EventPattern"] == nil {
+		t.Fatalf("rule %s: %v, want an enabled rule with an event pattern", ruleID, rule)
+	}
+	pattern := rule["EventPattern"].(map[string]interface{})
+	if got := list(pattern["source"]); !reflect.DeepEqual(got, []string{"aws.kms"}) {
+		t.Errorf("source %v, want aws.kms", got)
+	}
+	if got := list(pattern["detail-type"]); !reflect.DeepEqual(got, []string{"AWS API Call via CloudTrail"}) {
+		t.Errorf("detail-type %v", got)
+	}
+	if got := list(prop(pattern, "detail", "eventSource")); !reflect.DeepEqual(got, []string{"kms.amazonaws.com"}) {
+		t.Errorf("eventSource %v", got)
+	}
+	names := list(prop(pattern, "detail", "eventName"))
+	for _, want := range []string{"PutKeyPolicy", "CreateGrant", "ScheduleKeyDeletion", "DisableKey"} {
+		if !contains(names, want) {
+			t.Errorf("eventName %v lacks %s", names, want)
+		}
+	}
+	keys := list(prop(pattern, "detail", "resources", "ARN"))
+	sort.Strings(keys)
+	want := []string{"${" + s.id(t, s.st.SASKeys[sas.US]) + ".Arn}", "${" + s.id(t, s.st.SASKeys[sas.EU]) + ".Arn}"}
+	sort.Strings(want)
+	if !reflect.DeepEqual(keys, want) {
+		t.Errorf("the pattern matches keys %v, want the two SAS keys %v", keys, want)
+	}
+	if len(pattern) != 3 || len(pattern["detail"].(map[string]interface{})) != 3 {
+		t.Errorf("pattern %v: want source, detail-type and detail (eventSource, eventName, resources) only", pattern)
+	}
+	topic := "${Ref:" + s.id(t, s.st.AlarmTopic) + "}"
+	targets := list2(rule["Targets"])
+	if len(targets) != 1 || render(targets[0].(map[string]interface{})["Arn"]) != topic {
+		t.Errorf("targets %v, want the alarm topic only", targets)
+	}
+
+	// The topic policy: EventBridge may publish, for this rule only.
+	ruleArn := "${" + ruleID + ".Arn}"
+	var scoped int
+	for _, tp := range s.resources("AWS::SNS::TopicPolicy") {
+		for _, st := range statements(prop(tp, "Properties", "PolicyDocument")) {
+			if st["Effect"] != "Allow" || render(prop(st, "Principal", "Service")) != "events.amazonaws.com" {
+				continue
+			}
+			cond := st["Condition"].(map[string]interface{})
+			if !reflect.DeepEqual(list(st["Action"]), []string{"sns:Publish"}) || !reflect.DeepEqual(list(st["Resource"]), []string{topic}) ||
+				len(cond) != 1 || render(prop(cond, "ArnEquals", "aws:SourceArn")) != ruleArn {
+				t.Errorf("topic statement for EventBridge %v, want sns:Publish on the topic with aws:SourceArn = %s only", st, ruleArn)
+			}
+			scoped++
+		}
+	}
+	if scoped != 1 {
+		t.Errorf("%d topic statements for events.amazonaws.com, want 1", scoped)
+	}
 }
 
 // --- props --------------------------------------------------------------------

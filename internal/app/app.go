@@ -99,7 +99,7 @@ func FromEnv() (Config, error) {
 	for _, v := range []struct {
 		name string
 		dst  *int
-	}{{"AUDITLOG_SHARDS", &c.Shards}, {"AUDITLOG_UPLOAD_CONCURRENCY", &c.Concurrency}, {"AUDITLOG_FANOUT_CONCURRENCY", &c.FanOutConcurrency}} {
+	}{{EnvShards, &c.Shards}, {"AUDITLOG_UPLOAD_CONCURRENCY", &c.Concurrency}, {"AUDITLOG_FANOUT_CONCURRENCY", &c.FanOutConcurrency}} {
 		if s := os.Getenv(v.name); s != "" {
 			n, err := strconv.Atoi(s)
 			if err != nil || n < 1 {
@@ -153,6 +153,10 @@ type App struct {
 	SAS   *sas.Decrypter
 }
 
+// EnvShards is the variable of Config.Shards, which the log store names
+// when the table's recorded shard count differs from it.
+const EnvShards = "AUDITLOG_SHARDS"
+
 // Load is what a Lambda function or auditctl starts with: the Config of
 // the environment (FromEnv), then the App (New).
 func Load(ctx context.Context) (*App, error) {
@@ -173,7 +177,7 @@ func New(ctx context.Context, c Config, opts ...func(*config.LoadOptions) error)
 	}
 	db := dynamodb.NewFromConfig(awsCfg)
 	store := dynamostore.New(db, c.EventsTable)
-	store.Shards = c.Shards
+	store.Shards, store.ShardsName = c.Shards, EnvShards
 	if c.Retention > 0 {
 		store.Retention = c.Retention
 	}

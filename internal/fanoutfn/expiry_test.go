@@ -94,12 +94,14 @@ func TestSASExpiringSoonMetric(t *testing.T) {
 				Metrics   []struct{ Name string }
 			}
 		} `json:"_aws"`
-		Count *float64 `json:"SASExpiringSoon"`
+		Count   *float64 `json:"SASExpiringSoon"`
+		Invalid *float64 `json:"InvalidRegistryItems"`
 	}
-	if err := json.Unmarshal([]byte(lines[0]), &m); err != nil || m.Count == nil || *m.Count != 2 ||
+	// The run's other metric, InvalidRegistryItems, is 0 here.
+	if err := json.Unmarshal([]byte(lines[0]), &m); err != nil || m.Count == nil || *m.Count != 2 || m.Invalid == nil || *m.Invalid != 0 ||
 		len(m.AWS.CloudWatchMetrics) != 1 || m.AWS.CloudWatchMetrics[0].Namespace != "AuditLogs" ||
-		len(m.AWS.CloudWatchMetrics[0].Metrics) != 1 || m.AWS.CloudWatchMetrics[0].Metrics[0].Name != MetricSASExpiringSoon {
-		t.Fatalf("metric line %s (%v), want AuditLogs/SASExpiringSoon = 2", lines[0], err)
+		len(m.AWS.CloudWatchMetrics[0].Metrics) != 2 || m.AWS.CloudWatchMetrics[0].Metrics[1].Name != MetricSASExpiringSoon {
+		t.Fatalf("metric line %s (%v), want AuditLogs/SASExpiringSoon = 2 (and InvalidRegistryItems = 0)", lines[0], err)
 	}
 
 	// One warning per counted org, naming org and expiry.
@@ -139,6 +141,6 @@ func TestSASExpiringSoonMetric(t *testing.T) {
 
 type failingLister struct{}
 
-func (failingLister) ListParallel(context.Context, int, func(destination.Destination) error) error {
+func (failingLister) ListParallel(context.Context, int, func(destination.Destination) error, func(registry.InvalidItem)) error {
 	return context.DeadlineExceeded
 }

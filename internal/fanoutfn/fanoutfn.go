@@ -8,7 +8,11 @@
 // destinations whose SAS URL expires within 30 days (or has expired): a
 // log line per org and the CloudWatch metric AuditLogs/SASExpiringSoon,
 // which the stack alarms on, so the customer is asked for a new SAS
-// before deliveries fail.
+// before deliveries fail. A registry item that is not a valid destination
+// is skipped, never the end of the scan: every valid org is still
+// invoked, and the run logs one line per skipped item (org, field,
+// reason) and counts them in AuditLogs/InvalidRegistryItems, which the
+// stack alarms on too.
 package fanoutfn
 
 import (
@@ -33,11 +37,13 @@ import (
 	"github.com/contentful/auditlogs/internal/exportfn"
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/metrics"
+	"github.com/contentful/auditlogs/internal/registry"
 )
 
-// Lister is the registry's parallel scan.
+// Lister is the registry's parallel scan: fn for each valid destination,
+// invalid for each item that is not one.
 type Lister interface {
-	ListParallel(ctx context.Context, segments int, fn func(destination.Destination) error) error
+	ListParallel(ctx context.Context, segments int, fn func(destination.Destination) error, invalid func(registry.InvalidItem)) error
 }
 
 // Invoker is the part of the Lambda client the fan-out uses.
@@ -63,7 +69,8 @@ type Handler struct {
 	Lookback int // days, the target day included (default 7)
 
 	// Metrics, when set, receives the run's embedded-metric-format line
-	// (the function's standard output in Lambda): SASExpiringSoon.
+	// (the function's standard output in Lambda): SASExpiringSoon and
+	// InvalidRegistryItems.
 	Metrics io.Writer
 	// Now is the clock SAS expiries are compared with (time.Now if nil).
 	Now func() time.Time
@@ -104,11 +111,20 @@ type Summary struct {
 	// SASExpiringSoon counts the enabled Azure destinations whose SAS URL
 	// expires within destination.SASWarnBefore or has expired.
 	SASExpiringSoon int `json:"sas_expiring_soon"`
+	// InvalidItems counts the registry items skipped because they are not
+	// valid destinations (InvalidOrgs names their orgs): none of them was
+	// invoked, every valid org was.
+	InvalidItems int      `json:"invalid_items"`
+	InvalidOrgs  []string `json:"invalid_orgs,omitempty"`
 }
 
 // MetricSASExpiringSoon is the metric the run emits with
 // Summary.SASExpiringSoon; the stack alarms when it is above 0.
 const MetricSASExpiringSoon = "SASExpiringSoon"
+
+// MetricInvalidRegistryItems is the metric the run emits with
+// Summary.InvalidItems; the stack alarms when it is above 0.
+const MetricInvalidRegistryItems = "InvalidRegistryItems"
 
 // ManualRun is the event of a run for day started by hand (auditctl run,
 // the demo), as events/manual-run.json shows it.
@@ -217,21 +233,31 @@ func (h *Handler) Handle(ctx context.Context, ev events.EventBridgeEvent) (Summa
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}, func(bad registry.InvalidItem) {
+		mu.Lock()
+		sum.InvalidItems++
+		sum.InvalidOrgs = append(sum.InvalidOrgs, bad.OrgID)
+		mu.Unlock()
+		// The registry never puts the SAS cipher in Value.
+		h.Log.ErrorContext(ctx, "registry item skipped: not a valid destination, its org is not delivered until it is fixed",
+			"org_id", bad.OrgID, "field", bad.Field, "value", bad.Value, "reason", bad.Reason)
 	})
 	close(orgs)
 	wg.Wait()
 	sort.Strings(sum.FailedOrgs)
+	sort.Strings(sum.InvalidOrgs)
 
 	h.Log.InfoContext(ctx, "fan-out done", "day", sum.Day, "orgs_seen", sum.Seen, "orgs_enabled", sum.Enabled,
-		"invoked", sum.Invoked, "catch_up_invoked", sum.CatchUp, "failed", sum.Failed, "sas_expiring_soon", sum.SASExpiringSoon, "duration_ms", time.Since(start).Milliseconds())
+		"invoked", sum.Invoked, "catch_up_invoked", sum.CatchUp, "failed", sum.Failed, "sas_expiring_soon", sum.SASExpiringSoon, "invalid_items", sum.InvalidItems, "duration_ms", time.Since(start).Milliseconds())
 	var errs []error
 	if listErr != nil {
 		errs = append(errs, fmt.Errorf("read registry: %w", listErr))
 	} else if h.Metrics != nil {
-		// Only after a whole scan: a partial count could clear the alarm
-		// while expiring SAS URLs went unseen (a failed scan fails the
-		// run, which has its own alarm).
-		if err := metrics.Write(h.Metrics, now, map[string]int64{MetricSASExpiringSoon: int64(sum.SASExpiringSoon)}, map[string]any{"day": sum.Day}); err != nil {
+		// Only after a whole scan: a partial count could clear an alarm
+		// while expiring SAS URLs or invalid items went unseen (a failed
+		// scan fails the run, which has its own alarm).
+		counts := map[string]int64{MetricSASExpiringSoon: int64(sum.SASExpiringSoon), MetricInvalidRegistryItems: int64(sum.InvalidItems)}
+		if err := metrics.Write(h.Metrics, now, counts, map[string]any{"day": sum.Day}); err != nil {
 			h.Log.ErrorContext(ctx, "write metric", "error", err.Error())
 		}
 	}

@@ -20,12 +20,13 @@ import (
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/exportfn"
+	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/testenv"
 )
 
 type fakeRegistry []destination.Destination
 
-func (f fakeRegistry) ListParallel(ctx context.Context, _ int, fn func(destination.Destination) error) error {
+func (f fakeRegistry) ListParallel(ctx context.Context, _ int, fn func(destination.Destination) error, _ func(registry.InvalidItem)) error {
 	for _, d := range f {
 		if err := fn(d); err != nil {
 			return err

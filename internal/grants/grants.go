@@ -101,6 +101,23 @@ const RejectsPrefix = "rejects/"
 // (dynamostore.IndexByTime; a test checks they agree).
 const ByTimeIndex = "by_time"
 
+// ShardCountKey is the partition key of the log store's own record of
+// its shard count (dynamostore.MetaPK; a test checks they agree): the only
+// item of the table that GetItem and PutItem may reach.
+const ShardCountKey = "#meta"
+
+// onShardCount is the condition that keeps an action on the log store to
+// its shard-count record, away from every org-day's items.
+var onShardCount = map[string]map[string]string{"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ShardCountKey}}
+
+// readShardCount: the first read of a process checks the log store's
+// shard count (dynamostore).
+var readShardCount = Statement{Sid: "ReadShardCount", Effect: Allow, Actions: []string{"dynamodb:GetItem"}, Resources: on(EventsTable), Condition: onShardCount}
+
+// recordShardCount: the first write of a process checks the shard count
+// and records it if the table has none.
+var recordShardCount = Statement{Sid: "RecordShardCount", Effect: Allow, Actions: []string{"dynamodb:GetItem", "dynamodb:PutItem"}, Resources: on(EventsTable), Condition: onShardCount}
+
 // DecryptAlgorithm is the only algorithm a SAS cipher may be decrypted
 // with (sas.Algorithm; a test checks they agree).
 const DecryptAlgorithm = "RSAES_OAEP_SHA_256"
@@ -144,6 +161,7 @@ func delivery() []Statement {
 		allow("ReadDestination", []string{"dynamodb:GetItem"}, on(RegistryTable)...),
 		allow("RecordSasExpiry", []string{"dynamodb:UpdateItem"}, on(RegistryTable)...),
 		queryLogStore,
+		readShardCount,
 		allow("RecordDelivery", []string{"dynamodb:UpdateItem"}, on(LedgerTable)...),
 	)
 }
@@ -181,6 +199,7 @@ func For(id Identity) []Statement {
 			// dynamostore.Store.Write (no read, no delete), ledger.NoteLate,
 			// s3rejects.Sink (under the prefix only).
 			allow("WriteLogStore", []string{"dynamodb:BatchWriteItem"}, on(EventsTable)...),
+			recordShardCount,
 			allow("NoteLateEvents", []string{"dynamodb:UpdateItem"}, on(LedgerTable)...),
 			allow("WriteRejects", []string{"s3:PutObject"}, Resource{Name: RejectsBucket, Path: "/" + RejectsPrefix + "*"}),
 		}
@@ -202,8 +221,10 @@ func operator() []Statement {
 		allow("ReadAndRecordDeliveries", []string{"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"}, on(LedgerTable)...),
 		// export and backfill read an org-day.
 		queryLogStore,
-		// events load, ingest and ingest replay store events.
+		// events load, ingest and ingest replay store events (and check
+		// the shard count, which export and backfill read).
 		allow("WriteLogStore", []string{"dynamodb:BatchWriteItem"}, on(EventsTable)...),
+		recordShardCount,
 		// keys public, sas encrypt, encrypt-page read the public keys;
 		// destination put and verify check a cipher by decrypting it (the
 		// key policy must also name the operator: KeyOperatorArns).

@@ -13,6 +13,9 @@ func TestNamesAgreeWithTheCode(t *testing.T) {
 	if ByTimeIndex != dynamostore.IndexByTime {
 		t.Errorf("ByTimeIndex %q, the log store's index is %q", ByTimeIndex, dynamostore.IndexByTime)
 	}
+	if ShardCountKey != dynamostore.MetaPK {
+		t.Errorf("ShardCountKey %q, the log store's record is %q", ShardCountKey, dynamostore.MetaPK)
+	}
 	if DecryptAlgorithm != string(sas.Algorithm) {
 		t.Errorf("DecryptAlgorithm %q, sas decrypts with %q", DecryptAlgorithm, sas.Algorithm)
 	}

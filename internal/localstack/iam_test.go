@@ -130,9 +130,9 @@ func TestIdentitiesHaveTheStacksPermissions(t *testing.T) {
 		}},
 		// (Not which table: moto does not resolve DynamoDB resources, see
 		// iam.go; the stack's tests check them.)
-		{"the operator may not put items (it updates them)", false, func() error {
-			_, err := db(grants.Operator).PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(LedgerTable),
-				Item: map[string]dbtypes.AttributeValue{"org_id": &dbtypes.AttributeValueMemberS{Value: "iam-org"}, "day": &dbtypes.AttributeValueMemberS{Value: "2026-01-01"}}})
+		{"the operator may not batch-read items", false, func() error {
+			_, err := db(grants.Operator).BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]dbtypes.KeysAndAttributes{
+				LedgerTable: {Keys: []map[string]dbtypes.AttributeValue{{"org_id": &dbtypes.AttributeValueMemberS{Value: "iam-org"}, "day": &dbtypes.AttributeValueMemberS{Value: "2026-01-01"}}}}}})
 			return err
 		}},
 		{"the export assumes the role with the org's ID", true, func() error { return assume(grants.Export, "iam-org") }},

@@ -204,17 +204,20 @@ func (r *Registry) DeleteExisting(ctx context.Context, org string) (destination.
 	return destination.Kind(str(out.Attributes, AttrKind)), nil
 }
 
-// List calls fn for every destination, page by page with the SDK's
-// paginator. An item that fails validation is an error naming its org.
-func (r *Registry) List(ctx context.Context, fn func(destination.Destination) error) error {
-	return r.scanSegment(ctx, 0, 1, fn)
+// List calls fn for every valid destination and invalid for every item
+// that does not decode into one, page by page with the SDK's paginator:
+// one hand-edited or corrupt item never hides the others. A failed Scan,
+// or an error from fn, ends the list and is returned. A nil invalid makes
+// the first invalid item the error (see InvalidItem).
+func (r *Registry) List(ctx context.Context, fn func(destination.Destination) error, invalid func(InvalidItem)) error {
+	return r.scanSegment(ctx, 0, 1, fn, invalid)
 }
 
 // ListParallel is List with the table scanned in segments at once (a
 // parallel Scan, each segment paginated), for a registry of many orgs. fn
-// is called from several goroutines and must be safe for that; the first
-// error stops every segment and is returned.
-func (r *Registry) ListParallel(ctx context.Context, segments int, fn func(destination.Destination) error) error {
+// and invalid are called from several goroutines and must be safe for
+// that; the first error stops every segment and is returned.
+func (r *Registry) ListParallel(ctx context.Context, segments int, fn func(destination.Destination) error, invalid func(InvalidItem)) error {
 	if segments < 1 {
 		segments = 1
 	}
@@ -223,7 +226,7 @@ func (r *Registry) ListParallel(ctx context.Context, segments int, fn func(desti
 	errs := make(chan error, segments)
 	for seg := range segments {
 		go func() {
-			errs <- r.scanSegment(ctx, int32(seg), int32(segments), fn)
+			errs <- r.scanSegment(ctx, int32(seg), int32(segments), fn, invalid)
 		}()
 	}
 	var first error
@@ -236,7 +239,7 @@ func (r *Registry) ListParallel(ctx context.Context, segments int, fn func(desti
 	return first
 }
 
-func (r *Registry) scanSegment(ctx context.Context, seg, total int32, fn func(destination.Destination) error) error {
+func (r *Registry) scanSegment(ctx context.Context, seg, total int32, fn func(destination.Destination) error, invalid func(InvalidItem)) error {
 	p := dynamodb.NewScanPaginator(r.db, &dynamodb.ScanInput{
 		TableName: aws.String(r.table), ConsistentRead: aws.Bool(true),
 		Segment: aws.Int32(seg), TotalSegments: aws.Int32(total),
@@ -249,7 +252,12 @@ func (r *Registry) scanSegment(ctx context.Context, seg, total int32, fn func(de
 		for _, item := range page.Items {
 			d, err := decode(item)
 			if err != nil {
-				return err
+				bad := invalidItem(item, err)
+				if invalid == nil {
+					return bad
+				}
+				invalid(bad)
+				continue
 			}
 			if err := fn(d); err != nil {
 				return err

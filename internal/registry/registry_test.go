@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -105,7 +106,7 @@ func TestEnableDisableDeleteList(t *testing.T) {
 		t.Fatal(err)
 	}
 	enabled := map[string]bool{}
-	if err := r.List(ctx, func(d destination.Destination) error { enabled[d.OrgID] = d.Enabled; return nil }); err != nil {
+	if err := r.List(ctx, func(d destination.Destination) error { enabled[d.OrgID] = d.Enabled; return nil }, nil); err != nil {
 		t.Fatal(err)
 	}
 	if len(enabled) != 2 || !enabled["org1"] || enabled["org2"] {
@@ -145,7 +146,7 @@ func TestListParallelSeesEveryOrgOnce(t *testing.T) {
 		defer mu.Unlock()
 		seen[d.OrgID]++
 		return nil
-	}); err != nil {
+	}, nil); err != nil {
 		t.Fatal(err)
 	}
 	for org := range want {
@@ -157,7 +158,159 @@ func TestListParallelSeesEveryOrgOnce(t *testing.T) {
 		t.Fatalf("saw %d orgs, want %d", len(seen), len(want))
 	}
 	stop := errors.New("stop")
-	if err := r.ListParallel(ctx, 4, func(destination.Destination) error { return stop }); !errors.Is(err, stop) {
+	if err := r.ListParallel(ctx, 4, func(destination.Destination) error { return stop }, nil); !errors.Is(err, stop) {
 		t.Fatalf("fn's error = %v, want it returned", err)
+	}
+}
+
+// TestInvalidItemsAreSkippedAndNamed: among valid destinations on moto,
+// items that do not decode (one of each kind of malformation) are skipped
+// and reported, each with its org, field, value (never the cipher's) and
+// reason, by List and by ListParallel; every valid destination is still
+// listed once. Without a callback the first one is the error, and a
+// failing Scan stays an error.
+func TestInvalidItemsAreSkippedAndNamed(t *testing.T) {
+	ctx := context.Background()
+	r, db, table := newRegistry(t)
+	cipher := base64.StdEncoding.EncodeToString(make([]byte, 512))
+	valid := map[string]bool{}
+	for i := range 12 {
+		d := s3Dest(fmt.Sprintf("good-%02d", i))
+		if i%3 == 0 {
+			d = destination.Destination{OrgID: d.OrgID, Kind: destination.KindAzure, Enabled: true,
+				Azure: &destination.Azure{SASCipher: cipher, Residency: destination.ResidencyUS}}
+		}
+		if _, err := r.Put(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		valid[d.OrgID] = true
+	}
+	// A cipher that is not one: its text must appear in no report.
+	leaky := "sv=2025-01-05&sr=c&sp=cw&sig=SecretSignatureThatMustNeverAppear0123456789%2B%3D"
+	s3Item := func(org string) map[string]types.AttributeValue {
+		return map[string]types.AttributeValue{AttrOrgID: s(org), AttrKind: s("s3"), AttrEnabled: &types.AttributeValueMemberBOOL{Value: true},
+			AttrBucket: s("acme-audit"), AttrRegion: s("eu-west-1"), AttrRoleARN: s("arn:aws:iam::123456789012:role/AuditLogs")}
+	}
+	azItem := func(org string) map[string]types.AttributeValue {
+		return map[string]types.AttributeValue{AttrOrgID: s(org), AttrKind: s("azure"), AttrEnabled: &types.AttributeValueMemberBOOL{Value: true},
+			AttrSASCipher: s(cipher), AttrResidency: s("eu")}
+	}
+	with := func(item map[string]types.AttributeValue, attr string, v types.AttributeValue) map[string]types.AttributeValue {
+		if v == nil {
+			delete(item, attr)
+		} else {
+			item[attr] = v
+		}
+		return item
+	}
+	want := map[string]InvalidItem{ // by org; Reason checked for a telling word
+		"bad-kind":      {Field: AttrKind, Value: "gcs", Reason: `"s3" or "azure"`},
+		"no-kind":       {Field: AttrKind, Value: "", Reason: `"s3" or "azure"`},
+		"bad-bucket":    {Field: AttrBucket, Value: "BAD_BUCKET", Reason: "lowercase"},
+		"no-bucket":     {Field: AttrBucket, Value: "", Reason: "3 to 63"},
+		"bad-region":    {Field: AttrRegion, Value: "mars-1", Reason: "AWS region"},
+		"bad-role":      {Field: AttrRoleARN, Value: "arn:aws:iam::1:role/x", Reason: "IAM role ARN"},
+		"bad-prefix":    {Field: AttrPrefix, Value: "../up/", Reason: "'..'"},
+		"bad-created":   {Field: AttrCreatedAt, Value: "yesterday", Reason: "RFC 3339"},
+		"bad-updated":   {Field: AttrUpdatedAt, Value: "2026-13-01T00:00:00Z", Reason: "RFC 3339"},
+		"bad-expiry":    {Field: AttrSASExpiry, Value: "next week", Reason: "RFC 3339"},
+		"no-cipher":     {Field: AttrSASCipher, Reason: "empty"},
+		"bad-cipher":    {Field: AttrSASCipher, Reason: "base64"},
+		"short-cipher":  {Field: AttrSASCipher, Reason: "bytes"},
+		"bad-residency": {Field: AttrResidency, Reason: "residency"},
+		"Bad Org!":      {Field: AttrOrgID, Value: "Bad Org!", Reason: "letters, digits"},
+	}
+	for _, item := range []map[string]types.AttributeValue{
+		with(s3Item("bad-kind"), AttrKind, s("gcs")),
+		with(s3Item("no-kind"), AttrKind, nil),
+		with(s3Item("bad-bucket"), AttrBucket, s("BAD_BUCKET")),
+		with(s3Item("no-bucket"), AttrBucket, nil),
+		with(s3Item("bad-region"), AttrRegion, s("mars-1")),
+		with(s3Item("bad-role"), AttrRoleARN, s("arn:aws:iam::1:role/x")),
+		with(s3Item("bad-prefix"), AttrPrefix, s("../up/")),
+		with(s3Item("bad-created"), AttrCreatedAt, s("yesterday")),
+		with(s3Item("bad-updated"), AttrUpdatedAt, s("2026-13-01T00:00:00Z")),
+		with(azItem("bad-expiry"), AttrSASExpiry, s("next week")),
+		with(azItem("no-cipher"), AttrSASCipher, nil),
+		with(azItem("bad-cipher"), AttrSASCipher, s(leaky)),
+		with(azItem("short-cipher"), AttrSASCipher, s(base64.StdEncoding.EncodeToString([]byte(leaky)))),
+		with(azItem("bad-residency"), AttrResidency, s("mars")),
+		s3Item("Bad Org!"),
+	} {
+		if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: item}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	check := func(name string, list func(fn func(destination.Destination) error, invalid func(InvalidItem)) error) {
+		t.Helper()
+		var mu sync.Mutex
+		listed := map[string]int{}
+		got := map[string]InvalidItem{}
+		err := list(func(d destination.Destination) error {
+			mu.Lock()
+			defer mu.Unlock()
+			listed[d.OrgID]++
+			return nil
+		}, func(bad InvalidItem) {
+			mu.Lock()
+			defer mu.Unlock()
+			if _, dup := got[bad.OrgID]; dup {
+				t.Errorf("%s: %s reported twice", name, bad.OrgID)
+			}
+			got[bad.OrgID] = bad
+		})
+		if err != nil {
+			t.Fatalf("%s: %v, want every invalid item skipped", name, err)
+		}
+		for org := range valid {
+			if listed[org] != 1 {
+				t.Errorf("%s: valid org %s listed %d times", name, org, listed[org])
+			}
+		}
+		if len(listed) != len(valid) {
+			t.Errorf("%s: listed %v, want the %d valid orgs", name, listed, len(valid))
+		}
+		for org, w := range want {
+			g, ok := got[org]
+			if !ok {
+				t.Errorf("%s: invalid item %q not reported", name, org)
+				continue
+			}
+			if g.OrgID != org || g.Field != w.Field || g.Value != w.Value || !strings.Contains(g.Reason, w.Reason) {
+				t.Errorf("%s: item %q reported as %+v, want field %s, value %q and a reason with %q", name, org, g, w.Field, w.Value, w.Reason)
+			}
+			msg := g.Error()
+			if !strings.Contains(msg, strconv.Quote(org)) || !strings.Contains(msg, w.Field) {
+				t.Errorf("%s: %q does not name org and field", name, msg)
+			}
+			for _, secret := range []string{leaky[20:60], "SecretSignature", cipher[:40], base64.StdEncoding.EncodeToString([]byte(leaky))[:40]} {
+				if strings.Contains(msg, secret) || strings.Contains(g.Value, secret) || strings.Contains(g.Reason, secret) {
+					t.Errorf("%s: the report of %q shows the cipher: %s", name, org, msg)
+				}
+			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("%s: reported %d invalid items, want %d: %v", name, len(got), len(want), got)
+		}
+	}
+	check("List", func(fn func(destination.Destination) error, invalid func(InvalidItem)) error {
+		return r.List(ctx, fn, invalid)
+	})
+	check("ListParallel", func(fn func(destination.Destination) error, invalid func(InvalidItem)) error {
+		return r.ListParallel(ctx, 3, fn, invalid)
+	})
+
+	// No callback: the first invalid item is the error.
+	var bad InvalidItem
+	if err := r.List(ctx, func(destination.Destination) error { return nil }, nil); !errors.As(err, &bad) || want[bad.OrgID].Field != bad.Field {
+		t.Fatalf("List without an invalid callback = %v, want an InvalidItem", err)
+	}
+	// A Scan that fails is fatal, not an invalid item.
+	gone := New(db, table+"-missing")
+	err := gone.ListParallel(ctx, 2, func(destination.Destination) error { return nil }, func(InvalidItem) { t.Error("a failed Scan reported as an invalid item") })
+	var rnf *types.ResourceNotFoundException
+	if !errors.As(err, &rnf) {
+		t.Fatalf("ListParallel on a missing table = %v, want the Scan's ResourceNotFoundException", err)
 	}
 }

@@ -38,8 +38,17 @@
 // The reader must use the same Shards as the writer: a reader with fewer
 // shards would silently miss the events in the others, one with more would
 // find them in the wrong partitions. Shards is therefore a property of the
-// table, fixed when it is created; never change it for a table that holds
-// data (the CDK stack and every process that opens the table must agree).
+// table, and the table records it: the first Write of a table creates the
+// shard-count record (pk "#meta", sk "shards", shards N), with a condition
+// that lets only one first writer win; every Write and ReadDay compares
+// Shards with the record before it writes or reads anything, and refuses a
+// difference with a *ShardsMismatchError naming the setting, its value and
+// the table's. A record on each event could not do this: a reader with 8
+// shards on a day whose events all lie in shards 8 to 15 of 16 finds no
+// event to read a count from. A Store remembers a match (the record is
+// never changed); a reader of a table without the record goes on, as no
+// recording writer has written, and looks again at its next read. Never
+// change the record of a table that holds data.
 //
 // # Attributes
 //

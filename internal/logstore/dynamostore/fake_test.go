@@ -31,6 +31,7 @@ type fakeDB struct {
 
 	mu      sync.Mutex
 	items   map[string]map[string]map[string]types.AttributeValue // pk → sk → item
+	meta    map[string]types.AttributeValue                       // the shard-count record, if written
 	batches int
 
 	// Hooks, if set, run before the operation.
@@ -145,6 +146,41 @@ func (f *fakeDB) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItem
 		out.UnprocessedItems = map[string][]types.WriteRequest{f.table: unprocessed}
 	}
 	return out, nil
+}
+
+// GetItem and PutItem serve the shard-count record only, as the store
+// uses them: a consistent read, a write conditional on its absence.
+func (f *fakeDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if aws.ToString(in.TableName) != f.table || !aws.ToBool(in.ConsistentRead) || sOf(in.Key, AttrPK) != MetaPK || sOf(in.Key, AttrSK) != ShardsSK {
+		return nil, fmt.Errorf("fake: unexpected GetItem %+v", in)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return &dynamodb.GetItemOutput{Item: f.meta}, nil
+}
+
+func (f *fakeDB) PutItem(ctx context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if aws.ToString(in.TableName) != f.table || sOf(in.Item, AttrPK) != MetaPK || sOf(in.Item, AttrSK) != ShardsSK ||
+		aws.ToString(in.ConditionExpression) != "attribute_not_exists(#pk)" || in.ExpressionAttributeNames["#pk"] != AttrPK {
+		return nil, fmt.Errorf("fake: unexpected PutItem %+v", in)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.meta != nil {
+		ccf := &types.ConditionalCheckFailedException{Message: aws.String("The conditional request failed")}
+		if in.ReturnValuesOnConditionCheckFailure == types.ReturnValuesOnConditionCheckFailureAllOld {
+			ccf.Item = f.meta
+		}
+		return nil, ccf
+	}
+	f.meta = in.Item
+	return &dynamodb.PutItemOutput{}, nil
 }
 
 func (f *fakeDB) count() int {

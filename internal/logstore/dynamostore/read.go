@@ -37,6 +37,9 @@ func (s *Store) ReadDay(ctx context.Context, org string, day audit.Day, fn func(
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("dynamostore: read org %s day %s: %w", org, day, err)
 	}
+	if err := s.checkShards(ctx, false); err != nil {
+		return err
+	}
 	ds := day.String()
 
 	// Deferred in this order so that every goroutine is told to stop and

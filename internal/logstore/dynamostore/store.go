@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -15,10 +16,13 @@ import (
 )
 
 // API is the part of the DynamoDB client the store uses; *dynamodb.Client
-// implements it and tests can fake it.
+// implements it and tests can fake it. GetItem and PutItem touch only the
+// shard-count record.
 type API interface {
 	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	BatchWriteItem(context.Context, *dynamodb.BatchWriteItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
+	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 }
 
 // Store reads and writes one table (see the package doc for its schema).
@@ -29,15 +33,24 @@ type Store struct {
 	table  string
 
 	// Shards is how many partitions an org-day is spread over, 1 to
-	// MaxShards. It is a property of the table: every reader and writer of
-	// a table must use the same value (see the package doc).
+	// MaxShards. It is a property of the table: the first write records it
+	// in the table, and a Store with another value refuses to read or
+	// write (*ShardsMismatchError; see the package doc).
 	Shards int
+	// ShardsName is what the mismatch error calls the Shards setting
+	// ("AUDITLOG_SHARDS" for the functions and auditctl); "Shards" if empty.
+	ShardsName string
 	// Retention is how long after its request time DynamoDB TTL may
 	// delete an event.
 	Retention time.Duration
 	// WriteConcurrency bounds the BatchWriteItem calls of one Write that
 	// run at the same time.
 	WriteConcurrency int
+
+	// shardsChecked is the Shards value found to match the table's record
+	// (0: not yet); shardsMu makes concurrent first calls check once.
+	shardsChecked atomic.Int32
+	shardsMu      sync.Mutex
 }
 
 // New returns a Store on table with the default Shards, Retention and
@@ -114,6 +127,9 @@ func (s *Store) Write(ctx context.Context, events []audit.Event) error {
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("dynamostore: write: %w", err)
+	}
+	if err := s.checkShards(ctx, true); err != nil {
+		return err
 	}
 
 	wctx, cancel := context.WithCancel(ctx)
