@@ -39,8 +39,9 @@ assume an S3 role is always the org ID and cannot be set. An Azure SAS URL is
 given only as the cipher the customer made with our public key (the base64
 file, line breaks and all). put decrypts it with the residency's KMS key
 (AUDITLOG_KMS_KEY_US / _EU) to check it before storing it: a SAS URL that is
-expired, lacks the create or write permission, or is not a container SAS URL
-is refused, naming the problem (never the URL). The SAS's expiry is recorded,
+expired, lacks the create or write permission, grants more than create, write
+and add (read, list, delete, ...), is an account SAS or is not a container SAS
+URL is refused, naming the problem (never the URL). The SAS's expiry is recorded,
 so that status and the daily run warn 30 days before it runs out.`,
 		Example: `  auditctl destination put --org acme --s3-bucket acme-audit --region eu-west-1 --role-arn arn:aws:iam::123456789012:role/AuditLogs --prefix contentful/
   auditctl destination put --org globex --azure-sas-cipher-file sas-token.enc.b64 --residency eu`,

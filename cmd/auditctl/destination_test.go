@@ -138,11 +138,15 @@ func TestDestinationCommands(t *testing.T) {
 	expiredSAS, _ := containerSAS(-time.Hour)
 	readOnly := st.AzuriteURL + "/" + localstack.DevAccount + "/" + localstack.Container +
 		"?sv=2025-01-05&se=" + time.Now().Add(90*24*time.Hour).UTC().Format(time.RFC3339) + "&sr=c&sp=rl&sig=ReadOnlySignatureThatMustNotLeak%2Bx%3D"
+	tooBroad := strings.Replace(readOnly, "sp=rl", "sp=racwdl", 1)
+	accountSAS := strings.Replace(readOnly, "sp=rl", "ss=b&srt=co&sp=cw", 1)
 	for _, c := range []struct {
 		name, file, residency, want string
 	}{
 		{"expired", cipherFile("expired.b64", "us", expiredSAS), "us", "SAS URL expired at"},
 		{"read-only", cipherFile("readonly.b64", "us", readOnly), "us", `SAS permissions "rl" lack create (c) and write (w)`},
+		{"too broad", cipherFile("toobroad.b64", "us", tooBroad), "us", `SAS permissions (sp) "racwdl" grant more than create, write and add: remove read (r), delete (d) and list (l)`},
+		{"account", cipherFile("account.b64", "us", accountSAS), "us", "SAS URL is an account SAS (it has the parameter ss)"},
 		{"wrong key", cipherFile("wrongkey.b64", "eu", farSAS), "us", "cannot be decrypted with the us key"},
 	} {
 		_, _, err := cli("destination", "put", "--org", "refused-"+strings.ReplaceAll(c.name, " ", "-"), "--azure-sas-cipher-file", c.file, "--residency", c.residency)

@@ -163,6 +163,7 @@ func TestAzure(t *testing.T) {
 	register("az-expiring", "eu", "eu", f.sasURL(t, azurite.Host, f.container, cw, soon))
 	register("az-expired", "us", "us", f.sasURL(t, azurite.Host, f.container, cw, time.Now().Add(-time.Minute)))
 	register("az-read-only", "us", "us", f.sasURL(t, azurite.Host, f.container, azsas.ContainerPermissions{Read: true, List: true}, year))
+	register("az-too-broad", "us", "us", f.sasURL(t, azurite.Host, f.container, azsas.ContainerPermissions{Read: true, Create: true, Write: true, Delete: true, List: true}, year))
 	// A working SAS of the same Azurite, under a host name that is not on
 	// the allowed list: the signature must not go there.
 	port := azurite.Host[strings.LastIndex(azurite.Host, ":"):]
@@ -183,6 +184,7 @@ func TestAzure(t *testing.T) {
 		{org: "az-expiring", warnings: []string{verify.WarnSASExpiresSoon}, expires: soon},
 		{org: "az-expired", want: verify.CauseSASExpired, stage: verify.StageOpen},
 		{org: "az-read-only", want: verify.CauseSASPermissions, stage: verify.StageOpen, mention: []string{"create (c) and write (w)"}},
+		{org: "az-too-broad", want: verify.CauseSASScope, stage: verify.StageOpen, mention: []string{"container SAS", "sp=cw"}},
 		{org: "az-host", want: verify.CauseSASHostNotAllowed, stage: verify.StageOpen},
 		{org: "az-other-key", want: verify.CauseCipherUndecryptable, stage: verify.StageOpen, mention: []string{"our us key", "us public key"}},
 		{org: "az-no-container", want: verify.CauseContainerMissing, stage: verify.StageUpload, expires: year, mention: []string{missing, devAccount}},

@@ -43,7 +43,8 @@ const (
 	CauseKMSKeyMissing       Cause = "kms_key_not_configured"   // ours: no key for the residency
 	CauseKMSUnavailable      Cause = "kms_unavailable"          // KMS failed otherwise (throttled, down, key disabled)
 	CauseSASExpired          Cause = "sas_expired"
-	CauseSASPermissions      Cause = "sas_permissions" // lacks create and write
+	CauseSASPermissions      Cause = "sas_permissions"     // lacks create and write
+	CauseSASScope            Cause = "sas_scope_too_broad" // an account SAS, or permissions beyond create, write and add
 	CauseSASHostNotAllowed   Cause = "sas_host_not_allowed"
 	CauseSASInvalid          Cause = "sas_invalid" // any other problem with the URL's form
 	CauseSASRefused          Cause = "sas_refused" // Azure refused the signature (revoked, key rotated, IP rules)
@@ -59,7 +60,7 @@ var Causes = []Cause{
 	CauseNotRegistered, CauseInvalidDestination, CauseRegistry,
 	CauseRoleNotAssumable, CauseOurCredentials, CausePutDenied, CauseBucketMissing, CauseBucketRegion,
 	CauseCipherUndecryptable, CauseKMSKeyMissing, CauseKMSUnavailable, CauseSASExpired, CauseSASPermissions,
-	CauseSASHostNotAllowed, CauseSASInvalid, CauseSASRefused, CauseContainerMissing,
+	CauseSASScope, CauseSASHostNotAllowed, CauseSASInvalid, CauseSASRefused, CauseContainerMissing,
 	CauseUnavailable, CauseUnknown,
 }
 
@@ -164,6 +165,8 @@ func azureCause(info sasSink, err error) Cause {
 		return CauseSASExpired
 	case errors.Is(err, sas.ErrPermissions):
 		return CauseSASPermissions
+	case errors.Is(err, sas.ErrScope):
+		return CauseSASScope
 	case errors.Is(err, sas.ErrHostNotAllowed):
 		return CauseSASHostNotAllowed
 	case errors.Is(err, sas.ErrUndecryptable):

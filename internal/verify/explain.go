@@ -65,6 +65,9 @@ func explain(c Cause, d destination.Destination, info sasSink) (message, fix str
 	case CauseSASPermissions:
 		return "the SAS URL does not grant create (c) and write (w)",
 			"create the container SAS with the permissions Create and Write (sp=cw), encrypt it with our public key and send us the new cipher"
+	case CauseSASScope:
+		return "the SAS URL grants more than writing to one container (an account SAS, or read, list, delete or other permissions beyond create, write and add), and we must not hold such a credential",
+			"create a container SAS (not an account SAS) with only the permissions Create and Write (sp=cw), encrypt it with our public key and send us the new cipher; then revoke the old SAS"
 	case CauseSASHostNotAllowed:
 		return "the SAS URL's host is not an Azure Blob Storage host (<account>.blob.core.windows.net), so we do not send the signature there",
 			"create the SAS from the storage account's Blob service and send the container URL it gives (https://<account>.blob.core.windows.net/<container>?...), encrypted"
