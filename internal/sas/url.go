@@ -47,13 +47,14 @@ type URL struct {
 	expiry      time.Time
 	emulator    bool
 	redacted    string
-	// secret is behind a pointer so that reflection-based printing of a
-	// struct holding a URL by value (fmt's %v does not call our methods on
-	// unexported fields) shows an address, not the signature.
-	secret *secret
+	// secret returns the real URL. It is a function, not a string or a
+	// pointer to one, because fmt prints a struct holding a URL in an
+	// unexported field by reflection, without our methods: a string field
+	// would show as it is, and so would a pointer's target under a verb
+	// that does not fit a struct (%s, %q, %x print "%!s(*T=&{...})"). A
+	// function prints as its address, whatever the verb.
+	secret func() string
 }
-
-type secret struct{ url string }
 
 // Account is the storage account name.
 func (u URL) Account() string { return u.account }
@@ -82,7 +83,7 @@ func (u URL) Reveal() string {
 	if u.secret == nil {
 		return ""
 	}
-	return u.secret.url
+	return u.secret()
 }
 
 // String returns the redacted form, e.g.
@@ -208,7 +209,7 @@ func Parse(raw string, now time.Time, p Policy) (*URL, error) {
 	if err := u.checkQuery(pu, now); err != nil {
 		return nil, err
 	}
-	u.secret = &secret{url: raw}
+	u.secret = func() string { return raw }
 	return u, nil
 }
 
