@@ -32,10 +32,14 @@ func newDestinationPut() *cobra.Command {
 	var cipherFile, residency string
 	var disabled bool
 	put := &cobra.Command{
-		Use:   "put --org ORG (--s3-bucket B --region R --role-arn ARN | --azure-sas-cipher-file F --residency us|eu) [--prefix P]",
+		Use:   "put --org ORG (--s3-bucket B --region R --role-arn ARN [--bucket-owner ID] | --azure-sas-cipher-file F --residency us|eu) [--prefix P]",
 		Short: "Create or replace an org's destination",
 		Long: `put validates and stores the destination of one org. The external ID used to
-assume an S3 role is always the org ID and cannot be set. An Azure SAS URL is
+assume an S3 role is always the org ID and cannot be set. The bucket owner
+(--bucket-owner, default the role's account) is the AWS account that must own
+the bucket: every delivery sends it as ExpectedBucketOwner and the session
+policy allows no other account's bucket, so that a bucket re-created under the
+same name in another account receives nothing. An Azure SAS URL is
 given only as the cipher the customer made with our public key (the base64
 file, line breaks and all). put decrypts it with the residency's KMS key
 (AUDITLOG_KMS_KEY_US / _EU) to check it before storing it: a SAS URL that is
@@ -91,6 +95,9 @@ so that status and the daily run warn 30 days before it runs out.`,
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "saved %s destination for org %s (enabled: %t, prefix %q)\n", saved.Kind, saved.OrgID, saved.Enabled, saved.Prefix)
+			if saved.S3 != nil {
+				fmt.Fprintf(w, "deliveries write only if account %s owns bucket %s\n", saved.S3.Owner(), saved.S3.Bucket)
+			}
 			if saved.Azure != nil {
 				now := time.Now()
 				fmt.Fprintf(w, "SAS URL expires %s (%s)\n", saved.Azure.SASExpiry.Format(time.RFC3339), untilText(saved.Azure.SASExpiry, now))
@@ -107,6 +114,7 @@ so that status and the daily run warn 30 days before it runs out.`,
 	f.StringVar(&s3d.Bucket, "s3-bucket", "", "S3 bucket name")
 	f.StringVar(&s3d.Region, "region", "", "the bucket's AWS region")
 	f.StringVar(&s3d.RoleARN, "role-arn", "", "the customer's IAM role to assume")
+	f.StringVar(&s3d.BucketOwner, "bucket-owner", "", "12-digit ID of the AWS account that owns the bucket (default the role's account)")
 	f.StringVar(&cipherFile, "azure-sas-cipher-file", "", "file holding the base64 SAS cipher")
 	f.StringVar(&residency, "residency", "", "us or eu: the key the SAS was encrypted to")
 	f.BoolVar(&disabled, "disabled", false, "store it with delivery stopped")
@@ -131,10 +139,11 @@ type destinationView struct {
 }
 
 type s3View struct {
-	Bucket     string `json:"bucket"`
-	Region     string `json:"region"`
-	RoleARN    string `json:"role_arn"`
-	ExternalID string `json:"external_id"`
+	Bucket      string `json:"bucket"`
+	Region      string `json:"region"`
+	RoleARN     string `json:"role_arn"`
+	ExternalID  string `json:"external_id"`
+	BucketOwner string `json:"bucket_owner"`
 }
 
 type azureView struct {
@@ -150,7 +159,7 @@ func viewOf(d destination.Destination, now time.Time) destinationView {
 	v := destinationView{OrgID: d.OrgID, Kind: d.Kind, Enabled: d.Enabled, Prefix: d.Prefix,
 		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, Warning: sasWarning(d, now)}
 	if d.S3 != nil {
-		v.S3 = &s3View{Bucket: d.S3.Bucket, Region: d.S3.Region, RoleARN: d.S3.RoleARN, ExternalID: d.ExternalID()}
+		v.S3 = &s3View{Bucket: d.S3.Bucket, Region: d.S3.Region, RoleARN: d.S3.RoleARN, ExternalID: d.ExternalID(), BucketOwner: d.S3.Owner()}
 	}
 	if d.Azure != nil {
 		v.Azure = &azureView{Residency: d.Azure.Residency, CipherSHA256: d.Azure.CipherFingerprint()}
@@ -262,6 +271,7 @@ func printView(w io.Writer, v destinationView, now time.Time) error {
 		row("region", v.S3.Region)
 		row("role arn", v.S3.RoleARN)
 		row("external id", v.S3.ExternalID)
+		row("bucket owner", v.S3.BucketOwner)
 	}
 	if v.Azure != nil {
 		row("residency", string(v.Azure.Residency))

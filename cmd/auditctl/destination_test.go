@@ -154,6 +154,20 @@ func TestDestinationCommands(t *testing.T) {
 			t.Errorf("put of a %s SAS: err = %v, want exit code 1 naming the file and %q", c.name, err, c.want)
 		}
 	}
+	// The bucket owner: another account than the role's is stored as
+	// given; a malformed one is refused, naming the field and the value.
+	o, _ = mustCLI("destination", "put", "--org", "owned", "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role, "--bucket-owner", "210987654321")
+	if !strings.Contains(o, "deliveries write only if account 210987654321 owns bucket "+localstack.Bucket) {
+		t.Errorf("put --bucket-owner: %s", o)
+	}
+	if o, _ = mustCLI("destination", "get", "--org", "owned", "--json"); !strings.Contains(o, `"bucket_owner":"210987654321"`) {
+		t.Errorf("get --json after put --bucket-owner: %s", o)
+	}
+	mustCLI("destination", "delete", "--org", "owned", "--yes")
+	if _, _, err := cli("destination", "put", "--org", "owned", "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role, "--bucket-owner", "2109-8765"); !failure(err) ||
+		!strings.Contains(err.Error(), `bucket_owner "2109-8765": must be a 12-digit AWS account ID`) {
+		t.Errorf("put with a malformed --bucket-owner: %v", err)
+	}
 	if _, _, err := cli("destination", "put", "--org", "acme", "--azure-sas-cipher-file", filepath.Join(dir, "none.b64"), "--residency", "us"); !isUsage(err) {
 		t.Errorf("put with a missing cipher file: %v, want a usage error", err)
 	}
@@ -161,7 +175,7 @@ func TestDestinationCommands(t *testing.T) {
 	// --- get ---------------------------------------------------------------
 	o, _ = mustCLI("destination", "get", "--org", "acme")
 	words := strings.Join(strings.Fields(o), " ") // the columns' padding aside
-	for _, want := range []string{"bucket " + localstack.Bucket, "region us-east-1", "role arn " + role, "external id acme", `prefix "logs/"`, "enabled true"} {
+	for _, want := range []string{"bucket " + localstack.Bucket, "region us-east-1", "role arn " + role, "external id acme", "bucket owner 123456789012", `prefix "logs/"`, "enabled true"} {
 		if !strings.Contains(words, want) {
 			t.Errorf("get acme lacks %q:\n%s", want, o)
 		}

@@ -86,6 +86,7 @@ func printReport(w io.Writer, r verify.Report) {
 	row("region", r.Region)
 	row("role", r.RoleARN)
 	row("external id", r.ExternalID)
+	row("bucket owner", r.BucketOwner)
 	row("storage account", r.StorageAccount)
 	row("container", r.Container)
 	if r.SASExpires != nil {

@@ -266,7 +266,7 @@ func (o *Sinks) Open(ctx context.Context, d destination.Destination) (sink.Sink,
 	switch {
 	case d.Kind == destination.KindS3 && d.S3 != nil:
 		return s3sink.Open(ctx, o.AWS, s3sink.Destination{
-			OrgID: d.OrgID, Bucket: d.S3.Bucket, Region: d.S3.Region, RoleARN: d.S3.RoleARN, Prefix: d.Prefix,
+			OrgID: d.OrgID, Bucket: d.S3.Bucket, Region: d.S3.Region, RoleARN: d.S3.RoleARN, Prefix: d.Prefix, BucketOwner: d.S3.Owner(),
 		}, o.S3)
 	case d.Kind == destination.KindAzure && d.Azure != nil:
 		u, err := o.SAS.Decrypt(ctx, d.Azure.Residency, d.Azure.SASCipher)

@@ -53,6 +53,23 @@ type S3 struct {
 	Bucket  string
 	Region  string
 	RoleARN string
+	// BucketOwner is the 12-digit ID of the AWS account that owns the
+	// bucket. Every write asks S3 to check it (ExpectedBucketOwner) and
+	// the session policy allows no other (s3:ResourceAccount), so that a
+	// bucket of the same name re-created in another account after the
+	// customer deleted theirs receives nothing. Normalize sets it to the
+	// role's account when it is empty; Owner gives that default for a
+	// destination stored before the field existed.
+	BucketOwner string
+}
+
+// Owner is the account that must own the bucket: BucketOwner, or the
+// role's account when it is unset.
+func (s *S3) Owner() string {
+	if s.BucketOwner != "" {
+		return s.BucketOwner
+	}
+	return RoleAccount(s.RoleARN)
 }
 
 // Azure is a customer's container, known only through an encrypted SAS URL.
@@ -86,6 +103,10 @@ func (d *Destination) Normalize() {
 		d.S3.Bucket = strings.TrimSpace(d.S3.Bucket)
 		d.S3.Region = strings.TrimSpace(d.S3.Region)
 		d.S3.RoleARN = strings.TrimSpace(d.S3.RoleARN)
+		d.S3.BucketOwner = strings.TrimSpace(d.S3.BucketOwner)
+		if d.S3.BucketOwner == "" {
+			d.S3.BucketOwner = RoleAccount(d.S3.RoleARN)
+		}
 	}
 	if d.Azure != nil {
 		d.Azure.SASCipher = strings.Map(func(r rune) rune {
@@ -117,7 +138,13 @@ func (d *Destination) Validate() error {
 		if err := ValidateRegion(d.S3.Region); err != nil {
 			return err
 		}
-		return ValidateRoleARN(d.S3.RoleARN)
+		if err := ValidateRoleARN(d.S3.RoleARN); err != nil {
+			return err
+		}
+		if d.S3.BucketOwner == "" {
+			return nil // the role's account (Owner)
+		}
+		return ValidateAccountID(FieldBucketOwner, d.S3.BucketOwner)
 	case KindAzure:
 		if d.Azure == nil || d.S3 != nil {
 			return &Error{Field: "kind", Value: string(d.Kind), Reason: "an azure destination needs the azure fields and no s3 fields"}
@@ -149,6 +176,28 @@ func ValidateRoleARN(arn string) error {
 	m := roleARNPattern.FindStringSubmatch(arn)
 	if m == nil || len(m[3]) > 510 {
 		return &Error{Field: "role_arn", Value: arn, Reason: "must be an IAM role ARN like arn:aws:iam::123456789012:role/AuditLogsDelivery"}
+	}
+	return nil
+}
+
+// RoleAccount is the AWS account ID in a role ARN, or "" if arn is not
+// one.
+func RoleAccount(arn string) string {
+	if m := roleARNPattern.FindStringSubmatch(arn); m != nil {
+		return m[2]
+	}
+	return ""
+}
+
+// FieldBucketOwner names the bucket owner in errors.
+const FieldBucketOwner = "bucket_owner"
+
+var accountIDPattern = regexp.MustCompile(`^\d{12}$`)
+
+// ValidateAccountID checks a 12-digit AWS account ID, naming field.
+func ValidateAccountID(field, id string) error {
+	if !accountIDPattern.MatchString(id) {
+		return &Error{Field: field, Value: id, Reason: "must be a 12-digit AWS account ID"}
 	}
 	return nil
 }

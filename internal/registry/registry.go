@@ -30,9 +30,12 @@ const (
 	AttrBucket    = "bucket"
 	AttrRegion    = "region"
 	AttrRoleARN   = "role_arn"
-	AttrSASCipher = "sas_cipher"
-	AttrResidency = "residency"
-	AttrSASExpiry = "sas_expiry"
+	// AttrBucketOwner is the bucket owner's account ID; absent from items
+	// stored before it existed, which mean the role's account.
+	AttrBucketOwner = "bucket_owner"
+	AttrSASCipher   = "sas_cipher"
+	AttrResidency   = "residency"
+	AttrSASExpiry   = "sas_expiry"
 )
 
 // ErrNotFound means the org has no destination.
@@ -111,6 +114,7 @@ func (r *Registry) Put(ctx context.Context, d destination.Destination) (destinat
 	field(AttrBucket, s3.Bucket)
 	field(AttrRegion, s3.Region)
 	field(AttrRoleARN, s3.RoleARN)
+	field(AttrBucketOwner, s3.BucketOwner)
 	field(AttrSASCipher, az.SASCipher)
 	field(AttrResidency, string(az.Residency))
 	expiry := ""
@@ -294,7 +298,7 @@ func decode(item map[string]types.AttributeValue) (destination.Destination, erro
 	}
 	switch d.Kind {
 	case destination.KindS3:
-		d.S3 = &destination.S3{Bucket: str(item, AttrBucket), Region: str(item, AttrRegion), RoleARN: str(item, AttrRoleARN)}
+		d.S3 = &destination.S3{Bucket: str(item, AttrBucket), Region: str(item, AttrRegion), RoleARN: str(item, AttrRoleARN), BucketOwner: str(item, AttrBucketOwner)}
 	case destination.KindAzure:
 		d.Azure = &destination.Azure{SASCipher: str(item, AttrSASCipher), Residency: destination.Residency(str(item, AttrResidency))}
 		if v := str(item, AttrSASExpiry); v != "" {

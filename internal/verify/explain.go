@@ -11,9 +11,9 @@ import (
 // sentences name the resources involved (bucket, role, external ID,
 // container, expiry), never a secret.
 func explain(c Cause, d destination.Destination, info sasSink) (message, fix string) {
-	var bucket, region, role, prefix string
+	var bucket, region, role, owner, prefix string
 	if d.S3 != nil {
-		bucket, region, role = d.S3.Bucket, d.S3.Region, d.S3.RoleARN
+		bucket, region, role, owner = d.S3.Bucket, d.S3.Region, d.S3.RoleARN, d.S3.Owner()
 	}
 	prefix = d.Prefix
 	where := "the container named in the SAS URL"
@@ -41,7 +41,8 @@ func explain(c Cause, d destination.Destination, info sasSink) (message, fix str
 	case CausePutDenied:
 		return fmt.Sprintf("we assumed role %s, but S3 refused to let it write under s3://%s/%s", role, bucket, prefix),
 			fmt.Sprintf("give the role a permission policy that allows s3:PutObject and s3:AbortMultipartUpload on arn:aws:s3:::%s/%s*; check that the bucket policy, an SCP or a permissions boundary does not deny it, "+
-				"and that the bucket's default encryption is SSE-S3: our session allows no KMS actions, so a bucket that encrypts with a customer managed KMS key (SSE-KMS) refuses our writes", bucket, prefix)
+				"that the bucket belongs to AWS account %s (we write only to a bucket of the owner registered, so that a bucket re-created under the same name elsewhere gets nothing: register the right owner if it is another account), "+
+				"and that the bucket's default encryption is SSE-S3: our session allows no KMS actions, so a bucket that encrypts with a customer managed KMS key (SSE-KMS) refuses our writes", bucket, prefix, owner)
 	case CauseBucketMissing:
 		return fmt.Sprintf("bucket %s does not exist", bucket),
 			fmt.Sprintf("create bucket %s in %s, or register the name of the bucket that should receive the logs", bucket, region)

@@ -30,6 +30,9 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 // motoAccount is moto's default account: ours and, here, the customer's.
 const motoAccount = "123456789012"
 
+// otherAccount owns no bucket here.
+const otherAccount = "111122223333"
+
 // s3SetupCalls is the number of requests s3Setup sends before moto starts
 // to authenticate: 3 per user (CreateUser, PutUserPolicy,
 // CreateAccessKey) for the exporter and the admin, 2 per role with a
@@ -48,8 +51,9 @@ const (
 	orgPutDenied  = "s3-put-denied"  // its role may read, not write
 	orgUnknown    = "s3-unknown"     // not registered
 	orgRegion     = "s3-wrong-region"
-	orgFlaky      = "s3-flaky"   // S3 answers 503
-	orgInvalid    = "s3-invalid" // its registry item holds a bad bucket name
+	orgFlaky      = "s3-flaky"       // S3 answers 503
+	orgInvalid    = "s3-invalid"     // its registry item holds a bad bucket name
+	orgOtherOwner = "s3-other-owner" // its bucket is owned by another account than the one registered
 )
 
 type s3Fixture struct {
@@ -111,7 +115,7 @@ func s3Setup(t *testing.T, moto *testenv.Server) *s3Fixture {
 	// roles trust the exporter user itself (AWS accepts that as well).
 	exporter := "arn:aws:iam::" + motoAccount + ":user/exporter"
 	write := []string{"s3:PutObject", "s3:AbortMultipartUpload"}
-	f.writerARN = role("audit-writer", exporter, []string{orgHealthy, orgDisabled, orgNoBucket, orgRegion, orgFlaky}, write,
+	f.writerARN = role("audit-writer", exporter, []string{orgHealthy, orgDisabled, orgNoBucket, orgRegion, orgFlaky, orgOtherOwner}, write,
 		"arn:aws:s3:::"+f.bucket+"/*", "arn:aws:s3:::"+f.missingBucket+"/*")
 	f.readerARN = role("audit-reader", exporter, []string{orgPutDenied}, []string{"s3:GetObject"}, "arn:aws:s3:::"+f.bucket+"/*")
 	f.untrustedARN = role("audit-untrusting", "arn:aws:iam::"+motoAccount+":user/admin", []string{orgUntrusted}, nil)
@@ -199,6 +203,12 @@ func TestS3(t *testing.T) {
 	put(orgNoRole, f.bucket, "arn:aws:iam::"+motoAccount+":role/no-such-role", true)
 	put(orgPutDenied, f.bucket, f.readerARN, true)
 	put(orgFlaky, f.bucket, f.writerARN, true)
+	// The registered owner is not the bucket's (moto's account owns it):
+	// S3 would refuse every write that says so.
+	if _, err := reg.Put(ctx, destination.Destination{OrgID: orgOtherOwner, Kind: destination.KindS3, Prefix: "contentful/", Enabled: true,
+		S3: &destination.S3{Bucket: f.bucket, Region: "us-east-1", RoleARN: f.writerARN, BucketOwner: otherAccount}}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := reg.Put(ctx, destination.Destination{OrgID: orgRegion, Kind: destination.KindS3, Prefix: "contentful/", Enabled: true,
 		S3: &destination.S3{Bucket: f.bucket, Region: "eu-west-1", RoleARN: f.writerARN}}); err != nil {
 		t.Fatal(err)
@@ -232,7 +242,12 @@ func TestS3(t *testing.T) {
 		Action: faultproxy.S3Error(301, "PermanentRedirect", "The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint.")}
 	flakyRule := &faultproxy.Rule{Name: "S3 unavailable", Method: http.MethodPut, Path: verify.ProbePrefix + orgFlaky,
 		Action: faultproxy.S3Error(503, "ServiceUnavailable", "Please reduce your request rate.")}
-	proxy.Add(noRoleRule, regionRule, flakyRule)
+	// moto ignores ExpectedBucketOwner; S3 answers a write whose expected
+	// owner is not the bucket's with 403 AccessDenied, and so does the
+	// proxy, for the header the other-owner org's destination must send.
+	ownerRule := &faultproxy.Rule{Name: "bucket of another owner", Method: http.MethodPut, Header: map[string]string{"X-Amz-Expected-Bucket-Owner": otherAccount},
+		Action: faultproxy.S3Error(403, "AccessDenied", "Access Denied")}
+	proxy.Add(noRoleRule, regionRule, flakyRule, ownerRule)
 
 	a := productionApp(t, map[string]string{
 		"AWS_ENDPOINT_URL":        proxy.URL,
@@ -259,6 +274,7 @@ func TestS3(t *testing.T) {
 		{orgUnknown, verify.CauseNotRegistered, verify.StageRegistry, nil, []string{orgUnknown, "destination put"}},
 		{orgRegion, verify.CauseBucketRegion, verify.StageUpload, nil, []string{f.bucket, "eu-west-1"}},
 		{orgFlaky, verify.CauseUnavailable, verify.StageUpload, nil, []string{"check again"}},
+		{orgOtherOwner, verify.CausePutDenied, verify.StageUpload, nil, []string{"belongs to AWS account " + otherAccount}},
 		{orgInvalid, verify.CauseInvalidDestination, verify.StageRegistry, nil, []string{orgInvalid}},
 	} {
 		t.Run(tc.org, func(t *testing.T) {
@@ -275,7 +291,7 @@ func TestS3(t *testing.T) {
 			if !checkOutcome(t, r, tc.want, tc.stage, tc.mention, "bucket", before, after) {
 				return
 			}
-			if r.Bucket != f.bucket || r.RoleARN != f.writerARN || r.ExternalID != tc.org || !probeKey("contentful/", tc.org).MatchString(r.Key) {
+			if r.Bucket != f.bucket || r.RoleARN != f.writerARN || r.ExternalID != tc.org || r.BucketOwner != motoAccount || !probeKey("contentful/", tc.org).MatchString(r.Key) {
 				t.Errorf("bucket %q role %q external ID %q key %q", r.Bucket, r.RoleARN, r.ExternalID, r.Key)
 			}
 			// The probe is there, under its own name, saying what it is;
@@ -289,6 +305,9 @@ func TestS3(t *testing.T) {
 				t.Errorf("probe (%d bytes, report says %d):\n%s", len(body), r.Bytes, body)
 			}
 		})
+	}
+	if ownerRule.Hits() != 1 {
+		t.Errorf("the proxy saw %d writes expecting owner %s, want the other-owner org's one", ownerRule.Hits(), otherAccount)
 	}
 	if noRoleRule.Hits() != 1 || regionRule.Hits() != 1 || flakyRule.Hits() < 1 {
 		t.Errorf("the proxy answered AssumeRole of the missing role %d times, the wrong region's write %d times, the flaky write %d times; want 1, 1, at least 1",

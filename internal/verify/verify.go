@@ -97,6 +97,9 @@ type Report struct {
 	Region     string `json:"region,omitempty"`
 	RoleARN    string `json:"role_arn,omitempty"`
 	ExternalID string `json:"external_id,omitempty"`
+	// BucketOwner is the account that must own the bucket (every write
+	// sends it as ExpectedBucketOwner).
+	BucketOwner string `json:"bucket_owner,omitempty"`
 	// Azure: known once the SAS was decrypted.
 	StorageAccount string     `json:"storage_account,omitempty"`
 	Container      string     `json:"container,omitempty"`
@@ -162,7 +165,7 @@ func (v *Verifier) Verify(ctx context.Context, org string) Report {
 func (r *Report) describe(d destination.Destination) {
 	r.Kind, r.Enabled, r.Prefix = d.Kind, d.Enabled, d.Prefix
 	if d.S3 != nil {
-		r.Bucket, r.Region, r.RoleARN, r.ExternalID = d.S3.Bucket, d.S3.Region, d.S3.RoleARN, d.ExternalID()
+		r.Bucket, r.Region, r.RoleARN, r.ExternalID, r.BucketOwner = d.S3.Bucket, d.S3.Region, d.S3.RoleARN, d.ExternalID(), d.S3.Owner()
 	}
 }
 

@@ -133,6 +133,8 @@ func TestAssumeRoleTrustPolicy(t *testing.T) {
 		// ignores session policies, so check that one is sent.
 		var assumed []*sts.AssumeRoleInput
 		cfg := exporter.Copy()
+		rec := &ownerRecorder{}
+		cfg.HTTPClient = rec
 		cfg.APIOptions = append(cfg.APIOptions, func(st *middleware.Stack) error {
 			return st.Initialize.Add(middleware.InitializeMiddlewareFunc("recordAssumeRole",
 				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
@@ -176,6 +178,20 @@ func TestAssumeRoleTrustPolicy(t *testing.T) {
 		}
 		if string(got) != want {
 			t.Errorf("object = %q, want %q", got, want)
+		}
+		// Open takes the bucket owner from the destination (here the
+		// role's account, the default) for ExpectedBucketOwner.
+		puts := 0
+		for _, r := range rec.take() {
+			if r.op == "PutObject" {
+				puts++
+				if r.owner != motoAccount {
+					t.Errorf("PutObject sent ExpectedBucketOwner %q, want the role's account %s", r.owner, motoAccount)
+				}
+			}
+		}
+		if puts != 1 {
+			t.Errorf("%d PutObject requests recorded, want 1", puts)
 		}
 	})
 
