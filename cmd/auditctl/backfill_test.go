@@ -93,7 +93,7 @@ func TestBackfill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := run("destination", "put", "--org", org, "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role, "--prefix", "bf"); err != nil {
+	if out, err := run("destination", "put", "--org", org, "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role, trustFlag(t, st, role), "--prefix", "bf"); err != nil {
 		t.Fatalf("destination put: %v\n%s", err, out)
 	}
 	// Make the third day's first event unreadable: its status a string.

@@ -32,7 +32,7 @@ func TestLoadPutExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := run("destination", "put", "--org", "cli-org", "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role, "--prefix", "audit"); err != nil || !strings.Contains(out, `prefix "audit/"`) {
+	if out, err := run("destination", "put", "--org", "cli-org", "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role, trustFlag(t, st, role), "--prefix", "audit"); err != nil || !strings.Contains(out, `prefix "audit/"`) {
 		t.Fatalf("destination put: %v\n%s", err, out)
 	}
 	out, err := run("export", "--org", "cli-org", "--day", day.String())
@@ -62,7 +62,7 @@ func TestLoadPutExport(t *testing.T) {
 		t.Fatalf("status table: %v\n%s", err, out)
 	}
 
-	if _, err := run("destination", "put", "--org", "cli-org", "--s3-bucket", "Bad_Bucket", "--region", "us-east-1", "--role-arn", role); err == nil || !strings.Contains(err.Error(), `bucket "Bad_Bucket"`) {
+	if _, err := run("destination", "put", "--org", "cli-org", "--s3-bucket", "Bad_Bucket", "--region", "us-east-1", "--role-arn", role, trustFlag(t, st, role)); err == nil || !strings.Contains(err.Error(), `bucket "Bad_Bucket"`) {
 		t.Fatalf("bad bucket: %v", err)
 	}
 	if _, err := run("export", "--org", "cli-org", "--day", "yesterday"); !isUsage(err) {
@@ -81,7 +81,7 @@ func TestLoadPutExport(t *testing.T) {
 	if _, err := fmt.Sscanf(out[strings.Index(out, "gen-0001"):], "gen-0001\t%d", &want); err != nil || want < 1 || want >= 300 {
 		t.Fatalf("events generate printed no count for gen-0001: %v\n%s", err, out)
 	}
-	if _, err := run("destination", "put", "--org", "gen-0001", "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role); err != nil {
+	if _, err := run("destination", "put", "--org", "gen-0001", "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role, trustFlag(t, st, role)); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := run("export", "--org", "gen-0001", "--day", day.String()); err != nil || !strings.Contains(out, fmt.Sprintf("rows    %d\n", want)) {

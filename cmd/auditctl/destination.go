@@ -14,9 +14,11 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/spf13/cobra"
 
+	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/registry"
+	"github.com/contentful/auditlogs/internal/sink/s3sink"
 )
 
 func newDestination() *cobra.Command {
@@ -30,7 +32,7 @@ func newDestinationPut() *cobra.Command {
 	var d destination.Destination
 	var s3d destination.S3
 	var cipherFile, residency string
-	var disabled bool
+	var disabled, allowNoExternalID bool
 	put := &cobra.Command{
 		Use:   "put --org ORG (--s3-bucket B --region R --role-arn ARN [--bucket-owner ID] | --azure-sas-cipher-file F --residency us|eu) [--prefix P]",
 		Short: "Create or replace an org's destination",
@@ -39,7 +41,14 @@ assume an S3 role is always the org ID and cannot be set. The bucket owner
 (--bucket-owner, default the role's account) is the AWS account that must own
 the bucket: every delivery sends it as ExpectedBucketOwner and the session
 policy allows no other account's bucket, so that a bucket re-created under the
-same name in another account receives nothing. An Azure SAS URL is
+same name in another account receives nothing.
+
+For S3, put assumes the role with the org ID as external ID, then once more
+with a random external ID: if STS accepts that too, the role's trust policy
+does not require the external ID, so any org could register it, and put
+refuses it unless --allow-no-external-id is given. A role that cannot be
+assumed yet (the customer has not finished) is stored with a warning:
+check it with auditctl verify once it is set up. An Azure SAS URL is
 given only as the cipher the customer made with our public key (the base64
 file, line breaks and all). put decrypts it with the residency's KMS key
 (AUDITLOG_KMS_KEY_US / _EU) to check it before storing it: a SAS URL that is
@@ -73,6 +82,11 @@ so that status and the daily run warn 30 days before it runs out.`,
 				return err
 			}
 			ctx := cmd.Context()
+			if d.Kind == destination.KindS3 {
+				if err := checkTrust(cmd, a, d, allowNoExternalID); err != nil {
+					return err
+				}
+			}
 			if d.Kind == destination.KindAzure {
 				// The same decryption and checks as a delivery's, so that a
 				// SAS URL that cannot work is refused now, not on the first
@@ -118,8 +132,38 @@ so that status and the daily run warn 30 days before it runs out.`,
 	f.StringVar(&cipherFile, "azure-sas-cipher-file", "", "file holding the base64 SAS cipher")
 	f.StringVar(&residency, "residency", "", "us or eu: the key the SAS was encrypted to")
 	f.BoolVar(&disabled, "disabled", false, "store it with delivery stopped")
+	f.BoolVar(&allowNoExternalID, allowNoExternalIDFlag, false, "store an S3 role even if its trust policy does not require the org ID as external ID (or if that cannot be checked)")
 	_ = put.MarkFlagRequired("org")
 	return put
+}
+
+// allowNoExternalIDFlag overrides put's check of the role's trust policy.
+const allowNoExternalIDFlag = "allow-no-external-id"
+
+// checkTrust assumes d's role as a delivery does, then checks that it
+// cannot be assumed with another external ID (app.Sinks.CheckExternalID).
+// A role that is not assumable yet is a warning: the check would prove
+// nothing, and verify runs it once the customer is done.
+func checkTrust(cmd *cobra.Command, a *app.App, d destination.Destination, allow bool) error {
+	ctx, warn := cmd.Context(), cmd.ErrOrStderr()
+	if _, err := a.Sinks.Open(ctx, d); err != nil {
+		fmt.Fprintf(warn, "warning: org %s: role %s cannot be assumed with external ID %s yet, so its trust policy was not checked (%v); run auditctl verify --org %s once the customer has set it up\n",
+			d.OrgID, d.S3.RoleARN, d.ExternalID(), err, d.OrgID)
+		return nil
+	}
+	err := a.Sinks.CheckExternalID(ctx, d)
+	var ee *s3sink.ExternalIDError
+	switch {
+	case err == nil:
+		return nil
+	case allow:
+		fmt.Fprintf(warn, "warning: org %s: %v; stored anyway (--%s)\n", d.OrgID, err, allowNoExternalIDFlag)
+		return nil
+	case errors.As(err, &ee):
+		return fmt.Errorf("org %s: %w: the customer must add %s to the role's trust policy (auditctl policies prints it), or pass --%s to register it anyway",
+			d.OrgID, err, ee.Fix(), allowNoExternalIDFlag)
+	}
+	return fmt.Errorf("org %s: could not check that role %s requires the external ID: %w (pass --%s to register it without the check)", d.OrgID, d.S3.RoleARN, err, allowNoExternalIDFlag)
 }
 
 // destinationView is what get and list show of a destination: everything

@@ -122,7 +122,7 @@ func TestDestinationCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustCLI("destination", "put", "--org", "acme", "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role, "--prefix", "logs")
+	mustCLI("destination", "put", "--org", "acme", "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role, trustFlag(t, st, role), "--prefix", "logs")
 	soonSAS, soonExpiry := containerSAS(29 * 24 * time.Hour)
 	o, e := mustCLI("destination", "put", "--org", "globex", "--azure-sas-cipher-file", cipherFile("globex.b64", "us", soonSAS), "--residency", "US")
 	if !strings.Contains(o, "SAS URL expires "+soonExpiry.Format(time.RFC3339)) || !strings.Contains(e, "warning: org globex: SAS URL expires") {
@@ -156,7 +156,7 @@ func TestDestinationCommands(t *testing.T) {
 	}
 	// The bucket owner: another account than the role's is stored as
 	// given; a malformed one is refused, naming the field and the value.
-	o, _ = mustCLI("destination", "put", "--org", "owned", "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role, "--bucket-owner", "210987654321")
+	o, _ = mustCLI("destination", "put", "--org", "owned", "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role, trustFlag(t, st, role), "--bucket-owner", "210987654321")
 	if !strings.Contains(o, "deliveries write only if account 210987654321 owns bucket "+localstack.Bucket) {
 		t.Errorf("put --bucket-owner: %s", o)
 	}
@@ -164,7 +164,7 @@ func TestDestinationCommands(t *testing.T) {
 		t.Errorf("get --json after put --bucket-owner: %s", o)
 	}
 	mustCLI("destination", "delete", "--org", "owned", "--yes")
-	if _, _, err := cli("destination", "put", "--org", "owned", "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role, "--bucket-owner", "2109-8765"); !failure(err) ||
+	if _, _, err := cli("destination", "put", "--org", "owned", "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role, trustFlag(t, st, role), "--bucket-owner", "2109-8765"); !failure(err) ||
 		!strings.Contains(err.Error(), `bucket_owner "2109-8765": must be a 12-digit AWS account ID`) {
 		t.Errorf("put with a malformed --bucket-owner: %v", err)
 	}

@@ -89,7 +89,7 @@ func TestIngestExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := run("destination", "put", "--org", "ingest-org", "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role); err != nil {
+	if out, err := run("destination", "put", "--org", "ingest-org", "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role, trustFlag(t, st, role)); err != nil {
 		t.Fatalf("destination put: %v\n%s", err, out)
 	}
 	out, err = run("export", "--org", "ingest-org", "--day", day.String())

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
 
 	"github.com/contentful/auditlogs/internal/audit"
@@ -70,6 +72,30 @@ func startStack(t *testing.T) *localstack.Stack {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// trustFlag is the --allow-no-external-id setting that `destination put`
+// of the local stack's role needs. A moto that does not authenticate (the
+// local stack's, until it does) assumes a role with any external ID, so
+// put's trust check rightly finds that the role does not require one and
+// refuses it; there the flag is set, and elsewhere it is not
+// ("--allow-no-external-id=false"). The check itself is tested on an
+// authenticating moto (TestPutChecksTrustPolicy).
+func trustFlag(t *testing.T, st *localstack.Stack, role string) string {
+	t.Helper()
+	if enforcesTrust(t, st, role) {
+		return "--" + allowNoExternalIDFlag + "=false"
+	}
+	return "--" + allowNoExternalIDFlag
+}
+
+// enforcesTrust reports whether the local stack's STS refuses to assume
+// role (whose trust requires its org's external ID) with another one.
+func enforcesTrust(t *testing.T, st *localstack.Stack, role string) bool {
+	t.Helper()
+	_, err := sts.NewFromConfig(st.AWS).AssumeRole(context.Background(), &sts.AssumeRoleInput{
+		RoleArn: aws.String(role), RoleSessionName: aws.String("trust-probe"), ExternalId: aws.String("not-the-org-id")})
+	return err != nil
 }
 
 // ndjsonFile writes events to an NDJSON file of the test's own (the

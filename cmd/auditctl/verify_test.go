@@ -51,8 +51,15 @@ func TestVerify(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if out, err := run("destination", "put", "--org", "cli-s3", "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role, "--prefix", "audit"); err != nil {
+		if out, err := run("destination", "put", "--org", "cli-s3", "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role, trustFlag(t, st, role), "--prefix", "audit"); err != nil {
 			t.Fatalf("destination put: %v\n%s", err, out)
+		}
+		if !enforcesTrust(t, st, role) {
+			// This moto assumes the role with any external ID, as a real
+			// role without the sts:ExternalId condition would be: verify
+			// says so and writes nothing.
+			expectExternalIDNotRequired(t, verifyJSON, "cli-s3")
+			return
 		}
 		out, err := run("verify", "--org", "cli-s3")
 		t.Logf("auditctl verify --org cli-s3:\n%s", out)
@@ -75,8 +82,12 @@ func TestVerify(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if out, err := run("destination", "put", "--org", "cli-nobucket", "--s3-bucket", "no-such-bucket-here", "--region", "us-east-1", "--role-arn", role); err != nil {
+		if out, err := run("destination", "put", "--org", "cli-nobucket", "--s3-bucket", "no-such-bucket-here", "--region", "us-east-1", "--role-arn", role, trustFlag(t, st, role)); err != nil {
 			t.Fatalf("destination put: %v\n%s", err, out)
+		}
+		if !enforcesTrust(t, st, role) {
+			expectExternalIDNotRequired(t, verifyJSON, "cli-nobucket")
+			return
 		}
 		out, err := run("verify", "--org", "cli-nobucket")
 		t.Logf("auditctl verify --org cli-nobucket:\n%s", out)
@@ -150,4 +161,15 @@ func TestVerify(t *testing.T) {
 			t.Errorf("bad org: %v, want a usage error naming the value", err)
 		}
 	})
+}
+
+// expectExternalIDNotRequired checks that `auditctl verify` fails for org
+// (exit 1) with external_id_not_required, before writing anything.
+func expectExternalIDNotRequired(t *testing.T, verifyJSON func(string) (verify.Report, string, error), org string) {
+	t.Helper()
+	r, out, err := verifyJSON(org)
+	if err == nil || isUsage(err) || r.OK || r.Failure == nil || r.Failure.Cause != verify.CauseExternalIDNotRequired ||
+		r.Failure.Stage != verify.StageOpen || !strings.Contains(r.Failure.Fix, `"sts:ExternalId": "`+org+`"`) {
+		t.Fatalf("verify --json on a role any external ID assumes: %v\n%s", err, out)
+	}
 }

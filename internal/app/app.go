@@ -265,9 +265,7 @@ type ExpiryRecorder interface {
 func (o *Sinks) Open(ctx context.Context, d destination.Destination) (sink.Sink, error) {
 	switch {
 	case d.Kind == destination.KindS3 && d.S3 != nil:
-		return s3sink.Open(ctx, o.AWS, s3sink.Destination{
-			OrgID: d.OrgID, Bucket: d.S3.Bucket, Region: d.S3.Region, RoleARN: d.S3.RoleARN, Prefix: d.Prefix, BucketOwner: d.S3.Owner(),
-		}, o.S3)
+		return s3sink.Open(ctx, o.AWS, s3Destination(d), o.S3)
 	case d.Kind == destination.KindAzure && d.Azure != nil:
 		u, err := o.SAS.Decrypt(ctx, d.Azure.Residency, d.Azure.SASCipher)
 		if err != nil {
@@ -279,6 +277,23 @@ func (o *Sinks) Open(ctx context.Context, d destination.Destination) (sink.Sink,
 		return azuresink.New(u, opts)
 	}
 	return nil, fmt.Errorf("org %s: destination kind %q: %w", d.OrgID, d.Kind, sink.ErrInvalidConfig)
+}
+
+// s3Destination is d as the S3 sink takes it.
+func s3Destination(d destination.Destination) s3sink.Destination {
+	return s3sink.Destination{OrgID: d.OrgID, Bucket: d.S3.Bucket, Region: d.S3.Region, RoleARN: d.S3.RoleARN, Prefix: d.Prefix, BucketOwner: d.S3.Owner()}
+}
+
+// CheckExternalID checks that an S3 destination's role requires the org
+// ID as external ID (s3sink.CheckExternalID: one more AssumeRole, with a
+// random external ID, which must be refused), for `destination put` and
+// `auditctl verify`, once Open has assumed the role. Other destinations
+// have nothing to check.
+func (o *Sinks) CheckExternalID(ctx context.Context, d destination.Destination) error {
+	if d.Kind != destination.KindS3 || d.S3 == nil {
+		return nil
+	}
+	return s3sink.CheckExternalID(ctx, o.AWS, s3Destination(d))
 }
 
 // recordExpiry stores the SAS's expiry if the registry's differs. A

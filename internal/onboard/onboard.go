@@ -360,7 +360,7 @@ func Generate(in Input) (Documents, error) {
 		TrustPolicy: Policy{Version: "2012-10-17", Statement: []Statement{{
 			Sid: "ContentfulAuditLogDelivery", Effect: "Allow", Principal: &Principal{AWS: trusted},
 			Action:    Strings{"sts:AssumeRole"},
-			Condition: map[string]map[string]string{"StringEquals": {"sts:ExternalId": in.OrgID}},
+			Condition: s3sink.ExternalIDCondition(in.OrgID),
 		}}},
 		BucketPolicy: Policy{Version: "2012-10-17", Statement: []Statement{{
 			Sid: "ContentfulAuditLogDelivery", Effect: "Allow", Principal: &Principal{AWS: Strings{role}},

@@ -13,6 +13,7 @@ import (
 	"github.com/contentful/auditlogs/internal/sas"
 	"github.com/contentful/auditlogs/internal/sink"
 	"github.com/contentful/auditlogs/internal/sink/azuresink"
+	"github.com/contentful/auditlogs/internal/sink/s3sink"
 )
 
 // Cause names why a check failed: a stable, machine-readable code (the
@@ -33,10 +34,14 @@ const (
 	// tell a caller whether a role exists. So this one cause covers the
 	// three, and its fix lists them.
 	CauseRoleNotAssumable Cause = "role_not_assumable"
-	CauseOurCredentials   Cause = "our_credentials_refused" // STS refused our own credentials
-	CausePutDenied        Cause = "put_denied"              // the role was assumed, S3 refused the write
-	CauseBucketMissing    Cause = "bucket_missing"
-	CauseBucketRegion     Cause = "bucket_wrong_region"
+	// CauseExternalIDNotRequired: the role was assumed with the org ID,
+	// and once more with a random external ID: its trust policy does not
+	// require the external ID, so any org could register the role.
+	CauseExternalIDNotRequired Cause = "external_id_not_required"
+	CauseOurCredentials        Cause = "our_credentials_refused" // STS refused our own credentials
+	CausePutDenied             Cause = "put_denied"              // the role was assumed, S3 refused the write
+	CauseBucketMissing         Cause = "bucket_missing"
+	CauseBucketRegion          Cause = "bucket_wrong_region"
 
 	// Azure.
 	CauseCipherUndecryptable Cause = "sas_cipher_undecryptable" // KMS refuses the cipher with the residency's key
@@ -58,7 +63,7 @@ const (
 // Causes lists every Cause, for documentation and its test.
 var Causes = []Cause{
 	CauseNotRegistered, CauseInvalidDestination, CauseRegistry,
-	CauseRoleNotAssumable, CauseOurCredentials, CausePutDenied, CauseBucketMissing, CauseBucketRegion,
+	CauseRoleNotAssumable, CauseExternalIDNotRequired, CauseOurCredentials, CausePutDenied, CauseBucketMissing, CauseBucketRegion,
 	CauseCipherUndecryptable, CauseKMSKeyMissing, CauseKMSUnavailable, CauseSASExpired, CauseSASPermissions,
 	CauseSASScope, CauseSASHostNotAllowed, CauseSASInvalid, CauseSASRefused, CauseContainerMissing,
 	CauseUnavailable, CauseUnknown,
@@ -101,6 +106,8 @@ func classify(stage Stage, d destination.Destination, info sasSink, err error) *
 func causeOf(stage Stage, d destination.Destination, info sasSink, err error) Cause {
 	var fe *audit.FieldError
 	switch {
+	case errors.Is(err, s3sink.ErrExternalIDNotRequired):
+		return CauseExternalIDNotRequired
 	case errors.Is(err, registry.ErrNotFound):
 		return CauseNotRegistered
 	case stage == StageRegistry && (errors.As(err, &fe) || errors.Is(err, sink.ErrInvalidConfig)):

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/contentful/auditlogs/internal/destination"
+	"github.com/contentful/auditlogs/internal/sink/s3sink"
 )
 
 // explain returns, for people, what went wrong and how to fix it. The
@@ -35,6 +36,10 @@ func explain(c Cause, d destination.Destination, info sasSink) (message, fix str
 		return fmt.Sprintf("AWS STS refused to let us assume role %s with external ID %q", role, d.ExternalID()),
 			fmt.Sprintf("in AWS account %s check that (1) the role %s exists, (2) its trust policy allows sts:AssumeRole to our AWS account, and (3) its trust policy's condition sts:ExternalId is exactly %q (the organization ID). "+
 				"STS gives the same answer for all three, so check each", accountOf(role), role, d.ExternalID())
+	case CauseExternalIDNotRequired:
+		return fmt.Sprintf("role %s can be assumed with any external ID, not only %q: its trust policy does not require the organization ID as external ID, so another organization's set-up could point us at it", role, d.ExternalID()),
+			fmt.Sprintf("in AWS account %s add to the statement of role %s's trust policy that lets our AWS account call sts:AssumeRole the condition %s (auditctl policies prints the whole trust policy), then check again",
+				accountOf(role), role, (&s3sink.ExternalIDError{OrgID: d.ExternalID(), RoleARN: role}).Fix())
 	case CauseOurCredentials:
 		return "AWS STS or S3 refused our service's own credentials, not the customer's role",
 			"operator: check the credentials the service runs with (and that their session has not expired); nothing is wrong with the customer's set-up as far as this check got"

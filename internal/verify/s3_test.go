@@ -37,8 +37,9 @@ const otherAccount = "111122223333"
 // to authenticate: 3 per user (CreateUser, PutUserPolicy,
 // CreateAccessKey) for the exporter and the admin, 2 per role with a
 // permission policy (CreateRole, PutRolePolicy) for writer and reader, 1
-// for the untrusting role (CreateRole) and 1 for the bucket.
-const s3SetupCalls = 3 + 3 + 2 + 2 + 1 + 1
+// for the untrusting role (CreateRole), 1 for the role whose trust has no
+// external ID condition (CreateRole) and 1 for the bucket.
+const s3SetupCalls = 3 + 3 + 2 + 2 + 1 + 1 + 1
 
 // The orgs of the S3 test, and what their checks must find.
 const (
@@ -54,11 +55,13 @@ const (
 	orgFlaky      = "s3-flaky"       // S3 answers 503
 	orgInvalid    = "s3-invalid"     // its registry item holds a bad bucket name
 	orgOtherOwner = "s3-other-owner" // its bucket is owned by another account than the one registered
+	orgOpenTrust  = "s3-open-trust"  // its role's trust has no sts:ExternalId condition
 )
 
 type s3Fixture struct {
 	bucket, missingBucket              string
 	writerARN, readerARN, untrustedARN string
+	openARN                            string
 	exporterKey, exporterSecret        string
 	adminKey, adminSecret              string
 	admin                              *s3.Client
@@ -119,6 +122,13 @@ func s3Setup(t *testing.T, moto *testenv.Server) *s3Fixture {
 		"arn:aws:s3:::"+f.bucket+"/*", "arn:aws:s3:::"+f.missingBucket+"/*")
 	f.readerARN = role("audit-reader", exporter, []string{orgPutDenied}, []string{"s3:GetObject"}, "arn:aws:s3:::"+f.bucket+"/*")
 	f.untrustedARN = role("audit-untrusting", "arn:aws:iam::"+motoAccount+":user/admin", []string{orgUntrusted}, nil)
+	open := testenv.JSON(t, map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
+		"Effect": "Allow", "Principal": map[string]any{"AWS": exporter}, "Action": "sts:AssumeRole"}}})
+	out, err := ic.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("audit-open"), AssumeRolePolicyDocument: aws.String(open)})
+	if err != nil {
+		t.Fatalf("create role audit-open: %v", err)
+	}
+	f.openARN = aws.ToString(out.Role.Arn)
 	if _, err := pathStyle(cfg).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(f.bucket)}); err != nil {
 		t.Fatalf("create bucket: %v", err)
 	}
@@ -203,6 +213,7 @@ func TestS3(t *testing.T) {
 	put(orgNoRole, f.bucket, "arn:aws:iam::"+motoAccount+":role/no-such-role", true)
 	put(orgPutDenied, f.bucket, f.readerARN, true)
 	put(orgFlaky, f.bucket, f.writerARN, true)
+	put(orgOpenTrust, f.bucket, f.openARN, true)
 	// The registered owner is not the bucket's (moto's account owns it):
 	// S3 would refuse every write that says so.
 	if _, err := reg.Put(ctx, destination.Destination{OrgID: orgOtherOwner, Kind: destination.KindS3, Prefix: "contentful/", Enabled: true,
@@ -255,7 +266,7 @@ func TestS3(t *testing.T) {
 		"AWS_SECRET_ACCESS_KEY":   f.exporterSecret,
 		"AUDITLOG_REGISTRY_TABLE": table,
 	})
-	v := &verify.Verifier{Destinations: a.Registry, Sinks: a.Exporter.Sinks}
+	v := &verify.Verifier{Destinations: a.Registry, Sinks: a.Exporter.Sinks, Trust: a.Sinks}
 
 	for _, tc := range []struct {
 		org      string
@@ -274,6 +285,7 @@ func TestS3(t *testing.T) {
 		{orgUnknown, verify.CauseNotRegistered, verify.StageRegistry, nil, []string{orgUnknown, "destination put"}},
 		{orgRegion, verify.CauseBucketRegion, verify.StageUpload, nil, []string{f.bucket, "eu-west-1"}},
 		{orgFlaky, verify.CauseUnavailable, verify.StageUpload, nil, []string{"check again"}},
+		{orgOpenTrust, verify.CauseExternalIDNotRequired, verify.StageOpen, nil, []string{f.openARN, `"sts:ExternalId": "` + orgOpenTrust + `"`, "any external ID"}},
 		{orgOtherOwner, verify.CausePutDenied, verify.StageUpload, nil, []string{"belongs to AWS account " + otherAccount}},
 		{orgInvalid, verify.CauseInvalidDestination, verify.StageRegistry, nil, []string{orgInvalid}},
 	} {

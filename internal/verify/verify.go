@@ -57,10 +57,21 @@ type sasSink interface {
 	Expiry() time.Time
 }
 
+// TrustChecker checks that an S3 destination's role cannot be assumed
+// with another external ID than the org ID (app.Sinks.CheckExternalID):
+// an error wrapping s3sink.ErrExternalIDNotRequired if it can.
+type TrustChecker interface {
+	CheckExternalID(ctx context.Context, d destination.Destination) error
+}
+
 // Verifier checks destinations.
 type Verifier struct {
 	Destinations Destinations
 	Sinks        SinkOpener
+	// Trust, when set, checks an S3 role's trust policy once the role was
+	// assumed: a role that any external ID assumes fails the check
+	// (CauseExternalIDNotRequired) before anything is written.
+	Trust TrustChecker
 	// Expiries, when set, records the SAS expiry of an Azure destination
 	// after decryption; a failure to record is a warning, not a failed
 	// check.
@@ -147,6 +158,12 @@ func (v *Verifier) Verify(ctx context.Context, org string) Report {
 	if err != nil {
 		r.Failure = classify(StageOpen, d, nil, err)
 		return r
+	}
+	if v.Trust != nil && d.Kind == destination.KindS3 {
+		if err := v.Trust.CheckExternalID(ctx, d); err != nil {
+			r.Failure = classify(StageOpen, d, nil, err)
+			return r
+		}
 	}
 	info, _ := s.(sasSink)
 	if info != nil {
