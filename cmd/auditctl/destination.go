@@ -33,8 +33,9 @@ func newDestinationPut() *cobra.Command {
 	var s3d destination.S3
 	var cipherFile, residency string
 	var disabled, allowNoExternalID bool
+	var shareWith []string
 	put := &cobra.Command{
-		Use:   "put --org ORG (--s3-bucket B --region R --role-arn ARN [--bucket-owner ID] | --azure-sas-cipher-file F --residency us|eu) [--prefix P]",
+		Use:   "put --org ORG (--s3-bucket B --region R --role-arn ARN [--bucket-owner ID] | --azure-sas-cipher-file F --residency us|eu [--share-container-with ORG,...]) [--prefix P]",
 		Short: "Create or replace an org's destination",
 		Long: `put validates and stores the destination of one org. The external ID used to
 assume an S3 role is always the org ID and cannot be set. The bucket owner
@@ -55,7 +56,15 @@ file, line breaks and all). put decrypts it with the residency's KMS key
 expired, lacks the create or write permission, grants more than create, write
 and add (read, list, delete, ...), is an account SAS or is not a container SAS
 URL is refused, naming the problem (never the URL). The SAS's expiry is recorded,
-so that status and the daily run warn 30 days before it runs out.`,
+so that status and the daily run warn 30 days before it runs out.
+
+The storage account and container the SAS writes to are recorded too, and
+belong to one org: the cipher is safe to send in clear text, so anyone who
+has another customer's could register it. A container that another org's
+destination uses is refused, naming that org, unless --share-container-with
+names every org that uses it (orgs of one customer that share a container on
+purpose). delete, and a put with another container or an S3 bucket, release
+it.`,
 		Example: `  auditctl destination put --org acme --s3-bucket acme-audit --region eu-west-1 --role-arn arn:aws:iam::123456789012:role/AuditLogs --prefix contentful/
   auditctl destination put --org globex --azure-sas-cipher-file sas-token.enc.b64 --residency eu`,
 		Args: cobra.NoArgs,
@@ -102,8 +111,14 @@ so that status and the daily run warn 30 days before it runs out.`,
 					return fmt.Errorf("org %s: --azure-sas-cipher-file %s: %w", d.OrgID, cipherFile, err)
 				}
 				d.Azure.SASExpiry = u.Expiry().UTC().Truncate(time.Second)
+				d.Azure.StorageAccount, d.Azure.Container = u.Account(), u.Container()
 			}
-			saved, err := a.Registry.Put(ctx, d)
+			saved, err := a.Registry.PutShared(ctx, d, shareWith)
+			var claimed *registry.ClaimedError
+			if errors.As(err, &claimed) {
+				return fmt.Errorf("org %s: %w: pass --%s %s if the orgs deliver there on purpose (one customer's orgs), or ask the customer for a SAS URL of a container of their own",
+					d.OrgID, err, shareContainerFlag, strings.Join(claimed.Holders, ","))
+			}
 			if err != nil {
 				return err
 			}
@@ -113,6 +128,7 @@ so that status and the daily run warn 30 days before it runs out.`,
 				fmt.Fprintf(w, "deliveries write only if account %s owns bucket %s\n", saved.S3.Owner(), saved.S3.Bucket)
 			}
 			if saved.Azure != nil {
+				fmt.Fprintf(w, "SAS URL writes to storage account %s, container %s\n", saved.Azure.StorageAccount, saved.Azure.Container)
 				now := time.Now()
 				fmt.Fprintf(w, "SAS URL expires %s (%s)\n", saved.Azure.SASExpiry.Format(time.RFC3339), untilText(saved.Azure.SASExpiry, now))
 				if warn := sasWarning(saved, now); warn != "" {
@@ -132,6 +148,7 @@ so that status and the daily run warn 30 days before it runs out.`,
 	f.StringVar(&cipherFile, "azure-sas-cipher-file", "", "file holding the base64 SAS cipher")
 	f.StringVar(&residency, "residency", "", "us or eu: the key the SAS was encrypted to")
 	f.BoolVar(&disabled, "disabled", false, "store it with delivery stopped")
+	f.StringSliceVar(&shareWith, shareContainerFlag, nil, "orgs whose Azure destinations use the same storage container on purpose (comma-separated or repeated)")
 	f.BoolVar(&allowNoExternalID, allowNoExternalIDFlag, false, "store an S3 role even if its trust policy does not require the org ID as external ID (or if that cannot be checked)")
 	_ = put.MarkFlagRequired("org")
 	return put
@@ -139,6 +156,10 @@ so that status and the daily run warn 30 days before it runs out.`,
 
 // allowNoExternalIDFlag overrides put's check of the role's trust policy.
 const allowNoExternalIDFlag = "allow-no-external-id"
+
+// shareContainerFlag names the orgs an Azure destination shares its
+// container with.
+const shareContainerFlag = "share-container-with"
 
 // checkTrust assumes d's role as a delivery does, then checks that it
 // cannot be assumed with another external ID (app.Sinks.CheckExternalID).
@@ -197,6 +218,10 @@ type azureView struct {
 	// SASExpires is unset while unknown (registered before expiries were
 	// recorded, and not decrypted since).
 	SASExpires *time.Time `json:"sas_expires,omitempty"`
+	// StorageAccount and Container are where the SAS writes, once known
+	// (recorded at put or at the first delivery since).
+	StorageAccount string `json:"storage_account,omitempty"`
+	Container      string `json:"container,omitempty"`
 }
 
 func viewOf(d destination.Destination, now time.Time) destinationView {
@@ -206,7 +231,8 @@ func viewOf(d destination.Destination, now time.Time) destinationView {
 		v.S3 = &s3View{Bucket: d.S3.Bucket, Region: d.S3.Region, RoleARN: d.S3.RoleARN, ExternalID: d.ExternalID(), BucketOwner: d.S3.Owner()}
 	}
 	if d.Azure != nil {
-		v.Azure = &azureView{Residency: d.Azure.Residency, CipherSHA256: d.Azure.CipherFingerprint()}
+		v.Azure = &azureView{Residency: d.Azure.Residency, CipherSHA256: d.Azure.CipherFingerprint(),
+			StorageAccount: d.Azure.StorageAccount, Container: d.Azure.Container}
 		if !d.Azure.SASExpiry.IsZero() {
 			exp := d.Azure.SASExpiry
 			v.Azure.SASExpires = &exp
@@ -321,6 +347,10 @@ func printView(w io.Writer, v destinationView, now time.Time) error {
 		row("residency", string(v.Azure.Residency))
 		row("sas cipher", "sha256:"+v.Azure.CipherSHA256)
 		row("sas expires", expiryText(v.Azure.SASExpires, now))
+		if v.Azure.StorageAccount != "" {
+			row("storage account", v.Azure.StorageAccount)
+			row("container", v.Azure.Container)
+		}
 	}
 	if v.Warning != "" {
 		row("warning", v.Warning)

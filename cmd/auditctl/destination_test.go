@@ -128,8 +128,21 @@ func TestDestinationCommands(t *testing.T) {
 	if !strings.Contains(o, "SAS URL expires "+soonExpiry.Format(time.RFC3339)) || !strings.Contains(e, "warning: org globex: SAS URL expires") {
 		t.Fatalf("put of a SAS expiring in 29 days: want the expiry and a warning:\n%s%s", o, e)
 	}
+	if !strings.Contains(o, "SAS URL writes to storage account "+localstack.DevAccount+", container "+localstack.Container) {
+		t.Fatalf("put: want the storage account and container recorded:\n%s", o)
+	}
+	// The same container for a second org: refused, naming the org that
+	// holds it and the flag; stored with the flag.
 	farSAS, farExpiry := containerSAS(31 * 24 * time.Hour)
-	o, e = mustCLI("destination", "put", "--org", "initech", "--azure-sas-cipher-file", cipherFile("initech.b64", "eu", farSAS), "--residency", "eu", "--prefix", "audit")
+	initechFile := cipherFile("initech.b64", "eu", farSAS)
+	_, _, err = cli("destination", "put", "--org", "initech", "--azure-sas-cipher-file", initechFile, "--residency", "eu", "--prefix", "audit")
+	if !failure(err) || !strings.Contains(err.Error(), `container "`+localstack.Container+`" is already registered for org globex`) || !strings.Contains(err.Error(), "--share-container-with globex") {
+		t.Fatalf("put of a container another org holds: %v, want exit code 1 naming globex and --share-container-with", err)
+	}
+	if _, _, err := cli("destination", "get", "--org", "initech"); !failure(err) {
+		t.Fatalf("a refused put stored the destination: %v", err)
+	}
+	o, e = mustCLI("destination", "put", "--org", "initech", "--azure-sas-cipher-file", initechFile, "--residency", "eu", "--prefix", "audit", "--share-container-with", "globex")
 	if !strings.Contains(o, "in 30 days") || e != "" {
 		t.Fatalf("put of a SAS expiring in 31 days: want no warning:\n%s%s", o, e)
 	}
@@ -285,6 +298,15 @@ func TestDestinationCommands(t *testing.T) {
 	if _, _, err := cli("destination", "delete", "--org", "initech", "--yes"); !failure(err) || !strings.Contains(err.Error(), "org initech") {
 		t.Fatalf("delete of an unknown org: %v, want exit code 1 naming it", err)
 	}
+	// The delete released initech's share of the container, not globex's:
+	// a new org naming initech alone is still refused, naming globex.
+	_, _, err = cli("destination", "put", "--org", "hooli", "--azure-sas-cipher-file", initechFile, "--residency", "eu", "--share-container-with", "initech")
+	if !failure(err) || !strings.Contains(err.Error(), "--share-container-with globex") || strings.Contains(err.Error(), "initech") {
+		t.Fatalf("put after initech's delete: %v, want only globex named", err)
+	}
+	// Once globex is deleted too, the container is free.
+	mustCLI("destination", "delete", "--org", "globex", "--yes")
+	mustCLI("destination", "put", "--org", "hooli", "--azure-sas-cipher-file", initechFile, "--residency", "eu")
 
 	// Credentials the key policy does not let decrypt (as an operator's
 	// are in the deployed stack unless the policy names them): local-kms

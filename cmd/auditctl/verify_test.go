@@ -136,7 +136,7 @@ func TestVerify(t *testing.T) {
 		}
 
 		// Expiring within 30 days, and disabled: written, with warnings.
-		register("cli-azure-soon", 10*24*time.Hour, "--disabled")
+		register("cli-azure-soon", 10*24*time.Hour, "--disabled", "--share-container-with", "cli-azure") // the local stack's one container
 		out, err = run("verify", "--org", "cli-azure-soon")
 		noSecret(out)
 		t.Logf("auditctl verify --org cli-azure-soon:\n%s", out)

@@ -545,7 +545,7 @@ const rejectsPrefix = "rejects/"
 // deliveryGrants are what running an export needs: assume customers'
 // roles, decrypt SAS ciphers, read the destination, query the log store
 // and record the delivery in the ledger. Each action is one the code
-// calls (registry.Get and RecordSASExpiry, dynamostore's Query on the
+// calls (registry.Get, RecordSASExpiry and RecordSASContainer, dynamostore's Query on the
 // by_time index, ledger.Begin/Finish/Fail, all UpdateItem).
 func (s *Stack) deliveryGrants(role awsiam.Role) {
 	// Customers' roles live in their own accounts, under names they
@@ -569,9 +569,15 @@ func (s *Stack) deliveryGrants(role awsiam.Role) {
 	}
 	allow(role, "DecryptSasCiphers", []string{"kms:Decrypt"}, keyArns...)
 	allow(role, "ReadDestination", []string{"dynamodb:GetItem"}, s.RegistryTable.TableArn())
-	// The SAS URL's expiry, learnt when the export decrypts it
-	// (registry.RecordSASExpiry: one attribute, conditional on the cipher).
-	allow(role, "RecordSasExpiry", []string{"dynamodb:UpdateItem"}, s.RegistryTable.TableArn())
+	// What the export learns when it decrypts a SAS URL: its expiry
+	// (registry.RecordSASExpiry: one attribute, conditional on the cipher)
+	// and, for a destination that does not hold them yet, its storage
+	// account and container with the registry's claim of them
+	// (registry.RecordSASContainer: a TransactWriteItems of UpdateItems
+	// only, conditional on the cipher and the claim's version; DynamoDB
+	// authorizes each action of a transaction as the action itself, and
+	// the claim is read with GetItem, above). So no PutItem or DeleteItem.
+	allow(role, "RecordSasExpiryAndContainer", []string{"dynamodb:UpdateItem"}, s.RegistryTable.TableArn())
 	allow(role, "QueryLogStore", []string{"dynamodb:Query"},
 		s.EventsTable.TableArn(), jsii.String(*s.EventsTable.TableArn()+"/index/"+dynamostore.IndexByTime))
 	allow(role, "RecordDelivery", []string{"dynamodb:UpdateItem"}, s.LedgerTable.TableArn())

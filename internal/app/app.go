@@ -7,6 +7,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -178,11 +179,12 @@ func New(ctx context.Context, c Config) (*App, error) {
 	}
 	reg := registry.New(db, c.RegistryTable)
 	sinks := &Sinks{
-		AWS:      awsCfg,
-		SAS:      &sas.Decrypter{KMS: kms.NewFromConfig(awsCfg), KeyIDs: c.KeyIDs(), Policy: c.SASPolicy()},
-		S3:       s3sink.Options{PartSize: c.PartSize, Concurrency: c.Concurrency},
-		Azure:    azuresink.Options{BlockSize: c.PartSize, Concurrency: c.Concurrency},
-		Expiries: reg,
+		AWS:        awsCfg,
+		SAS:        &sas.Decrypter{KMS: kms.NewFromConfig(awsCfg), KeyIDs: c.KeyIDs(), Policy: c.SASPolicy()},
+		S3:         s3sink.Options{PartSize: c.PartSize, Concurrency: c.Concurrency},
+		Azure:      azuresink.Options{BlockSize: c.PartSize, Concurrency: c.Concurrency},
+		Expiries:   reg,
+		Containers: reg,
 	}
 	a := &App{
 		Config: c, AWS: awsCfg, DynamoDB: db, Store: store, Registry: reg,
@@ -251,8 +253,20 @@ type Sinks struct {
 	// here whose expiry the registry does not hold yet (or holds wrong),
 	// so that `auditctl status` and the daily run warn before it runs out.
 	Expiries ExpiryRecorder
+	// Containers, when set, records and claims the storage account and
+	// container of every SAS URL decrypted here whose destination does not
+	// hold them yet (registered before they were recorded), and refuses
+	// to open a sink on a container that another org holds: the cipher is
+	// safe to show, so another org may have registered it (the confused
+	// deputy that the registry's claims close, registry/claims.go).
+	Containers ContainerRecorder
 	// Log receives a failure to record an expiry (slog.Default if nil).
 	Log *slog.Logger
+}
+
+// ContainerRecorder is the registry's RecordSASContainer.
+type ContainerRecorder interface {
+	RecordSASContainer(ctx context.Context, org, cipher, account, container string) error
 }
 
 // ExpiryRecorder is the registry's RecordSASExpiry.
@@ -270,6 +284,9 @@ func (o *Sinks) Open(ctx context.Context, d destination.Destination) (sink.Sink,
 		u, err := o.SAS.Decrypt(ctx, d.Azure.Residency, d.Azure.SASCipher)
 		if err != nil {
 			return nil, fmt.Errorf("decrypt SAS URL of org %s: %w", d.OrgID, err)
+		}
+		if err := o.recordContainer(ctx, d, u.Account(), u.Container()); err != nil {
+			return nil, err
 		}
 		o.recordExpiry(ctx, d, u.Expiry())
 		opts := o.Azure
@@ -296,6 +313,34 @@ func (o *Sinks) CheckExternalID(ctx context.Context, d destination.Destination) 
 	return s3sink.CheckExternalID(ctx, o.AWS, s3Destination(d))
 }
 
+// recordContainer makes sure that the registry holds the container the
+// SAS writes to for d's org. Unlike the expiry, a failure stops the
+// delivery: a container claimed by another org is a permanent refusal
+// (sink.ErrInvalidConfig, for the operator: register the org again with
+// the orgs it shares the container with), anything else is transient (a
+// retry reads the destination again).
+func (o *Sinks) recordContainer(ctx context.Context, d destination.Destination, account, container string) error {
+	if o.Containers == nil || (d.Azure.StorageAccount == account && d.Azure.Container == container) {
+		return nil
+	}
+	err := o.Containers.RecordSASContainer(ctx, d.OrgID, d.Azure.SASCipher, account, container)
+	switch {
+	case errors.Is(err, registry.ErrClaimed):
+		return fmt.Errorf("org %s: %w: %w", d.OrgID, err, sink.ErrInvalidConfig)
+	case err != nil:
+		return fmt.Errorf("org %s: record the SAS URL's storage account and container: %w", d.OrgID, err)
+	}
+	o.logger().InfoContext(ctx, "recorded the SAS URL's storage account and container", "org_id", d.OrgID, "storage_account", account, "container", container)
+	return nil
+}
+
+func (o *Sinks) logger() *slog.Logger {
+	if o.Log == nil {
+		return slog.Default()
+	}
+	return o.Log
+}
+
 // recordExpiry stores the SAS's expiry if the registry's differs. A
 // failure is logged, not returned: the delivery matters more than the
 // warning, and the next decryption tries again.
@@ -305,10 +350,7 @@ func (o *Sinks) recordExpiry(ctx context.Context, d destination.Destination, exp
 		return
 	}
 	err := o.Expiries.RecordSASExpiry(ctx, d.OrgID, d.Azure.SASCipher, expires)
-	log := o.Log
-	if log == nil {
-		log = slog.Default()
-	}
+	log := o.logger()
 	if err != nil {
 		log.WarnContext(ctx, "record the SAS URL's expiry failed", "org_id", d.OrgID, "sas_expires", expires.Format(time.RFC3339), "error", err.Error())
 		return

@@ -81,6 +81,13 @@ type Azure struct {
 	// SASExpiry is when the SAS stops working, once known (it is inside
 	// the cipher, so it is learnt at the first decryption); zero if unknown.
 	SASExpiry time.Time
+	// StorageAccount and Container are where the SAS writes, once known
+	// (learnt at decryption, like SASExpiry); both empty if unknown. The
+	// registry keeps one org per account and container unless the
+	// operator says that orgs share it: the cipher is safe to show, so
+	// anyone holding another customer's could register it as their own.
+	StorageAccount string
+	Container      string
 }
 
 // ExternalID is the STS external ID used when assuming the customer's
@@ -152,11 +159,28 @@ func (d *Destination) Validate() error {
 		if err := ValidateResidency(string(d.Azure.Residency)); err != nil {
 			return err
 		}
+		if err := validateTarget(d.Azure.StorageAccount, d.Azure.Container); err != nil {
+			return err
+		}
 		_, err := DecodeCipher(d.Azure.SASCipher)
 		return err
 	default:
 		return &Error{Field: "kind", Value: string(d.Kind), Reason: `must be "s3" or "azure"`}
 	}
+}
+
+// validateTarget accepts a storage account and container both unknown
+// (empty) or both valid names.
+func validateTarget(account, container string) error {
+	switch {
+	case account == "" && container == "":
+		return nil
+	case !sas.ValidAccountName(account):
+		return &Error{Field: "storage_account", Value: account, Reason: "must be 3 to 24 lowercase letters or digits, set together with the container"}
+	case !sas.ValidContainerName(container):
+		return &Error{Field: "container", Value: container, Reason: "must be 3 to 63 lowercase letters, digits or single hyphens, set together with the storage account"}
+	}
+	return nil
 }
 
 // ValidateResidency accepts "us" and "eu".

@@ -125,6 +125,17 @@ var (
 	permsPattern     = regexp.MustCompile(`^[a-z]+$`)
 )
 
+// ValidAccountName reports whether s is a storage account name: 3 to 24
+// lowercase letters or digits.
+func ValidAccountName(s string) bool { return accountPattern.MatchString(s) }
+
+// ValidContainerName reports whether s is a container name: 3 to 63
+// lowercase letters, digits or single hyphens, starting and ending with a
+// letter or digit.
+func ValidContainerName(s string) bool {
+	return len(s) >= 3 && len(s) <= 63 && containerPattern.MatchString(s)
+}
+
 // timeLayouts are the ISO 8601 forms Azure accepts for st and se:
 // YYYY-MM-DD, YYYY-MM-DDThh:mmTZD and YYYY-MM-DDThh:mm:ss[.fffffff]TZD.
 // time.RFC3339 parsing accepts the fraction as well.
@@ -202,7 +213,7 @@ func Parse(raw string, now time.Time, p Policy) (*URL, error) {
 		}
 		u.account, u.container = account, segs[0]
 	}
-	if len(u.container) < 3 || len(u.container) > 63 || !containerPattern.MatchString(u.container) {
+	if !ValidContainerName(u.container) {
 		return nil, invalidf("SAS container name %s must be 3 to 63 lowercase letters, digits or single hyphens, starting and ending with a letter or digit", quoteShort(u.container))
 	}
 

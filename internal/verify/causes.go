@@ -54,6 +54,10 @@ const (
 	CauseSASInvalid          Cause = "sas_invalid" // any other problem with the URL's form
 	CauseSASRefused          Cause = "sas_refused" // Azure refused the signature (revoked, key rotated, IP rules)
 	CauseContainerMissing    Cause = "container_missing"
+	// CauseContainerClaimed: the SAS writes to a container that another
+	// org's destination holds (registry claims); the operator decides
+	// whether the orgs share it.
+	CauseContainerClaimed Cause = "container_registered_for_another_org"
 
 	// Either.
 	CauseUnavailable Cause = "unavailable" // network, throttling, 5xx: a retry may work
@@ -65,7 +69,7 @@ var Causes = []Cause{
 	CauseNotRegistered, CauseInvalidDestination, CauseRegistry,
 	CauseRoleNotAssumable, CauseExternalIDNotRequired, CauseOurCredentials, CausePutDenied, CauseBucketMissing, CauseBucketRegion,
 	CauseCipherUndecryptable, CauseKMSKeyMissing, CauseKMSUnavailable, CauseSASExpired, CauseSASPermissions,
-	CauseSASScope, CauseSASHostNotAllowed, CauseSASInvalid, CauseSASRefused, CauseContainerMissing,
+	CauseSASScope, CauseSASHostNotAllowed, CauseSASInvalid, CauseSASRefused, CauseContainerMissing, CauseContainerClaimed,
 	CauseUnavailable, CauseUnknown,
 }
 
@@ -108,6 +112,8 @@ func causeOf(stage Stage, d destination.Destination, info sasSink, err error) Ca
 	switch {
 	case errors.Is(err, s3sink.ErrExternalIDNotRequired):
 		return CauseExternalIDNotRequired
+	case errors.Is(err, registry.ErrClaimed):
+		return CauseContainerClaimed
 	case errors.Is(err, registry.ErrNotFound):
 		return CauseNotRegistered
 	case stage == StageRegistry && (errors.As(err, &fe) || errors.Is(err, sink.ErrInvalidConfig)):

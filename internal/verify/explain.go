@@ -86,6 +86,9 @@ func explain(c Cause, d destination.Destination, info sasSink) (message, fix str
 	case CauseContainerMissing:
 		return fmt.Sprintf("%s does not exist", where),
 			"create the container, or create the SAS for the container that should receive the logs"
+	case CauseContainerClaimed:
+		return fmt.Sprintf("the SAS URL writes to %s, which the destination of another organization already uses, so we do not deliver there for org %q (the detail names the other org)", where, d.OrgID),
+			"operator: if both organizations belong to the same customer and share the container on purpose, register this one again with `auditctl destination put ... --share-container-with <the other org>`; otherwise the customer must send a SAS URL of a container of their own"
 	case CauseUnavailable:
 		return "the storage service or the network failed in a way that retrying may fix",
 			"check again in a few minutes; if it keeps failing, the detail says what failed"
