@@ -545,8 +545,9 @@ const rejectsPrefix = "rejects/"
 // deliveryGrants are what running an export needs: assume customers'
 // roles, decrypt SAS ciphers, read the destination, query the log store
 // and record the delivery in the ledger. Each action is one the code
-// calls (registry.Get, RecordSASExpiry and RecordSASContainer, dynamostore's Query on the
-// by_time index, ledger.Begin/Finish/Fail, all UpdateItem).
+// calls (registry.Get, RecordSASExpiry and RecordSASContainer,
+// dynamostore's Query on the by_time index, ledger.Begin/Finish/Fail, all
+// UpdateItem).
 func (s *Stack) deliveryGrants(role awsiam.Role) {
 	// Customers' roles live in their own accounts, under names they
 	// choose: the one wildcard resource of the stack. Their trust
