@@ -131,6 +131,12 @@ func TestDestinationCommands(t *testing.T) {
 	if !strings.Contains(o, "SAS URL writes to storage account "+localstack.DevAccount+", container "+localstack.Container) {
 		t.Fatalf("put: want the storage account and container recorded:\n%s", o)
 	}
+	// Another org registering globex's own cipher (safe to show, so it may
+	// be anyone's): refused, naming globex and the flag, never the SAS.
+	_, _, err = cli("destination", "put", "--org", "copycat", "--azure-sas-cipher-file", filepath.Join(dir, "globex.b64"), "--residency", "us")
+	if !failure(err) || !strings.Contains(err.Error(), "already registered for org globex") || !strings.Contains(err.Error(), "--share-container-with globex") {
+		t.Fatalf("put of another org's cipher: %v, want exit code 1 naming globex and --share-container-with", err)
+	}
 	// The same container for a second org: refused, naming the org that
 	// holds it and the flag; stored with the flag.
 	farSAS, farExpiry := containerSAS(31 * 24 * time.Hour)
