@@ -14,9 +14,11 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/spf13/cobra"
 
+	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/registry"
+	"github.com/contentful/auditlogs/internal/sink/s3sink"
 )
 
 func newDestination() *cobra.Command {
@@ -30,18 +32,39 @@ func newDestinationPut() *cobra.Command {
 	var d destination.Destination
 	var s3d destination.S3
 	var cipherFile, residency string
-	var disabled bool
+	var disabled, allowNoExternalID bool
+	var shareWith []string
 	put := &cobra.Command{
-		Use:   "put --org ORG (--s3-bucket B --region R --role-arn ARN | --azure-sas-cipher-file F --residency us|eu) [--prefix P]",
+		Use:   "put --org ORG (--s3-bucket B --region R --role-arn ARN [--bucket-owner ID] | --azure-sas-cipher-file F --residency us|eu [--share-container-with ORG,...]) [--prefix P]",
 		Short: "Create or replace an org's destination",
 		Long: `put validates and stores the destination of one org. The external ID used to
-assume an S3 role is always the org ID and cannot be set. An Azure SAS URL is
+assume an S3 role is always the org ID and cannot be set. The bucket owner
+(--bucket-owner, default the role's account) is the AWS account that must own
+the bucket: every delivery sends it as ExpectedBucketOwner and the session
+policy allows no other account's bucket, so that a bucket re-created under the
+same name in another account receives nothing.
+
+For S3, put assumes the role with the org ID as external ID, then once more
+with a random external ID: if STS accepts that too, the role's trust policy
+does not require the external ID, so any org could register it, and put
+refuses it unless --allow-no-external-id is given. A role that cannot be
+assumed yet (the customer has not finished) is stored with a warning:
+check it with auditctl verify once it is set up. An Azure SAS URL is
 given only as the cipher the customer made with our public key (the base64
 file, line breaks and all). put decrypts it with the residency's KMS key
 (AUDITLOG_KMS_KEY_US / _EU) to check it before storing it: a SAS URL that is
-expired, lacks the create or write permission, or is not a container SAS URL
-is refused, naming the problem (never the URL). The SAS's expiry is recorded,
-so that status and the daily run warn 30 days before it runs out.`,
+expired, lacks the create or write permission, grants more than create, write
+and add (read, list, delete, ...), is an account SAS or is not a container SAS
+URL is refused, naming the problem (never the URL). The SAS's expiry is recorded,
+so that status and the daily run warn 30 days before it runs out.
+
+The storage account and container the SAS writes to are recorded too, and
+belong to one org: the cipher is safe to send in clear text, so anyone who
+has another customer's could register it. A container that another org's
+destination uses is refused, naming that org, unless --share-container-with
+names every org that uses it (orgs of one customer that share a container on
+purpose). delete, and a put with another container or an S3 bucket, release
+it.`,
 		Example: `  auditctl destination put --org acme --s3-bucket acme-audit --region eu-west-1 --role-arn arn:aws:iam::123456789012:role/AuditLogs --prefix contentful/
   auditctl destination put --org globex --azure-sas-cipher-file sas-token.enc.b64 --residency eu`,
 		Args: cobra.NoArgs,
@@ -68,6 +91,11 @@ so that status and the daily run warn 30 days before it runs out.`,
 				return err
 			}
 			ctx := cmd.Context()
+			if d.Kind == destination.KindS3 {
+				if err := checkTrust(cmd, a, d, allowNoExternalID); err != nil {
+					return err
+				}
+			}
 			if d.Kind == destination.KindAzure {
 				// The same decryption and checks as a delivery's, so that a
 				// SAS URL that cannot work is refused now, not on the first
@@ -83,14 +111,24 @@ so that status and the daily run warn 30 days before it runs out.`,
 					return fmt.Errorf("org %s: --azure-sas-cipher-file %s: %w", d.OrgID, cipherFile, err)
 				}
 				d.Azure.SASExpiry = u.Expiry().UTC().Truncate(time.Second)
+				d.Azure.StorageAccount, d.Azure.Container = u.Account(), u.Container()
 			}
-			saved, err := a.Registry.Put(ctx, d)
+			saved, err := a.Registry.PutShared(ctx, d, shareWith)
+			var claimed *registry.ClaimedError
+			if errors.As(err, &claimed) {
+				return fmt.Errorf("org %s: %w: pass --%s %s if the orgs deliver there on purpose (one customer's orgs), or ask the customer for a SAS URL of a container of their own",
+					d.OrgID, err, shareContainerFlag, strings.Join(claimed.Holders, ","))
+			}
 			if err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "saved %s destination for org %s (enabled: %t, prefix %q)\n", saved.Kind, saved.OrgID, saved.Enabled, saved.Prefix)
+			if saved.S3 != nil {
+				fmt.Fprintf(w, "deliveries write only if account %s owns bucket %s\n", saved.S3.Owner(), saved.S3.Bucket)
+			}
 			if saved.Azure != nil {
+				fmt.Fprintf(w, "SAS URL writes to storage account %s, container %s\n", saved.Azure.StorageAccount, saved.Azure.Container)
 				now := time.Now()
 				fmt.Fprintf(w, "SAS URL expires %s (%s)\n", saved.Azure.SASExpiry.Format(time.RFC3339), untilText(saved.Azure.SASExpiry, now))
 				if warn := sasWarning(saved, now); warn != "" {
@@ -106,11 +144,47 @@ so that status and the daily run warn 30 days before it runs out.`,
 	f.StringVar(&s3d.Bucket, "s3-bucket", "", "S3 bucket name")
 	f.StringVar(&s3d.Region, "region", "", "the bucket's AWS region")
 	f.StringVar(&s3d.RoleARN, "role-arn", "", "the customer's IAM role to assume")
+	f.StringVar(&s3d.BucketOwner, "bucket-owner", "", "12-digit ID of the AWS account that owns the bucket (default the role's account)")
 	f.StringVar(&cipherFile, "azure-sas-cipher-file", "", "file holding the base64 SAS cipher")
 	f.StringVar(&residency, "residency", "", "us or eu: the key the SAS was encrypted to")
 	f.BoolVar(&disabled, "disabled", false, "store it with delivery stopped")
+	f.StringSliceVar(&shareWith, shareContainerFlag, nil, "orgs whose Azure destinations use the same storage container on purpose (comma-separated or repeated)")
+	f.BoolVar(&allowNoExternalID, allowNoExternalIDFlag, false, "store an S3 role even if its trust policy does not require the org ID as external ID (or if that cannot be checked)")
 	_ = put.MarkFlagRequired("org")
 	return put
+}
+
+// allowNoExternalIDFlag overrides put's check of the role's trust policy.
+const allowNoExternalIDFlag = "allow-no-external-id"
+
+// shareContainerFlag names the orgs an Azure destination shares its
+// container with.
+const shareContainerFlag = "share-container-with"
+
+// checkTrust assumes d's role as a delivery does, then checks that it
+// cannot be assumed with another external ID (app.Sinks.CheckExternalID).
+// A role that is not assumable yet is a warning: the check would prove
+// nothing, and verify runs it once the customer is done.
+func checkTrust(cmd *cobra.Command, a *app.App, d destination.Destination, allow bool) error {
+	ctx, warn := cmd.Context(), cmd.ErrOrStderr()
+	if _, err := a.Sinks.Open(ctx, d); err != nil {
+		fmt.Fprintf(warn, "warning: org %s: role %s cannot be assumed with external ID %s yet, so its trust policy was not checked (%v); run auditctl verify --org %s once the customer has set it up\n",
+			d.OrgID, d.S3.RoleARN, d.ExternalID(), err, d.OrgID)
+		return nil
+	}
+	err := a.Sinks.CheckExternalID(ctx, d)
+	var ee *s3sink.ExternalIDError
+	switch {
+	case err == nil:
+		return nil
+	case allow:
+		fmt.Fprintf(warn, "warning: org %s: %v; stored anyway (--%s)\n", d.OrgID, err, allowNoExternalIDFlag)
+		return nil
+	case errors.As(err, &ee):
+		return fmt.Errorf("org %s: %w: the customer must add %s to the role's trust policy (auditctl policies prints it), or pass --%s to register it anyway",
+			d.OrgID, err, ee.Fix(), allowNoExternalIDFlag)
+	}
+	return fmt.Errorf("org %s: could not check that role %s requires the external ID: %w (pass --%s to register it without the check)", d.OrgID, d.S3.RoleARN, err, allowNoExternalIDFlag)
 }
 
 // destinationView is what get and list show of a destination: everything
@@ -130,10 +204,11 @@ type destinationView struct {
 }
 
 type s3View struct {
-	Bucket     string `json:"bucket"`
-	Region     string `json:"region"`
-	RoleARN    string `json:"role_arn"`
-	ExternalID string `json:"external_id"`
+	Bucket      string `json:"bucket"`
+	Region      string `json:"region"`
+	RoleARN     string `json:"role_arn"`
+	ExternalID  string `json:"external_id"`
+	BucketOwner string `json:"bucket_owner"`
 }
 
 type azureView struct {
@@ -143,16 +218,21 @@ type azureView struct {
 	// SASExpires is unset while unknown (registered before expiries were
 	// recorded, and not decrypted since).
 	SASExpires *time.Time `json:"sas_expires,omitempty"`
+	// StorageAccount and Container are where the SAS writes, once known
+	// (recorded at put or at the first delivery since).
+	StorageAccount string `json:"storage_account,omitempty"`
+	Container      string `json:"container,omitempty"`
 }
 
 func viewOf(d destination.Destination, now time.Time) destinationView {
 	v := destinationView{OrgID: d.OrgID, Kind: d.Kind, Enabled: d.Enabled, Prefix: d.Prefix,
 		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, Warning: sasWarning(d, now)}
 	if d.S3 != nil {
-		v.S3 = &s3View{Bucket: d.S3.Bucket, Region: d.S3.Region, RoleARN: d.S3.RoleARN, ExternalID: d.ExternalID()}
+		v.S3 = &s3View{Bucket: d.S3.Bucket, Region: d.S3.Region, RoleARN: d.S3.RoleARN, ExternalID: d.ExternalID(), BucketOwner: d.S3.Owner()}
 	}
 	if d.Azure != nil {
-		v.Azure = &azureView{Residency: d.Azure.Residency, CipherSHA256: d.Azure.CipherFingerprint()}
+		v.Azure = &azureView{Residency: d.Azure.Residency, CipherSHA256: d.Azure.CipherFingerprint(),
+			StorageAccount: d.Azure.StorageAccount, Container: d.Azure.Container}
 		if !d.Azure.SASExpiry.IsZero() {
 			exp := d.Azure.SASExpiry
 			v.Azure.SASExpires = &exp
@@ -261,11 +341,16 @@ func printView(w io.Writer, v destinationView, now time.Time) error {
 		row("region", v.S3.Region)
 		row("role arn", v.S3.RoleARN)
 		row("external id", v.S3.ExternalID)
+		row("bucket owner", v.S3.BucketOwner)
 	}
 	if v.Azure != nil {
 		row("residency", string(v.Azure.Residency))
 		row("sas cipher", "sha256:"+v.Azure.CipherSHA256)
 		row("sas expires", expiryText(v.Azure.SASExpires, now))
+		if v.Azure.StorageAccount != "" {
+			row("storage account", v.Azure.StorageAccount)
+			row("container", v.Azure.Container)
+		}
 	}
 	if v.Warning != "" {
 		row("warning", v.Warning)

@@ -128,8 +128,27 @@ func TestDestinationCommands(t *testing.T) {
 	if !strings.Contains(o, "SAS URL expires "+soonExpiry.Format(time.RFC3339)) || !strings.Contains(e, "warning: org globex: SAS URL expires") {
 		t.Fatalf("put of a SAS expiring in 29 days: want the expiry and a warning:\n%s%s", o, e)
 	}
+	if !strings.Contains(o, "SAS URL writes to storage account "+localstack.DevAccount+", container "+localstack.Container) {
+		t.Fatalf("put: want the storage account and container recorded:\n%s", o)
+	}
+	// Another org registering globex's own cipher (safe to show, so it may
+	// be anyone's): refused, naming globex and the flag, never the SAS.
+	_, _, err = cli("destination", "put", "--org", "copycat", "--azure-sas-cipher-file", filepath.Join(dir, "globex.b64"), "--residency", "us")
+	if !failure(err) || !strings.Contains(err.Error(), "already registered for org globex") || !strings.Contains(err.Error(), "--share-container-with globex") {
+		t.Fatalf("put of another org's cipher: %v, want exit code 1 naming globex and --share-container-with", err)
+	}
+	// The same container for a second org: refused, naming the org that
+	// holds it and the flag; stored with the flag.
 	farSAS, farExpiry := containerSAS(31 * 24 * time.Hour)
-	o, e = mustCLI("destination", "put", "--org", "initech", "--azure-sas-cipher-file", cipherFile("initech.b64", "eu", farSAS), "--residency", "eu", "--prefix", "audit")
+	initechFile := cipherFile("initech.b64", "eu", farSAS)
+	_, _, err = cli("destination", "put", "--org", "initech", "--azure-sas-cipher-file", initechFile, "--residency", "eu", "--prefix", "audit")
+	if !failure(err) || !strings.Contains(err.Error(), `container "`+localstack.Container+`" is already registered for org globex`) || !strings.Contains(err.Error(), "--share-container-with globex") {
+		t.Fatalf("put of a container another org holds: %v, want exit code 1 naming globex and --share-container-with", err)
+	}
+	if _, _, err := cli("destination", "get", "--org", "initech"); !failure(err) {
+		t.Fatalf("a refused put stored the destination: %v", err)
+	}
+	o, e = mustCLI("destination", "put", "--org", "initech", "--azure-sas-cipher-file", initechFile, "--residency", "eu", "--prefix", "audit", "--share-container-with", "globex")
 	if !strings.Contains(o, "in 30 days") || e != "" {
 		t.Fatalf("put of a SAS expiring in 31 days: want no warning:\n%s%s", o, e)
 	}
@@ -138,17 +157,35 @@ func TestDestinationCommands(t *testing.T) {
 	expiredSAS, _ := containerSAS(-time.Hour)
 	readOnly := st.AzuriteURL + "/" + localstack.DevAccount + "/" + localstack.Container +
 		"?sv=2025-01-05&se=" + time.Now().Add(90*24*time.Hour).UTC().Format(time.RFC3339) + "&sr=c&sp=rl&sig=ReadOnlySignatureThatMustNotLeak%2Bx%3D"
+	tooBroad := strings.Replace(readOnly, "sp=rl", "sp=racwdl", 1)
+	accountSAS := strings.Replace(readOnly, "sp=rl", "ss=b&srt=co&sp=cw", 1)
 	for _, c := range []struct {
 		name, file, residency, want string
 	}{
 		{"expired", cipherFile("expired.b64", "us", expiredSAS), "us", "SAS URL expired at"},
 		{"read-only", cipherFile("readonly.b64", "us", readOnly), "us", `SAS permissions "rl" lack create (c) and write (w)`},
+		{"too broad", cipherFile("toobroad.b64", "us", tooBroad), "us", `SAS permissions (sp) "racwdl" grant more than create, write and add: remove read (r), delete (d) and list (l)`},
+		{"account", cipherFile("account.b64", "us", accountSAS), "us", "SAS URL is an account SAS (it has the parameter ss)"},
 		{"wrong key", cipherFile("wrongkey.b64", "eu", farSAS), "us", "cannot be decrypted with the us key"},
 	} {
 		_, _, err := cli("destination", "put", "--org", "refused-"+strings.ReplaceAll(c.name, " ", "-"), "--azure-sas-cipher-file", c.file, "--residency", c.residency)
 		if !failure(err) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), c.file) {
 			t.Errorf("put of a %s SAS: err = %v, want exit code 1 naming the file and %q", c.name, err, c.want)
 		}
+	}
+	// The bucket owner: another account than the role's is stored as
+	// given; a malformed one is refused, naming the field and the value.
+	o, _ = mustCLI("destination", "put", "--org", "owned", "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role, "--bucket-owner", "210987654321")
+	if !strings.Contains(o, "deliveries write only if account 210987654321 owns bucket "+localstack.Bucket) {
+		t.Errorf("put --bucket-owner: %s", o)
+	}
+	if o, _ = mustCLI("destination", "get", "--org", "owned", "--json"); !strings.Contains(o, `"bucket_owner":"210987654321"`) {
+		t.Errorf("get --json after put --bucket-owner: %s", o)
+	}
+	mustCLI("destination", "delete", "--org", "owned", "--yes")
+	if _, _, err := cli("destination", "put", "--org", "owned", "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role, "--bucket-owner", "2109-8765"); !failure(err) ||
+		!strings.Contains(err.Error(), `bucket_owner "2109-8765": must be a 12-digit AWS account ID`) {
+		t.Errorf("put with a malformed --bucket-owner: %v", err)
 	}
 	if _, _, err := cli("destination", "put", "--org", "acme", "--azure-sas-cipher-file", filepath.Join(dir, "none.b64"), "--residency", "us"); !isUsage(err) {
 		t.Errorf("put with a missing cipher file: %v, want a usage error", err)
@@ -157,7 +194,7 @@ func TestDestinationCommands(t *testing.T) {
 	// --- get ---------------------------------------------------------------
 	o, _ = mustCLI("destination", "get", "--org", "acme")
 	words := strings.Join(strings.Fields(o), " ") // the columns' padding aside
-	for _, want := range []string{"bucket " + localstack.Bucket, "region us-east-1", "role arn " + role, "external id acme", `prefix "logs/"`, "enabled true"} {
+	for _, want := range []string{"bucket " + localstack.Bucket, "region us-east-1", "role arn " + role, "external id acme", "bucket owner 123456789012", `prefix "logs/"`, "enabled true"} {
 		if !strings.Contains(words, want) {
 			t.Errorf("get acme lacks %q:\n%s", want, o)
 		}
@@ -268,6 +305,15 @@ func TestDestinationCommands(t *testing.T) {
 	if _, _, err := cli("destination", "delete", "--org", "initech", "--yes"); !failure(err) || !strings.Contains(err.Error(), "org initech") {
 		t.Fatalf("delete of an unknown org: %v, want exit code 1 naming it", err)
 	}
+	// The delete released initech's share of the container, not globex's:
+	// a new org naming initech alone is still refused, naming globex.
+	_, _, err = cli("destination", "put", "--org", "hooli", "--azure-sas-cipher-file", initechFile, "--residency", "eu", "--share-container-with", "initech")
+	if !failure(err) || !strings.Contains(err.Error(), "--share-container-with globex") || strings.Contains(err.Error(), "initech") {
+		t.Fatalf("put after initech's delete: %v, want only globex named", err)
+	}
+	// Once globex is deleted too, the container is free.
+	mustCLI("destination", "delete", "--org", "globex", "--yes")
+	mustCLI("destination", "put", "--org", "hooli", "--azure-sas-cipher-file", initechFile, "--residency", "eu")
 
 	// Credentials the key policy does not let decrypt (as an operator's
 	// are in the deployed stack unless the policy names them): local-kms

@@ -46,8 +46,11 @@ recommended S3 lifecycle rule, and lists the values the customer sends back
 Unlike the product doc's examples, the policies allow exactly what the export's
 session policy allows, s3:PutObject and s3:AbortMultipartUpload (without the
 latter a failed multipart upload leaves its parts behind, billed), and only on
-the objects under the prefix. The trust policy requires sts:ExternalId = the
-org ID. The lifecycle rule aborts incomplete multipart uploads under the prefix
+the objects under the prefix, and only in a bucket that the bucket owner's
+account owns (s3:ResourceAccount; --bucket-owner, default the role's account):
+every delivery also sends ExpectedBucketOwner, so that a bucket of the same
+name that someone else creates after the customer deleted theirs receives
+nothing. The trust policy requires sts:ExternalId = the org ID. The lifecycle rule aborts incomplete multipart uploads under the prefix
 after 7 days; apply it by merging it into the bucket's lifecycle configuration.
 
 Our AWS account (the one customers' roles trust) is --account, else the
@@ -102,6 +105,7 @@ lifecycle.json and values.json into DIR, for the AWS CLI's file:// arguments.`,
 	f.StringVar(&in.CustomerAccount, "customer-account", "", "the customer's 12-digit AWS account ID (where the role is)")
 	f.StringVar(&in.RoleName, "role-name", "", "name of the role the customer creates (default "+onboard.DefaultRoleName+")")
 	f.StringVar(&in.RoleARN, "role-arn", "", "the customer's role ARN, instead of --customer-account and --role-name")
+	f.StringVar(&in.BucketOwner, "bucket-owner", "", "12-digit ID of the AWS account that owns the bucket (default the role's account)")
 	f.StringVar(&in.Account, "account", "", "our AWS account ID, trusted by the role (default $"+accountEnv+", else STS GetCallerIdentity)")
 	f.StringSliceVar(&in.Principals, "principal", nil, "trust only this IAM role or user ARN of our account instead of the whole account (repeatable)")
 	f.BoolVar(&asJSON, "json", false, "print everything as one JSON object")
@@ -204,14 +208,15 @@ func printPolicies(w io.Writer, out policiesOutput, outDir string) error {
 		prefix = "(none: the whole bucket)"
 	}
 	p("# Audit log delivery to S3 for org %s\n\n", v.OrgID)
-	p("bucket   %s (%s)\nprefix   %s\nrole     %s\nour AWS account, trusted by the role: %s (from %s)\n", v.Bucket, v.Region, prefix, v.RoleARN, out.Account, out.AccountSource)
+	p("bucket   %s (%s), owned by account %s\nprefix   %s\nrole     %s\nour AWS account, trusted by the role: %s (from %s)\n", v.Bucket, v.Region, v.BucketOwner, prefix, v.RoleARN, out.Account, out.AccountSource)
+	p("\nEvery delivery checks that account %s owns the bucket (ExpectedBucketOwner, and s3:ResourceAccount in\nthe policies): if the bucket is deleted and someone re-creates its name in another account, it receives nothing.\n", v.BucketOwner)
 	doc("Step 2: IAM policy (IAM > Policies > Create policy > JSON)", "iam-policy.json", d.IAMPolicy)
 	doc(fmt.Sprintf("Step 3: trust policy of the role %s (IAM > Roles > Create role > Custom trust policy; external ID = %s)", v.RoleARN[strings.LastIndex(v.RoleARN, "/")+1:], v.OrgID), "trust-policy.json", d.TrustPolicy)
 	p("\nStep 4: attach the step 2 policy to the role.\n")
 	doc(fmt.Sprintf("Step 5: bucket policy statement (S3 > %s > Permissions > Bucket policy; add it to any existing statements)", v.Bucket), "bucket-policy.json", d.BucketPolicy)
 	doc(fmt.Sprintf("Optional, recommended: lifecycle rule (S3 > %s > Management; merge it with existing rules: the AWS CLI's put-bucket-lifecycle-configuration replaces them all)", v.Bucket), "lifecycle.json", d.Lifecycle)
 	p("\n## Step 6: what the customer sends back\n\n")
-	p("AWS account ID    %s\nbucket ARN        %s\nrole ARN          %s\nregion            %s\norg ID            %s\nprefix            %s\n", v.CustomerAccount, v.BucketARN, v.RoleARN, v.Region, v.OrgID, prefix)
+	p("AWS account ID    %s\nbucket ARN        %s\nbucket owner      %s\nrole ARN          %s\nregion            %s\norg ID            %s\nprefix            %s\n", v.CustomerAccount, v.BucketARN, v.BucketOwner, v.RoleARN, v.Region, v.OrgID, prefix)
 	p("\nRegister it with:\n\n  %s\n", out.RegisterCommand)
 	return err
 }

@@ -56,7 +56,9 @@ func TestPoliciesText(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	for _, want := range []string{
-		"## Step 2: IAM policy", `"Resource": "arn:aws:s3:::acme-audit/contentful/*"`, `"s3:AbortMultipartUpload"`,
+		"## Step 2: IAM policy", `"Resource": "arn:aws:s3:::acme-audit/contentful/*"`, `"s3:AbortMultipartUpload"`, `"s3:ResourceAccount": "210987654321"`,
+		"owned by account 210987654321", "checks that account 210987654321 owns the bucket (ExpectedBucketOwner",
+		"bucket owner      210987654321",
 		"## Step 3: trust policy of the role ContentfulAuditLogs", `"AWS": "arn:aws:iam::606137763417:root"`, `"sts:ExternalId": "acme"`,
 		"## Step 5: bucket policy", `"AWS": "arn:aws:iam::210987654321:role/ContentfulAuditLogs"`,
 		"lifecycle rule", `"DaysAfterInitiation": 7`,
@@ -96,6 +98,7 @@ func TestPoliciesBadInput(t *testing.T) {
 		"prefix":           {set("--prefix", "logs/*"), "", `--prefix "logs/*/"`},
 		"customer account": {set("--customer-account", "2109-8765"), "", `--customer-account "2109-8765"`},
 		"role name":        {set("--role-name", "my role"), "", `--role-name "my role"`},
+		"bucket owner":     {set("--bucket-owner", "2109876543"), "", `--bucket-owner "2109876543": must be a 12-digit AWS account ID`},
 		"account flag":     {set("--account", "60613776"), "", `--account "60613776"`},
 		"account env":      {base, "6061377634", `AUDITLOG_ACCOUNT_ID "6061377634"`},
 		"principal":        {append(set("--account", "606137763417"), "--principal", "arn:aws:iam::999999999999:role/x"), "", `--principal "arn:aws:iam::999999999999:role/x": is not in our account 606137763417`},

@@ -21,7 +21,9 @@ func newVerify() *cobra.Command {
 		Short: "Check an org's destination with a test delivery through the production path",
 		Long: `verify writes a small text object to the org's destination exactly as the
 daily export would: for S3 it assumes the customer's role with the org ID as
-external ID and our session policy, for Azure it decrypts the SAS cipher
+external ID and our session policy (and once more with a random external ID,
+which must be refused: a role whose trust policy does not require the org ID
+fails the check as external_id_not_required), for Azure it decrypts the SAS cipher
 through KMS and checks the URL; then it uploads through the same sink. The
 object is named <prefix>auditlogs-verify-<org>-<UTC time>-<random>.txt, which
 never collides with a day's file, and says what it is. We cannot delete it
@@ -45,7 +47,7 @@ not.`,
 				return err
 			}
 			// The SAS expiry that verify learns is recorded in the registry.
-			v := &verify.Verifier{Destinations: a.Registry, Sinks: a.Exporter.Sinks, Expiries: a.Registry}
+			v := &verify.Verifier{Destinations: a.Registry, Sinks: a.Exporter.Sinks, Expiries: a.Registry, Trust: a.Sinks}
 			ctx, cancel := context.WithTimeout(cmd.Context(), verify.Timeout)
 			defer cancel()
 			r := v.Verify(ctx, org)
@@ -86,6 +88,7 @@ func printReport(w io.Writer, r verify.Report) {
 	row("region", r.Region)
 	row("role", r.RoleARN)
 	row("external id", r.ExternalID)
+	row("bucket owner", r.BucketOwner)
 	row("storage account", r.StorageAccount)
 	row("container", r.Container)
 	if r.SASExpires != nil {

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+
 	"github.com/contentful/auditlogs/internal/localstack"
 	"github.com/contentful/auditlogs/internal/verify"
 )
@@ -70,6 +73,27 @@ func TestVerify(t *testing.T) {
 		}
 	})
 
+	// A role whose trust policy lacks the sts:ExternalId condition: the
+	// local stack, like AWS, lets any external ID assume it, put refuses
+	// it unless told otherwise, and verify says so before writing.
+	t.Run("s3-open-trust", func(t *testing.T) {
+		trust, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
+			"Effect": "Allow", "Principal": map[string]any{"AWS": st.Principals()}, "Action": "sts:AssumeRole"}}})
+		created, err := iam.NewFromConfig(st.AWS).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("AuditLogs-open-trust"), AssumeRolePolicyDocument: aws.String(string(trust))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		role := aws.ToString(created.Role.Arn)
+		put := []string{"destination", "put", "--org", "cli-open", "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role}
+		if _, err := run(put...); err == nil || !strings.Contains(err.Error(), "--"+allowNoExternalIDFlag) {
+			t.Fatalf("put of a role without the external ID condition: %v, want a refusal naming --%s", err, allowNoExternalIDFlag)
+		}
+		if out, err := run(append(put, "--"+allowNoExternalIDFlag)...); err != nil {
+			t.Fatalf("put with --%s: %v\n%s", allowNoExternalIDFlag, err, out)
+		}
+		expectExternalIDNotRequired(t, verifyJSON, "cli-open")
+	})
+
 	t.Run("s3-missing-bucket", func(t *testing.T) {
 		// The role may write to the bucket; the bucket is not there.
 		role, err := st.CustomerRoleFor(ctx, "cli-nobucket", "no-such-bucket-here", "")
@@ -126,7 +150,7 @@ func TestVerify(t *testing.T) {
 		}
 
 		// Expiring within 30 days, and disabled: written, with warnings.
-		register("cli-azure-soon", 10*24*time.Hour, "--disabled")
+		register("cli-azure-soon", 10*24*time.Hour, "--disabled", "--share-container-with", "cli-azure") // the local stack's one container
 		out, err = run("verify", "--org", "cli-azure-soon")
 		noSecret(out)
 		t.Logf("auditctl verify --org cli-azure-soon:\n%s", out)
@@ -151,4 +175,15 @@ func TestVerify(t *testing.T) {
 			t.Errorf("bad org: %v, want a usage error naming the value", err)
 		}
 	})
+}
+
+// expectExternalIDNotRequired checks that `auditctl verify` fails for org
+// (exit 1) with external_id_not_required, before writing anything.
+func expectExternalIDNotRequired(t *testing.T, verifyJSON func(string) (verify.Report, string, error), org string) {
+	t.Helper()
+	r, out, err := verifyJSON(org)
+	if err == nil || isUsage(err) || r.OK || r.Failure == nil || r.Failure.Cause != verify.CauseExternalIDNotRequired ||
+		r.Failure.Stage != verify.StageOpen || !strings.Contains(r.Failure.Fix, `"sts:ExternalId": "`+org+`"`) {
+		t.Fatalf("verify --json on a role any external ID assumes: %v\n%s", err, out)
+	}
 }

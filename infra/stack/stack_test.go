@@ -499,7 +499,8 @@ func TestIAMPolicies(t *testing.T) {
 			{"Deny", "sts:AssumeRole", "arn:${Ref:AWS::Partition}:iam::${Ref:AWS::AccountId}:role/*"},
 			{"Allow", "kms:Decrypt", strings.Join(keys, ",")},
 			{"Allow", "dynamodb:GetItem", arn(s.st.RegistryTable)},
-			// registry.RecordSASExpiry, after the SAS is decrypted.
+			// registry.RecordSASExpiry and RecordSASContainer (a
+			// transaction of UpdateItems), after the SAS is decrypted.
 			{"Allow", "dynamodb:UpdateItem", arn(s.st.RegistryTable)},
 			{"Allow", "dynamodb:Query", events + "," + events + "/index/" + dynamostore.IndexByTime},
 			// The shard-count record only (checked below).

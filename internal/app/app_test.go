@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,12 +81,39 @@ func register(t *testing.T, org string, kind destination.Kind) destination.Desti
 			t.Fatal(err)
 		}
 		d.Azure = &destination.Azure{SASCipher: c, Residency: destination.ResidencyUS}
+		return putAzure(t, d)
 	}
 	d, err := apps.Registry.Put(ctx, d)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// azureOrgs are the orgs registered on the local stack's one container.
+var azureOrgs struct {
+	sync.Mutex
+	orgs []string
+}
+
+// putAzure registers an Azure destination with the local stack's
+// container recorded, as `destination put` does after decrypting, shared
+// with the orgs registered on it before: the tests of this package all
+// deliver to that one container, and the registry refuses a container
+// that other orgs hold unless they are named.
+func putAzure(t *testing.T, d destination.Destination) destination.Destination {
+	t.Helper()
+	azureOrgs.Lock()
+	defer azureOrgs.Unlock()
+	d.Azure.StorageAccount, d.Azure.Container = localstack.DevAccount, localstack.Container
+	saved, err := apps.Registry.PutShared(context.Background(), d, azureOrgs.orgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(azureOrgs.orgs, d.OrgID) {
+		azureOrgs.orgs = append(azureOrgs.orgs, d.OrgID)
+	}
+	return saved
 }
 
 func read(t *testing.T, d destination.Destination, key string) []byte {

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/contentful/auditlogs/internal/destination"
+	"github.com/contentful/auditlogs/internal/export"
+	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/testenv"
 )
 
@@ -64,9 +67,7 @@ func TestExportRecordsSASExpiry(t *testing.T) {
 	oldCipher, oldSig, oldExpiry := sasFor(t, 20*24*time.Hour)
 	d := destination.Destination{OrgID: org, Kind: destination.KindAzure, Enabled: true,
 		Azure: &destination.Azure{SASCipher: oldCipher, Residency: destination.ResidencyUS}}
-	if _, err := apps.Registry.Put(ctx, d); err != nil {
-		t.Fatal(err)
-	}
+	putAzure(t, d)
 	export()
 	if got := get(); !got.Equal(oldExpiry) {
 		t.Fatalf("after the first export: registry expiry %v, want the SAS's %v", got, oldExpiry)
@@ -76,9 +77,7 @@ func TestExportRecordsSASExpiry(t *testing.T) {
 	// (the registry's value is stale): the export learns the new one.
 	newCipher, newSig, newExpiry := sasFor(t, 90*24*time.Hour)
 	d.Azure = &destination.Azure{SASCipher: newCipher, Residency: destination.ResidencyUS, SASExpiry: oldExpiry}
-	if _, err := apps.Registry.Put(ctx, d); err != nil {
-		t.Fatal(err)
-	}
+	putAzure(t, d)
 	export()
 	if got := get(); !got.Equal(newExpiry) || newExpiry.Equal(oldExpiry) {
 		t.Fatalf("after a newer SAS: registry expiry %v, want %v (old %v)", got, newExpiry, oldExpiry)
@@ -97,5 +96,36 @@ func TestExportRecordsSASExpiry(t *testing.T) {
 		if strings.Contains(logs.String(), secret) {
 			t.Fatalf("the log holds a secret (%.8s...):\n%s", secret, logs.String())
 		}
+	}
+}
+
+// TestExportRefusesClaimedContainer: a destination registered without its
+// container (before containers were recorded, or through a caller that
+// did not decrypt) whose SAS writes to a container another org holds is
+// not delivered: the export decrypts, finds the container claimed and
+// fails permanently, naming the holder and not the SAS, and nothing is
+// written or recorded.
+func TestExportRefusesClaimedContainer(t *testing.T) {
+	ctx := context.Background()
+	holder := register(t, "claim-holder", destination.KindAzure)
+	cipher, sig, _ := sasFor(t, 24*time.Hour)
+	if _, err := apps.Registry.Put(ctx, destination.Destination{OrgID: "claim-taker", Kind: destination.KindAzure, Enabled: true,
+		Azure: &destination.Azure{SASCipher: cipher, Residency: destination.ResidencyUS}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := apps.Exporter.Export(ctx, "claim-taker", day)
+	if !errors.Is(err, registry.ErrClaimed) || !export.IsPermanent(err) || !strings.Contains(err.Error(), holder.OrgID) {
+		t.Fatalf("export of a claimed container: %v, want a permanent refusal naming %s", err, holder.OrgID)
+	}
+	for _, secret := range []string{sig, url.QueryEscape(sig), cipher[:64]} {
+		if strings.Contains(err.Error(), secret) {
+			t.Fatalf("the error holds a secret: %v", err)
+		}
+	}
+	if _, err := stack.ReadBlob(ctx, destination.ObjectName("claim-taker", day)); err == nil {
+		t.Fatal("the claimed container received the file")
+	}
+	if d, err := apps.Registry.Get(ctx, "claim-taker"); err != nil || d.Azure.Container != "" {
+		t.Fatalf("the refused container was recorded: %+v, %v", d.Azure, err)
 	}
 }

@@ -53,6 +53,23 @@ type S3 struct {
 	Bucket  string
 	Region  string
 	RoleARN string
+	// BucketOwner is the 12-digit ID of the AWS account that owns the
+	// bucket. Every write asks S3 to check it (ExpectedBucketOwner) and
+	// the session policy allows no other (s3:ResourceAccount), so that a
+	// bucket of the same name re-created in another account after the
+	// customer deleted theirs receives nothing. Normalize sets it to the
+	// role's account when it is empty; Owner gives that default for a
+	// destination stored before the field existed.
+	BucketOwner string
+}
+
+// Owner is the account that must own the bucket: BucketOwner, or the
+// role's account when it is unset.
+func (s *S3) Owner() string {
+	if s.BucketOwner != "" {
+		return s.BucketOwner
+	}
+	return RoleAccount(s.RoleARN)
 }
 
 // Azure is a customer's container, known only through an encrypted SAS URL.
@@ -64,6 +81,13 @@ type Azure struct {
 	// SASExpiry is when the SAS stops working, once known (it is inside
 	// the cipher, so it is learnt at the first decryption); zero if unknown.
 	SASExpiry time.Time
+	// StorageAccount and Container are where the SAS writes, once known
+	// (learnt at decryption, like SASExpiry); both empty if unknown. The
+	// registry keeps one org per account and container unless the
+	// operator says that orgs share it: the cipher is safe to show, so
+	// anyone holding another customer's could register it as their own.
+	StorageAccount string
+	Container      string
 }
 
 // ExternalID is the STS external ID used when assuming the customer's
@@ -86,6 +110,10 @@ func (d *Destination) Normalize() {
 		d.S3.Bucket = strings.TrimSpace(d.S3.Bucket)
 		d.S3.Region = strings.TrimSpace(d.S3.Region)
 		d.S3.RoleARN = strings.TrimSpace(d.S3.RoleARN)
+		d.S3.BucketOwner = strings.TrimSpace(d.S3.BucketOwner)
+		if d.S3.BucketOwner == "" {
+			d.S3.BucketOwner = RoleAccount(d.S3.RoleARN)
+		}
 	}
 	if d.Azure != nil {
 		d.Azure.SASCipher = strings.Map(func(r rune) rune {
@@ -117,7 +145,13 @@ func (d *Destination) Validate() error {
 		if err := ValidateRegion(d.S3.Region); err != nil {
 			return err
 		}
-		return ValidateRoleARN(d.S3.RoleARN)
+		if err := ValidateRoleARN(d.S3.RoleARN); err != nil {
+			return err
+		}
+		if d.S3.BucketOwner == "" {
+			return nil // the role's account (Owner)
+		}
+		return ValidateAccountID(FieldBucketOwner, d.S3.BucketOwner)
 	case KindAzure:
 		if d.Azure == nil || d.S3 != nil {
 			return &Error{Field: "kind", Value: string(d.Kind), Reason: "an azure destination needs the azure fields and no s3 fields"}
@@ -125,11 +159,28 @@ func (d *Destination) Validate() error {
 		if err := ValidateResidency(string(d.Azure.Residency)); err != nil {
 			return err
 		}
+		if err := validateTarget(d.Azure.StorageAccount, d.Azure.Container); err != nil {
+			return err
+		}
 		_, err := DecodeCipher(d.Azure.SASCipher)
 		return err
 	default:
 		return &Error{Field: "kind", Value: string(d.Kind), Reason: `must be "s3" or "azure"`}
 	}
+}
+
+// validateTarget accepts a storage account and container both unknown
+// (empty) or both valid names.
+func validateTarget(account, container string) error {
+	switch {
+	case account == "" && container == "":
+		return nil
+	case !sas.ValidAccountName(account):
+		return &Error{Field: "storage_account", Value: account, Reason: "must be 3 to 24 lowercase letters or digits, set together with the container"}
+	case !sas.ValidContainerName(container):
+		return &Error{Field: "container", Value: container, Reason: "must be 3 to 63 lowercase letters, digits or single hyphens, set together with the storage account"}
+	}
+	return nil
 }
 
 // ValidateResidency accepts "us" and "eu".
@@ -149,6 +200,28 @@ func ValidateRoleARN(arn string) error {
 	m := roleARNPattern.FindStringSubmatch(arn)
 	if m == nil || len(m[3]) > 510 {
 		return &Error{Field: "role_arn", Value: arn, Reason: "must be an IAM role ARN like arn:aws:iam::123456789012:role/AuditLogsDelivery"}
+	}
+	return nil
+}
+
+// RoleAccount is the AWS account ID in a role ARN, or "" if arn is not
+// one.
+func RoleAccount(arn string) string {
+	if m := roleARNPattern.FindStringSubmatch(arn); m != nil {
+		return m[2]
+	}
+	return ""
+}
+
+// FieldBucketOwner names the bucket owner in errors.
+const FieldBucketOwner = "bucket_owner"
+
+var accountIDPattern = regexp.MustCompile(`^\d{12}$`)
+
+// ValidateAccountID checks a 12-digit AWS account ID, naming field.
+func ValidateAccountID(field, id string) error {
+	if !accountIDPattern.MatchString(id) {
+		return &Error{Field: field, Value: id, Reason: "must be a 12-digit AWS account ID"}
 	}
 	return nil
 }

@@ -34,6 +34,19 @@ func TestValidDestinations(t *testing.T) {
 	if s.ExternalID() != "org1" {
 		t.Fatal("the external ID must be the org ID")
 	}
+	// The bucket owner defaults to the role's account.
+	if s.S3.BucketOwner != "123456789012" || s.S3.Owner() != "123456789012" {
+		t.Fatalf("bucket owner %q (Owner %q), want the role's account", s.S3.BucketOwner, s.S3.Owner())
+	}
+	o := s3Dest()
+	o.S3.BucketOwner = " 210987654321 "
+	o.Normalize()
+	if err := o.Validate(); err != nil || o.S3.Owner() != "210987654321" {
+		t.Fatalf("explicit owner: %v, Owner %q", err, o.S3.Owner())
+	}
+	if legacy := (&S3{RoleARN: "arn:aws:iam::123456789012:role/x"}); legacy.Owner() != "123456789012" {
+		t.Fatalf("an S3 without BucketOwner: Owner %q, want the role's account", legacy.Owner())
+	}
 }
 
 func TestValidationErrors(t *testing.T) {
@@ -55,6 +68,8 @@ func TestValidationErrors(t *testing.T) {
 		{"role_arn", "arn:aws:iam::12345:role/x", func(d *Destination) { d.S3.RoleARN = "arn:aws:iam::12345:role/x" }},
 		{"role_arn", "arn:aws:iam::123456789012:user/x", func(d *Destination) { d.S3.RoleARN = "arn:aws:iam::123456789012:user/x" }},
 		{"role_arn", "arn:aws:s3:::bucket", func(d *Destination) { d.S3.RoleARN = "arn:aws:s3:::bucket" }},
+		{"bucket_owner", "21098765432", func(d *Destination) { d.S3.BucketOwner = "21098765432" }},
+		{"bucket_owner", "acme", func(d *Destination) { d.S3.BucketOwner = "acme" }},
 		{"prefix", "/abs/", func(d *Destination) { d.Prefix = "/abs/" }},
 		{"prefix", "a/../b/", func(d *Destination) { d.Prefix = "a/../b/" }},
 		{"prefix", "a//b/", func(d *Destination) { d.Prefix = "a//b/" }},

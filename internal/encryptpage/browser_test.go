@@ -129,6 +129,8 @@ func TestPageInChromium(t *testing.T) {
 			{"http", strings.Replace(raw, "https:", "http:", 1), `scheme "http" is not https`},
 			{"blob, not container", strings.Replace(raw, "/audit-logs?", "/audit-logs/x.csv?", 1), "exactly one container (found 2 path segments)"},
 			{"read only", strings.Replace(raw, "sp=cw", "sp=r", 1), `SAS permissions "r" lack create (c) or write (w)`},
+			{"read and list too", strings.Replace(raw, "sp=cw", "sp=rcwl", 1), `SAS permissions "rcwl" grant more than create, write and add: remove read (r), list (l)`},
+			{"account SAS", strings.Replace(raw, "sp=cw", "ss=b&srt=co&sp=cw", 1), "SAS URL is an account SAS (it has the parameter ss)"},
 			{"expired", sasURL(time.Now().Add(-time.Hour)), "SAS URL expired at"},
 			{"no signature", strings.Split(raw, "&sig=")[0], "no signature (sig)"},
 		} {

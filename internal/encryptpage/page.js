@@ -8,6 +8,10 @@
 (function () {
   var MAX_BYTES = 446; // RSA-4096, OAEP SHA-256: 512 - 2*32 - 2
   var BLOB_SUFFIX = ".blob.core.windows.net";
+  var PERMISSION_NAMES = {
+    r: "read", a: "add", c: "create", w: "write", d: "delete", x: "delete version", y: "permanent delete",
+    l: "list", t: "tags", f: "filter", m: "move", e: "execute", o: "ownership", p: "permissions", i: "set immutability policy"
+  };
   var sasEl = document.getElementById("sas");
   var resEl = document.getElementById("residency");
   var button = document.getElementById("encrypt");
@@ -80,9 +84,26 @@
     if (!q.get("sig")) {
       return "SAS URL has no signature (sig): copy the whole Blob SAS URL.";
     }
+    if (q.has("ss") || q.has("srt")) {
+      return "SAS URL is an account SAS (it has the parameter " + (q.has("ss") ? "ss" : "srt") + "), which reaches beyond one container: generate a container SAS instead.";
+    }
     var sp = q.get("sp") || "";
     if (sp.indexOf("c") < 0 || sp.indexOf("w") < 0) {
       return "SAS permissions " + JSON.stringify(sp) + " lack create (c) or write (w): generate the SAS with Create and Write.";
+    }
+    // The service refuses any permission beyond create, write and add: it
+    // must not hold a credential that reads, lists or deletes your data.
+    var extra = "";
+    for (var k = 0; k < sp.length; k++) {
+      var p = sp.charAt(k);
+      if ("cwa".indexOf(p) < 0 && extra.indexOf(p) < 0) {
+        extra += p;
+      }
+    }
+    if (extra !== "") {
+      return "SAS permissions " + JSON.stringify(sp) + " grant more than create, write and add: remove " +
+        extra.split("").map(function (p) { return (PERMISSION_NAMES[p] || "an unknown permission") + " (" + p + ")"; }).join(", ") +
+        ", and generate the SAS with only Create and Write.";
     }
     var se = q.get("se");
     if (!se) {

@@ -151,15 +151,20 @@ var queryLogStore = allow("QueryLogStore", []string{"dynamodb:Query"},
 	Resource{Name: EventsTable}, Resource{Name: EventsTable, Path: "/index/" + ByTimeIndex})
 
 // delivery is what running an export needs: assume customers' roles,
-// decrypt SAS ciphers, read the destination and record its SAS expiry
-// (registry.Get, registry.RecordSASExpiry: one attribute, conditional on
-// the cipher), query the log store, and record the delivery in the ledger
-// (ledger.Begin/Finish/Fail, all UpdateItem).
+// decrypt SAS ciphers, read the destination (registry.Get), record what
+// decrypting its SAS URL tells (registry.RecordSASExpiry: one attribute,
+// conditional on the cipher; registry.RecordSASContainer, for a
+// destination that does not hold its storage account and container yet:
+// a TransactWriteItems of UpdateItems only, conditional on the cipher and
+// the claim's version, which DynamoDB authorizes action by action, with
+// the claim read by GetItem: so no PutItem or DeleteItem), query the log
+// store, and record the delivery in the ledger (ledger.Begin/Finish/Fail,
+// all UpdateItem).
 func delivery() []Statement {
 	return append(slices.Clone(assumeCustomerRoles),
 		allow("DecryptSasCiphers", []string{"kms:Decrypt"}, on(SASKeys)...),
 		allow("ReadDestination", []string{"dynamodb:GetItem"}, on(RegistryTable)...),
-		allow("RecordSasExpiry", []string{"dynamodb:UpdateItem"}, on(RegistryTable)...),
+		allow("RecordSasExpiryAndContainer", []string{"dynamodb:UpdateItem"}, on(RegistryTable)...),
 		queryLogStore,
 		readShardCount,
 		allow("RecordDelivery", []string{"dynamodb:UpdateItem"}, on(LedgerTable)...),

@@ -91,6 +91,15 @@ func Demo(ctx context.Context, dir string, out io.Writer, nEvents int) error {
 			if d.Azure.SASCipher, err = opensslenc.Encrypt(ctx, pemKey, sasURL); err != nil {
 				return fmt.Errorf("encrypt the SAS URL with openssl: %w", err)
 			}
+			// As `destination put` does: decrypt and check the SAS, and
+			// record its expiry and the container it writes to (which the
+			// registry claims for the org).
+			u, err := a.SAS.Decrypt(ctx, d.Azure.Residency, d.Azure.SASCipher)
+			if err != nil {
+				return fmt.Errorf("check the SAS URL of %s: %w", d.OrgID, err)
+			}
+			d.Azure.SASExpiry = u.Expiry().UTC().Truncate(time.Second)
+			d.Azure.StorageAccount, d.Azure.Container = u.Account(), u.Container()
 			say("   %-13s Azure container %s, create+write SAS encrypted with `openssl pkeyutl` to the eu key (%d base64 characters)",
 				d.OrgID, Container, len(strings.ReplaceAll(d.Azure.SASCipher, "\n", "")))
 		}

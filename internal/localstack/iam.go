@@ -38,8 +38,11 @@ import (
 //     account, and the Deny on "this account's roles" names an account of
 //     its own (OwnAccount) that holds no role here;
 //   - moto names some batch APIs as actions of their own
-//     (sqs:SendMessageBatch), which AWS authorizes as the single action;
-//     motoAliases adds them next to the action AWS checks;
+//     (sqs:SendMessageBatch), which AWS authorizes as the single action,
+//     and a DynamoDB transaction as dynamodb:TransactWriteItems, which is
+//     no IAM action (AWS authorizes each of its items as its own action:
+//     the registry's transactions hold UpdateItems and, for a delete, a
+//     DeleteItem); motoAliases adds them next to the actions AWS checks;
 //   - local-kms and the Lambda emulator check no permission at all.
 
 // MotoAccount is moto's account: ours and the customers' on the local stack.
@@ -87,6 +90,7 @@ var motoAliases = map[string][]string{
 	"sqs:SendMessage":             {"sqs:SendMessageBatch"},
 	"sqs:DeleteMessage":           {"sqs:DeleteMessageBatch"},
 	"sqs:ChangeMessageVisibility": {"sqs:ChangeMessageVisibilityBatch"},
+	"dynamodb:UpdateItem":         {"dynamodb:TransactWriteItems"},
 }
 
 // localARNs are the local resources' ARNs of a grants.Name, for the

@@ -7,7 +7,8 @@
 //     s3:AbortMultipartUpload, which the product doc forgot and which our
 //     multipart uploads need to clean up after a failure), on the objects
 //     under the destination's prefix only (the product doc grants the
-//     whole bucket);
+//     whole bucket), in a bucket of the bucket owner's account only
+//     (s3sink.OwnerCondition, the session policy's condition too);
 //   - the role's trust policy: our AWS account (or named principals of it)
 //     may assume the role only with sts:ExternalId equal to the org ID;
 //   - the bucket policy statement for that role, scoped the same way;
@@ -53,6 +54,7 @@ const (
 	FieldCustomerAccount = "customer_account"
 	FieldRoleName        = "role_name"
 	FieldRoleARN         = "role_arn"
+	FieldBucketOwner     = "bucket_owner"
 )
 
 // Input is what the documents are made from.
@@ -76,6 +78,9 @@ type Input struct {
 	CustomerAccount string
 	RoleName        string
 	RoleARN         string
+
+	// BucketOwner is the account that owns the bucket, if not the role's.
+	BucketOwner string
 }
 
 // Documents are the filled-in documents and values.
@@ -179,6 +184,9 @@ type Values struct {
 	RoleARN         string `json:"role_arn"`
 	Region          string `json:"region"`
 	Prefix          string `json:"prefix"`
+	// BucketOwner is the account that owns the bucket: the role's
+	// account unless the customer says otherwise.
+	BucketOwner string `json:"bucket_owner_account_id"`
 }
 
 // RegisterCommand is the auditctl command line that registers the
@@ -186,6 +194,9 @@ type Values struct {
 func (v Values) RegisterCommand() string {
 	cmd := fmt.Sprintf("auditctl destination put --org %s --s3-bucket %s --region %s --role-arn %s",
 		shellQuote(v.OrgID), shellQuote(v.Bucket), shellQuote(v.Region), shellQuote(v.RoleARN))
+	if v.BucketOwner != "" && v.BucketOwner != destination.RoleAccount(v.RoleARN) {
+		cmd += " --bucket-owner " + shellQuote(v.BucketOwner)
+	}
 	if v.Prefix != "" {
 		cmd += " --prefix " + shellQuote(v.Prefix)
 	}
@@ -239,7 +250,7 @@ func withField(err error, field string) error {
 
 // normalize trims what people paste loosely and fills the defaults.
 func (in Input) normalize() Input {
-	for _, p := range []*string{&in.OrgID, &in.Bucket, &in.Region, &in.Account, &in.CustomerAccount, &in.RoleName, &in.RoleARN} {
+	for _, p := range []*string{&in.OrgID, &in.Bucket, &in.Region, &in.Account, &in.CustomerAccount, &in.RoleName, &in.RoleARN, &in.BucketOwner} {
 		*p = strings.TrimSpace(*p)
 	}
 	if in.Prefix != "" && !strings.HasSuffix(in.Prefix, "/") {
@@ -310,6 +321,11 @@ func (in Input) check() (string, error) {
 			return "", fieldErr(FieldPrincipal, p, fmt.Sprintf("is in partition %s, but region %s is in %s", m[1], in.Region, partition))
 		}
 	}
+	if in.BucketOwner != "" {
+		if err := destination.ValidateAccountID(FieldBucketOwner, in.BucketOwner); err != nil {
+			return "", err
+		}
+	}
 	// A role in our own account is not refused here, though our deployed
 	// export may not assume one (infra/stack denies it): that is the
 	// deployment's rule, which the CLI applies, and the emulator tests
@@ -325,6 +341,10 @@ func Generate(in Input) (Documents, error) {
 		return Documents{}, err
 	}
 	partition := Partition(in.Region)
+	owner := in.BucketOwner
+	if owner == "" {
+		owner = destination.RoleAccount(role)
+	}
 	objects := s3sink.ObjectResource(partition, in.Bucket, in.Prefix)
 	actions := Strings(s3sink.DeliveryActions())
 
@@ -335,11 +355,12 @@ func Generate(in Input) (Documents, error) {
 	return Documents{
 		IAMPolicy: Policy{Version: "2012-10-17", Statement: []Statement{{
 			Sid: "ContentfulAuditLogDelivery", Effect: "Allow", Action: actions, Resource: Strings{objects},
+			Condition: s3sink.OwnerCondition(owner),
 		}}},
 		TrustPolicy: Policy{Version: "2012-10-17", Statement: []Statement{{
 			Sid: "ContentfulAuditLogDelivery", Effect: "Allow", Principal: &Principal{AWS: trusted},
 			Action:    Strings{"sts:AssumeRole"},
-			Condition: map[string]map[string]string{"StringEquals": {"sts:ExternalId": in.OrgID}},
+			Condition: s3sink.ExternalIDCondition(in.OrgID),
 		}}},
 		BucketPolicy: Policy{Version: "2012-10-17", Statement: []Statement{{
 			Sid: "ContentfulAuditLogDelivery", Effect: "Allow", Principal: &Principal{AWS: Strings{role}},
@@ -358,6 +379,7 @@ func Generate(in Input) (Documents, error) {
 			RoleARN:         role,
 			Region:          in.Region,
 			Prefix:          in.Prefix,
+			BucketOwner:     owner,
 		},
 	}, nil
 }

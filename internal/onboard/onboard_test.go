@@ -1,8 +1,10 @@
 package onboard
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -47,7 +49,12 @@ func TestGenerate(t *testing.T) {
         "s3:PutObject",
         "s3:AbortMultipartUpload"
       ],
-      "Resource": "arn:aws:s3:::acme-audit/contentful/*"
+      "Resource": "arn:aws:s3:::acme-audit/contentful/*",
+      "Condition": {
+        "StringEquals": {
+          "s3:ResourceAccount": "210987654321"
+        }
+      }
     }
   ]
 }
@@ -111,7 +118,8 @@ func TestGenerate(t *testing.T) {
   "bucket_arn": "arn:aws:s3:::acme-audit",
   "role_arn": "arn:aws:iam::210987654321:role/ContentfulAuditLogs",
   "region": "eu-west-1",
-  "prefix": "contentful/"
+  "prefix": "contentful/",
+  "bucket_owner_account_id": "210987654321"
 }
 `},
 	}
@@ -130,12 +138,15 @@ func TestGenerate(t *testing.T) {
 // two drifted apart, either deliveries would fail (less) or the role
 // would grant what we never use (more).
 func TestIAMPolicyIsTheSessionPolicy(t *testing.T) {
-	for _, in := range []Input{acme, {OrgID: "o-1", Bucket: "b-cn", Region: "cn-north-1", Account: "111111111111", CustomerAccount: "222222222222"}} {
+	for _, in := range []Input{acme,
+		{OrgID: "o-1", Bucket: "b-cn", Region: "cn-north-1", Account: "111111111111", CustomerAccount: "222222222222"},
+		{OrgID: "o-2", Bucket: "b-2", Region: "us-east-1", Account: "111111111111", CustomerAccount: "222222222222", BucketOwner: "333333333333"},
+	} {
 		d, err := Generate(in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sp, err := s3sink.SessionPolicy(s3sink.Destination{OrgID: in.OrgID, Bucket: in.Bucket, Region: in.Region, RoleARN: d.Values.RoleARN, Prefix: d.Values.Prefix})
+		sp, err := s3sink.SessionPolicy(s3sink.Destination{OrgID: in.OrgID, Bucket: in.Bucket, Region: in.Region, RoleARN: d.Values.RoleARN, Prefix: d.Values.Prefix, BucketOwner: in.BucketOwner})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,8 +158,14 @@ func TestIAMPolicyIsTheSessionPolicy(t *testing.T) {
 			t.Fatalf("statements: session %d, iam %d", len(session.Statement), len(d.IAMPolicy.Statement))
 		}
 		s, p := session.Statement[0], d.IAMPolicy.Statement[0]
-		if !slices.Equal(s.Action, p.Action) || !slices.Equal(s.Resource, p.Resource) {
-			t.Errorf("session policy %v on %v, customer policy %v on %v", s.Action, s.Resource, p.Action, p.Resource)
+		if !slices.Equal(s.Action, p.Action) || !slices.Equal(s.Resource, p.Resource) || !reflect.DeepEqual(s.Condition, p.Condition) {
+			t.Errorf("session policy %v on %v if %v, customer policy %v on %v if %v", s.Action, s.Resource, s.Condition, p.Action, p.Resource, p.Condition)
+		}
+		if want := cmp.Or(in.BucketOwner, in.CustomerAccount); p.Condition["StringEquals"]["s3:ResourceAccount"] != want || d.Values.BucketOwner != want {
+			t.Errorf("condition %v, values' bucket owner %q; want the owner %s", p.Condition, d.Values.BucketOwner, want)
+		}
+		if got := d.Values.RegisterCommand(); strings.Contains(got, "--bucket-owner") != (in.BucketOwner != "") {
+			t.Errorf("register command %s: --bucket-owner only when the bucket's owner is not the role's account", got)
 		}
 		if !slices.Equal(d.BucketPolicy.Statement[0].Action, p.Action) || !slices.Equal(d.BucketPolicy.Statement[0].Resource, p.Resource) {
 			t.Errorf("bucket policy %+v differs from the IAM policy %+v", d.BucketPolicy.Statement[0], p)
@@ -220,6 +237,7 @@ func TestRejects(t *testing.T) {
 		"role arn and account": {func(in *Input) { in.RoleARN = "arn:aws:iam::210987654321:role/x" }, FieldCustomerAccount, "210987654321"},
 		"principal syntax":     {func(in *Input) { in.Principals = []string{"606137763417"} }, FieldPrincipal, "606137763417"},
 		"principal account":    {func(in *Input) { in.Principals = []string{"arn:aws:iam::999999999999:role/x"} }, FieldPrincipal, "arn:aws:iam::999999999999:role/x"},
+		"bucket owner":         {func(in *Input) { in.BucketOwner = "2109-8765-4321" }, FieldBucketOwner, "2109-8765-4321"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			in := acme

@@ -1,5 +1,7 @@
 // Package registry stores the destinations of all organizations in one
-// DynamoDB table, one item per org (partition key org_id). Every write is
+// DynamoDB table, one item per org (partition key org_id), and beside them
+// one claim item per Azure storage container that an org delivers to
+// (claims.go), which keeps another org from registering it. Every write is
 // validated by the destination package first, and every read is validated
 // again, so a hand-edited item fails loudly instead of misdirecting a
 // delivery. DynamoDB details stay inside this package.
@@ -16,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
 )
 
@@ -30,9 +33,12 @@ const (
 	AttrBucket    = "bucket"
 	AttrRegion    = "region"
 	AttrRoleARN   = "role_arn"
-	AttrSASCipher = "sas_cipher"
-	AttrResidency = "residency"
-	AttrSASExpiry = "sas_expiry"
+	// AttrBucketOwner is the bucket owner's account ID; absent from items
+	// stored before it existed, which mean the role's account.
+	AttrBucketOwner = "bucket_owner"
+	AttrSASCipher   = "sas_cipher"
+	AttrResidency   = "residency"
+	AttrSASExpiry   = "sas_expiry"
 )
 
 // ErrNotFound means the org has no destination.
@@ -43,6 +49,7 @@ type API interface {
 	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 	dynamodb.ScanAPIClient
 }
 
@@ -75,11 +82,52 @@ func CreateTable(ctx context.Context, db *dynamodb.Client, table string) error {
 
 // Put creates or replaces the destination of d.OrgID after normalizing
 // and validating it. CreatedAt is kept from the first Put; UpdatedAt is
-// now. Fields of the other kind are removed.
+// now. Fields of the other kind are removed. An Azure destination whose
+// storage account and container are known claims them (claims.go): Put
+// refuses, with a *ClaimedError, a container that another org holds.
 func (r *Registry) Put(ctx context.Context, d destination.Destination) (destination.Destination, error) {
+	return r.PutShared(ctx, d, nil)
+}
+
+// PutShared is Put for a destination whose container the orgs in shared
+// may hold too: the operator says that they deliver there on purpose
+// (orgs of one customer). Holders not named still refuse it.
+func (r *Registry) PutShared(ctx context.Context, d destination.Destination, shared []string) (destination.Destination, error) {
 	d.Normalize()
 	if err := d.Validate(); err != nil {
 		return d, err
+	}
+	for _, o := range shared {
+		if err := audit.ValidateOrgID(o); err != nil {
+			return d, err
+		}
+	}
+	err := retry("put destination for org "+d.OrgID, func() error { return r.put(ctx, d, shared) })
+	if err != nil {
+		return d, err
+	}
+	return r.Get(ctx, d.OrgID)
+}
+
+// put is one round of PutShared: read the destination as it is, work out
+// the claims that move, and write them and the destination at once, each
+// conditional on what was read.
+func (r *Registry) put(ctx context.Context, d destination.Destination, shared []string) error {
+	old, err := r.getItem(ctx, d.OrgID)
+	if err != nil {
+		return fmt.Errorf("put destination for org %s: %w", d.OrgID, err)
+	}
+	var to target
+	if d.Azure != nil {
+		to = target{d.Azure.StorageAccount, d.Azure.Container}
+	}
+	writes, err := r.claimMoves(ctx, d.OrgID, targetOf(old), to, shared)
+	var claimed *ClaimedError
+	if errors.As(err, &claimed) {
+		return err // the caller names the org
+	}
+	if err != nil {
+		return fmt.Errorf("put destination for org %s: %w", d.OrgID, err)
 	}
 	now := r.now().UTC().Truncate(time.Millisecond)
 	vals := map[string]types.AttributeValue{
@@ -111,6 +159,7 @@ func (r *Registry) Put(ctx context.Context, d destination.Destination) (destinat
 	field(AttrBucket, s3.Bucket)
 	field(AttrRegion, s3.Region)
 	field(AttrRoleARN, s3.RoleARN)
+	field(AttrBucketOwner, s3.BucketOwner)
 	field(AttrSASCipher, az.SASCipher)
 	field(AttrResidency, string(az.Residency))
 	expiry := ""
@@ -118,6 +167,8 @@ func (r *Registry) Put(ctx context.Context, d destination.Destination) (destinat
 		expiry = az.SASExpiry.UTC().Format(time.RFC3339)
 	}
 	field(AttrSASExpiry, expiry)
+	field(AttrStorageAccount, az.StorageAccount)
+	field(AttrContainer, az.Container)
 	expr := set
 	if len(remove) > 0 {
 		expr += " REMOVE "
@@ -128,18 +179,25 @@ func (r *Registry) Put(ctx context.Context, d destination.Destination) (destinat
 			expr += ph
 		}
 	}
-	out, err := r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	var cond string
+	if old == nil {
+		names["#"+AttrOrgID] = AttrOrgID
+		cond = "attribute_not_exists(#" + AttrOrgID + ")"
+	} else {
+		cond = targetCondition(targetOf(old), names, vals)
+	}
+	writes = append(writes, types.TransactWriteItem{Update: &types.Update{
 		TableName:                 aws.String(r.table),
 		Key:                       key(d.OrgID),
 		UpdateExpression:          aws.String(expr),
+		ConditionExpression:       aws.String(cond),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: vals,
-		ReturnValues:              types.ReturnValueAllNew,
-	})
-	if err != nil {
-		return d, fmt.Errorf("put destination for org %s: %w", d.OrgID, err)
+	}})
+	if err := r.transact(ctx, writes); err != nil {
+		return fmt.Errorf("put destination for org %s: %w", d.OrgID, err)
 	}
-	return decode(out.Attributes)
+	return nil
 }
 
 // Get returns the destination of org, or an error wrapping ErrNotFound.
@@ -176,32 +234,49 @@ func (r *Registry) SetEnabled(ctx context.Context, org string, enabled bool) err
 
 // Delete removes org's destination; deleting a missing one is not an error.
 func (r *Registry) Delete(ctx context.Context, org string) error {
-	if _, err := r.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(r.table), Key: key(org)}); err != nil {
-		return fmt.Errorf("delete destination for org %s: %w", org, err)
+	if _, err := r.DeleteExisting(ctx, org); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
 	}
 	return nil
 }
 
-// DeleteExisting removes org's destination and returns its kind, or an
-// error wrapping ErrNotFound if there is none (an operator who mistyped the
-// org learns it). The item is not decoded first: a hand-edited item that
-// no longer validates can still be removed.
+// DeleteExisting removes org's destination, and its claim of a container
+// (in the same transaction), and returns its kind, or an error wrapping
+// ErrNotFound if there is none (an operator who mistyped the org learns
+// it). The item is not decoded first: a hand-edited item that no longer
+// validates can still be removed.
 func (r *Registry) DeleteExisting(ctx context.Context, org string) (destination.Kind, error) {
-	out, err := r.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                aws.String(r.table),
-		Key:                      key(org),
-		ConditionExpression:      aws.String("attribute_exists(#org)"),
-		ExpressionAttributeNames: map[string]string{"#org": AttrOrgID},
-		ReturnValues:             types.ReturnValueAllOld,
+	var kind destination.Kind
+	err := retry("delete destination for org "+org, func() error {
+		old, err := r.getItem(ctx, org)
+		switch {
+		case err != nil:
+			return err
+		case old == nil:
+			return fmt.Errorf("org %s: %w", org, ErrNotFound)
+		}
+		kind = destination.Kind(str(old, AttrKind))
+		from := targetOf(old)
+		writes, err := r.claimMoves(ctx, org, from, target{}, nil)
+		if err != nil {
+			return err
+		}
+		names := map[string]string{"#" + AttrOrgID: AttrOrgID}
+		vals := map[string]types.AttributeValue{}
+		cond := "attribute_exists(#" + AttrOrgID + ") AND " + targetCondition(from, names, vals)
+		if len(vals) == 0 {
+			vals = nil // DynamoDB refuses an empty map
+		}
+		writes = append(writes, types.TransactWriteItem{Delete: &types.Delete{
+			TableName: aws.String(r.table), Key: key(org),
+			ConditionExpression: aws.String(cond), ExpressionAttributeNames: names, ExpressionAttributeValues: vals,
+		}})
+		return r.transact(ctx, writes)
 	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return "", fmt.Errorf("org %s: %w", org, ErrNotFound)
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return "", fmt.Errorf("delete destination for org %s: %w", org, err)
 	}
-	return destination.Kind(str(out.Attributes, AttrKind)), nil
+	return kind, err
 }
 
 // List calls fn for every valid destination and invalid for every item
@@ -243,6 +318,10 @@ func (r *Registry) scanSegment(ctx context.Context, seg, total int32, fn func(de
 	p := dynamodb.NewScanPaginator(r.db, &dynamodb.ScanInput{
 		TableName: aws.String(r.table), ConsistentRead: aws.Bool(true),
 		Segment: aws.Int32(seg), TotalSegments: aws.Int32(total),
+		// Claim items are not destinations (claims.go).
+		FilterExpression:          aws.String("NOT begins_with(#key, :claim)"),
+		ExpressionAttributeNames:  map[string]string{"#key": AttrOrgID},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":claim": s(ClaimKeyPrefix)},
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -302,9 +381,10 @@ func decode(item map[string]types.AttributeValue) (destination.Destination, erro
 	}
 	switch d.Kind {
 	case destination.KindS3:
-		d.S3 = &destination.S3{Bucket: str(item, AttrBucket), Region: str(item, AttrRegion), RoleARN: str(item, AttrRoleARN)}
+		d.S3 = &destination.S3{Bucket: str(item, AttrBucket), Region: str(item, AttrRegion), RoleARN: str(item, AttrRoleARN), BucketOwner: str(item, AttrBucketOwner)}
 	case destination.KindAzure:
-		d.Azure = &destination.Azure{SASCipher: str(item, AttrSASCipher), Residency: destination.Residency(str(item, AttrResidency))}
+		d.Azure = &destination.Azure{SASCipher: str(item, AttrSASCipher), Residency: destination.Residency(str(item, AttrResidency)),
+			StorageAccount: str(item, AttrStorageAccount), Container: str(item, AttrContainer)}
 		if v := str(item, AttrSASExpiry); v != "" {
 			if d.Azure.SASExpiry, err = time.Parse(time.RFC3339, v); err != nil {
 				return d, fmt.Errorf("registry item for org %s: %s %s: %w", d.OrgID, AttrSASExpiry, strconv.Quote(v), err)

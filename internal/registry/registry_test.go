@@ -45,12 +45,17 @@ func TestPutGetRoundTrip(t *testing.T) {
 	clock := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 	r.now = func() time.Time { return clock }
 
-	first, err := r.Put(ctx, s3Dest("org1"))
+	owned := s3Dest("org1")
+	owned.S3.BucketOwner = "210987654321"
+	first, err := r.Put(ctx, owned)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !first.CreatedAt.Equal(clock) || !first.UpdatedAt.Equal(clock) {
 		t.Fatalf("times = %v %v, want %v", first.CreatedAt, first.UpdatedAt, clock)
+	}
+	if got, err := r.Get(ctx, "org1"); err != nil || got.S3.BucketOwner != "210987654321" {
+		t.Fatalf("bucket owner read back %+v, %v", got.S3, err)
 	}
 
 	// Switching to Azure keeps created_at, moves updated_at, drops the S3 fields.
@@ -71,6 +76,29 @@ func TestPutGetRoundTrip(t *testing.T) {
 	}
 	if !got.CreatedAt.Equal(first.CreatedAt) || !got.UpdatedAt.Equal(clock) {
 		t.Fatalf("created %v updated %v", got.CreatedAt, got.UpdatedAt)
+	}
+}
+
+// TestBucketOwnerOfOlderItems: an item stored before the bucket owner was
+// (no bucket_owner) means the role's account; a new Put stores it.
+func TestBucketOwnerOfOlderItems(t *testing.T) {
+	ctx := context.Background()
+	r, db, table := newRegistry(t)
+	if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: map[string]types.AttributeValue{
+		AttrOrgID: s("old"), AttrKind: s("s3"), AttrBucket: s("acme-audit"), AttrRegion: s("eu-west-1"), AttrRoleARN: s("arn:aws:iam::123456789012:role/x"),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := r.Get(ctx, "old")
+	if err != nil || d.S3.BucketOwner != "" || d.S3.Owner() != "123456789012" {
+		t.Fatalf("older item: %+v, %v; want no stored owner and the role's account as Owner", d.S3, err)
+	}
+	if _, err := r.Put(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key("old")})
+	if err != nil || str(out.Item, AttrBucketOwner) != "123456789012" {
+		t.Fatalf("after Put: bucket_owner %q, %v; want the role's account stored", str(out.Item, AttrBucketOwner), err)
 	}
 }
 

@@ -107,9 +107,10 @@ type suite struct {
 
 	logs *testenv.SyncBuffer // the handler's log lines
 
-	mu      sync.Mutex
-	secrets []string // SAS signatures handed out, never to be seen in output
-	errs    []string // error texts returned by the handler
+	mu        sync.Mutex
+	secrets   []string // SAS signatures handed out, never to be seen in output
+	errs      []string // error texts returned by the handler
+	azureOrgs []string // the orgs registered on the one container, which share it
 
 	buildOnce sync.Once
 	exportBin string
@@ -373,9 +374,13 @@ func (s *suite) newFixture(t *testing.T, name string, kind destination.Kind, mul
 		if f.cipher, err = s.st.EncryptSAS("us", viaProxy); err != nil {
 			t.Fatal(err)
 		}
-		d.Azure = &destination.Azure{SASCipher: f.cipher, Residency: destination.ResidencyUS}
+		// Recorded as `destination put` records it, and shared with the
+		// other scenarios' orgs: they all deliver to the one container,
+		// which the registry otherwise keeps for the first org.
+		d.Azure = &destination.Azure{SASCipher: f.cipher, Residency: destination.ResidencyUS,
+			StorageAccount: localstack.DevAccount, Container: localstack.Container}
 	}
-	saved, err := s.reg.Put(ctx, d)
+	saved, err := s.register(ctx, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,6 +398,21 @@ func (s *suite) newFixture(t *testing.T, name string, kind destination.Kind, mul
 	}
 	f.generated = synth.Counts(gen)[f.org]
 	return f
+}
+
+// register stores d; an Azure one names every Azure org registered before
+// it as sharing the container (one at a time, so that none is left out).
+func (s *suite) register(ctx context.Context, d destination.Destination) (destination.Destination, error) {
+	if d.Kind != destination.KindAzure {
+		return s.reg.Put(ctx, d)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	saved, err := s.reg.PutShared(ctx, d, s.azureOrgs)
+	if err == nil {
+		s.azureOrgs = append(s.azureOrgs, d.OrgID)
+	}
+	return saved, err
 }
 
 // padding makes each event of a multipart scenario about 4.3 KB of CSV,

@@ -15,6 +15,10 @@ var (
 	ErrExpired = errors.New("SAS expired")
 	// ErrPermissions: the SAS lacks create (c) or write (w).
 	ErrPermissions = errors.New("SAS lacks create and write permissions")
+	// ErrScope: the SAS reaches further than writing to one container:
+	// an account SAS (ss, srt), or permissions beyond create, write and
+	// add (read, list, delete, ...). We must not hold it.
+	ErrScope = errors.New("SAS grants more than writing to one container")
 	// ErrHostNotAllowed: the URL's host is neither an Azure Blob host nor
 	// an allowed emulator, so the signature is not sent there.
 	ErrHostNotAllowed = errors.New("SAS host not allowed")

@@ -18,7 +18,7 @@ import (
 // carries exactly its reason, so that callers (auditctl verify) can name
 // it with errors.Is; other refusals carry none of them.
 func TestRefusalReasons(t *testing.T) {
-	reasons := []error{sas.ErrExpired, sas.ErrPermissions, sas.ErrHostNotAllowed, sas.ErrUndecryptable, sas.ErrNoKey}
+	reasons := []error{sas.ErrExpired, sas.ErrPermissions, sas.ErrScope, sas.ErrHostNotAllowed, sas.ErrUndecryptable, sas.ErrNoKey}
 	for _, tc := range []struct {
 		name string
 		raw  string
@@ -29,6 +29,9 @@ func TestRefusalReasons(t *testing.T) {
 		{"read only", azureHost + "/audit-logs?" + query("sp", "r", "se", "2026-12-31"), sas.ErrPermissions},
 		{"write only", azureHost + "/audit-logs?" + query("sp", "w", "se", "2026-12-31"), sas.ErrPermissions},
 		{"no permissions", azureHost + "/audit-logs?" + query("se", "2026-12-31"), sas.ErrPermissions},
+		{"read and list, no write", azureHost + "/audit-logs?" + query("sp", "rl", "se", "2026-12-31"), sas.ErrPermissions},
+		{"read and delete too", azureHost + "/audit-logs?" + query("sp", "rcwd", "se", "2026-12-31"), sas.ErrScope},
+		{"account SAS", azureHost + "/audit-logs?" + query("ss", "b", "srt", "c", "sp", "cw", "se", "2026-12-31"), sas.ErrScope},
 		{"other host", "https://evil.example.com/audit-logs?" + good, sas.ErrHostNotAllowed},
 		{"attacker suffix", "https://acct01.blob.core.windows.net.evil.example.com/audit-logs?" + good, sas.ErrHostNotAllowed},
 		{"emulator not allowed", "http://" + emuHost + "/devstoreaccount1/audit-logs?" + good, sas.ErrHostNotAllowed},

@@ -7,7 +7,9 @@
 // base64 of the cipher. Decrypter sends the cipher to KMS, where the
 // private key stays, and Parse checks the plaintext before any request is
 // made with it: an Azure Blob host (or an explicitly allowed emulator), a
-// single container, a signature, create and write permissions, an expiry
+// single container, a signature, create and write permissions and nothing
+// beyond them but add (no account SAS, no read, list or delete: we must not
+// hold a credential that reads or removes the customer's data), an expiry
 // in the future.
 //
 // The decrypted URL is a secret: whoever holds it can write to the

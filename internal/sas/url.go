@@ -47,13 +47,14 @@ type URL struct {
 	expiry      time.Time
 	emulator    bool
 	redacted    string
-	// secret is behind a pointer so that reflection-based printing of a
-	// struct holding a URL by value (fmt's %v does not call our methods on
-	// unexported fields) shows an address, not the signature.
-	secret *secret
+	// secret returns the real URL. It is a function, not a string or a
+	// pointer to one, because fmt prints a struct holding a URL in an
+	// unexported field by reflection, without our methods: a string field
+	// would show as it is, and so would a pointer's target under a verb
+	// that does not fit a struct (%s, %q, %x print "%!s(*T=&{...})"). A
+	// function prints as its address, whatever the verb.
+	secret func() string
 }
-
-type secret struct{ url string }
 
 // Account is the storage account name.
 func (u URL) Account() string { return u.account }
@@ -82,7 +83,7 @@ func (u URL) Reveal() string {
 	if u.secret == nil {
 		return ""
 	}
-	return u.secret.url
+	return u.secret()
 }
 
 // String returns the redacted form, e.g.
@@ -124,6 +125,17 @@ var (
 	permsPattern     = regexp.MustCompile(`^[a-z]+$`)
 )
 
+// ValidAccountName reports whether s is a storage account name: 3 to 24
+// lowercase letters or digits.
+func ValidAccountName(s string) bool { return accountPattern.MatchString(s) }
+
+// ValidContainerName reports whether s is a container name: 3 to 63
+// lowercase letters, digits or single hyphens, starting and ending with a
+// letter or digit.
+func ValidContainerName(s string) bool {
+	return len(s) >= 3 && len(s) <= 63 && containerPattern.MatchString(s)
+}
+
 // timeLayouts are the ISO 8601 forms Azure accepts for st and se:
 // YYYY-MM-DD, YYYY-MM-DDThh:mmTZD and YYYY-MM-DDThh:mm:ss[.fffffff]TZD.
 // time.RFC3339 parsing accepts the fraction as well.
@@ -135,7 +147,7 @@ var timeLayouts = []string{time.RFC3339, "2006-01-02T15:04Z07:00", "2006-01-02"}
 var keptParams = map[string]bool{"sv": true, "ss": true, "srt": true, "sr": true, "sp": true, "st": true, "se": true, "spr": true}
 
 // Parse checks raw as a container SAS URL that lets us create and write
-// blobs until a time after now. Every refusal wraps sink.ErrInvalidConfig,
+// blobs, and do nothing else (add aside), until a time after now. Every refusal wraps sink.ErrInvalidConfig,
 // names the rule, and contains neither the signature nor the query.
 func Parse(raw string, now time.Time, p Policy) (*URL, error) {
 	if raw == "" {
@@ -201,14 +213,14 @@ func Parse(raw string, now time.Time, p Policy) (*URL, error) {
 		}
 		u.account, u.container = account, segs[0]
 	}
-	if len(u.container) < 3 || len(u.container) > 63 || !containerPattern.MatchString(u.container) {
+	if !ValidContainerName(u.container) {
 		return nil, invalidf("SAS container name %s must be 3 to 63 lowercase letters, digits or single hyphens, starting and ending with a letter or digit", quoteShort(u.container))
 	}
 
 	if err := u.checkQuery(pu, now); err != nil {
 		return nil, err
 	}
-	u.secret = &secret{url: raw}
+	u.secret = func() string { return raw }
 	return u, nil
 }
 
@@ -251,6 +263,15 @@ func (u *URL) checkQuery(pu *url.URL, now time.Time) error {
 		return invalidf("SAS resource type (sr) %s is not a container (c): create a container SAS", quoteShort(sr[0]))
 	}
 
+	// An account SAS (ss: services, srt: resource types) reaches every
+	// container of the account, and more than Blob storage: we hold
+	// nothing broader than one container.
+	for _, k := range []string{"ss", "srt"} {
+		if _, ok := q[k]; ok {
+			return refusef(ErrScope, "SAS URL is an account SAS (it has the parameter %s), which reaches beyond one container: create a container SAS instead (sr=c, no ss or srt parameter)", k)
+		}
+	}
+
 	u.permissions = q.Get("sp")
 	if u.permissions == "" {
 		return refusef(ErrPermissions, "SAS URL has no permissions (sp): it needs create (c) and write (w)")
@@ -265,8 +286,14 @@ func (u *URL) checkQuery(pu *url.URL, now time.Time) error {
 	if !strings.Contains(u.permissions, "w") {
 		lack = append(lack, "write (w)")
 	}
-	if len(lack) > 0 {
+	extra := extraPermissions(u.permissions)
+	switch {
+	case len(lack) > 0 && len(extra) > 0:
+		return refusef(ErrPermissions, "SAS permissions %q lack %s, and grant %s that we must not hold: create the SAS with only create (c) and write (w)", u.permissions, strings.Join(lack, " and "), joinAnd(extra))
+	case len(lack) > 0:
 		return refusef(ErrPermissions, "SAS permissions %q lack %s", u.permissions, strings.Join(lack, " and "))
+	case len(extra) > 0:
+		return refusef(ErrScope, "SAS permissions (sp) %q grant more than create, write and add: remove %s (we only ever write, and must not hold a credential that reads, lists or deletes your data)", u.permissions, joinAnd(extra))
 	}
 
 	if spr, ok := q["spr"]; ok && !slices.Contains(strings.Split(spr[0], ","), u.scheme) {
@@ -293,6 +320,44 @@ func (u *URL) checkQuery(pu *url.URL, now time.Time) error {
 	}
 	u.redacted = redact(pu, q)
 	return nil
+}
+
+// allowedPermissions are the sp letters a delivery may hold: create and
+// write (both needed) and add (harmless: it only appends to blobs).
+const allowedPermissions = "cwa"
+
+// permissionNames names the container SAS permission letters Azure knows.
+var permissionNames = map[rune]string{
+	'r': "read", 'a': "add", 'c': "create", 'w': "write", 'd': "delete", 'x': "delete version",
+	'y': "permanent delete", 'l': "list", 't': "tags", 'f': "filter", 'm': "move", 'e': "execute",
+	'o': "ownership", 'p': "permissions", 'i': "set immutability policy",
+}
+
+// extraPermissions lists, as "read (r)", each letter of sp beyond
+// allowedPermissions, once, in the order given.
+func extraPermissions(sp string) []string {
+	var extra []string
+	seen := map[rune]bool{}
+	for _, r := range sp {
+		if strings.ContainsRune(allowedPermissions, r) || seen[r] {
+			continue
+		}
+		seen[r] = true
+		name := permissionNames[r]
+		if name == "" {
+			name = "an unknown permission"
+		}
+		extra = append(extra, fmt.Sprintf("%s (%c)", name, r))
+	}
+	return extra
+}
+
+// joinAnd joins "a", "b" and "c" as "a, b and c".
+func joinAnd(s []string) string {
+	if len(s) <= 1 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
 }
 
 func parseTime(field, v string) (time.Time, error) {

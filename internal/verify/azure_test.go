@@ -158,11 +158,27 @@ func TestAzure(t *testing.T) {
 			t.Fatalf("register %s: %v", org, err)
 		}
 	}
-	register("az-healthy", "us", "us", f.sasURL(t, azurite.Host, f.container, cw, year))
+	// registerAt registers raw with the container it writes to, as
+	// `destination put` does after decrypting, sharing it with shared.
+	registerAt := func(org, residency, raw string, shared ...string) {
+		t.Helper()
+		cipher := sastest.Encrypt(t, f.pem[residency], raw)
+		if _, err := a.Registry.PutShared(ctx, destination.Destination{OrgID: org, Kind: destination.KindAzure, Prefix: "audit/", Enabled: true,
+			Azure: &destination.Azure{SASCipher: cipher, Residency: destination.Residency(residency), StorageAccount: devAccount, Container: f.container}}, shared); err != nil {
+			t.Fatalf("register %s: %v", org, err)
+		}
+	}
+	registerAt("az-healthy", "us", f.sasURL(t, azurite.Host, f.container, cw, year))
 	soon := time.Now().Add(10 * 24 * time.Hour).UTC().Truncate(time.Second)
-	register("az-expiring", "eu", "eu", f.sasURL(t, azurite.Host, f.container, cw, soon))
+	registerAt("az-expiring", "eu", f.sasURL(t, azurite.Host, f.container, cw, soon), "az-healthy")
+	// A working SAS of the container that az-healthy holds, registered
+	// without its container (as before containers were recorded, or by
+	// another org that got hold of the cipher): the check records it,
+	// finds it claimed, and writes nothing.
+	register("az-claimed", "us", "us", f.sasURL(t, azurite.Host, f.container, cw, year))
 	register("az-expired", "us", "us", f.sasURL(t, azurite.Host, f.container, cw, time.Now().Add(-time.Minute)))
 	register("az-read-only", "us", "us", f.sasURL(t, azurite.Host, f.container, azsas.ContainerPermissions{Read: true, List: true}, year))
+	register("az-too-broad", "us", "us", f.sasURL(t, azurite.Host, f.container, azsas.ContainerPermissions{Read: true, Create: true, Write: true, Delete: true, List: true}, year))
 	// A working SAS of the same Azurite, under a host name that is not on
 	// the allowed list: the signature must not go there.
 	port := azurite.Host[strings.LastIndex(azurite.Host, ":"):]
@@ -183,8 +199,10 @@ func TestAzure(t *testing.T) {
 		{org: "az-expiring", warnings: []string{verify.WarnSASExpiresSoon}, expires: soon},
 		{org: "az-expired", want: verify.CauseSASExpired, stage: verify.StageOpen},
 		{org: "az-read-only", want: verify.CauseSASPermissions, stage: verify.StageOpen, mention: []string{"create (c) and write (w)"}},
+		{org: "az-too-broad", want: verify.CauseSASScope, stage: verify.StageOpen, mention: []string{"container SAS", "sp=cw"}},
 		{org: "az-host", want: verify.CauseSASHostNotAllowed, stage: verify.StageOpen},
 		{org: "az-other-key", want: verify.CauseCipherUndecryptable, stage: verify.StageOpen, mention: []string{"our us key", "us public key"}},
+		{org: "az-claimed", want: verify.CauseContainerClaimed, stage: verify.StageOpen, mention: []string{"--share-container-with"}},
 		{org: "az-no-container", want: verify.CauseContainerMissing, stage: verify.StageUpload, expires: year, mention: []string{missing, devAccount}},
 	} {
 		t.Run(tc.org, func(t *testing.T) {
@@ -214,6 +232,14 @@ func TestAzure(t *testing.T) {
 				t.Errorf("probe (%d bytes, report says %d):\n%s", len(body), r.Bytes, body)
 			}
 		})
+	}
+
+	// The checks recorded where each decrypted SAS writes: the container
+	// of az-no-container, claimed for it; az-claimed's was refused.
+	for org, want := range map[string]string{"az-no-container": missing, "az-claimed": ""} {
+		if d, err := a.Registry.Get(ctx, org); err != nil || d.Azure.Container != want {
+			t.Errorf("%s: recorded container %q (%v), want %q", org, d.Azure.Container, err, want)
+		}
 	}
 
 	// Azure's own refusals, which Parse keeps us from meeting: a SAS that

@@ -13,6 +13,7 @@ import (
 	"github.com/contentful/auditlogs/internal/sas"
 	"github.com/contentful/auditlogs/internal/sink"
 	"github.com/contentful/auditlogs/internal/sink/azuresink"
+	"github.com/contentful/auditlogs/internal/sink/s3sink"
 )
 
 // Cause names why a check failed: a stable, machine-readable code (the
@@ -33,21 +34,30 @@ const (
 	// tell a caller whether a role exists. So this one cause covers the
 	// three, and its fix lists them.
 	CauseRoleNotAssumable Cause = "role_not_assumable"
-	CauseOurCredentials   Cause = "our_credentials_refused" // STS refused our own credentials
-	CausePutDenied        Cause = "put_denied"              // the role was assumed, S3 refused the write
-	CauseBucketMissing    Cause = "bucket_missing"
-	CauseBucketRegion     Cause = "bucket_wrong_region"
+	// CauseExternalIDNotRequired: the role was assumed with the org ID,
+	// and once more with a random external ID: its trust policy does not
+	// require the external ID, so any org could register the role.
+	CauseExternalIDNotRequired Cause = "external_id_not_required"
+	CauseOurCredentials        Cause = "our_credentials_refused" // STS refused our own credentials
+	CausePutDenied             Cause = "put_denied"              // the role was assumed, S3 refused the write
+	CauseBucketMissing         Cause = "bucket_missing"
+	CauseBucketRegion          Cause = "bucket_wrong_region"
 
 	// Azure.
 	CauseCipherUndecryptable Cause = "sas_cipher_undecryptable" // KMS refuses the cipher with the residency's key
 	CauseKMSKeyMissing       Cause = "kms_key_not_configured"   // ours: no key for the residency
 	CauseKMSUnavailable      Cause = "kms_unavailable"          // KMS failed otherwise (throttled, down, key disabled)
 	CauseSASExpired          Cause = "sas_expired"
-	CauseSASPermissions      Cause = "sas_permissions" // lacks create and write
+	CauseSASPermissions      Cause = "sas_permissions"     // lacks create and write
+	CauseSASScope            Cause = "sas_scope_too_broad" // an account SAS, or permissions beyond create, write and add
 	CauseSASHostNotAllowed   Cause = "sas_host_not_allowed"
 	CauseSASInvalid          Cause = "sas_invalid" // any other problem with the URL's form
 	CauseSASRefused          Cause = "sas_refused" // Azure refused the signature (revoked, key rotated, IP rules)
 	CauseContainerMissing    Cause = "container_missing"
+	// CauseContainerClaimed: the SAS writes to a container that another
+	// org's destination holds (registry claims); the operator decides
+	// whether the orgs share it.
+	CauseContainerClaimed Cause = "container_registered_for_another_org"
 
 	// Either.
 	CauseUnavailable Cause = "unavailable" // network, throttling, 5xx: a retry may work
@@ -57,9 +67,9 @@ const (
 // Causes lists every Cause, for documentation and its test.
 var Causes = []Cause{
 	CauseNotRegistered, CauseInvalidDestination, CauseRegistry,
-	CauseRoleNotAssumable, CauseOurCredentials, CausePutDenied, CauseBucketMissing, CauseBucketRegion,
+	CauseRoleNotAssumable, CauseExternalIDNotRequired, CauseOurCredentials, CausePutDenied, CauseBucketMissing, CauseBucketRegion,
 	CauseCipherUndecryptable, CauseKMSKeyMissing, CauseKMSUnavailable, CauseSASExpired, CauseSASPermissions,
-	CauseSASHostNotAllowed, CauseSASInvalid, CauseSASRefused, CauseContainerMissing,
+	CauseSASScope, CauseSASHostNotAllowed, CauseSASInvalid, CauseSASRefused, CauseContainerMissing, CauseContainerClaimed,
 	CauseUnavailable, CauseUnknown,
 }
 
@@ -100,6 +110,10 @@ func classify(stage Stage, d destination.Destination, info sasSink, err error) *
 func causeOf(stage Stage, d destination.Destination, info sasSink, err error) Cause {
 	var fe *audit.FieldError
 	switch {
+	case errors.Is(err, s3sink.ErrExternalIDNotRequired):
+		return CauseExternalIDNotRequired
+	case errors.Is(err, registry.ErrClaimed):
+		return CauseContainerClaimed
 	case errors.Is(err, registry.ErrNotFound):
 		return CauseNotRegistered
 	case stage == StageRegistry && (errors.As(err, &fe) || errors.Is(err, sink.ErrInvalidConfig)):
@@ -164,6 +178,8 @@ func azureCause(info sasSink, err error) Cause {
 		return CauseSASExpired
 	case errors.Is(err, sas.ErrPermissions):
 		return CauseSASPermissions
+	case errors.Is(err, sas.ErrScope):
+		return CauseSASScope
 	case errors.Is(err, sas.ErrHostNotAllowed):
 		return CauseSASHostNotAllowed
 	case errors.Is(err, sas.ErrUndecryptable):

@@ -5,15 +5,16 @@ import (
 	"strings"
 
 	"github.com/contentful/auditlogs/internal/destination"
+	"github.com/contentful/auditlogs/internal/sink/s3sink"
 )
 
 // explain returns, for people, what went wrong and how to fix it. The
 // sentences name the resources involved (bucket, role, external ID,
 // container, expiry), never a secret.
 func explain(c Cause, d destination.Destination, info sasSink) (message, fix string) {
-	var bucket, region, role, prefix string
+	var bucket, region, role, owner, prefix string
 	if d.S3 != nil {
-		bucket, region, role = d.S3.Bucket, d.S3.Region, d.S3.RoleARN
+		bucket, region, role, owner = d.S3.Bucket, d.S3.Region, d.S3.RoleARN, d.S3.Owner()
 	}
 	prefix = d.Prefix
 	where := "the container named in the SAS URL"
@@ -35,13 +36,18 @@ func explain(c Cause, d destination.Destination, info sasSink) (message, fix str
 		return fmt.Sprintf("AWS STS refused to let us assume role %s with external ID %q", role, d.ExternalID()),
 			fmt.Sprintf("in AWS account %s check that (1) the role %s exists, (2) its trust policy allows sts:AssumeRole to our AWS account, and (3) its trust policy's condition sts:ExternalId is exactly %q (the organization ID). "+
 				"STS gives the same answer for all three, so check each", accountOf(role), role, d.ExternalID())
+	case CauseExternalIDNotRequired:
+		return fmt.Sprintf("role %s can be assumed with any external ID, not only %q: its trust policy does not require the organization ID as external ID, so another organization's set-up could point us at it", role, d.ExternalID()),
+			fmt.Sprintf("in AWS account %s add to the statement of role %s's trust policy that lets our AWS account call sts:AssumeRole the condition %s (auditctl policies prints the whole trust policy), then check again",
+				accountOf(role), role, (&s3sink.ExternalIDError{OrgID: d.ExternalID(), RoleARN: role}).Fix())
 	case CauseOurCredentials:
 		return "AWS STS or S3 refused our service's own credentials, not the customer's role",
 			"operator: check the credentials the service runs with (and that their session has not expired); nothing is wrong with the customer's set-up as far as this check got"
 	case CausePutDenied:
 		return fmt.Sprintf("we assumed role %s, but S3 refused to let it write under s3://%s/%s", role, bucket, prefix),
 			fmt.Sprintf("give the role a permission policy that allows s3:PutObject and s3:AbortMultipartUpload on arn:aws:s3:::%s/%s*; check that the bucket policy, an SCP or a permissions boundary does not deny it, "+
-				"and that the bucket's default encryption is SSE-S3: our session allows no KMS actions, so a bucket that encrypts with a customer managed KMS key (SSE-KMS) refuses our writes", bucket, prefix)
+				"that the bucket belongs to AWS account %s (we write only to a bucket of the owner registered, so that a bucket re-created under the same name elsewhere gets nothing: register the right owner if it is another account), "+
+				"and that the bucket's default encryption is SSE-S3: our session allows no KMS actions, so a bucket that encrypts with a customer managed KMS key (SSE-KMS) refuses our writes", bucket, prefix, owner)
 	case CauseBucketMissing:
 		return fmt.Sprintf("bucket %s does not exist", bucket),
 			fmt.Sprintf("create bucket %s in %s, or register the name of the bucket that should receive the logs", bucket, region)
@@ -65,6 +71,9 @@ func explain(c Cause, d destination.Destination, info sasSink) (message, fix str
 	case CauseSASPermissions:
 		return "the SAS URL does not grant create (c) and write (w)",
 			"create the container SAS with the permissions Create and Write (sp=cw), encrypt it with our public key and send us the new cipher"
+	case CauseSASScope:
+		return "the SAS URL grants more than writing to one container (an account SAS, or read, list, delete or other permissions beyond create, write and add), and we must not hold such a credential",
+			"create a container SAS (not an account SAS) with only the permissions Create and Write (sp=cw), encrypt it with our public key and send us the new cipher; then revoke the old SAS"
 	case CauseSASHostNotAllowed:
 		return "the SAS URL's host is not an Azure Blob Storage host (<account>.blob.core.windows.net), so we do not send the signature there",
 			"create the SAS from the storage account's Blob service and send the container URL it gives (https://<account>.blob.core.windows.net/<container>?...), encrypted"
@@ -77,6 +86,9 @@ func explain(c Cause, d destination.Destination, info sasSink) (message, fix str
 	case CauseContainerMissing:
 		return fmt.Sprintf("%s does not exist", where),
 			"create the container, or create the SAS for the container that should receive the logs"
+	case CauseContainerClaimed:
+		return fmt.Sprintf("the SAS URL writes to %s, which the destination of another organization already uses, so we do not deliver there for org %q (the detail names the other org)", where, d.OrgID),
+			"operator: if both organizations belong to the same customer and share the container on purpose, register this one again with `auditctl destination put ... --share-container-with <the other org>`; otherwise the customer must send a SAS URL of a container of their own"
 	case CauseUnavailable:
 		return "the storage service or the network failed in a way that retrying may fix",
 			"check again in a few minutes; if it keeps failing, the detail says what failed"

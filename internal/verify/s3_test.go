@@ -30,12 +30,16 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 // motoAccount is moto's default account: ours and, here, the customer's.
 const motoAccount = "123456789012"
 
+// otherAccount owns no bucket here.
+const otherAccount = "111122223333"
+
 // s3SetupCalls is the number of requests s3Setup sends before moto starts
 // to authenticate: 3 per user (CreateUser, PutUserPolicy,
 // CreateAccessKey) for the exporter and the admin, 2 per role with a
 // permission policy (CreateRole, PutRolePolicy) for writer and reader, 1
-// for the untrusting role (CreateRole) and 1 for the bucket.
-const s3SetupCalls = 3 + 3 + 2 + 2 + 1 + 1
+// for the untrusting role (CreateRole), 1 for the role whose trust has no
+// external ID condition (CreateRole) and 1 for the bucket.
+const s3SetupCalls = 3 + 3 + 2 + 2 + 1 + 1 + 1
 
 // The orgs of the S3 test, and what their checks must find.
 const (
@@ -48,13 +52,16 @@ const (
 	orgPutDenied  = "s3-put-denied"  // its role may read, not write
 	orgUnknown    = "s3-unknown"     // not registered
 	orgRegion     = "s3-wrong-region"
-	orgFlaky      = "s3-flaky"   // S3 answers 503
-	orgInvalid    = "s3-invalid" // its registry item holds a bad bucket name
+	orgFlaky      = "s3-flaky"       // S3 answers 503
+	orgInvalid    = "s3-invalid"     // its registry item holds a bad bucket name
+	orgOtherOwner = "s3-other-owner" // its bucket is owned by another account than the one registered
+	orgOpenTrust  = "s3-open-trust"  // its role's trust has no sts:ExternalId condition
 )
 
 type s3Fixture struct {
 	bucket, missingBucket              string
 	writerARN, readerARN, untrustedARN string
+	openARN                            string
 	exporterKey, exporterSecret        string
 	adminKey, adminSecret              string
 	admin                              *s3.Client
@@ -111,10 +118,17 @@ func s3Setup(t *testing.T, moto *testenv.Server) *s3Fixture {
 	// roles trust the exporter user itself (AWS accepts that as well).
 	exporter := "arn:aws:iam::" + motoAccount + ":user/exporter"
 	write := []string{"s3:PutObject", "s3:AbortMultipartUpload"}
-	f.writerARN = role("audit-writer", exporter, []string{orgHealthy, orgDisabled, orgNoBucket, orgRegion, orgFlaky}, write,
+	f.writerARN = role("audit-writer", exporter, []string{orgHealthy, orgDisabled, orgNoBucket, orgRegion, orgFlaky, orgOtherOwner}, write,
 		"arn:aws:s3:::"+f.bucket+"/*", "arn:aws:s3:::"+f.missingBucket+"/*")
 	f.readerARN = role("audit-reader", exporter, []string{orgPutDenied}, []string{"s3:GetObject"}, "arn:aws:s3:::"+f.bucket+"/*")
 	f.untrustedARN = role("audit-untrusting", "arn:aws:iam::"+motoAccount+":user/admin", []string{orgUntrusted}, nil)
+	open := testenv.JSON(t, map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
+		"Effect": "Allow", "Principal": map[string]any{"AWS": exporter}, "Action": "sts:AssumeRole"}}})
+	out, err := ic.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("audit-open"), AssumeRolePolicyDocument: aws.String(open)})
+	if err != nil {
+		t.Fatalf("create role audit-open: %v", err)
+	}
+	f.openARN = aws.ToString(out.Role.Arn)
 	if _, err := pathStyle(cfg).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(f.bucket)}); err != nil {
 		t.Fatalf("create bucket: %v", err)
 	}
@@ -199,6 +213,13 @@ func TestS3(t *testing.T) {
 	put(orgNoRole, f.bucket, "arn:aws:iam::"+motoAccount+":role/no-such-role", true)
 	put(orgPutDenied, f.bucket, f.readerARN, true)
 	put(orgFlaky, f.bucket, f.writerARN, true)
+	put(orgOpenTrust, f.bucket, f.openARN, true)
+	// The registered owner is not the bucket's (moto's account owns it):
+	// S3 would refuse every write that says so.
+	if _, err := reg.Put(ctx, destination.Destination{OrgID: orgOtherOwner, Kind: destination.KindS3, Prefix: "contentful/", Enabled: true,
+		S3: &destination.S3{Bucket: f.bucket, Region: "us-east-1", RoleARN: f.writerARN, BucketOwner: otherAccount}}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := reg.Put(ctx, destination.Destination{OrgID: orgRegion, Kind: destination.KindS3, Prefix: "contentful/", Enabled: true,
 		S3: &destination.S3{Bucket: f.bucket, Region: "eu-west-1", RoleARN: f.writerARN}}); err != nil {
 		t.Fatal(err)
@@ -232,7 +253,12 @@ func TestS3(t *testing.T) {
 		Action: faultproxy.S3Error(301, "PermanentRedirect", "The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint.")}
 	flakyRule := &faultproxy.Rule{Name: "S3 unavailable", Method: http.MethodPut, Path: verify.ProbePrefix + orgFlaky,
 		Action: faultproxy.S3Error(503, "ServiceUnavailable", "Please reduce your request rate.")}
-	proxy.Add(noRoleRule, regionRule, flakyRule)
+	// moto ignores ExpectedBucketOwner; S3 answers a write whose expected
+	// owner is not the bucket's with 403 AccessDenied, and so does the
+	// proxy, for the header the other-owner org's destination must send.
+	ownerRule := &faultproxy.Rule{Name: "bucket of another owner", Method: http.MethodPut, Header: map[string]string{"X-Amz-Expected-Bucket-Owner": otherAccount},
+		Action: faultproxy.S3Error(403, "AccessDenied", "Access Denied")}
+	proxy.Add(noRoleRule, regionRule, flakyRule, ownerRule)
 
 	a := productionApp(t, map[string]string{
 		"AWS_ENDPOINT_URL":        proxy.URL,
@@ -240,7 +266,7 @@ func TestS3(t *testing.T) {
 		"AWS_SECRET_ACCESS_KEY":   f.exporterSecret,
 		"AUDITLOG_REGISTRY_TABLE": table,
 	})
-	v := &verify.Verifier{Destinations: a.Registry, Sinks: a.Exporter.Sinks}
+	v := &verify.Verifier{Destinations: a.Registry, Sinks: a.Exporter.Sinks, Trust: a.Sinks}
 
 	for _, tc := range []struct {
 		org      string
@@ -259,6 +285,8 @@ func TestS3(t *testing.T) {
 		{orgUnknown, verify.CauseNotRegistered, verify.StageRegistry, nil, []string{orgUnknown, "destination put"}},
 		{orgRegion, verify.CauseBucketRegion, verify.StageUpload, nil, []string{f.bucket, "eu-west-1"}},
 		{orgFlaky, verify.CauseUnavailable, verify.StageUpload, nil, []string{"check again"}},
+		{orgOpenTrust, verify.CauseExternalIDNotRequired, verify.StageOpen, nil, []string{f.openARN, `"sts:ExternalId": "` + orgOpenTrust + `"`, "any external ID"}},
+		{orgOtherOwner, verify.CausePutDenied, verify.StageUpload, nil, []string{"belongs to AWS account " + otherAccount}},
 		{orgInvalid, verify.CauseInvalidDestination, verify.StageRegistry, nil, []string{orgInvalid}},
 	} {
 		t.Run(tc.org, func(t *testing.T) {
@@ -275,7 +303,7 @@ func TestS3(t *testing.T) {
 			if !checkOutcome(t, r, tc.want, tc.stage, tc.mention, "bucket", before, after) {
 				return
 			}
-			if r.Bucket != f.bucket || r.RoleARN != f.writerARN || r.ExternalID != tc.org || !probeKey("contentful/", tc.org).MatchString(r.Key) {
+			if r.Bucket != f.bucket || r.RoleARN != f.writerARN || r.ExternalID != tc.org || r.BucketOwner != motoAccount || !probeKey("contentful/", tc.org).MatchString(r.Key) {
 				t.Errorf("bucket %q role %q external ID %q key %q", r.Bucket, r.RoleARN, r.ExternalID, r.Key)
 			}
 			// The probe is there, under its own name, saying what it is;
@@ -289,6 +317,9 @@ func TestS3(t *testing.T) {
 				t.Errorf("probe (%d bytes, report says %d):\n%s", len(body), r.Bytes, body)
 			}
 		})
+	}
+	if ownerRule.Hits() != 1 {
+		t.Errorf("the proxy saw %d writes expecting owner %s, want the other-owner org's one", ownerRule.Hits(), otherAccount)
 	}
 	if noRoleRule.Hits() != 1 || regionRule.Hits() != 1 || flakyRule.Hits() < 1 {
 		t.Errorf("the proxy answered AssumeRole of the missing role %d times, the wrong region's write %d times, the flaky write %d times; want 1, 1, at least 1",

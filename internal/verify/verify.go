@@ -57,10 +57,21 @@ type sasSink interface {
 	Expiry() time.Time
 }
 
+// TrustChecker checks that an S3 destination's role cannot be assumed
+// with another external ID than the org ID (app.Sinks.CheckExternalID):
+// an error wrapping s3sink.ErrExternalIDNotRequired if it can.
+type TrustChecker interface {
+	CheckExternalID(ctx context.Context, d destination.Destination) error
+}
+
 // Verifier checks destinations.
 type Verifier struct {
 	Destinations Destinations
 	Sinks        SinkOpener
+	// Trust, when set, checks an S3 role's trust policy once the role was
+	// assumed: a role that any external ID assumes fails the check
+	// (CauseExternalIDNotRequired) before anything is written.
+	Trust TrustChecker
 	// Expiries, when set, records the SAS expiry of an Azure destination
 	// after decryption; a failure to record is a warning, not a failed
 	// check.
@@ -97,6 +108,9 @@ type Report struct {
 	Region     string `json:"region,omitempty"`
 	RoleARN    string `json:"role_arn,omitempty"`
 	ExternalID string `json:"external_id,omitempty"`
+	// BucketOwner is the account that must own the bucket (every write
+	// sends it as ExpectedBucketOwner).
+	BucketOwner string `json:"bucket_owner,omitempty"`
 	// Azure: known once the SAS was decrypted.
 	StorageAccount string     `json:"storage_account,omitempty"`
 	Container      string     `json:"container,omitempty"`
@@ -145,6 +159,12 @@ func (v *Verifier) Verify(ctx context.Context, org string) Report {
 		r.Failure = classify(StageOpen, d, nil, err)
 		return r
 	}
+	if v.Trust != nil && d.Kind == destination.KindS3 {
+		if err := v.Trust.CheckExternalID(ctx, d); err != nil {
+			r.Failure = classify(StageOpen, d, nil, err)
+			return r
+		}
+	}
 	info, _ := s.(sasSink)
 	if info != nil {
 		r.learnSAS(ctx, v.Expiries, info, now)
@@ -162,7 +182,7 @@ func (v *Verifier) Verify(ctx context.Context, org string) Report {
 func (r *Report) describe(d destination.Destination) {
 	r.Kind, r.Enabled, r.Prefix = d.Kind, d.Enabled, d.Prefix
 	if d.S3 != nil {
-		r.Bucket, r.Region, r.RoleARN, r.ExternalID = d.S3.Bucket, d.S3.Region, d.S3.RoleARN, d.ExternalID()
+		r.Bucket, r.Region, r.RoleARN, r.ExternalID, r.BucketOwner = d.S3.Bucket, d.S3.Region, d.S3.RoleARN, d.ExternalID(), d.S3.Owner()
 	}
 }
 

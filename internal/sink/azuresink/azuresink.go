@@ -14,6 +14,8 @@
 // never appears in what this package returns: errors are rebuilt from the
 // status, Azure's error code and the blob name (see Error), and azcore's own
 // logging redacts every query parameter but api-version, sig included.
+// Every way of printing a Sink (fmt's verbs, JSON, slog) gives where it
+// writes, never the SAS (redact.go).
 package azuresink
 
 import (
@@ -94,8 +96,11 @@ type Sink struct {
 	blockSize   int64
 	concurrency int
 	// secrets are the forms of the signature and the SAS query that
-	// scrub removes from messages, on top of removing every query.
-	secrets []string
+	// scrub removes from messages, on top of removing every query (see
+	// the type for why they are not a plain []string). The client holds
+	// the SAS too, behind a pointer to a struct of the SDK's, and every
+	// way of printing a Sink prints its description instead (redact.go).
+	secrets secrets
 }
 
 var _ sink.Sink = (*Sink)(nil)
@@ -119,7 +124,7 @@ func New(u *sas.URL, opts Options) (*Sink, error) {
 	}
 	if pu, err := url.Parse(u.Reveal()); err == nil {
 		sig := pu.Query().Get("sig")
-		s.secrets = []string{pu.RawQuery, sig, url.QueryEscape(sig), url.PathEscape(sig)}
+		s.secrets = newSecrets(pu.RawQuery, sig, url.QueryEscape(sig), url.PathEscape(sig))
 	}
 
 	retry := DefaultRetry
@@ -147,7 +152,7 @@ func New(u *sas.URL, opts Options) (*Sink, error) {
 		Transport:       opts.Transport,
 	}})
 	if err != nil {
-		return nil, fmt.Errorf("azuresink: client for %s/%s: %w", s.account, s.container, scrub(err, s.secrets))
+		return nil, fmt.Errorf("azuresink: client for %s/%s: %w", s.account, s.container, scrub(err, s.secrets.list()))
 	}
 	s.client = client
 	return s, nil
@@ -260,7 +265,7 @@ func (u *uploadState) first() *failure {
 
 func (s *Sink) fromFailure(blobName string, f *failure) *Error {
 	if f.err != nil {
-		return &Error{Account: s.account, Container: s.container, Blob: blobName, cause: scrub(f.err, s.secrets)}
+		return &Error{Account: s.account, Container: s.container, Blob: blobName, cause: scrub(f.err, s.secrets.list())}
 	}
 	return &Error{Account: s.account, Container: s.container, Blob: blobName,
 		StatusCode: f.status, Code: f.code, RequestID: f.requestID, kind: kindOf(f.status, f.code)}

@@ -122,7 +122,7 @@ func (s *Sink) classify(blob string, err error) *Error {
 	if errors.As(err, &re) {
 		return s.responseError(blob, re)
 	}
-	return &Error{Account: s.account, Container: s.container, Blob: blob, cause: scrub(err, s.secrets)}
+	return &Error{Account: s.account, Container: s.container, Blob: blob, cause: scrub(err, s.secrets.list())}
 }
 
 // scrubbedError stands in for an error of the HTTP stack (a *url.Error

@@ -23,7 +23,7 @@ const (
 )
 
 func testSink() *Sink {
-	return &Sink{account: "acct", container: "logs", secrets: []string{query, sig, sigEnc}}
+	return &Sink{account: "acct", container: "logs", secrets: newSecrets(query, sig, sigEnc)}
 }
 
 func noSig(t *testing.T, texts ...string) {

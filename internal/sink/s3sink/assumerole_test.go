@@ -28,14 +28,16 @@ const motoAccount = "123456789012"
 // setupCalls is the number of requests trustSetup sends before moto starts
 // to authenticate: 3 for the exporter user (CreateUser, PutUserPolicy,
 // CreateAccessKey), 3 for the admin user, 2 for the role (CreateRole,
-// PutRolePolicy) and 1 for the bucket. testenv's readiness probe is a bare
+// PutRolePolicy), 1 for the role that trusts without an external ID
+// (CreateRole) and 1 for the bucket. testenv's readiness probe is a bare
 // TCP connect and does not count. moto counts every request that reaches
 // its authorization check, retries included.
-const setupCalls = 9
+const setupCalls = 10
 
 type trustFixture struct {
 	moto                        *testenv.Server
 	roleARN, bucket             string
+	openRoleARN                 string // trusts the exporter with no sts:ExternalId condition
 	exporterKey, exporterSecret string
 	admin                       *s3.Client
 	secrets                     []string // never printed
@@ -90,6 +92,18 @@ func trustSetup(t *testing.T, moto *testenv.Server, org string) *trustFixture {
 	if _, err := ic.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("auditlogs-writer"), PolicyName: aws.String("write"), PolicyDocument: aws.String(write)}); err != nil {
 		t.Fatalf("put role policy: %v", err)
 	}
+	// A role whose trust has no sts:ExternalId condition: any external ID
+	// assumes it (a set-up that the product doc's console steps allow if
+	// the customer leaves "Require external ID" unticked).
+	open := testenv.JSON(t, map[string]any{
+		"Version":   "2012-10-17",
+		"Statement": []any{map[string]any{"Effect": "Allow", "Principal": map[string]any{"AWS": trustedPrincipal}, "Action": "sts:AssumeRole"}},
+	})
+	openRole, err := ic.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("auditlogs-open"), AssumeRolePolicyDocument: aws.String(open)})
+	if err != nil {
+		t.Fatalf("create role: %v", err)
+	}
+	f.openRoleARN = aws.ToString(openRole.Role.Arn)
 	if _, err := pathStyle(cfg).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(f.bucket)}); err != nil {
 		t.Fatalf("create bucket: %v", err)
 	}
@@ -133,6 +147,8 @@ func TestAssumeRoleTrustPolicy(t *testing.T) {
 		// ignores session policies, so check that one is sent.
 		var assumed []*sts.AssumeRoleInput
 		cfg := exporter.Copy()
+		rec := &ownerRecorder{}
+		cfg.HTTPClient = rec
 		cfg.APIOptions = append(cfg.APIOptions, func(st *middleware.Stack) error {
 			return st.Initialize.Add(middleware.InitializeMiddlewareFunc("recordAssumeRole",
 				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
@@ -177,6 +193,20 @@ func TestAssumeRoleTrustPolicy(t *testing.T) {
 		if string(got) != want {
 			t.Errorf("object = %q, want %q", got, want)
 		}
+		// Open takes the bucket owner from the destination (here the
+		// role's account, the default) for ExpectedBucketOwner.
+		puts := 0
+		for _, r := range rec.take() {
+			if r.op == "PutObject" {
+				puts++
+				if r.owner != motoAccount {
+					t.Errorf("PutObject sent ExpectedBucketOwner %q, want the role's account %s", r.owner, motoAccount)
+				}
+			}
+		}
+		if puts != 1 {
+			t.Errorf("%d PutObject requests recorded, want 1", puts)
+		}
 	})
 
 	t.Run("OtherOrgRefused", func(t *testing.T) {
@@ -204,6 +234,47 @@ func TestAssumeRoleTrustPolicy(t *testing.T) {
 			t.Errorf("objects changed after a refused Open: before %v, after %v", before, after)
 		}
 	})
+}
+
+// TestCheckExternalID: on a moto that authenticates and evaluates trust
+// policies, a role whose trust requires sts:ExternalId = org refuses a
+// random external ID (the check passes), and a role whose trust has no
+// such condition accepts it (the check names the problem and its fix).
+func TestCheckExternalID(t *testing.T) {
+	const org = "org-trusted"
+	moto := testenv.StartMoto(t, "INITIAL_NO_AUTH_ACTION_COUNT="+strconv.Itoa(setupCalls))
+	f := trustSetup(t, moto, org)
+	ctx := testenv.Context(t)
+	exporter := testenv.AWSConfig(t, testenv.Endpoints{Default: moto.URL}, f.exporterKey, f.exporterSecret)
+
+	good := s3sink.Destination{OrgID: org, Bucket: f.bucket, Region: "us-east-1", RoleARN: f.roleARN}
+	if _, err := s3sink.Open(ctx, exporter, good, s3sink.Options{}); err != nil {
+		t.Fatalf("Open with the org's external ID: %v", err)
+	}
+	if err := s3sink.CheckExternalID(ctx, exporter, good); err != nil {
+		t.Errorf("a role that requires the external ID: CheckExternalID = %v, want nil", err)
+	}
+
+	open := good
+	open.RoleARN = f.openRoleARN
+	if _, err := s3sink.Open(ctx, exporter, open, s3sink.Options{}); err != nil {
+		t.Fatalf("Open of the role without an external ID condition: %v", err)
+	}
+	err := s3sink.CheckExternalID(ctx, exporter, open)
+	var ee *s3sink.ExternalIDError
+	if !errors.Is(err, s3sink.ErrExternalIDNotRequired) || !errors.As(err, &ee) {
+		t.Fatalf("a role that does not require the external ID: CheckExternalID = %v, want ErrExternalIDNotRequired", err)
+	}
+	if !strings.Contains(err.Error(), f.openRoleARN) || !strings.Contains(err.Error(), `sts:ExternalId = "`+org+`"`) ||
+		ee.Fix() != `"Condition": {"StringEquals": {"sts:ExternalId": "`+org+`"}}` {
+		t.Errorf("error %q, fix %s: want the role, the org and the condition to add", err, ee.Fix())
+	}
+
+	// Our own credentials refused: not a finding about the role.
+	bogus := testenv.AWSConfig(t, testenv.Endpoints{Default: moto.URL}, "AKIANOTAREALKEY00000", "not-a-real-secret")
+	if err := s3sink.CheckExternalID(ctx, bogus, open); err == nil || errors.Is(err, s3sink.ErrExternalIDNotRequired) || !errors.Is(err, sink.ErrAccessDenied) {
+		t.Errorf("with refused credentials: CheckExternalID = %v, want a classified STS error", err)
+	}
 }
 
 func listAll(t *testing.T, c *s3.Client, bucket string) []string {

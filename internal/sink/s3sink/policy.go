@@ -36,12 +36,22 @@ func validateDestination(d Destination) error {
 		destination.ValidateRegion(d.Region),
 		destination.ValidateRoleARN(d.RoleARN),
 		destination.ValidatePrefix(d.Prefix),
+		validateOwner(d.BucketOwner),
 	} {
 		if err != nil {
 			return fmt.Errorf("s3sink: %w: %w", err, sink.ErrInvalidConfig)
 		}
 	}
 	return nil
+}
+
+// validateOwner accepts an empty owner (the role's account) or an
+// account ID.
+func validateOwner(owner string) error {
+	if owner == "" {
+		return nil
+	}
+	return destination.ValidateAccountID(destination.FieldBucketOwner, owner)
 }
 
 // roleARN parses an IAM role ARN.
@@ -77,16 +87,29 @@ type policyDocument struct {
 }
 
 type policyStatement struct {
-	Sid      string
-	Effect   string
-	Action   []string
-	Resource string
+	Sid       string
+	Effect    string
+	Action    []string
+	Resource  string
+	Condition map[string]map[string]string `json:",omitempty"`
+}
+
+// OwnerCondition is the condition of every statement that lets us write:
+// the bucket must belong to owner (s3:ResourceAccount). A bucket is named
+// globally, so once the customer deletes theirs, anyone may create one of
+// the same name in another account; the condition (with the
+// ExpectedBucketOwner that every write sends) keeps our files out of it.
+// The session policy and the role's IAM policy that `auditctl policies`
+// prints share it.
+func OwnerCondition(owner string) map[string]map[string]string {
+	return map[string]map[string]string{"StringEquals": {"s3:ResourceAccount": owner}}
 }
 
 // SessionPolicy returns the inline session policy that Open passes to
 // AssumeRole: the session may only write objects under the destination's
 // prefix, and abort its own failed multipart uploads (DeliveryActions on
-// ObjectResource). The session's rights are the intersection of this and
+// ObjectResource), in a bucket of the destination's owner
+// (OwnerCondition). The session's rights are the intersection of this and
 // the role's policies. The partition comes from the role ARN (aws,
 // aws-cn, aws-us-gov).
 func SessionPolicy(d Destination) (string, error) {
@@ -97,10 +120,11 @@ func SessionPolicy(d Destination) (string, error) {
 	doc := policyDocument{
 		Version: "2012-10-17",
 		Statement: []policyStatement{{
-			Sid:      "AuditLogDelivery",
-			Effect:   "Allow",
-			Action:   DeliveryActions(),
-			Resource: ObjectResource(role.Partition, d.Bucket, d.Prefix),
+			Sid:       "AuditLogDelivery",
+			Effect:    "Allow",
+			Action:    DeliveryActions(),
+			Resource:  ObjectResource(role.Partition, d.Bucket, d.Prefix),
+			Condition: OwnerCondition(d.owner()),
 		}},
 	}
 	// No HTML escaping: a prefix with '&' stays readable in CloudTrail.

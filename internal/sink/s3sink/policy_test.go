@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -32,11 +33,15 @@ func TestSessionPolicy(t *testing.T) {
 		name         string
 		mutate       func(*Destination)
 		wantResource string
+		wantOwner    string
 	}{
-		{"prefix", func(*Destination) {}, "arn:aws:s3:::customer-audit/contentful/audit/*"},
-		{"no prefix", func(d *Destination) { d.Prefix = "" }, "arn:aws:s3:::customer-audit/*"},
-		{"china partition", func(d *Destination) { d.RoleARN = "arn:aws-cn:iam::210987654321:role/w" }, "arn:aws-cn:s3:::customer-audit/contentful/audit/*"},
-		{"quote in prefix", func(d *Destination) { d.Prefix = `a"b&c/` }, `arn:aws:s3:::customer-audit/a"b&c/*`},
+		{"prefix", func(*Destination) {}, "arn:aws:s3:::customer-audit/contentful/audit/*", "210987654321"},
+		{"no prefix", func(d *Destination) { d.Prefix = "" }, "arn:aws:s3:::customer-audit/*", "210987654321"},
+		{"china partition", func(d *Destination) { d.RoleARN = "arn:aws-cn:iam::210987654321:role/w" }, "arn:aws-cn:s3:::customer-audit/contentful/audit/*", "210987654321"},
+		{"quote in prefix", func(d *Destination) { d.Prefix = `a"b&c/` }, `arn:aws:s3:::customer-audit/a"b&c/*`, "210987654321"},
+		// The bucket belongs to another account of the customer than the
+		// role's.
+		{"bucket owner", func(d *Destination) { d.BucketOwner = "333344445555" }, "arn:aws:s3:::customer-audit/contentful/audit/*", "333344445555"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := validDest()
@@ -53,7 +58,7 @@ func TestSessionPolicy(t *testing.T) {
 					Action    []string
 					Resource  any
 					Principal any
-					Condition any
+					Condition map[string]map[string]string
 					NotAction any
 				}
 			}
@@ -78,8 +83,13 @@ func TestSessionPolicy(t *testing.T) {
 			if st.Resource != tc.wantResource {
 				t.Errorf("Resource = %v, want %s", st.Resource, tc.wantResource)
 			}
-			if st.NotAction != nil || st.Principal != nil || st.Condition != nil {
+			if st.NotAction != nil || st.Principal != nil {
 				t.Errorf("unexpected elements in %s", p)
+			}
+			// Only a bucket of the owner's account: a bucket re-created
+			// under the same name in another account matches nothing.
+			if want := map[string]map[string]string{"StringEquals": {"s3:ResourceAccount": tc.wantOwner}}; !reflect.DeepEqual(st.Condition, want) {
+				t.Errorf("Condition = %v, want %v", st.Condition, want)
 			}
 		})
 	}
@@ -105,6 +115,8 @@ func TestValidateDestination(t *testing.T) {
 		{"prefix", func(d *Destination) { d.Prefix = "${aws:username}/" }},
 		{"prefix", func(d *Destination) { d.Prefix = "a\nb" }},
 		{"prefix", func(d *Destination) { d.Prefix = strings.Repeat("p", 513) }},
+		{"bucket_owner", func(d *Destination) { d.BucketOwner = "12345" }},
+		{"bucket_owner", func(d *Destination) { d.BucketOwner = "arn:aws:iam::210987654321:root" }},
 	} {
 		d := validDest()
 		tc.mutate(&d)
@@ -189,6 +201,9 @@ func TestOpenRefusesBadDestinationWithoutCalls(t *testing.T) {
 	}
 	if _, err := Open(context.Background(), aws.Config{}, validDest(), Options{Prefix: "other/"}); !errors.Is(err, sink.ErrInvalidConfig) {
 		t.Errorf("Options.Prefix differing from the destination's: err = %v, want sink.ErrInvalidConfig", err)
+	}
+	if _, err := Open(context.Background(), aws.Config{}, validDest(), Options{BucketOwner: "999988887777"}); !errors.Is(err, sink.ErrInvalidConfig) {
+		t.Errorf("Options.BucketOwner differing from the destination's: err = %v, want sink.ErrInvalidConfig", err)
 	}
 }
 

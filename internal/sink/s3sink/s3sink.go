@@ -6,7 +6,11 @@
 // customer from pointing us at another customer's role, the confused-deputy
 // problem) and with an inline session policy that narrows the session to
 // s3:PutObject and s3:AbortMultipartUpload under the destination's prefix,
+// in a bucket the destination's owner account owns (s3:ResourceAccount),
 // so even a role that grants too much can do nothing else with our session.
+// Every write also sends ExpectedBucketOwner: a bucket of the same name
+// that someone else re-created after the customer deleted theirs gets
+// nothing.
 //
 // Upload streams through the SDK's transfer manager: about Concurrency+2
 // parts are held in memory per upload, whatever the file's size. A body
@@ -31,6 +35,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 
+	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/sink"
 )
 
@@ -67,6 +72,18 @@ type Destination struct {
 	Region  string // the bucket's region
 	RoleARN string // the customer's role that trusts our account
 	Prefix  string // prepended to every object name, may be empty
+	// BucketOwner is the account ID that must own the bucket: sent as
+	// ExpectedBucketOwner on every write and required by the session
+	// policy (s3:ResourceAccount). Empty means the role's account.
+	BucketOwner string
+}
+
+// owner is the account that must own the bucket.
+func (d Destination) owner() string {
+	if d.BucketOwner != "" {
+		return d.BucketOwner
+	}
+	return destination.RoleAccount(d.RoleARN)
 }
 
 // Options tunes uploads. The zero value is ready to use.
@@ -83,6 +100,13 @@ type Options struct {
 	// session policy is scoped to the destination's prefix); New uses it
 	// as given.
 	Prefix string
+	// BucketOwner, when set, is sent as ExpectedBucketOwner on every
+	// request that writes (PutObject, CreateMultipartUpload, UploadPart,
+	// CompleteMultipartUpload, AbortMultipartUpload): S3 refuses them
+	// with 403 AccessDenied if another account owns the bucket. Open takes
+	// it from the destination (and refuses a different one here); New uses
+	// it as given.
+	BucketOwner string
 }
 
 func (o Options) withDefaults() Options {
@@ -99,6 +123,7 @@ type Sink struct {
 	tm     *transfermanager.Client
 	bucket string
 	prefix string
+	owner  *string // ExpectedBucketOwner, nil when not checked
 }
 
 var _ sink.Sink = (*Sink)(nil)
@@ -116,6 +141,10 @@ func Open(ctx context.Context, cfg aws.Config, dest Destination, opts Options) (
 		return nil, fmt.Errorf("s3sink: Options.Prefix %q differs from the destination's prefix %q: %w", opts.Prefix, dest.Prefix, sink.ErrInvalidConfig)
 	}
 	opts.Prefix = dest.Prefix
+	if opts.BucketOwner != "" && opts.BucketOwner != dest.owner() {
+		return nil, fmt.Errorf("s3sink: Options.BucketOwner %q differs from the destination's bucket owner %q: %w", opts.BucketOwner, dest.owner(), sink.ErrInvalidConfig)
+	}
+	opts.BucketOwner = dest.owner()
 	policy, err := SessionPolicy(dest)
 	if err != nil {
 		return nil, err
@@ -176,7 +205,11 @@ func New(client *s3.Client, bucket string, opts Options) *Sink {
 		// Checksums: the library's default (a CRC32 on every request,
 		// which S3 verifies) is kept on purpose.
 	})
-	return &Sink{client: client, tm: tm, bucket: bucket, prefix: opts.Prefix}
+	s := &Sink{client: client, tm: tm, bucket: bucket, prefix: opts.Prefix}
+	if opts.BucketOwner != "" {
+		s.owner = aws.String(opts.BucketOwner)
+	}
+	return s
 }
 
 // Upload streams r to the object prefix+name, replacing any object of that
@@ -194,6 +227,10 @@ func (s *Sink) Upload(ctx context.Context, name string, r io.Reader) error {
 		Key:         aws.String(key),
 		Body:        r,
 		ContentType: aws.String(ContentType),
+		// The transfer manager passes it on to each request it makes:
+		// PutObject, or CreateMultipartUpload, UploadPart,
+		// CompleteMultipartUpload and its own AbortMultipartUpload.
+		ExpectedBucketOwner: s.owner,
 	})
 	if err == nil {
 		return nil
@@ -216,9 +253,10 @@ func (s *Sink) abort(key, uploadID string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), abortTimeout)
 	defer cancel()
 	_, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
-		Bucket:   aws.String(s.bucket),
-		Key:      aws.String(key),
-		UploadId: aws.String(uploadID),
+		Bucket:              aws.String(s.bucket),
+		Key:                 aws.String(key),
+		UploadId:            aws.String(uploadID),
+		ExpectedBucketOwner: s.owner,
 	})
 	var ae smithy.APIError
 	if err == nil || (errors.As(err, &ae) && ae.ErrorCode() == "NoSuchUpload") {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -283,5 +284,89 @@ func TestMissingBucket(t *testing.T) {
 				t.Errorf("error %q does not name the bucket and key", err)
 			}
 		})
+	}
+}
+
+// ownerRecorder is an HTTP client that records, for every request a
+// client sends, its operation and its x-amz-expected-bucket-owner header.
+type ownerRecorder struct {
+	mu   sync.Mutex
+	sent []sentRequest
+}
+
+type sentRequest struct{ op, owner string }
+
+func (r *ownerRecorder) Do(req *http.Request) (*http.Response, error) {
+	r.mu.Lock()
+	r.sent = append(r.sent, sentRequest{op: middleware.GetOperationName(req.Context()), owner: req.Header.Get("X-Amz-Expected-Bucket-Owner")})
+	r.mu.Unlock()
+	return http.DefaultClient.Do(req)
+}
+
+func (r *ownerRecorder) take() []sentRequest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.sent
+	r.sent = nil
+	return s
+}
+
+// TestExpectedBucketOwnerOnEveryWrite: every request a Sink sends carries
+// the bucket owner as ExpectedBucketOwner, for a single PutObject, a
+// multipart upload and a failed one (the transfer manager's abort and the
+// sink's own). moto 5.2.1 ignores the header (its S3 has no bucket owner
+// condition), so the test records what is sent on the wire instead of
+// relying on moto to refuse: S3 answers 403 AccessDenied to any of these
+// requests when the header names another account than the bucket's owner.
+func TestExpectedBucketOwnerOnEveryWrite(t *testing.T) {
+	const owner = "123456789012" // moto's account, which owns the bucket
+	rec := &ownerRecorder{}
+	client, bucket := motoClient(t, func(o *s3.Options) { o.HTTPClient = rec })
+	rec.take() // CreateBucket
+	s := s3sink.New(client, bucket, s3sink.Options{PartSize: partSize, Concurrency: 2, BucketOwner: owner})
+	ctx := testenv.Context(t)
+
+	for _, tc := range []struct {
+		name string
+		body io.Reader
+		ops  []string // each sent at least once
+	}{
+		{"single part", strings.NewReader("a,b\r\n"), []string{"PutObject"}},
+		{"multipart", bytes.NewReader(make([]byte, 2*partSize+10)), []string{"CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"}},
+		{"failed multipart", &failAfter{bytes.NewReader(make([]byte, 2*partSize+10)), errors.New("source failed")}, []string{"CreateMultipartUpload", "AbortMultipartUpload"}}, // its parts may be canceled before they are sent
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := s.Upload(ctx, "owner.csv", tc.body)
+			if (err != nil) != (tc.name == "failed multipart") {
+				t.Fatalf("Upload: %v", err)
+			}
+			sent := rec.take()
+			seen := map[string]int{}
+			for _, r := range sent {
+				seen[r.op]++
+				if r.owner != owner {
+					t.Errorf("%s sent ExpectedBucketOwner %q, want %q", r.op, r.owner, owner)
+				}
+			}
+			for _, op := range tc.ops {
+				if seen[op] == 0 {
+					t.Errorf("requests %v lack %s", seen, op)
+				}
+			}
+			// The transfer manager aborts, and the sink aborts again to
+			// be sure: both requests carry the owner.
+			if tc.name == "failed multipart" && seen["AbortMultipartUpload"] < 2 {
+				t.Errorf("AbortMultipartUpload sent %d times, want the transfer manager's and the sink's", seen["AbortMultipartUpload"])
+			}
+		})
+	}
+	// Without an owner (New's callers that do not check one) the header
+	// is not sent, so the recorder does see its absence.
+	plain := s3sink.New(client, bucket, s3sink.Options{})
+	if err := plain.Upload(ctx, "plain.csv", strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	if sent := rec.take(); len(sent) != 1 || sent[0].owner != "" {
+		t.Errorf("without an owner: sent %+v, want one PutObject without the header", sent)
 	}
 }
