@@ -689,7 +689,7 @@ func TestQueues(t *testing.T) {
 		queue, dlq  constructs.IConstruct
 		maxReceives float64
 	}{
-		{s.st.ExportFailures, s.st.ExportFailuresDLQ, retryfn.MaxReceiveCount},
+		{s.st.ExportFailures, s.st.ExportFailuresDLQ, float64(retryfn.DefaultSchedule.Receives)},
 		{s.st.FanOutFailures, s.st.FanOutFailuresDLQ, 5},
 	} {
 		q := s.resource(t, s.id(t, c.queue))
@@ -705,10 +705,17 @@ func TestQueues(t *testing.T) {
 		t.Errorf("retry queue visibility timeout %v, want at least the retry function's 900 s", v)
 	}
 	// The retry schedule (docs/reliability.md) spans at least 7 days and
-	// fits in the retry queue's retention.
-	_, span := retryfn.Schedule()
-	if r, _ := prop(retryQ, "Properties", "MessageRetentionPeriod").(float64); span < 7*24*time.Hour || time.Duration(r)*time.Second <= span {
-		t.Errorf("retry schedule spans %s, retry queue keeps messages %v s: want a span of 7 days or more inside the retention", span, r)
+	// fits in the retry queue's retention, however long each receive
+	// lasts, up to the retry function's timeout.
+	timeout, _ := prop(s.resource(t, s.id(t, s.st.Retry)), "Properties", "Timeout").(float64)
+	r, _ := prop(retryQ, "Properties", "MessageRetentionPeriod").(float64)
+	retention := time.Duration(r) * time.Second
+	for elapsed := time.Duration(0); elapsed <= time.Duration(timeout)*time.Second; elapsed += time.Minute {
+		sched := retryfn.DefaultSchedule
+		if span, life := sched.Span(elapsed), sched.Lifetime(elapsed)+time.Duration(sched.Receives)*sched.Margin; span < 7*24*time.Hour || life >= retention {
+			t.Errorf("receives of %s: the retries span %s, a message lives %s in the queue (its receives' margins included), which keeps it %s: want a span of 7 days or more inside the retention",
+				elapsed, span, life, retention)
+		}
 	}
 }
 
@@ -728,6 +735,11 @@ func TestRetrySource(t *testing.T) {
 		}
 		if p["BatchSize"] != float64(1) {
 			t.Errorf("%s: BatchSize %v, want 1", id, p["BatchSize"])
+		}
+		// The batching window keeps a received message waiting before the
+		// handler starts: the retry schedule's margin must cover it.
+		if w, _ := p["MaximumBatchingWindowInSeconds"].(float64); time.Duration(w)*time.Second > retryfn.DefaultSchedule.Margin/2 {
+			t.Errorf("%s: MaximumBatchingWindowInSeconds %v, want at most half the retry schedule's margin %s", id, w, retryfn.DefaultSchedule.Margin)
 		}
 		if !reflect.DeepEqual(list(p["FunctionResponseTypes"]), []string{"ReportBatchItemFailures"}) {
 			t.Errorf("%s: FunctionResponseTypes %v, want ReportBatchItemFailures (the handler's partial batch responses)", id, p["FunctionResponseTypes"])

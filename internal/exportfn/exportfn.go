@@ -79,6 +79,11 @@ const (
 // out and is taken over.
 const Lease = 16 * time.Minute
 
+// FunctionTimeout is the timeout of the functions that run exports (the
+// export and the retry function): Lambda's maximum, which the CDK stack
+// gives both.
+const FunctionTimeout = 15 * time.Minute
+
 // Handler handles export invocations.
 type Handler struct {
 	Exporter Exporter

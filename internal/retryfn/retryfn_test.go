@@ -7,7 +7,9 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,14 +102,149 @@ func TestPermanentIsDoneAndCounted(t *testing.T) {
 	}
 }
 
-// TestScheduleSpansSevenDays: the documented retry schedule.
-func TestScheduleSpansSevenDays(t *testing.T) {
-	delays, span := Schedule()
-	if len(delays) != MaxReceiveCount-1 || delays[0] != 15*time.Minute || delays[5] != 8*time.Hour || delays[6] != 12*time.Hour {
-		t.Fatalf("delays %v", delays)
+// TestScheduleFitsSQSLimit: at full scale, for every receive and every
+// time the handler may have spent in it (up to the function's timeout),
+// the delay ends within SQS's 12 hours of the receive, less the margin.
+func TestScheduleFitsSQSLimit(t *testing.T) {
+	s := DefaultSchedule
+	if s.Limit != 12*time.Hour || s.Receives != MaxReceiveCount {
+		t.Fatalf("schedule %+v: want SQS's 12-hour limit and MaxReceiveCount", s)
 	}
-	if span < 7*24*time.Hour || span > 14*24*time.Hour {
-		t.Fatalf("span %s: want at least 7 days and less than SQS's 14-day retention", span)
+	for n := 1; n <= s.Receives+1; n++ {
+		// Every second of the timeout, and odd fractions of one (the
+		// delay is whole seconds, rounded down).
+		for elapsed := time.Duration(0); elapsed <= exportfn.FunctionTimeout; elapsed += time.Second + 7*time.Millisecond {
+			d := s.Delay(n, elapsed)
+			if d < 0 || d%time.Second != 0 || d+elapsed > s.Limit-s.Margin {
+				t.Fatalf("receive %d after %s: delay %s; want whole seconds, and delay + elapsed within %s - %s", n, elapsed, d, s.Limit, s.Margin)
+			}
+		}
+	}
+	// The doubling: 15 min, 30 min, ... 8 h, then as much as the limit
+	// allows.
+	for n, want := range map[int]time.Duration{1: 15 * time.Minute, 2: 30 * time.Minute, 6: 8 * time.Hour, 7: 12*time.Hour - ReceiveMargin, 21: 12*time.Hour - ReceiveMargin} {
+		if d := s.Delay(n, 0); d != want {
+			t.Errorf("receive %d, at once: delay %s, want %s", n, d, want)
+		}
+	}
+	if d := s.Delay(7, exportfn.FunctionTimeout); d != 12*time.Hour-ReceiveMargin-exportfn.FunctionTimeout {
+		t.Errorf("receive 7 after the whole timeout: delay %s", d)
+	}
+}
+
+// TestScheduleSpansSevenDays: the retries reach 7 days however long each
+// receive takes (from none to the function's whole timeout), and a
+// message leaves the queue for the dead-letter queue well inside the
+// queue's 14 days, even if each receive also lost the whole margin before
+// the handler started.
+func TestScheduleSpansSevenDays(t *testing.T) {
+	s := DefaultSchedule
+	const retention = 14 * 24 * time.Hour
+	for elapsed := time.Duration(0); elapsed <= exportfn.FunctionTimeout; elapsed += time.Second {
+		if span := s.Span(elapsed); span < 7*24*time.Hour {
+			t.Fatalf("receives of %s: the retries span %s, want at least 7 days", elapsed, span)
+		}
+		if life := s.Lifetime(elapsed) + time.Duration(s.Receives)*s.Margin; life >= retention {
+			t.Fatalf("receives of %s: a message lives %s in the queue, want less than its retention %s", elapsed, life, retention)
+		}
+	}
+	// The time the message spends hidden alone reaches 7 days too.
+	var hidden time.Duration
+	for _, d := range s.Delays(exportfn.FunctionTimeout)[:s.Receives-1] {
+		hidden += d
+	}
+	if hidden < 7*24*time.Hour {
+		t.Errorf("receives of the whole timeout: hidden %s in all, want at least 7 days", hidden)
+	}
+	t.Logf("span %s (instant receives) to %s (every receive %s); to the dead-letter queue after %s at most",
+		s.Span(0), s.Span(exportfn.FunctionTimeout), exportfn.FunctionTimeout, s.Lifetime(exportfn.FunctionTimeout))
+}
+
+// visibilityRecorder passes ChangeMessageVisibility calls on and records
+// each with its start time and its error.
+type visibilityRecorder struct {
+	next  Visibility
+	mu    sync.Mutex
+	calls []visibilityCall
+}
+
+type visibilityCall struct {
+	at      time.Time
+	timeout time.Duration
+	err     error
+}
+
+func (v *visibilityRecorder) ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
+	at := time.Now()
+	out, err := v.next.ChangeMessageVisibility(ctx, in, opts...)
+	v.mu.Lock()
+	v.calls = append(v.calls, visibilityCall{at: at, timeout: time.Duration(in.VisibilityTimeout) * time.Second, err: err})
+	v.mu.Unlock()
+	return out, err
+}
+
+func (v *visibilityRecorder) all() []visibilityCall {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return append([]visibilityCall(nil), v.calls...)
+}
+
+// TestSQSRefusesOldDelay: at full scale on moto's SQS, a message received
+// for the 7th time: the old schedule's 12 hours are refused (the limit
+// counts from the receive, and the message was received a moment ago),
+// the handler's delay is accepted and hides the message.
+func TestSQSRefusesOldDelay(t *testing.T) {
+	ctx := context.Background()
+	moto := testenv.Moto(t)
+	client := sqs.NewFromConfig(testenv.AWSConfig(t, testenv.Endpoints{Default: moto.URL}))
+	q, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(testenv.UniqueName("retry-limit"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := aws.ToString(q.QueueUrl)
+	if _, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(`{"org_id":"acme","day":"2026-11-24","attempt":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	// Six receives handed straight back, then the seventh.
+	var m sqstypes.Message
+	for n := 1; n <= 7; n++ {
+		got, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), WaitTimeSeconds: 1,
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount}})
+		if err != nil || len(got.Messages) != 1 {
+			t.Fatalf("receive %d: %v, %d messages", n, err, len(got.Messages))
+		}
+		m = got.Messages[0]
+		if c := m.Attributes["ApproximateReceiveCount"]; c != strconv.Itoa(n) {
+			t.Fatalf("receive %d: ApproximateReceiveCount %s", n, c)
+		}
+		if n < 7 {
+			if _, err := client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// The old schedule hid a 7th failure for 12 hours: refused.
+	_, err = client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: int32(12 * time.Hour / time.Second)})
+	if err == nil || !strings.Contains(err.Error(), "InvalidParameterValue") {
+		t.Fatalf("a 12-hour visibility timeout right after a receive: %v, want SQS's InvalidParameterValue", err)
+	}
+
+	rec := &visibilityRecorder{next: client}
+	h := &Handler{Export: &scriptedExport{errs: map[string]error{"acme": errors.New("throttled")}}, SQS: rec, QueueURL: url, Log: slog.New(slog.DiscardHandler)}
+	resp, err := h.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body), Attributes: m.Attributes}}})
+	if err != nil || len(resp.BatchItemFailures) != 1 {
+		t.Fatalf("handle: %+v, %v", resp, err)
+	}
+	calls := rec.all()
+	if len(calls) != 1 || calls[0].err != nil {
+		t.Fatalf("visibility calls %+v: want one, accepted", calls)
+	}
+	if got, want := calls[0].timeout, DefaultSchedule.Delay(7, 0); got > want || got < want-time.Minute {
+		t.Errorf("the 7th failure is hidden for %s, want the schedule's %s less the handler's time", got, want)
+	}
+	again, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url)})
+	if err != nil || len(again.Messages) != 0 {
+		t.Fatalf("receive after the backoff was set: %v, %d messages; want none", err, len(again.Messages))
 	}
 }
 
