@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/contentful/auditlogs/internal/exportfn"
 	"github.com/contentful/auditlogs/internal/sink"
 	"github.com/contentful/auditlogs/internal/testenv"
+	"github.com/contentful/auditlogs/internal/testenv/esm"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -277,5 +279,171 @@ func TestBackoffOnMoto(t *testing.T) {
 	again, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url)})
 	if err != nil || len(again.Messages) != 0 {
 		t.Fatalf("the failed message is visible again after 1.5 s (%v): its %s backoff was not applied", err, FirstDelay)
+	}
+}
+
+// flakyExport fails transiently until its succeedAt-th call (never if 0)
+// and records the attempts it was given.
+type flakyExport struct {
+	mu        sync.Mutex
+	succeedAt int
+	attempts  []int
+}
+
+func (f *flakyExport) Handle(_ context.Context, p exportfn.Payload) (exportfn.Outcome, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.attempts = append(f.attempts, p.Attempt)
+	if f.succeedAt > 0 && len(f.attempts) == f.succeedAt {
+		return exportfn.Outcome{}, nil
+	}
+	return exportfn.Outcome{}, errors.New("upload: 503 SlowDown")
+}
+
+func (f *flakyExport) calls() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]int(nil), f.attempts...)
+}
+
+func motoSQS(t *testing.T) *sqs.Client {
+	return sqs.NewFromConfig(testenv.AWSConfig(t, testenv.Endpoints{Default: testenv.Moto(t).URL}))
+}
+
+// scaled is the retry schedule in seconds: the same rule (doubling, at
+// most Limit - Margin after the receive), five receives.
+var scaled = Schedule{First: time.Second, Limit: 4 * time.Second, Margin: time.Second, Receives: 5}
+
+// throughQueue drives the retry handler through a real queue on moto with
+// a dead-letter queue whose maxReceiveCount is the schedule's, as Lambda's
+// event source mapping would (internal/testenv/esm), until stop says so.
+// It returns the batches that held the message, the visibility calls and
+// the queues.
+func throughQueue(t *testing.T, client *sqs.Client, x Exporter, stop func(esm.Batch, esm.Queues) bool) ([]esm.Batch, []visibilityCall, esm.Queues) {
+	t.Helper()
+	ctx := context.Background()
+	// The queue's own timeout is far beyond the schedule's delays: a
+	// delay that was not set would show.
+	qs, err := esm.CreateQueues(ctx, client, testenv.UniqueName("retry-esm"), scaled.Receives, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const body = `{"org_id":"acme","day":"2026-11-24","attempt":1}`
+	if _, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(qs.URL), MessageBody: aws.String(body)}); err != nil {
+		t.Fatal(err)
+	}
+	rec := &visibilityRecorder{next: client}
+	h := &Handler{Schedule: scaled, Export: x, SQS: rec, QueueURL: qs.URL, Log: slog.New(slog.DiscardHandler)}
+	p := &esm.Poller{SQS: client, QueueURL: qs.URL, QueueARN: qs.ARN, Handler: lambda.NewHandler(h.Handle), Timeout: time.Minute}
+	// The whole schedule thrice over, and the polls: a bound, not a wait.
+	deadline := time.Now().Add(3*scaled.Lifetime(0) + 30*time.Second)
+	var batches []esm.Batch
+	for {
+		b, err := p.Poll(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Err != nil {
+			t.Fatalf("invocation failed: %v", b.Err)
+		}
+		if len(b.Messages) > 0 {
+			if aws.ToString(b.Messages[0].Body) != body {
+				t.Fatalf("received %q", aws.ToString(b.Messages[0].Body))
+			}
+			batches = append(batches, b)
+		}
+		if stop(b, qs) {
+			return batches, rec.all(), qs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d receives, not done by %s", len(batches), deadline.Format(time.RFC3339))
+		}
+	}
+}
+
+// checkBackoff: the n-th receive's count is n, each failure's delay was
+// set (accepted by SQS) as the schedule says, and the message did not come
+// back before it.
+func checkBackoff(t *testing.T, batches []esm.Batch, calls []visibilityCall, failures int) {
+	t.Helper()
+	for i, b := range batches {
+		if c := b.Messages[0].Attributes["ApproximateReceiveCount"]; c != strconv.Itoa(i+1) {
+			t.Errorf("receive %d: ApproximateReceiveCount %s", i+1, c)
+		}
+	}
+	if len(calls) != failures {
+		t.Fatalf("%d visibility calls, want one per failure, %d", len(calls), failures)
+	}
+	for i, c := range calls {
+		n := i + 1
+		// The delay is the schedule's for this receive, less at most the
+		// time between the receive and the call.
+		if c.err != nil || c.timeout > scaled.Delay(n, 0) || c.timeout < scaled.Delay(n, c.at.Sub(batches[i].ReceivedAt)) || c.timeout <= 0 {
+			t.Errorf("failure %d: visibility %s (%v); want the schedule's %s less the handler's time", n, c.timeout, c.err, scaled.Delay(n, 0))
+		}
+		if i+1 < len(batches) {
+			if back := batches[i+1].ReceivedAt.Sub(c.at); back < c.timeout {
+				t.Errorf("receive %d came %s after failure %d hid the message for %s", n+1, back, n, c.timeout)
+			}
+		}
+	}
+}
+
+// TestRetriesThroughSQS: an export that always fails transiently. Through
+// a real queue the message is received 5 times (the schedule's receives),
+// each time hidden for its delay by a real ChangeMessageVisibility, and
+// then SQS moves it to the dead-letter queue.
+func TestRetriesThroughSQS(t *testing.T) {
+	ctx := context.Background()
+	x := &flakyExport{}
+	var dlqBody string
+	client := motoSQS(t)
+	batches, calls, qs := throughQueue(t, client, x, func(b esm.Batch, qs esm.Queues) bool {
+		// SQS moves the message on the receive after its last.
+		out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(qs.DLQURL)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Messages) > 0 {
+			dlqBody = aws.ToString(out.Messages[0].Body)
+			return true
+		}
+		return false
+	})
+	if len(batches) != scaled.Receives {
+		t.Errorf("%d receives before the dead-letter queue, want maxReceiveCount %d", len(batches), scaled.Receives)
+	}
+	checkBackoff(t, batches, calls, scaled.Receives)
+	if !slices.Equal(x.calls(), []int{1, 2, 3, 4, 5}) {
+		t.Errorf("export attempts %v, want 1 to 5", x.calls())
+	}
+	if dlqBody == "" {
+		t.Error("nothing in the dead-letter queue")
+	}
+	if v, f, err := esm.Depth(ctx, client, qs.URL); err != nil || v+f != 0 {
+		t.Errorf("retry queue after the move: %d visible, %d in flight, %v; want empty", v, f, err)
+	}
+}
+
+// TestRetrySucceedsThroughSQS: the export succeeds at its 3rd try: the
+// message is received 3 times, hidden twice, then deleted; nothing
+// reaches the dead-letter queue.
+func TestRetrySucceedsThroughSQS(t *testing.T) {
+	ctx := context.Background()
+	x := &flakyExport{succeedAt: 3}
+	client := motoSQS(t)
+	batches, calls, qs := throughQueue(t, client, x, func(b esm.Batch, _ esm.Queues) bool { return len(b.Deleted) > 0 })
+	if len(batches) != 3 || len(batches[2].Deleted) != 1 || len(batches[2].Response.BatchItemFailures) != 0 {
+		t.Fatalf("%d receives, the last %+v; want the 3rd deleting the message", len(batches), batches[len(batches)-1])
+	}
+	checkBackoff(t, batches, calls, 2)
+	if !slices.Equal(x.calls(), []int{1, 2, 3}) {
+		t.Errorf("export attempts %v, want 1 to 3", x.calls())
+	}
+	// Deleted: it can never be received again.
+	for _, u := range []string{qs.URL, qs.DLQURL} {
+		if v, f, err := esm.Depth(ctx, client, u); err != nil || v+f != 0 {
+			t.Errorf("queue %s: %d visible, %d in flight, %v; want empty", u, v, f, err)
+		}
 	}
 }
