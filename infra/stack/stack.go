@@ -388,6 +388,11 @@ func New(scope constructs.Construct, id string, props StackProps) (*Stack, error
 		"AUDITLOG_KMS_KEY_EU":     s.SASKeys[sas.EU].KeyArn(),
 		// The oldest day an export agrees to deliver.
 		"AUDITLOG_LOG_STORE_RETENTION_DAYS": jsii.String(strconv.Itoa(p.LogStoreRetentionDays)),
+		// The org-day's lease outlasts the function's timeout (checked at
+		// cold start, app.FromEnv): set explicitly, from the same
+		// constants as the functions' timeout.
+		"AUDITLOG_LEASE_SECONDS":            jsii.String(strconv.Itoa(int(exportfn.Lease / time.Second))),
+		"AUDITLOG_FUNCTION_TIMEOUT_SECONDS": jsii.String(strconv.Itoa(int(exportTimeout / time.Second))),
 	}
 
 	// --- the export function ---------------------------------------------

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -343,6 +344,8 @@ func TestFunctions(t *testing.T) {
 		"AUDITLOG_KMS_KEY_EU":     "${" + keyEU + ".Arn}",
 
 		"AUDITLOG_LOG_STORE_RETENTION_DAYS": "35",
+		"AUDITLOG_LEASE_SECONDS":            "1020",
+		"AUDITLOG_FUNCTION_TIMEOUT_SECONDS": "900",
 	}
 	retryEnv := map[string]string{"AUDITLOG_RETRY_QUEUE_URL": "${Ref:" + s.id(t, s.st.ExportFailures) + "}"}
 	for k, v := range delivery {
@@ -414,10 +417,19 @@ func TestFunctions(t *testing.T) {
 	}
 	// The functions that deliver must end before their org-day's lease in
 	// the ledger runs out (docs/reliability.md), or a live export's lease
-	// could be taken over.
+	// could be taken over: the lease they are given exceeds their timeout
+	// plus the margin the export leaves, and the timeout they are told is
+	// theirs.
 	for _, id := range []string{exportID, retryID} {
-		if v, _ := prop(fns[id], "Properties", "Timeout").(float64); v <= 0 || v >= exportfn.Lease.Seconds() {
-			t.Errorf("%s: timeout %v s, want less than the ledger lease %v", id, v, exportfn.Lease)
+		timeout, _ := prop(fns[id], "Properties", "Timeout").(float64)
+		vars, _ := prop(fns[id], "Properties", "Environment", "Variables").(map[string]interface{})
+		lease, lerr := strconv.Atoi(render(vars["AUDITLOG_LEASE_SECONDS"]))
+		told, terr := strconv.Atoi(render(vars["AUDITLOG_FUNCTION_TIMEOUT_SECONDS"]))
+		if timeout <= 0 || lerr != nil || time.Duration(lease)*time.Second <= time.Duration(timeout)*time.Second+exportfn.LeaseMargin {
+			t.Errorf("%s: timeout %v s, AUDITLOG_LEASE_SECONDS %v; want a lease longer than the timeout plus %s", id, timeout, vars["AUDITLOG_LEASE_SECONDS"], exportfn.LeaseMargin)
+		}
+		if terr != nil || float64(told) != timeout {
+			t.Errorf("%s: AUDITLOG_FUNCTION_TIMEOUT_SECONDS %v, want the function's timeout %v", id, vars["AUDITLOG_FUNCTION_TIMEOUT_SECONDS"], timeout)
 		}
 	}
 	// The retry's concurrency is capped by its event source mapping

@@ -72,9 +72,13 @@ const (
 	// maxAttempts bounds the invocations of one run, as Lambda's async
 	// retries and the retry function do (with far longer delays).
 	maxAttempts = 3
-	// leaseSeconds is AUDITLOG_LEASE_SECONDS of the function that is
-	// killed: how long its org-day stays leased after its death.
-	leaseSeconds = 45
+	// functionTimeoutSeconds is the timeout of the function that is
+	// killed (the Lambda emulator's, AUDITLOG_FUNCTION_TIMEOUT_SECONDS), and
+	// leaseSeconds its AUDITLOG_LEASE_SECONDS: how long its org-day stays
+	// leased after its death, the least app.FromEnv accepts (more than the
+	// timeout plus exportfn.LeaseMargin).
+	functionTimeoutSeconds = 90
+	leaseSeconds           = functionTimeoutSeconds + 61
 	// concurrency is how many scenarios run at once: moto serves one
 	// Query at a time, but the SDKs' back-off waits overlap.
 	concurrency = 4
@@ -144,7 +148,7 @@ func TestFaults(t *testing.T) {
 
 	scenarios := []scenario{
 		// First: its dead lease has to run out while the others run.
-		{"killed-mid-stream", "the export function's process (under the Lambda emulator, AUDITLOG_LEASE_SECONDS=45) killed with SIGKILL while its UploadParts are held back; invoked again while its lease runs and after it lapsed", (*suite).killedMidStream},
+		{"killed-mid-stream", fmt.Sprintf("the export function's process (under the Lambda emulator, AUDITLOG_LEASE_SECONDS=%d) killed", leaseSeconds) + " with SIGKILL while its UploadParts are held back; invoked again while its lease runs and after it lapsed", (*suite).killedMidStream},
 		{"s3-uploadpart-500", "S3 UploadPart of part 1: 500 InternalError, 2 times", func(s *suite, t *testing.T, r *row) {
 			s.s3PartFault(t, r, faultproxy.S3Error(500, "InternalError", "We encountered an internal error. Please try again."), 2, 1)
 		}},
@@ -241,7 +245,7 @@ func setup(t *testing.T) *suite {
 		t.Setenv(k, os.Getenv(k))
 	}
 	for _, k := range []string{"AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_S3",
-		"AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_IAM", "AUDITLOG_SHARDS", "AUDITLOG_UPLOAD_CONCURRENCY", "AUDITLOG_LEASE_SECONDS",
+		"AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_IAM", "AUDITLOG_SHARDS", "AUDITLOG_UPLOAD_CONCURRENCY", "AUDITLOG_LEASE_SECONDS", "AUDITLOG_FUNCTION_TIMEOUT_SECONDS",
 		"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"} {
 		t.Setenv(k, "")
 		os.Unsetenv(k)
@@ -808,7 +812,8 @@ func (s *suite) startRIE(t *testing.T, bin string) *testenv.Server {
 		t.Fatal(err)
 	}
 	rie, err := startRIE(bin, port, []string{"AWS_LAMBDA_FUNCTION_NAME=auditlogs-export", "AWS_LAMBDA_LOG_FORMAT=JSON",
-		"AWS_LAMBDA_FUNCTION_TIMEOUT=900", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024", fmt.Sprintf("AUDITLOG_LEASE_SECONDS=%d", leaseSeconds)})
+		fmt.Sprintf("AWS_LAMBDA_FUNCTION_TIMEOUT=%d", functionTimeoutSeconds), "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024",
+		fmt.Sprintf("AUDITLOG_FUNCTION_TIMEOUT_SECONDS=%d", functionTimeoutSeconds), fmt.Sprintf("AUDITLOG_LEASE_SECONDS=%d", leaseSeconds)})
 	if err != nil {
 		t.Fatal(err)
 	}
