@@ -15,6 +15,7 @@ package retryfn
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -169,9 +170,9 @@ func ParseMessage(body string) (exportfn.Payload, int, error) {
 }
 
 // Handle runs one export per message. Messages whose export failed
-// transiently are hidden for their backoff and returned as batch item
-// failures (the event source mapping must report them:
-// ReportBatchItemFailures); all others are done.
+// transiently, or found the org-day leased by another export, are hidden
+// for their backoff and returned as batch item failures (the event source
+// mapping must report them: ReportBatchItemFailures); all others are done.
 func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	// A message's receive began before this: the schedule's margin
 	// covers the part before the handler started.
@@ -194,7 +195,14 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 			continue
 		}
 		p.Attempt = invoked + received
-		_, err = h.Export.Handle(ctx, p)
+		out, err := h.Export.Handle(ctx, p)
+		if err == nil && out.Skipped == exportfn.SkippedLeased {
+			// Another export holds the org-day: its outcome is unknown
+			// here (it may die or fail), so the message is kept and
+			// tried again after its backoff, when the day is delivered
+			// (then skipped as such) or its lease is free.
+			err = errLeased
+		}
 		switch {
 		case err == nil:
 		case exportfn.IsPermanent(err):
@@ -229,6 +237,10 @@ func (h *Handler) hide(ctx context.Context, receipt string, d time.Duration) err
 	}
 	return nil
 }
+
+// errLeased is the transient outcome of an export that found its
+// org-day's lease held by another.
+var errLeased = errors.New("another export holds the org-day's lease")
 
 // MetricPermanentFailures counts the exports that failed for a reason no
 // retry fixes (in metrics.Namespace); the stack alarms on it.

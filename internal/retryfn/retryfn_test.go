@@ -447,3 +447,31 @@ func TestRetrySucceedsThroughSQS(t *testing.T) {
 		}
 	}
 }
+
+// leasedExport answers that another export holds the org-day.
+type leasedExport struct{}
+
+func (leasedExport) Handle(_ context.Context, p exportfn.Payload) (exportfn.Outcome, error) {
+	return exportfn.Outcome{Skipped: exportfn.SkippedLeased}, nil
+}
+
+// TestLeasedIsTransient: an export that stood back because another holds
+// the org-day's lease has not delivered it: the message is kept (a batch
+// item failure) and hidden for its backoff, not deleted.
+func TestLeasedIsTransient(t *testing.T) {
+	var vis visibilityCalls
+	var metrics bytes.Buffer
+	h := &Handler{Export: leasedExport{}, SQS: &vis, QueueURL: "q", Log: slog.New(slog.DiscardHandler), Metrics: &metrics}
+	resp, err := h.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "m1", ReceiptHandle: "r1", Body: `{"org_id":"acme","day":"2026-11-24","attempt":1}`, Attributes: map[string]string{"ApproximateReceiveCount": "2"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "m1" {
+		t.Fatalf("failures %+v, want the leased message kept", resp.BatchItemFailures)
+	}
+	if len(vis) != 1 || vis[0].VisibilityTimeout != int32(DefaultSchedule.Delay(2, 0)/time.Second) || aws.ToString(vis[0].ReceiptHandle) != "r1" {
+		t.Fatalf("visibility calls %+v, want the 2nd receive's backoff", vis)
+	}
+}
