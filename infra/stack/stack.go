@@ -40,6 +40,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/contentful/auditlogs/internal/exportfn"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
 	"github.com/contentful/auditlogs/internal/grants"
 	"github.com/contentful/auditlogs/internal/ingestfn"
@@ -294,16 +295,14 @@ type Stack struct {
 const (
 	queueRetention = 14 * 24 * time.Hour // SQS's maximum: longer than the retry schedule's span
 	// maxReceiveCount of a failure queue no function consumes (an operator
-	// may read it by hand); the retry queue's is retryfn.MaxReceiveCount.
+	// may read it by hand); the retry queue's is retryfn.DefaultSchedule's.
 	maxReceiveCount = 5
 	// exportTimeout is Lambda's maximum: the export and the retry, which
 	// runs exports in process, get all of it.
-	exportTimeout = 15 * time.Minute
-	// retryVisibility is the retry queue's visibility timeout: six times
-	// the retry function's timeout, as Lambda advises for SQS event
-	// sources. It applies only when a retry dies; the handler sets each
-	// failed message's backoff itself.
-	retryVisibility = 6 * exportTimeout
+	exportTimeout = exportfn.FunctionTimeout
+	// retryVisibility is the retry queue's visibility timeout
+	// (retryfn.QueueVisibility).
+	retryVisibility = retryfn.QueueVisibility
 
 	// requestLogRetention is how long the stream keeps a record: a week,
 	// so that an ingest outage of days loses nothing and an operator can
@@ -344,7 +343,7 @@ func New(scope constructs.Construct, id string, props StackProps) (*Stack, error
 
 	// --- queues -----------------------------------------------------------
 	s.ExportFailuresDLQ = newQueue(st, "ExportFailuresDlq", name("export-failures-dlq"), nil, 0, 0)
-	s.ExportFailures = newQueue(st, "ExportFailures", name("export-failures"), s.ExportFailuresDLQ, retryfn.MaxReceiveCount, retryVisibility)
+	s.ExportFailures = newQueue(st, "ExportFailures", name("export-failures"), s.ExportFailuresDLQ, retryfn.DefaultSchedule.Receives, retryVisibility)
 	s.FanOutFailuresDLQ = newQueue(st, "FanOutFailuresDlq", name("fanout-failures-dlq"), nil, 0, 0)
 	s.FanOutFailures = newQueue(st, "FanOutFailures", name("fanout-failures"), s.FanOutFailuresDLQ, maxReceiveCount, 0)
 	s.ScheduleDLQ = newQueue(st, "ScheduleDlq", name("schedule-dlq"), nil, 0, 0)
@@ -393,6 +392,11 @@ func New(scope constructs.Construct, id string, props StackProps) (*Stack, error
 		"AUDITLOG_KMS_KEY_EU":     s.SASKeys[sas.EU].KeyArn(),
 		// The oldest day an export agrees to deliver.
 		"AUDITLOG_LOG_STORE_RETENTION_DAYS": jsii.String(strconv.Itoa(p.LogStoreRetentionDays)),
+		// The org-day's lease outlasts the function's timeout (checked at
+		// cold start, app.FromEnv): set explicitly, from the same
+		// constants as the functions' timeout.
+		"AUDITLOG_LEASE_SECONDS":            jsii.String(strconv.Itoa(int(exportfn.Lease / time.Second))),
+		"AUDITLOG_FUNCTION_TIMEOUT_SECONDS": jsii.String(strconv.Itoa(int(exportTimeout / time.Second))),
 	}
 
 	// --- the export function ---------------------------------------------

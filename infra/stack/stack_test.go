@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -344,6 +345,8 @@ func TestFunctions(t *testing.T) {
 		"AUDITLOG_KMS_KEY_EU":     "${" + keyEU + ".Arn}",
 
 		"AUDITLOG_LOG_STORE_RETENTION_DAYS": "35",
+		"AUDITLOG_LEASE_SECONDS":            "1020",
+		"AUDITLOG_FUNCTION_TIMEOUT_SECONDS": "900",
 	}
 	retryEnv := map[string]string{"AUDITLOG_RETRY_QUEUE_URL": "${Ref:" + s.id(t, s.st.ExportFailures) + "}"}
 	for k, v := range delivery {
@@ -415,10 +418,19 @@ func TestFunctions(t *testing.T) {
 	}
 	// The functions that deliver must end before their org-day's lease in
 	// the ledger runs out (docs/reliability.md), or a live export's lease
-	// could be taken over.
+	// could be taken over: the lease they are given exceeds their timeout
+	// plus the margin the export leaves, and the timeout they are told is
+	// theirs.
 	for _, id := range []string{exportID, retryID} {
-		if v, _ := prop(fns[id], "Properties", "Timeout").(float64); v <= 0 || v >= exportfn.Lease.Seconds() {
-			t.Errorf("%s: timeout %v s, want less than the ledger lease %v", id, v, exportfn.Lease)
+		timeout, _ := prop(fns[id], "Properties", "Timeout").(float64)
+		vars, _ := prop(fns[id], "Properties", "Environment", "Variables").(map[string]interface{})
+		lease, lerr := strconv.Atoi(render(vars["AUDITLOG_LEASE_SECONDS"]))
+		told, terr := strconv.Atoi(render(vars["AUDITLOG_FUNCTION_TIMEOUT_SECONDS"]))
+		if timeout <= 0 || lerr != nil || time.Duration(lease)*time.Second <= time.Duration(timeout)*time.Second+exportfn.LeaseMargin {
+			t.Errorf("%s: timeout %v s, AUDITLOG_LEASE_SECONDS %v; want a lease longer than the timeout plus %s", id, timeout, vars["AUDITLOG_LEASE_SECONDS"], exportfn.LeaseMargin)
+		}
+		if terr != nil || float64(told) != timeout {
+			t.Errorf("%s: AUDITLOG_FUNCTION_TIMEOUT_SECONDS %v, want the function's timeout %v", id, vars["AUDITLOG_FUNCTION_TIMEOUT_SECONDS"], timeout)
 		}
 	}
 	// The retry's concurrency is capped by its event source mapping
@@ -769,7 +781,7 @@ func TestQueues(t *testing.T) {
 		queue, dlq  constructs.IConstruct
 		maxReceives float64
 	}{
-		{s.st.ExportFailures, s.st.ExportFailuresDLQ, retryfn.MaxReceiveCount},
+		{s.st.ExportFailures, s.st.ExportFailuresDLQ, float64(retryfn.DefaultSchedule.Receives)},
 		{s.st.FanOutFailures, s.st.FanOutFailuresDLQ, 5},
 	} {
 		q := s.resource(t, s.id(t, c.queue))
@@ -785,10 +797,17 @@ func TestQueues(t *testing.T) {
 		t.Errorf("retry queue visibility timeout %v, want at least the retry function's 900 s", v)
 	}
 	// The retry schedule (docs/reliability.md) spans at least 7 days and
-	// fits in the retry queue's retention.
-	_, span := retryfn.Schedule()
-	if r, _ := prop(retryQ, "Properties", "MessageRetentionPeriod").(float64); span < 7*24*time.Hour || time.Duration(r)*time.Second <= span {
-		t.Errorf("retry schedule spans %s, retry queue keeps messages %v s: want a span of 7 days or more inside the retention", span, r)
+	// fits in the retry queue's retention, however long each receive
+	// lasts, up to the retry function's timeout.
+	timeout, _ := prop(s.resource(t, s.id(t, s.st.Retry)), "Properties", "Timeout").(float64)
+	r, _ := prop(retryQ, "Properties", "MessageRetentionPeriod").(float64)
+	retention := time.Duration(r) * time.Second
+	for elapsed := time.Duration(0); elapsed <= time.Duration(timeout)*time.Second; elapsed += time.Minute {
+		sched := retryfn.DefaultSchedule
+		if span, life := sched.Span(elapsed), sched.Lifetime(elapsed)+time.Duration(sched.Receives)*sched.Margin; span < 7*24*time.Hour || life >= retention {
+			t.Errorf("receives of %s: the retries span %s, a message lives %s in the queue (its receives' margins included), which keeps it %s: want a span of 7 days or more inside the retention",
+				elapsed, span, life, retention)
+		}
 	}
 }
 
@@ -808,6 +827,11 @@ func TestRetrySource(t *testing.T) {
 		}
 		if p["BatchSize"] != float64(1) {
 			t.Errorf("%s: BatchSize %v, want 1", id, p["BatchSize"])
+		}
+		// The batching window keeps a received message waiting before the
+		// handler starts: the retry schedule's margin must cover it.
+		if w, _ := p["MaximumBatchingWindowInSeconds"].(float64); time.Duration(w)*time.Second > retryfn.DefaultSchedule.Margin/2 {
+			t.Errorf("%s: MaximumBatchingWindowInSeconds %v, want at most half the retry schedule's margin %s", id, w, retryfn.DefaultSchedule.Margin)
 		}
 		if !reflect.DeepEqual(list(p["FunctionResponseTypes"]), []string{"ReportBatchItemFailures"}) {
 			t.Errorf("%s: FunctionResponseTypes %v, want ReportBatchItemFailures (the handler's partial batch responses)", id, p["FunctionResponseTypes"])

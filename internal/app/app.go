@@ -49,10 +49,15 @@ type Config struct {
 	PartSize      int64    // AUDITLOG_PART_SIZE_MIB: S3 part and Azure block size (default 8)
 	Concurrency   int      // AUDITLOG_UPLOAD_CONCURRENCY: parts or blocks in flight (default 4)
 	// AUDITLOG_LEASE_SECONDS: how long an export holds its org-day's lease
-	// in the ledger (default 960, 16 minutes: longer than the function's
-	// 15-minute timeout); tests shorten it to see a dead export's lease
-	// run out.
+	// in the ledger (default 1020, 17 minutes). It must exceed
+	// FunctionTimeout plus exportfn.LeaseMargin, so that a live export's
+	// lease never runs out; tests shorten both to see a dead export's
+	// lease run out.
 	Lease time.Duration
+	// AUDITLOG_FUNCTION_TIMEOUT_SECONDS: the timeout of the function that
+	// runs exports (default 900, exportfn.FunctionTimeout; the stack sets
+	// it from the same constant as the function's timeout).
+	FunctionTimeout time.Duration
 	// AUDITLOG_LOG_STORE_RETENTION_DAYS: how long the log store keeps an
 	// event (default 35): the TTL the writer sets, and the oldest day the
 	// export agrees to deliver (an older day may have lost events to TTL).
@@ -78,7 +83,9 @@ func FromEnv() (Config, error) {
 		PartSize:      8 << 20,
 		Concurrency:   4,
 		Lease:         exportfn.Lease,
-		Retention:     dynamostore.DefaultRetention,
+
+		FunctionTimeout: exportfn.FunctionTimeout,
+		Retention:       dynamostore.DefaultRetention,
 
 		ExportFunction:    os.Getenv("AUDITLOG_EXPORT_FUNCTION"),
 		FanOutConcurrency: 16,
@@ -129,6 +136,20 @@ func FromEnv() (Config, error) {
 			return c, fmt.Errorf("environment variable AUDITLOG_LEASE_SECONDS=%q: want a positive number of seconds", s)
 		}
 		c.Lease = time.Duration(n) * time.Second
+	}
+	if s := os.Getenv("AUDITLOG_FUNCTION_TIMEOUT_SECONDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || time.Duration(n)*time.Second > exportfn.FunctionTimeout {
+			return c, fmt.Errorf("environment variable AUDITLOG_FUNCTION_TIMEOUT_SECONDS=%q: want 1 to %d seconds (Lambda's maximum)", s, int(exportfn.FunctionTimeout.Seconds()))
+		}
+		c.FunctionTimeout = time.Duration(n) * time.Second
+	}
+	// An export may run for the whole function timeout: its lease must
+	// outlast that by the margin the export leaves unused, or another
+	// export could take a live one's org-day over.
+	if floor := c.FunctionTimeout + exportfn.LeaseMargin; c.Lease <= floor {
+		return c, fmt.Errorf("environment variable AUDITLOG_LEASE_SECONDS=%q: want more than the function's timeout (AUDITLOG_FUNCTION_TIMEOUT_SECONDS, %d) plus the lease margin (%d): at least %d",
+			strconv.Itoa(int(c.Lease.Seconds())), int(c.FunctionTimeout.Seconds()), int(exportfn.LeaseMargin.Seconds()), int(floor.Seconds())+1)
 	}
 	for name, v := range map[string]string{"AUDITLOG_EVENTS_TABLE": c.EventsTable, "AUDITLOG_REGISTRY_TABLE": c.RegistryTable} {
 		if v == "" {

@@ -66,6 +66,7 @@ type Ledger interface {
 	Begin(ctx context.Context, org string, day audit.Day, owner string, lease time.Duration, force bool) (ledger.Entry, error)
 	Finish(ctx context.Context, org string, day audit.Day, owner string, r ledger.Result) error
 	Fail(ctx context.Context, org string, day audit.Day, owner string, permanent bool, msg string) error
+	MarkStale(ctx context.Context, org string, day audit.Day) error
 }
 
 // Reasons for an Outcome without a delivery.
@@ -75,9 +76,26 @@ const (
 )
 
 // Lease is how long an export holds its org-day: longer than the
-// function's 15-minute timeout, so that only a dead export's lease runs
-// out and is taken over.
-const Lease = 16 * time.Minute
+// function's 15-minute timeout plus LeaseMargin, so that only a dead
+// export's lease runs out and is taken over.
+const Lease = 17 * time.Minute
+
+// LeaseMargin is the end of its lease an export leaves unused: its
+// deadline is the lease's start + lease - LeaseMargin, so that what may
+// still happen after it (S3 may apply a CompleteMultipartUpload whose
+// request was cancelled, the clocks of two hosts differ) is over before
+// another export can take the lease over.
+const LeaseMargin = time.Minute
+
+// recordReserve is how long before the caller's own deadline (the
+// function's timeout) the export stops: time to record its outcome in the
+// ledger, and for the retry function to set its message's backoff.
+const recordReserve = 15 * time.Second
+
+// FunctionTimeout is the timeout of the functions that run exports (the
+// export and the retry function): Lambda's maximum, which the CDK stack
+// gives both.
+const FunctionTimeout = 15 * time.Minute
 
 // Handler handles export invocations.
 type Handler struct {
@@ -88,7 +106,10 @@ type Handler struct {
 	// Lease is how long an invocation holds the org-day's lease; zero
 	// means Lease (AUDITLOG_LEASE_SECONDS through internal/app).
 	Lease time.Duration
-	Log   *slog.Logger
+	// LeaseMargin is the end of the lease the export leaves unused; zero
+	// means LeaseMargin (tests with short leases shorten it).
+	LeaseMargin time.Duration
+	Log         *slog.Logger
 }
 
 // PermanentError wraps a failure that retrying the same payload cannot
@@ -113,11 +134,15 @@ func (h *Handler) Handle(ctx context.Context, p Payload) (Outcome, error) {
 		return Outcome{}, &PermanentError{Err: &audit.FieldError{Field: "attempt", Value: fmt.Sprint(p.Attempt), Reason: "must not be negative"}}
 	}
 	owner := invocationID(ctx)
+	ectx := ctx // the export's context: bounded by the lease
 	if h.Ledger != nil {
 		lease := h.Lease
 		if lease <= 0 {
 			lease = Lease
 		}
+		// The lease starts when Begin writes it, after this: a deadline
+		// counted from here ends before the lease does.
+		taken := time.Now()
 		prev, err := h.Ledger.Begin(ctx, p.OrgID, day, owner, lease, p.Force)
 		switch {
 		case errors.Is(err, ledger.ErrDelivered):
@@ -131,10 +156,17 @@ func (h *Handler) Handle(ctx context.Context, p Payload) (Outcome, error) {
 		case err != nil:
 			return Outcome{}, err // transient: the ledger is unavailable
 		}
+		var cancel context.CancelFunc
+		ectx, cancel = context.WithDeadline(ctx, h.deadline(ctx, taken, lease))
+		defer cancel()
 	}
 	start := time.Now()
-	res, err := h.Exporter.Export(ctx, p.OrgID, day)
+	res, err := h.Exporter.Export(ectx, p.OrgID, day)
 	if err != nil {
+		if d, ok := ectx.Deadline(); ok && ectx.Err() != nil && ctx.Err() == nil {
+			// Stopped by the lease's bound, not by the caller.
+			err = fmt.Errorf("stopped at %s, before the org-day's lease runs out: %w", d.UTC().Format(time.RFC3339), err)
+		}
 		permanent := export.IsPermanent(err)
 		h.Log.ErrorContext(ctx, "delivery failed", "org_id", p.OrgID, "day", p.Day, "attempt", p.Attempt,
 			"permanent", permanent, "error", err.Error(), "duration_ms", time.Since(start).Milliseconds())
@@ -154,16 +186,44 @@ func (h *Handler) Handle(ctx context.Context, p Payload) (Outcome, error) {
 		err := h.Ledger.Finish(ctx, p.OrgID, day, owner, ledger.Result{Key: res.Key, Rows: res.Rows, Bytes: res.Bytes, SHA256: res.SHA256})
 		switch {
 		case errors.Is(err, ledger.ErrLeaseLost):
-			// This export outlived its lease and another took over; both
-			// wrote the same complete object under the same key.
-			h.Log.WarnContext(ctx, "delivered after the lease was taken over", "org_id", p.OrgID, "day", p.Day)
+			// This export outlived its lease and another took over: its
+			// object may have replaced the newer export's, which could
+			// hold events this one missed. Not a success: the day is
+			// marked stale, so that it is delivered again, complete, and
+			// the error is transient, so that it is retried.
+			err = fmt.Errorf("org %s day %s: delivered after the lease was taken over by another export; marked stale, to be delivered again: %w", p.OrgID, p.Day, err)
+			if serr := h.Ledger.MarkStale(ctx, p.OrgID, day); serr != nil {
+				err = fmt.Errorf("%w; marking the day stale failed: %w", err, serr)
+			}
+			h.Log.WarnContext(ctx, "delivered after the lease was taken over", "org_id", p.OrgID, "day", p.Day, "error", err.Error())
+			return Outcome{}, err
 		case err != nil:
 			// The file is delivered but not recorded: a retry delivers
-			// it again, overwriting it with the same content.
-			return Outcome{}, fmt.Errorf("record the delivery of org %s day %s: %w", p.OrgID, p.Day, err)
+			// it again, overwriting it with the same content. Release the
+			// lease, so that the retry need not wait for it to run out.
+			err = fmt.Errorf("record the delivery of org %s day %s: %w", p.OrgID, p.Day, err)
+			if ferr := h.Ledger.Fail(ctx, p.OrgID, day, owner, false, "delivered, but "+err.Error()); ferr != nil {
+				h.Log.ErrorContext(ctx, "recording the failure in the ledger failed", "org_id", p.OrgID, "day", p.Day, "error", ferr.Error())
+			}
+			return Outcome{}, err
 		}
 	}
 	return Outcome{Result: res}, nil
+}
+
+// deadline is when an export whose lease was taken at or after taken must
+// end: LeaseMargin before the lease does, and recordReserve before the
+// caller's own deadline, whichever comes first.
+func (h *Handler) deadline(ctx context.Context, taken time.Time, lease time.Duration) time.Time {
+	margin := h.LeaseMargin
+	if margin <= 0 {
+		margin = LeaseMargin
+	}
+	d := taken.Add(lease - margin)
+	if cd, ok := ctx.Deadline(); ok && cd.Add(-recordReserve).Before(d) {
+		d = cd.Add(-recordReserve)
+	}
+	return d
 }
 
 // invocationID names this invocation as the lease's owner: Lambda's

@@ -1,10 +1,14 @@
 package exportfn
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,9 +18,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/export"
 	"github.com/contentful/auditlogs/internal/ledger"
+	"github.com/contentful/auditlogs/internal/logstore/genstore"
 	"github.com/contentful/auditlogs/internal/sink"
+	"github.com/contentful/auditlogs/internal/sink/memsink"
 	"github.com/contentful/auditlogs/internal/testenv"
 )
 
@@ -125,5 +132,186 @@ func TestPermanentFailureRecordedThenFixed(t *testing.T) {
 	e, _, _ = l.Get(ctx, "acme", day)
 	if e.Status != ledger.Delivered || e.Attempts != 2 || e.LastError != "" || x.calls.Load() != 2 {
 		t.Fatalf("ledger after the fix: %+v, %d exports; want delivered on the 2nd attempt, once", e, x.calls.Load())
+	}
+}
+
+// stallingSink reads the whole file, then hangs before its commit until
+// the export's context ends, as an upload whose CompleteMultipartUpload
+// does not come back; what it would commit then is refused (memsink
+// stores nothing on a done context). It records the context's deadline.
+type stallingSink struct {
+	s        *memsink.Sink
+	deadline chan time.Time
+}
+
+func (st stallingSink) Open(context.Context, destination.Destination) (sink.Sink, error) {
+	return st, nil
+}
+
+func (st stallingSink) Upload(ctx context.Context, name string, r io.Reader) error {
+	var buf bytes.Buffer
+	if _, err := io.Copy(&buf, r); err != nil {
+		return err
+	}
+	d, _ := ctx.Deadline()
+	st.deadline <- d
+	<-ctx.Done()
+	return st.s.Upload(ctx, name, &buf)
+}
+
+type oneDestination struct{ d destination.Destination }
+
+func (o oneDestination) Get(context.Context, string) (destination.Destination, error) {
+	return o.d, nil
+}
+
+// TestExportEndsBeforeItsLease: with a short lease and a sink that hangs,
+// the export is stopped before its lease runs out: the upload is aborted
+// (no object), the ledger records a transient failure and no lease, never
+// a delivery.
+func TestExportEndsBeforeItsLease(t *testing.T) {
+	l := newLedger(t)
+	const lease, margin = 2 * time.Second, 500 * time.Millisecond
+	day, _ := audit.ParseDay("2026-11-24")
+	objects := memsink.New()
+	st := stallingSink{s: objects, deadline: make(chan time.Time, 1)}
+	x := &export.Exporter{Destinations: oneDestination{destination.Destination{OrgID: "acme", Kind: destination.KindS3, Enabled: true}},
+		Store: &genstore.Store{Events: 10}, Sinks: st, Now: func() time.Time { return day.End().Add(time.Hour) }}
+	h := &Handler{Exporter: x, Ledger: l, Lease: lease, LeaseMargin: margin, Log: slog.New(slog.DiscardHandler)}
+	// The caller's own deadline is far later: without the lease's bound
+	// the export would run into it.
+	ctx, cancel := context.WithTimeout(inLambda("inv-1"), 10*lease)
+	defer cancel()
+	before := time.Now()
+	_, err := h.Handle(ctx, Payload{OrgID: "acme", Day: day.String(), Attempt: 1})
+	if err == nil || IsPermanent(err) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "before the org-day's lease runs out") {
+		t.Fatalf("err = %v, want a transient deadline error naming the lease", err)
+	}
+	deadline := <-st.deadline
+	e, _, gerr := l.Get(context.Background(), "acme", day)
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	// The lease began at BegunAt (milliseconds) at the earliest after
+	// before: the export's deadline is its end less the margin.
+	if latest := e.BegunAt.Add(lease - margin + time.Millisecond); deadline.After(latest) || deadline.Before(before.Add(lease-margin)) {
+		t.Errorf("the export's deadline %s; want the lease's start %s + %s - %s", deadline.Format(time.RFC3339Nano), e.BegunAt.Format(time.RFC3339Nano), lease, margin)
+	}
+	if names, _ := objects.List(context.Background(), ""); len(names) != 0 {
+		t.Errorf("objects after the aborted upload: %v", names)
+	}
+	if e.Status != ledger.Failed || e.Permanent || e.LeaseOwner != "" || e.Key != "" {
+		t.Errorf("ledger: %+v; want failed, transient, no lease, no delivery", e)
+	}
+}
+
+// gatedExporter delivers once its gate is closed, whatever its context
+// says: an upload whose commit landed after all.
+type gatedExporter struct {
+	started chan struct{}
+	gate    chan struct{}
+}
+
+func (g *gatedExporter) Export(_ context.Context, org string, day audit.Day) (export.Result, error) {
+	close(g.started)
+	<-g.gate
+	return export.Result{OrgID: org, Day: day, Key: "p/" + org + ".csv", Rows: 7, Bytes: 700, SHA256: "old"}, nil
+}
+
+// TestLostLeaseIsNotSuccess: export A outlives its lease, B takes the
+// org-day over and delivers, then A's delivery completes: A must not
+// report success. The day is marked stale, A's error is transient, and
+// the next export without force delivers the day again.
+func TestLostLeaseIsNotSuccess(t *testing.T) {
+	ctx := context.Background()
+	l := newLedger(t)
+	day, _ := audit.ParseDay("2026-11-24")
+	p := Payload{OrgID: "acme", Day: day.String(), Attempt: 1}
+	const lease = 2 * time.Second
+	a := &gatedExporter{started: make(chan struct{}), gate: make(chan struct{})}
+	ha := &Handler{Exporter: a, Ledger: l, Lease: lease, LeaseMargin: lease / 4, Log: slog.New(slog.DiscardHandler)}
+	errA := make(chan error, 1)
+	go func() { _, err := ha.Handle(inLambda("inv-a"), p); errA <- err }()
+	<-a.started
+
+	b := &countingExporter{}
+	hb := &Handler{Exporter: b, Ledger: l, Log: slog.New(slog.DiscardHandler)}
+	// B is retried, as Lambda would, until A's lease has run out.
+	deadline := time.Now().Add(10 * lease)
+	for n := 1; ; n++ {
+		out, err := hb.Handle(inLambda(fmt.Sprintf("inv-b%d", n)), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Skipped == "" {
+			break
+		}
+		if out.Skipped != SkippedLeased || time.Now().After(deadline) {
+			t.Fatalf("B: %+v; want leased until A's lease ran out, then a delivery", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	close(a.gate)
+	err := <-errA
+	if err == nil || IsPermanent(err) || !errors.Is(err, ledger.ErrLeaseLost) {
+		t.Fatalf("A after losing its lease: %v; want a transient error", err)
+	}
+	e, _, _ := l.Get(ctx, "acme", day)
+	if e.Status != ledger.Delivered || !e.Stale() {
+		t.Fatalf("ledger after A: %+v (stale %v); want B's delivery, stale", e, e.Stale())
+	}
+	// The mark is dated ClockSkew ahead, for other hosts' clocks: a
+	// delivery is current once it begins after that (a retry comes
+	// minutes later).
+	for !time.Now().After(e.LateAt) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	out, err := hb.Handle(inLambda("inv-c"), p)
+	if err != nil || out.Skipped != "" || b.calls.Load() != 2 {
+		t.Fatalf("the next export: %+v, %v, %d exports by B's handler; want a delivery", out, err, b.calls.Load())
+	}
+	if e, _, _ := l.Get(ctx, "acme", day); !e.Current() {
+		t.Fatalf("ledger after the new delivery: %+v, want current", e)
+	}
+}
+
+// finishFails is the ledger with its next Finish failing.
+type finishFails struct {
+	*ledger.Ledger
+	failed bool
+}
+
+func (f *finishFails) Finish(ctx context.Context, org string, day audit.Day, owner string, r ledger.Result) error {
+	if !f.failed {
+		f.failed = true
+		return errors.New("ledger: record: InternalServerError")
+	}
+	return f.Ledger.Finish(ctx, org, day, owner, r)
+}
+
+// TestFinishFailureReleasesLease: the file is delivered but the ledger
+// write fails: the invocation fails transiently and releases its lease,
+// so that the retry delivers the day again at once instead of standing
+// back until the lease runs out.
+func TestFinishFailureReleasesLease(t *testing.T) {
+	ctx := context.Background()
+	l := &finishFails{Ledger: newLedger(t)}
+	x := &countingExporter{}
+	h := &Handler{Exporter: x, Ledger: l, Log: slog.New(slog.DiscardHandler)}
+	p := Payload{OrgID: "acme", Day: "2026-11-24", Attempt: 1}
+	if _, err := h.Handle(inLambda("inv-1"), p); err == nil || IsPermanent(err) {
+		t.Fatalf("err = %v, want transient", err)
+	}
+	day, _ := audit.ParseDay(p.Day)
+	if e, _, _ := l.Get(ctx, "acme", day); e.Status != ledger.Failed || e.LeaseOwner != "" || !strings.Contains(e.LastError, "delivered, but") {
+		t.Fatalf("ledger: %+v; want failed, no lease, the cause", e)
+	}
+	p.Attempt = 2
+	out, err := h.Handle(inLambda("inv-2"), p)
+	if err != nil || out.Skipped != "" || x.calls.Load() != 2 {
+		t.Fatalf("retry: %+v, %v, %d exports; want a delivery", out, err, x.calls.Load())
+	}
+	if e, _, _ := l.Get(ctx, "acme", day); e.Status != ledger.Delivered || e.Attempts != 2 {
+		t.Fatalf("ledger after the retry: %+v", e)
 	}
 }

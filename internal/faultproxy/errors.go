@@ -91,5 +91,8 @@ func ResetAfterResponse(afterBytes int64) Action {
 // Delay forwards the request after d.
 func Delay(d time.Duration) Action { return Action{Kind: Forward, Delay: d} }
 
+// Hold forwards the request once gate is closed (see Action.Gate).
+func Hold(gate <-chan struct{}) Action { return Action{Kind: Forward, Gate: gate} }
+
 // Serial forwards matching requests one at a time (see Serialize).
 func Serial() Action { return Action{Kind: Serialize} }

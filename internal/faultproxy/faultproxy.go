@@ -83,9 +83,14 @@ func (k Kind) String() string {
 // Action is what a rule does when it fires.
 type Action struct {
 	Kind Kind
-	// Delay is waited before the rest of the action (or before
-	// forwarding, for Forward); a client that gives up meanwhile ends it.
+	// Delay is waited, once the request's body was read, before the rest
+	// of the action (or before forwarding, for Forward); a client that
+	// gives up meanwhile ends it, and nothing goes upstream.
 	Delay time.Duration
+	// Gate, when set, holds the request after Delay until it is closed,
+	// or until the client gives up, which ends it (see Rule.Dropped): a
+	// request held back until the test says so.
+	Gate <-chan struct{}
 	// Status, Header and Body are the answer of Respond.
 	Status int
 	Header http.Header
@@ -129,6 +134,7 @@ type Rule struct {
 	mu      sync.Mutex
 	matches int
 	hits    int
+	dropped int
 	serial  sync.Mutex // held while a Serialize rule's request is forwarded
 }
 
@@ -148,6 +154,15 @@ func (r *Rule) Hits() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.hits
+}
+
+// Dropped is how many of the requests the rule held back (Delay, Gate)
+// were given up by their client meanwhile, so that nothing of them went
+// upstream.
+func (r *Rule) Dropped() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dropped
 }
 
 func (r *Rule) String() string {
@@ -302,6 +317,13 @@ func (p *Proxy) Add(rules ...*Rule) {
 	p.rules = append(p.rules, rules...)
 }
 
+// Prepend adds rules before those the proxy has: they are tried first.
+func (p *Proxy) Prepend(rules ...*Rule) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rules = append(append([]*Rule(nil), rules...), p.rules...)
+}
+
 // Remove removes a rule; its counters stay readable.
 func (p *Proxy) Remove(r *Rule) {
 	p.mu.Lock()
@@ -347,7 +369,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 				r.serial.Lock()
 				defer r.serial.Unlock()
 			}
-			p.act(w, req, r.Action)
+			p.act(w, req, r)
 			return
 		}
 	}
@@ -375,13 +397,41 @@ func readSmallBody(req *http.Request) ([]byte, bool) {
 	return b, true
 }
 
-func (p *Proxy) act(w http.ResponseWriter, req *http.Request, a Action) {
+func (p *Proxy) act(w http.ResponseWriter, req *http.Request, r *Rule) {
+	a := r.Action
+	gone := func() {
+		r.mu.Lock()
+		r.dropped++
+		r.mu.Unlock()
+	}
+	if a.Delay > 0 || a.Gate != nil {
+		// The request is read whole first, as a server reads an upload
+		// before it answers: then the held request is the client's
+		// waiting for the answer, and the server notices when the
+		// client gives up (net/http cancels the request's context once
+		// it has read the body and sees the connection close).
+		b, err := io.ReadAll(req.Body)
+		if err != nil {
+			gone()
+			return
+		}
+		req.Body = io.NopCloser(bytes.NewReader(b))
+	}
 	if a.Delay > 0 {
 		t := time.NewTimer(a.Delay)
 		select {
 		case <-t.C:
 		case <-req.Context().Done():
 			t.Stop()
+			gone()
+			return
+		}
+	}
+	if a.Gate != nil {
+		select {
+		case <-a.Gate:
+		case <-req.Context().Done():
+			gone()
 			return
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -479,5 +480,69 @@ func TestSerialize(t *testing.T) {
 	}
 	if r.Hits() != 5 {
 		t.Errorf("hits %d", r.Hits())
+	}
+}
+
+// TestHoldAndPrepend: a prepended rule is tried before the others; Hold
+// keeps its request from the upstream until the gate is closed, and a
+// request whose client gives up meanwhile never reaches it (Dropped).
+func TestHoldAndPrepend(t *testing.T) {
+	up := startUpstream(t)
+	p := startProxy(t, up.URL)
+	p.Add(&Rule{Path: "/held", Action: Error(500, "text/plain", "the later rule")})
+	gate := make(chan struct{})
+	hold := &Rule{Path: "/held", Action: Hold(gate)}
+	p.Prepend(hold)
+
+	send := func(ctx context.Context) <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPut, p.URL+"/held", strings.NewReader("body"))
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					err = fmt.Errorf("status %d", resp.StatusCode)
+				}
+			}
+			done <- err
+		}()
+		return done
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s within 10 s", what)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+
+	// Given up while held: nothing goes upstream, even once the gate opens.
+	ctx, cancel := context.WithCancel(context.Background())
+	first := send(ctx)
+	waitFor("held request", func() bool { return hold.Matches() == 1 })
+	cancel()
+	if err := <-first; err == nil {
+		t.Fatal("the cancelled request was answered")
+	}
+	waitFor("dropped request", func() bool { return hold.Dropped() == 1 })
+
+	second := send(context.Background())
+	waitFor("second held request", func() bool { return hold.Matches() == 2 })
+	if n := len(up.received()); n != 0 {
+		t.Fatalf("the upstream received %d requests while the gate was shut", n)
+	}
+	close(gate)
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+	if got := up.received(); len(got) != 1 || string(got[0].Body) != "body" {
+		t.Fatalf("upstream received %+v, want the second request only", got)
+	}
+	if hold.Hits() != 2 || hold.Dropped() != 1 {
+		t.Errorf("hits %d, dropped %d; want 2 and 1", hold.Hits(), hold.Dropped())
 	}
 }

@@ -39,7 +39,7 @@ const (
 	AttrPermanent   = "permanent"
 	AttrUpdatedAt   = "updated_at"
 	AttrBegunAt     = "begun_at"      // unix milliseconds: when the last attempt took the lease
-	AttrLateAt      = "late_event_at" // unix milliseconds: see NoteLate
+	AttrLateAt      = "late_event_at" // unix milliseconds: see NoteLate and MarkStale
 	AttrLateEvents  = "late_events"
 )
 
@@ -270,6 +270,27 @@ func (l *Ledger) settle(ctx context.Context, org string, day audit.Day, owner, u
 // without an entry is left alone: its first delivery will hold the events.
 // Call it after the events are stored.
 func (l *Ledger) NoteLate(ctx context.Context, org string, day audit.Day, events int) error {
+	if err := l.outdate(ctx, org, day, int64(events)); err != nil {
+		return fmt.Errorf("ledger: note late events of org %s day %s: %w", org, day, err)
+	}
+	return nil
+}
+
+// MarkStale records that the org-day's object may not be the latest
+// delivery's: an export that lost its lease to another committed its
+// upload after all, possibly over the newer one. As with late events, a
+// delivery that began before now is stale and the day is delivered
+// again.
+func (l *Ledger) MarkStale(ctx context.Context, org string, day audit.Day) error {
+	if err := l.outdate(ctx, org, day, 0); err != nil {
+		return fmt.Errorf("ledger: mark org %s day %s stale: %w", org, day, err)
+	}
+	return nil
+}
+
+// outdate sets the entry's late_event_at to now (plus ClockSkew) and adds
+// events to late_events, if the entry exists.
+func (l *Ledger) outdate(ctx context.Context, org string, day audit.Day, events int64) error {
 	at := l.now().UTC().Add(ClockSkew)
 	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(l.table),
@@ -277,16 +298,13 @@ func (l *Ledger) NoteLate(ctx context.Context, org string, day audit.Day, events
 		UpdateExpression:          aws.String("SET #late = :at, #lateN = if_not_exists(#lateN, :zero) + :n"),
 		ConditionExpression:       aws.String("attribute_exists(#org)"),
 		ExpressionAttributeNames:  pick("#late", "#lateN", "#org"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":at": n(at.UnixMilli()), ":n": n(int64(events)), ":zero": n(0)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":at": n(at.UnixMilli()), ":n": n(events), ":zero": n(0)},
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("ledger: note late events of org %s day %s: %w", org, day, err)
-	}
-	return nil
+	return err
 }
 
 // Get returns an org-day's entry; ok is false when there is none.

@@ -206,3 +206,38 @@ func TestLateEvents(t *testing.T) {
 		t.Fatalf("events noted during the delivery: %+v, want stale", got)
 	}
 }
+
+// TestMarkStale: a delivery marked stale (an export committed after its
+// lease was taken over) is delivered again without force; an org-day
+// without an entry is left alone.
+func TestMarkStale(t *testing.T) {
+	ctx := context.Background()
+	l := newLedger(t)
+	clock := time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC)
+	l.SetClock(func() time.Time { return clock })
+	day, _ := audit.ParseDay("2026-11-24")
+	if err := l.MarkStale(ctx, "acme", day); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := l.Get(ctx, "acme", day); ok || err != nil {
+		t.Fatalf("MarkStale created an entry: %v, %v", ok, err)
+	}
+	if _, err := l.Begin(ctx, "acme", day, "inv-1", 15*time.Minute, false); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(time.Minute)
+	if err := l.Finish(ctx, "acme", day, "inv-1", Result{Key: "k", Rows: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.MarkStale(ctx, "acme", day); err != nil {
+		t.Fatal(err)
+	}
+	got, _, _ := l.Get(ctx, "acme", day)
+	if !got.Stale() || got.LateEvents != 0 || got.Status != Delivered {
+		t.Fatalf("after MarkStale: %+v (stale %v), want delivered, stale, no late events", got, got.Stale())
+	}
+	clock = clock.Add(time.Minute)
+	if _, err := l.Begin(ctx, "acme", day, "inv-2", 15*time.Minute, false); err != nil {
+		t.Fatalf("begin of the stale day without force: %v", err)
+	}
+}

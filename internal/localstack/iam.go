@@ -109,7 +109,7 @@ func (s *Stack) localARNs(fn grants.Identity, n grants.Name) []string {
 	case grants.ExportFn:
 		return []string{fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", region, MotoAccount, ExportFunctionName)}
 	case grants.ExportFailures, grants.ExportFailuresDLQ, grants.FanOutFailures, grants.IngestFailures:
-		return []string{fmt.Sprintf("arn:aws:sqs:%s:%s:%s", region, MotoAccount, queueNames[n])}
+		return []string{s.QueueARN(n)}
 	case grants.RejectsBucket:
 		return []string{"arn:aws:s3:::" + RejectsBucket}
 	case grants.LogGroup:

@@ -20,6 +20,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -202,6 +203,12 @@ func (s *Stack) provision(ctx context.Context, moto, kmsSrv, azurite *emulator.S
 	return nil
 }
 
+// QueueARN is the ARN of a local queue: the retry queue
+// (grants.ExportFailures), its dead-letter queue, the failure queues.
+func (s *Stack) QueueARN(n grants.Name) string {
+	return fmt.Sprintf("arn:aws:sqs:us-east-1:%s:%s", MotoAccount, queueNames[n])
+}
+
 // PrincipalsEnv lists, comma-separated, the ARNs of the identities the
 // functions and the CLI run as on the local stack (Principals).
 const PrincipalsEnv = "AUDITLOG_LOCAL_PRINCIPALS"
@@ -213,9 +220,9 @@ func (s *Stack) createQueues(ctx context.Context) error {
 	urls := map[grants.Name]string{}
 	for _, n := range []grants.Name{grants.ExportFailuresDLQ, grants.ExportFailures, grants.FanOutFailures, grants.IngestFailures} {
 		in := &sqs.CreateQueueInput{QueueName: aws.String(queueNames[n])}
-		if n == grants.ExportFailures {
-			policy := fmt.Sprintf(`{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:%s:%s","maxReceiveCount":"%d"}`, MotoAccount, queueNames[grants.ExportFailuresDLQ], retryfn.MaxReceiveCount)
-			in.Attributes = map[string]string{"RedrivePolicy": policy}
+		if n == grants.ExportFailures { // as the stack's: its dead-letter queue, its visibility
+			policy := fmt.Sprintf(`{"deadLetterTargetArn":"%s","maxReceiveCount":"%d"}`, s.QueueARN(grants.ExportFailuresDLQ), retryfn.DefaultSchedule.Receives)
+			in.Attributes = map[string]string{"RedrivePolicy": policy, "VisibilityTimeout": strconv.Itoa(int(retryfn.QueueVisibility / time.Second))}
 		}
 		out, err := client.CreateQueue(ctx, in)
 		if err != nil {

@@ -31,6 +31,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -48,6 +49,7 @@ import (
 
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/csvenc"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/exportfn"
 	"github.com/contentful/auditlogs/internal/faultproxy"
@@ -74,9 +76,13 @@ const (
 	// maxAttempts bounds the invocations of one run, as Lambda's async
 	// retries and the retry function do (with far longer delays).
 	maxAttempts = 3
-	// leaseSeconds is AUDITLOG_LEASE_SECONDS of the function that is
-	// killed: how long its org-day stays leased after its death.
-	leaseSeconds = 45
+	// functionTimeoutSeconds is the timeout of the function that is
+	// killed (the Lambda emulator's, AUDITLOG_FUNCTION_TIMEOUT_SECONDS), and
+	// leaseSeconds its AUDITLOG_LEASE_SECONDS: how long its org-day stays
+	// leased after its death, the least app.FromEnv accepts (more than the
+	// timeout plus exportfn.LeaseMargin).
+	functionTimeoutSeconds = 90
+	leaseSeconds           = functionTimeoutSeconds + 61
 	// concurrency is how many scenarios run at once: moto serves one
 	// Query at a time, but the SDKs' back-off waits overlap.
 	concurrency = 4
@@ -147,7 +153,10 @@ func TestFaults(t *testing.T) {
 
 	scenarios := []scenario{
 		// First: its dead lease has to run out while the others run.
-		{"killed-mid-stream", "the export function's process (under the Lambda emulator, AUDITLOG_LEASE_SECONDS=45) killed with SIGKILL while its UploadParts are held back; invoked again while its lease runs and after it lapsed", (*suite).killedMidStream},
+		{"killed-mid-stream", fmt.Sprintf("the export function's process (under the Lambda emulator, AUDITLOG_LEASE_SECONDS=%d) killed", leaseSeconds) + " with SIGKILL while its UploadParts are held back; invoked again while its lease runs and after it lapsed", (*suite).killedMidStream},
+		// Early too: they wait for short leases to run out.
+		{"lease-lapse-commit-held", fmt.Sprintf("two writers: A (lease %s) held at its commit, the S3 PutObject, until B is done; B invoked while A's lease runs, then once it is free", commitHeldLease), (*suite).leaseLapseCommitHeld},
+		{"lease-lapse-record-held", fmt.Sprintf("two writers: A (lease %s) delivers, its ledger Finish held past its lease; B invoked while the lease runs, then once it ran out; then A's Finish; then the retry", recordHeldLease), (*suite).leaseLapseRecordHeld},
 		{"s3-uploadpart-500", "S3 UploadPart of part 1: 500 InternalError, 2 times", func(s *suite, t *testing.T, r *row) {
 			s.s3PartFault(t, r, faultproxy.S3Error(500, "InternalError", "We encountered an internal error. Please try again."), 2, 1)
 		}},
@@ -184,6 +193,9 @@ func TestFaults(t *testing.T) {
 		{"dynamodb-query-throttled", "DynamoDB Query of shard 00: 400 ProvisionedThroughputExceededException, 4 times", (*suite).dynamoThrottled},
 		{"duplicate-invocations", "the same org-day invoked twice in a row", (*suite).duplicate},
 		{"concurrent-invocations", "the same org-day invoked twice at once (its upload held back 1 s)", (*suite).concurrent},
+		{"ledger-finish-fails", fmt.Sprintf("DynamoDB UpdateItem of the ledger's Finish, after the upload: 500 InternalServerError, %d times (every try of the SDK)", dynamoAttempts), (*suite).ledgerFinishFails},
+		{"late-event-after-delivery", "one more request of the delivered day reaches the ingest (its code, the ledger as LateNoter); then the next export, without force", (*suite).lateEvent},
+		{"retry-through-sqs", "S3 PutObject: 503 SlowDown, 9 times (3 invocations × 3 tries); Lambda's on-failure record into the retry queue (moto's SQS, dead-letter queue after 21 receives); the retry function invoked as its event source mapping does", (*suite).retryThroughSQS},
 	}
 
 	rows := make([]*row, len(scenarios))
@@ -244,7 +256,7 @@ func setup(t *testing.T) *suite {
 		t.Setenv(k, os.Getenv(k))
 	}
 	for _, k := range []string{"AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_S3",
-		"AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_IAM", "AUDITLOG_SHARDS", "AUDITLOG_UPLOAD_CONCURRENCY", "AUDITLOG_LEASE_SECONDS",
+		"AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_IAM", "AUDITLOG_SHARDS", "AUDITLOG_UPLOAD_CONCURRENCY", "AUDITLOG_LEASE_SECONDS", "AUDITLOG_FUNCTION_TIMEOUT_SECONDS",
 		"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"} {
 		t.Setenv(k, "")
 		os.Unsetenv(k)
@@ -334,6 +346,44 @@ type fixture struct {
 	generated int
 	multipart bool
 	cipher    string // the Azure destination's SAS cipher
+
+	mu     sync.Mutex
+	events []audit.Event // what was stored for the org-day, as stored
+}
+
+// expected is the file's records: the stored events in time order, then
+// request ID.
+func (f *fixture) expected() [][]string {
+	f.mu.Lock()
+	evs := slices.Clone(f.events)
+	f.mu.Unlock()
+	slices.SortFunc(evs, func(a, b audit.Event) int {
+		if c := a.RequestTime.Compare(b.RequestTime); c != 0 {
+			return c
+		}
+		return strings.Compare(a.RequestID, b.RequestID)
+	})
+	recs := make([][]string, len(evs))
+	for i, e := range evs {
+		recs[i] = record(e)
+	}
+	return recs
+}
+
+// recording keeps a copy of every event written for the fixture.
+type recording struct {
+	w logstore.Writer
+	f *fixture
+}
+
+func (r recording) Write(ctx context.Context, events []audit.Event) error {
+	if err := r.w.Write(ctx, events); err != nil {
+		return err
+	}
+	r.f.mu.Lock()
+	r.f.events = append(r.f.events, events...)
+	r.f.mu.Unlock()
+	return nil
 }
 
 func (f *fixture) azure() bool { return f.dest.Kind == destination.KindAzure }
@@ -388,15 +438,18 @@ func (s *suite) newFixture(t *testing.T, name string, kind destination.Kind, mul
 	f.key = saved.Key(s.day)
 
 	n := smallEvents
-	var w logstore.Writer = s.store
+	var w logstore.Writer = recording{s.store, f}
 	if multipart {
-		n, w = multipartEvents, padded{s.store}
+		n, w = multipartEvents, padded{w}
 	}
 	gen := synth.Config{Orgs: []string{f.org}, Events: n, Day: s.day, Seed: 20261124}
 	if _, err := synth.Store(ctx, w, gen, 1000); err != nil {
 		t.Fatal(err)
 	}
 	f.generated = synth.Counts(gen)[f.org]
+	if len(f.events) != f.generated {
+		t.Fatalf("stored %d events, generated %d", len(f.events), f.generated)
+	}
 	return f
 }
 
@@ -534,7 +587,7 @@ func (s *suite) s3Fault(t *testing.T, r *row, method string, query map[string]st
 	if rule.Hits() != times {
 		t.Errorf("the fault fired %d times, want %d", rule.Hits(), times)
 	}
-	s.check(t, f, r, as, wantN)
+	s.check(t, f, r, as, wantN, 1)
 }
 
 // s3CompleteResponseLost: S3 completes the upload but the response never
@@ -553,7 +606,7 @@ func (s *suite) s3CompleteResponseLost(t *testing.T, r *row) {
 	if rule.Hits() != 1 {
 		t.Errorf("the fault fired %d times, want 1", rule.Hits())
 	}
-	s.check(t, f, r, as, len(as))
+	s.check(t, f, r, as, len(as), 1)
 }
 
 // azureFault: the fault on PUT ?comp=<comp> of the org's blob, times
@@ -576,7 +629,7 @@ func (s *suite) azureFault(t *testing.T, r *row, comp string, a faultproxy.Actio
 	case times == 0 && rule.Hits() < 5:
 		t.Errorf("the fault fired %d times, want at least 5 (azcore's tries of one block)", rule.Hits())
 	}
-	s.check(t, f, r, as, wantN)
+	s.check(t, f, r, as, wantN, 1)
 }
 
 // stsAccessDenied: the customer's role refuses us. The failure is
@@ -611,7 +664,7 @@ func (s *suite) stsAccessDenied(t *testing.T, r *row) {
 	as = append(as, s.drive(t, f, 1, nil)...)
 	r.Hits, r.Attempts, r.Outcome = rule.Hits(), len(as), outcome(as)
 	wantAttempts(t, as, 2)
-	s.check(t, f, r, as, 2)
+	s.check(t, f, r, as, 2, 1)
 }
 
 // kmsDecrypt: KMS fails to decrypt the SAS cipher: transient.
@@ -628,7 +681,7 @@ func (s *suite) kmsDecrypt(t *testing.T, r *row) {
 	if rule.Hits() != 3 {
 		t.Errorf("the fault fired %d times, want 3", rule.Hits())
 	}
-	s.check(t, f, r, as, 2)
+	s.check(t, f, r, as, 2, 1)
 }
 
 // dynamoThrottled: the log store throttles the Query of one shard.
@@ -645,7 +698,7 @@ func (s *suite) dynamoThrottled(t *testing.T, r *row) {
 	if rule.Hits() != dynamoAttempts {
 		t.Errorf("the fault fired %d times, want %d", rule.Hits(), dynamoAttempts)
 	}
-	s.check(t, f, r, as, 2)
+	s.check(t, f, r, as, 2, 1)
 }
 
 // dynamoAttempts is the DynamoDB client's default number of tries of a
@@ -664,7 +717,7 @@ func (s *suite) duplicate(t *testing.T, r *row) {
 	if as[1].out.SHA256 != as[0].out.SHA256 || as[1].out.Key != as[0].out.Key {
 		t.Errorf("the skipped invocation reports %s %s, the delivery %s %s", as[1].out.Key, as[1].out.SHA256, as[0].out.Key, as[0].out.SHA256)
 	}
-	s.check(t, f, r, as, 1)
+	s.check(t, f, r, as, 1, 1)
 }
 
 // concurrent: the same org-day twice at once: one delivers, the other is
@@ -704,7 +757,7 @@ func (s *suite) concurrent(t *testing.T, r *row) {
 	if delivered != 1 || leased != 1 {
 		t.Errorf("invocations: %s; want one delivered and one skipped: leased", outcome(as))
 	}
-	s.check(t, f, r, as, 1)
+	s.check(t, f, r, as, 1, 1)
 }
 
 // killedMidStream runs the export function as Lambda does, a process
@@ -796,7 +849,7 @@ func (s *suite) killedMidStream(t *testing.T, r *row) {
 	if logs, err := os.ReadFile(rie.LogPath()); err == nil && !bytes.Contains(logs, []byte(`"delivered"`)) {
 		t.Errorf("the function did not log its delivery:\n%s", logs)
 	}
-	s.check(t, f, r, as, 2)
+	s.check(t, f, r, as, 2, 1)
 }
 
 // buildExport builds ./functions/export for this machine, once.
@@ -831,8 +884,10 @@ func (s *suite) startRIE(t *testing.T, bin string) *testenv.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := append([]string{"AWS_LAMBDA_FUNCTION_NAME=auditlogs-export", "AWS_LAMBDA_LOG_FORMAT=JSON", "AWS_LAMBDA_FUNCTION_TIMEOUT=900",
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024", fmt.Sprintf("AUDITLOG_LEASE_SECONDS=%d", leaseSeconds)}, s.st.Identities[grants.Export].Environ()...)
+	env := append([]string{"AWS_LAMBDA_FUNCTION_NAME=auditlogs-export", "AWS_LAMBDA_LOG_FORMAT=JSON",
+		fmt.Sprintf("AWS_LAMBDA_FUNCTION_TIMEOUT=%d", functionTimeoutSeconds), "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024",
+		fmt.Sprintf("AUDITLOG_FUNCTION_TIMEOUT_SECONDS=%d", functionTimeoutSeconds), fmt.Sprintf("AUDITLOG_LEASE_SECONDS=%d", leaseSeconds)},
+		s.st.Identities[grants.Export].Environ()...)
 	rie, err := startRIE(bin, port, env)
 	if err != nil {
 		t.Fatal(err)
@@ -874,9 +929,13 @@ func invokeRIE(base string, p exportfn.Payload) (exportfn.Outcome, error) {
 
 // check reads back what the customer's storage holds for the org-day and
 // the ledger's entry, fills the row's counts and fails the scenario unless
-// there is exactly one object, the complete file, recorded as delivered
-// by the ledger after ledgerAttempts attempts, with no lease left.
-func (s *suite) check(t *testing.T, f *fixture, r *row, as []attempt, ledgerAttempts int) {
+// there is exactly one object, the complete file (its rows, row by row,
+// those of the events generated for the org-day, in the file's order),
+// recorded as delivered by the ledger after ledgerAttempts attempts, with
+// no lease left and not stale. deliveries is how many invocations may
+// deliver: more than one where the day is rightly delivered again (late
+// events, a lost lease), to the same key.
+func (s *suite) check(t *testing.T, f *fixture, r *row, as []attempt, ledgerAttempts, deliveries int) {
 	t.Helper()
 	ctx := context.Background()
 	r.Generated = f.generated
@@ -915,16 +974,16 @@ func (s *suite) check(t *testing.T, f *fixture, r *row, as []attempt, ledgerAtte
 			delivered++
 		}
 	}
-	if delivered > 1 {
-		r.Duplicated += delivered - 1
-		t.Errorf("%d invocations delivered the org-day", delivered)
+	if delivered > deliveries {
+		r.Duplicated += delivered - deliveries
+		t.Errorf("%d invocations delivered the org-day, want %d", delivered, deliveries)
 	}
 	if !found {
 		r.Lost = 1
 		t.Errorf("no object %s", f.key)
 		return
 	}
-	rows, err := csvRecords(body)
+	rows, missing, extra, misplaced, err := compareRows(body, f.expected())
 	if err != nil {
 		r.Partial++
 		t.Errorf("object %s is not a complete CSV: %v", f.key, err)
@@ -932,14 +991,18 @@ func (s *suite) check(t *testing.T, f *fixture, r *row, as []attempt, ledgerAtte
 	r.Rows = rows
 	sum := sha256.Sum256(body)
 	sha := hex.EncodeToString(sum[:])
-	switch {
-	case rows < f.generated:
+	if missing > 0 {
 		r.Partial++
 		r.Lost = 1
-		t.Errorf("object %s holds %d rows of the %d generated", f.key, rows, f.generated)
-	case rows > f.generated:
-		r.Duplicated += rows - f.generated
-		t.Errorf("object %s holds %d rows, %d generated", f.key, rows, f.generated)
+		t.Errorf("object %s lacks %d of the %d rows generated", f.key, missing, f.generated)
+	}
+	if extra > 0 {
+		r.Duplicated += extra
+		t.Errorf("object %s holds %d rows that are not among those generated (or repeat one)", f.key, extra)
+	}
+	if misplaced != "" {
+		r.Partial++
+		t.Errorf("object %s: %s", f.key, misplaced)
 	}
 	t.Logf("%s: %d rows, %d bytes", f.key, rows, len(body))
 	if f.multipart && len(body) <= partSizeMiB<<20 {
@@ -960,35 +1023,88 @@ func (s *suite) check(t *testing.T, f *fixture, r *row, as []attempt, ledgerAtte
 		t.Errorf("ledger: attempts %d (want %d), lease %q until %v, last error %q, permanent %v; want no lease and no error",
 			e.Attempts, ledgerAttempts, e.LeaseOwner, e.LeaseUntil, e.LastError, e.Permanent)
 	}
+	if ok && e.Stale() {
+		r.Lost = 1
+		t.Errorf("ledger: the delivery is stale (late events or a lost lease at %s after it began at %s): the file may lack events", e.LateAt, e.BegunAt)
+	}
 	if r.Incomplete != 0 && r.Scenario != "killed-mid-stream" {
 		t.Errorf("%d incomplete uploads left", r.Incomplete)
 	}
 }
 
-// csvRecords counts the records of a delivered file, the header excluded,
-// checking that each has the 10 columns.
-func csvRecords(b []byte) (int, error) {
+// compareRows reads a delivered file with a CSV reader and compares it,
+// row by row, with the records want (in the file's order). It returns the
+// rows read, how many of want are not in the file, how many rows of the
+// file are not in want (or repeat one), and, when every row is there but
+// not in place, the first misplaced one.
+func compareRows(b []byte, want [][]string) (rows, missing, extra int, misplaced string, err error) {
 	cr := csv.NewReader(bytes.NewReader(b))
 	cr.FieldsPerRecord = 10
-	cr.ReuseRecord = true
 	header, err := cr.Read()
 	if err != nil {
-		return 0, fmt.Errorf("header: %w", err)
+		return 0, len(want), 0, "", fmt.Errorf("header: %w", err)
 	}
-	if header[0] != "request_time" {
-		return 0, fmt.Errorf("header %v", header)
+	if !slices.Equal(header, strings.Split(csvenc.Header, ",")) {
+		return 0, len(want), 0, "", fmt.Errorf("header %q", header)
 	}
-	n := 0
+	left := map[string]int{} // wanted rows not yet seen
+	for _, w := range want {
+		left[strings.Join(w, "\x00")]++
+	}
 	for {
-		_, err := cr.Read()
-		if err == io.EOF {
-			return n, nil
+		rec, rerr := cr.Read()
+		if rerr == io.EOF {
+			break
 		}
-		if err != nil {
-			return n, err
+		if rerr != nil {
+			err = rerr
+			break
 		}
-		n++
+		k := strings.Join(rec, "\x00")
+		if left[k] > 0 {
+			left[k]--
+		} else {
+			extra++
+		}
+		if misplaced == "" && (rows >= len(want) || !slices.Equal(rec, want[rows])) {
+			misplaced = fmt.Sprintf("row %d is %s, want %s", rows+1, short(rec), short(at(want, rows)))
+		}
+		rows++
 	}
+	for _, n := range left {
+		missing += n
+	}
+	if rows < len(want) && misplaced == "" {
+		misplaced = fmt.Sprintf("the file ends after row %d, want %d rows", rows, len(want))
+	}
+	return rows, missing, extra, misplaced, err
+}
+
+func at(recs [][]string, i int) []string {
+	if i < len(recs) {
+		return recs[i]
+	}
+	return nil
+}
+
+// short is a record for an error message: long fields (the padded
+// queries) cut.
+func short(rec []string) string {
+	out := make([]string, len(rec))
+	for i, v := range rec {
+		if len(v) > 60 {
+			v = v[:60] + "…"
+		}
+		out[i] = v
+	}
+	return fmt.Sprintf("%q", out)
+}
+
+// record is the CSV record the file must hold for e, written here from
+// the event format (docs/event-format.md), not with the encoder under test.
+func record(e audit.Event) []string {
+	return []string{e.RequestTime.UTC().Format("2006-01-02T15:04:05.000Z"), e.RequestMethod, e.RequestPath, e.RequestQuery,
+		strconv.Itoa(e.ResponseStatus), strconv.FormatInt(e.ContentLength, 10), e.Space, e.Route, e.Referrer, e.ActorID}
 }
 
 func (s *suite) read(ctx context.Context, f *fixture) ([]byte, error) {

@@ -15,6 +15,7 @@ package retryfn
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,36 +30,86 @@ import (
 	"github.com/contentful/auditlogs/internal/metrics"
 )
 
-// The retry schedule. A message received for the n-th time and failing
-// again is hidden for FirstDelay·2^(n-1), at most MaxDelay (SQS's
-// limit); after MaxReceiveCount receives the queue moves it to the
-// dead-letter queue. Schedule tells the resulting delays and span.
+// The retry schedule's parameters (DefaultSchedule).
 const (
-	FirstDelay      = 15 * time.Minute
-	MaxDelay        = 12 * time.Hour
-	MaxReceiveCount = 20
+	// FirstDelay is the delay after a message's first failed receive;
+	// each further failure doubles it, as far as VisibilityLimit allows.
+	FirstDelay = 15 * time.Minute
+	// VisibilityLimit is SQS's: a message stays invisible at most 12
+	// hours after it was received; ChangeMessageVisibility refuses a
+	// timeout that ends later (moto counts from the message's sending,
+	// which is stricter).
+	VisibilityLimit = 12 * time.Hour
+	// ReceiveMargin is kept below VisibilityLimit for the part of a
+	// receive the handler cannot measure, before it starts: the event
+	// source mapping's batching window (the stack sets none; SQS allows
+	// at most 5 minutes), its invocation and a cold start, and the
+	// difference between SQS's clock and the function's.
+	ReceiveMargin = 10 * time.Minute
+	// MaxReceiveCount is the retry queue's maxReceiveCount: after that
+	// many receives SQS moves the message to the dead-letter queue. With
+	// the delays above, 21 receives span more than 7 days however long
+	// each takes (Schedule.Span).
+	MaxReceiveCount = 21
 )
 
-// Delay is how long a message stays hidden after its receiveCount-th
-// receive failed.
-func Delay(receiveCount int) time.Duration {
-	d := FirstDelay
-	for i := 1; i < receiveCount && d < MaxDelay; i++ {
-		d *= 2
-	}
-	return min(d, MaxDelay)
+// DefaultSchedule is the retry queue's schedule; the CDK stack takes its
+// maxReceiveCount from it.
+var DefaultSchedule = Schedule{First: FirstDelay, Limit: VisibilityLimit, Margin: ReceiveMargin, Receives: MaxReceiveCount}
+
+// Schedule is a retry policy: a message whose export failed at its n-th
+// receive is hidden for First·2^(n-1), but never past Limit - Margin after
+// its receive; after Receives receives the queue moves it to the
+// dead-letter queue. Tests scale it down in time; the rule is the same.
+type Schedule struct {
+	First    time.Duration
+	Limit    time.Duration
+	Margin   time.Duration
+	Receives int
 }
 
-// Schedule returns the delays between the receives of a message that
-// fails every time, and their sum: the time from the first retry to the
-// move to the dead-letter queue.
-func Schedule() (delays []time.Duration, span time.Duration) {
-	for n := 1; n < MaxReceiveCount; n++ {
-		d := Delay(n)
-		delays = append(delays, d)
-		span += d
+// Delay is how long a message stays hidden after its receiveCount-th
+// receive failed, elapsed after the handler started: First·2^(n-1), at
+// most Limit - Margin - elapsed, in whole seconds (SQS's unit, rounded
+// down so that the limit holds), never negative.
+func (s Schedule) Delay(receiveCount int, elapsed time.Duration) time.Duration {
+	room := s.Limit - s.Margin - max(elapsed, 0)
+	d := s.First
+	for i := 1; i < receiveCount && d < room; i++ {
+		d *= 2
 	}
-	return delays, span
+	return max(min(d, room), 0).Truncate(time.Second)
+}
+
+// Delays returns the delay after each of the Receives receives of a
+// message that fails every time, each receive lasting elapsed in the
+// handler; the last is the wait before its move to the dead-letter queue.
+func (s Schedule) Delays(elapsed time.Duration) []time.Duration {
+	delays := make([]time.Duration, 0, s.Receives)
+	for n := 1; n <= s.Receives; n++ {
+		delays = append(delays, s.Delay(n, elapsed))
+	}
+	return delays
+}
+
+// Span is the time from a message's first receive to its last, when each
+// receive fails after elapsed in the handler: how long the retries reach.
+func (s Schedule) Span(elapsed time.Duration) time.Duration {
+	var span time.Duration
+	for _, d := range s.Delays(elapsed)[:max(s.Receives-1, 0)] {
+		span += elapsed + d
+	}
+	return span
+}
+
+// Lifetime is the time from a message's first receive to its move to the
+// dead-letter queue under the same assumption: Span, then the last
+// receive and its delay. The queue must keep messages longer.
+func (s Schedule) Lifetime(elapsed time.Duration) time.Duration {
+	if s.Receives < 1 {
+		return 0
+	}
+	return s.Span(elapsed) + elapsed + s.Delay(s.Receives, elapsed)
 }
 
 // Exporter runs one export invocation: exportfn.Handler.Handle.
@@ -73,6 +124,8 @@ type Visibility interface {
 
 // Handler handles batches of the retry queue.
 type Handler struct {
+	// Schedule is the retry policy; the zero value means DefaultSchedule.
+	Schedule Schedule
 	Export   Exporter
 	SQS      Visibility
 	QueueURL string
@@ -117,10 +170,17 @@ func ParseMessage(body string) (exportfn.Payload, int, error) {
 }
 
 // Handle runs one export per message. Messages whose export failed
-// transiently are hidden for their backoff and returned as batch item
-// failures (the event source mapping must report them:
-// ReportBatchItemFailures); all others are done.
+// transiently, or found the org-day leased by another export, are hidden
+// for their backoff and returned as batch item failures (the event source
+// mapping must report them: ReportBatchItemFailures); all others are done.
 func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	// A message's receive began before this: the schedule's margin
+	// covers the part before the handler started.
+	start := time.Now()
+	sched := h.Schedule
+	if sched == (Schedule{}) {
+		sched = DefaultSchedule
+	}
 	var resp events.SQSEventResponse
 	for _, m := range ev.Records {
 		received, _ := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
@@ -135,7 +195,14 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 			continue
 		}
 		p.Attempt = invoked + received
-		_, err = h.Export.Handle(ctx, p)
+		out, err := h.Export.Handle(ctx, p)
+		if err == nil && out.Skipped == exportfn.SkippedLeased {
+			// Another export holds the org-day: its outcome is unknown
+			// here (it may die or fail), so the message is kept and
+			// tried again after its backoff, when the day is delivered
+			// (then skipped as such) or its lease is free.
+			err = errLeased
+		}
 		switch {
 		case err == nil:
 		case exportfn.IsPermanent(err):
@@ -143,8 +210,8 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 			h.Log.WarnContext(ctx, "permanent failure: not retried", "org_id", p.OrgID, "day", p.Day, "attempt", p.Attempt, "error", err.Error())
 			h.count(ctx, MetricPermanentFailures, p.OrgID)
 		default:
-			delay := Delay(received)
-			if received >= MaxReceiveCount {
+			delay := sched.Delay(received, time.Since(start))
+			if received >= sched.Receives {
 				h.Log.ErrorContext(ctx, "retries exhausted: the message goes to the dead-letter queue", "org_id", p.OrgID, "day", p.Day, "attempt", p.Attempt, "error", err.Error())
 			} else {
 				h.Log.WarnContext(ctx, "transient failure: retried later", "org_id", p.OrgID, "day", p.Day, "attempt", p.Attempt,
@@ -170,6 +237,16 @@ func (h *Handler) hide(ctx context.Context, receipt string, d time.Duration) err
 	}
 	return nil
 }
+
+// errLeased is the transient outcome of an export that found its
+// org-day's lease held by another.
+var errLeased = errors.New("another export holds the org-day's lease")
+
+// QueueVisibility is the retry queue's visibility timeout: six times the
+// retry function's timeout, as Lambda advises for SQS event sources. It
+// applies only when a retry dies; the handler sets each failed message's
+// backoff itself.
+const QueueVisibility = 6 * exportfn.FunctionTimeout
 
 // MetricPermanentFailures counts the exports that failed for a reason no
 // retry fixes (in metrics.Namespace); the stack alarms on it.

@@ -7,7 +7,10 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +23,7 @@ import (
 	"github.com/contentful/auditlogs/internal/exportfn"
 	"github.com/contentful/auditlogs/internal/sink"
 	"github.com/contentful/auditlogs/internal/testenv"
+	"github.com/contentful/auditlogs/internal/testenv/esm"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -100,14 +104,149 @@ func TestPermanentIsDoneAndCounted(t *testing.T) {
 	}
 }
 
-// TestScheduleSpansSevenDays: the documented retry schedule.
-func TestScheduleSpansSevenDays(t *testing.T) {
-	delays, span := Schedule()
-	if len(delays) != MaxReceiveCount-1 || delays[0] != 15*time.Minute || delays[5] != 8*time.Hour || delays[6] != 12*time.Hour {
-		t.Fatalf("delays %v", delays)
+// TestScheduleFitsSQSLimit: at full scale, for every receive and every
+// time the handler may have spent in it (up to the function's timeout),
+// the delay ends within SQS's 12 hours of the receive, less the margin.
+func TestScheduleFitsSQSLimit(t *testing.T) {
+	s := DefaultSchedule
+	if s.Limit != 12*time.Hour || s.Receives != MaxReceiveCount {
+		t.Fatalf("schedule %+v: want SQS's 12-hour limit and MaxReceiveCount", s)
 	}
-	if span < 7*24*time.Hour || span > 14*24*time.Hour {
-		t.Fatalf("span %s: want at least 7 days and less than SQS's 14-day retention", span)
+	for n := 1; n <= s.Receives+1; n++ {
+		// Every second of the timeout, and odd fractions of one (the
+		// delay is whole seconds, rounded down).
+		for elapsed := time.Duration(0); elapsed <= exportfn.FunctionTimeout; elapsed += time.Second + 7*time.Millisecond {
+			d := s.Delay(n, elapsed)
+			if d < 0 || d%time.Second != 0 || d+elapsed > s.Limit-s.Margin {
+				t.Fatalf("receive %d after %s: delay %s; want whole seconds, and delay + elapsed within %s - %s", n, elapsed, d, s.Limit, s.Margin)
+			}
+		}
+	}
+	// The doubling: 15 min, 30 min, ... 8 h, then as much as the limit
+	// allows.
+	for n, want := range map[int]time.Duration{1: 15 * time.Minute, 2: 30 * time.Minute, 6: 8 * time.Hour, 7: 12*time.Hour - ReceiveMargin, 21: 12*time.Hour - ReceiveMargin} {
+		if d := s.Delay(n, 0); d != want {
+			t.Errorf("receive %d, at once: delay %s, want %s", n, d, want)
+		}
+	}
+	if d := s.Delay(7, exportfn.FunctionTimeout); d != 12*time.Hour-ReceiveMargin-exportfn.FunctionTimeout {
+		t.Errorf("receive 7 after the whole timeout: delay %s", d)
+	}
+}
+
+// TestScheduleSpansSevenDays: the retries reach 7 days however long each
+// receive takes (from none to the function's whole timeout), and a
+// message leaves the queue for the dead-letter queue well inside the
+// queue's 14 days, even if each receive also lost the whole margin before
+// the handler started.
+func TestScheduleSpansSevenDays(t *testing.T) {
+	s := DefaultSchedule
+	const retention = 14 * 24 * time.Hour
+	for elapsed := time.Duration(0); elapsed <= exportfn.FunctionTimeout; elapsed += time.Second {
+		if span := s.Span(elapsed); span < 7*24*time.Hour {
+			t.Fatalf("receives of %s: the retries span %s, want at least 7 days", elapsed, span)
+		}
+		if life := s.Lifetime(elapsed) + time.Duration(s.Receives)*s.Margin; life >= retention {
+			t.Fatalf("receives of %s: a message lives %s in the queue, want less than its retention %s", elapsed, life, retention)
+		}
+	}
+	// The time the message spends hidden alone reaches 7 days too.
+	var hidden time.Duration
+	for _, d := range s.Delays(exportfn.FunctionTimeout)[:s.Receives-1] {
+		hidden += d
+	}
+	if hidden < 7*24*time.Hour {
+		t.Errorf("receives of the whole timeout: hidden %s in all, want at least 7 days", hidden)
+	}
+	t.Logf("span %s (instant receives) to %s (every receive %s); to the dead-letter queue after %s at most",
+		s.Span(0), s.Span(exportfn.FunctionTimeout), exportfn.FunctionTimeout, s.Lifetime(exportfn.FunctionTimeout))
+}
+
+// visibilityRecorder passes ChangeMessageVisibility calls on and records
+// each with its start time and its error.
+type visibilityRecorder struct {
+	next  Visibility
+	mu    sync.Mutex
+	calls []visibilityCall
+}
+
+type visibilityCall struct {
+	at      time.Time
+	timeout time.Duration
+	err     error
+}
+
+func (v *visibilityRecorder) ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
+	at := time.Now()
+	out, err := v.next.ChangeMessageVisibility(ctx, in, opts...)
+	v.mu.Lock()
+	v.calls = append(v.calls, visibilityCall{at: at, timeout: time.Duration(in.VisibilityTimeout) * time.Second, err: err})
+	v.mu.Unlock()
+	return out, err
+}
+
+func (v *visibilityRecorder) all() []visibilityCall {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return append([]visibilityCall(nil), v.calls...)
+}
+
+// TestSQSRefusesOldDelay: at full scale on moto's SQS, a message received
+// for the 7th time: the old schedule's 12 hours are refused (the limit
+// counts from the receive, and the message was received a moment ago),
+// the handler's delay is accepted and hides the message.
+func TestSQSRefusesOldDelay(t *testing.T) {
+	ctx := context.Background()
+	moto := testenv.Moto(t)
+	client := sqs.NewFromConfig(testenv.AWSConfig(t, testenv.Endpoints{Default: moto.URL}))
+	q, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(testenv.UniqueName("retry-limit"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := aws.ToString(q.QueueUrl)
+	if _, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(`{"org_id":"acme","day":"2026-11-24","attempt":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	// Six receives handed straight back, then the seventh.
+	var m sqstypes.Message
+	for n := 1; n <= 7; n++ {
+		got, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), WaitTimeSeconds: 1,
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount}})
+		if err != nil || len(got.Messages) != 1 {
+			t.Fatalf("receive %d: %v, %d messages", n, err, len(got.Messages))
+		}
+		m = got.Messages[0]
+		if c := m.Attributes["ApproximateReceiveCount"]; c != strconv.Itoa(n) {
+			t.Fatalf("receive %d: ApproximateReceiveCount %s", n, c)
+		}
+		if n < 7 {
+			if _, err := client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// The old schedule hid a 7th failure for 12 hours: refused.
+	_, err = client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: int32(12 * time.Hour / time.Second)})
+	if err == nil || !strings.Contains(err.Error(), "InvalidParameterValue") {
+		t.Fatalf("a 12-hour visibility timeout right after a receive: %v, want SQS's InvalidParameterValue", err)
+	}
+
+	rec := &visibilityRecorder{next: client}
+	h := &Handler{Export: &scriptedExport{errs: map[string]error{"acme": errors.New("throttled")}}, SQS: rec, QueueURL: url, Log: slog.New(slog.DiscardHandler)}
+	resp, err := h.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body), Attributes: m.Attributes}}})
+	if err != nil || len(resp.BatchItemFailures) != 1 {
+		t.Fatalf("handle: %+v, %v", resp, err)
+	}
+	calls := rec.all()
+	if len(calls) != 1 || calls[0].err != nil {
+		t.Fatalf("visibility calls %+v: want one, accepted", calls)
+	}
+	if got, want := calls[0].timeout, DefaultSchedule.Delay(7, 0); got > want || got < want-time.Minute {
+		t.Errorf("the 7th failure is hidden for %s, want the schedule's %s less the handler's time", got, want)
+	}
+	again, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url)})
+	if err != nil || len(again.Messages) != 0 {
+		t.Fatalf("receive after the backoff was set: %v, %d messages; want none", err, len(again.Messages))
 	}
 }
 
@@ -140,5 +279,199 @@ func TestBackoffOnMoto(t *testing.T) {
 	again, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url)})
 	if err != nil || len(again.Messages) != 0 {
 		t.Fatalf("the failed message is visible again after 1.5 s (%v): its %s backoff was not applied", err, FirstDelay)
+	}
+}
+
+// flakyExport fails transiently until its succeedAt-th call (never if 0)
+// and records the attempts it was given.
+type flakyExport struct {
+	mu        sync.Mutex
+	succeedAt int
+	attempts  []int
+}
+
+func (f *flakyExport) Handle(_ context.Context, p exportfn.Payload) (exportfn.Outcome, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.attempts = append(f.attempts, p.Attempt)
+	if f.succeedAt > 0 && len(f.attempts) == f.succeedAt {
+		return exportfn.Outcome{}, nil
+	}
+	return exportfn.Outcome{}, errors.New("upload: 503 SlowDown")
+}
+
+func (f *flakyExport) calls() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]int(nil), f.attempts...)
+}
+
+func motoSQS(t *testing.T) *sqs.Client {
+	return sqs.NewFromConfig(testenv.AWSConfig(t, testenv.Endpoints{Default: testenv.Moto(t).URL}))
+}
+
+// scaled is the retry schedule in seconds: the same rule (doubling, at
+// most Limit - Margin after the receive), five receives.
+var scaled = Schedule{First: time.Second, Limit: 4 * time.Second, Margin: time.Second, Receives: 5}
+
+// throughQueue drives the retry handler through a real queue on moto with
+// a dead-letter queue whose maxReceiveCount is the schedule's, as Lambda's
+// event source mapping would (internal/testenv/esm), until stop says so.
+// It returns the batches that held the message, the visibility calls and
+// the queues.
+func throughQueue(t *testing.T, client *sqs.Client, x Exporter, stop func(esm.Batch, esm.Queues) bool) ([]esm.Batch, []visibilityCall, esm.Queues) {
+	t.Helper()
+	ctx := context.Background()
+	// The queue's own timeout is far beyond the schedule's delays: a
+	// delay that was not set would show.
+	qs, err := esm.CreateQueues(ctx, client, testenv.UniqueName("retry-esm"), scaled.Receives, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const body = `{"org_id":"acme","day":"2026-11-24","attempt":1}`
+	if _, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(qs.URL), MessageBody: aws.String(body)}); err != nil {
+		t.Fatal(err)
+	}
+	rec := &visibilityRecorder{next: client}
+	h := &Handler{Schedule: scaled, Export: x, SQS: rec, QueueURL: qs.URL, Log: slog.New(slog.DiscardHandler)}
+	p := &esm.Poller{SQS: client, QueueURL: qs.URL, QueueARN: qs.ARN, Handler: lambda.NewHandler(h.Handle), Timeout: time.Minute}
+	// The whole schedule thrice over, and the polls: a bound, not a wait.
+	deadline := time.Now().Add(3*scaled.Lifetime(0) + 30*time.Second)
+	var batches []esm.Batch
+	for {
+		b, err := p.Poll(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Err != nil {
+			t.Fatalf("invocation failed: %v", b.Err)
+		}
+		if len(b.Messages) > 0 {
+			if aws.ToString(b.Messages[0].Body) != body {
+				t.Fatalf("received %q", aws.ToString(b.Messages[0].Body))
+			}
+			batches = append(batches, b)
+		}
+		if stop(b, qs) {
+			return batches, rec.all(), qs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d receives, not done by %s", len(batches), deadline.Format(time.RFC3339))
+		}
+	}
+}
+
+// checkBackoff: the n-th receive's count is n, each failure's delay was
+// set (accepted by SQS) as the schedule says, and the message did not come
+// back before it.
+func checkBackoff(t *testing.T, batches []esm.Batch, calls []visibilityCall, failures int) {
+	t.Helper()
+	for i, b := range batches {
+		if c := b.Messages[0].Attributes["ApproximateReceiveCount"]; c != strconv.Itoa(i+1) {
+			t.Errorf("receive %d: ApproximateReceiveCount %s", i+1, c)
+		}
+	}
+	if len(calls) != failures {
+		t.Fatalf("%d visibility calls, want one per failure, %d", len(calls), failures)
+	}
+	for i, c := range calls {
+		n := i + 1
+		// The delay is the schedule's for this receive, less at most the
+		// time between the receive and the call.
+		if c.err != nil || c.timeout > scaled.Delay(n, 0) || c.timeout < scaled.Delay(n, c.at.Sub(batches[i].ReceivedAt)) || c.timeout <= 0 {
+			t.Errorf("failure %d: visibility %s (%v); want the schedule's %s less the handler's time", n, c.timeout, c.err, scaled.Delay(n, 0))
+		}
+		if i+1 < len(batches) {
+			if back := batches[i+1].ReceivedAt.Sub(c.at); back < c.timeout {
+				t.Errorf("receive %d came %s after failure %d hid the message for %s", n+1, back, n, c.timeout)
+			}
+		}
+	}
+}
+
+// TestRetriesThroughSQS: an export that always fails transiently. Through
+// a real queue the message is received 5 times (the schedule's receives),
+// each time hidden for its delay by a real ChangeMessageVisibility, and
+// then SQS moves it to the dead-letter queue.
+func TestRetriesThroughSQS(t *testing.T) {
+	ctx := context.Background()
+	x := &flakyExport{}
+	var dlqBody string
+	client := motoSQS(t)
+	batches, calls, qs := throughQueue(t, client, x, func(b esm.Batch, qs esm.Queues) bool {
+		// SQS moves the message on the receive after its last.
+		out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(qs.DLQURL)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Messages) > 0 {
+			dlqBody = aws.ToString(out.Messages[0].Body)
+			return true
+		}
+		return false
+	})
+	if len(batches) != scaled.Receives {
+		t.Errorf("%d receives before the dead-letter queue, want maxReceiveCount %d", len(batches), scaled.Receives)
+	}
+	checkBackoff(t, batches, calls, scaled.Receives)
+	if !slices.Equal(x.calls(), []int{1, 2, 3, 4, 5}) {
+		t.Errorf("export attempts %v, want 1 to 5", x.calls())
+	}
+	if dlqBody == "" {
+		t.Error("nothing in the dead-letter queue")
+	}
+	if v, f, err := esm.Depth(ctx, client, qs.URL); err != nil || v+f != 0 {
+		t.Errorf("retry queue after the move: %d visible, %d in flight, %v; want empty", v, f, err)
+	}
+}
+
+// TestRetrySucceedsThroughSQS: the export succeeds at its 3rd try: the
+// message is received 3 times, hidden twice, then deleted; nothing
+// reaches the dead-letter queue.
+func TestRetrySucceedsThroughSQS(t *testing.T) {
+	ctx := context.Background()
+	x := &flakyExport{succeedAt: 3}
+	client := motoSQS(t)
+	batches, calls, qs := throughQueue(t, client, x, func(b esm.Batch, _ esm.Queues) bool { return len(b.Deleted) > 0 })
+	if len(batches) != 3 || len(batches[2].Deleted) != 1 || len(batches[2].Response.BatchItemFailures) != 0 {
+		t.Fatalf("%d receives, the last %+v; want the 3rd deleting the message", len(batches), batches[len(batches)-1])
+	}
+	checkBackoff(t, batches, calls, 2)
+	if !slices.Equal(x.calls(), []int{1, 2, 3}) {
+		t.Errorf("export attempts %v, want 1 to 3", x.calls())
+	}
+	// Deleted: it can never be received again.
+	for _, u := range []string{qs.URL, qs.DLQURL} {
+		if v, f, err := esm.Depth(ctx, client, u); err != nil || v+f != 0 {
+			t.Errorf("queue %s: %d visible, %d in flight, %v; want empty", u, v, f, err)
+		}
+	}
+}
+
+// leasedExport answers that another export holds the org-day.
+type leasedExport struct{}
+
+func (leasedExport) Handle(_ context.Context, p exportfn.Payload) (exportfn.Outcome, error) {
+	return exportfn.Outcome{Skipped: exportfn.SkippedLeased}, nil
+}
+
+// TestLeasedIsTransient: an export that stood back because another holds
+// the org-day's lease has not delivered it: the message is kept (a batch
+// item failure) and hidden for its backoff, not deleted.
+func TestLeasedIsTransient(t *testing.T) {
+	var vis visibilityCalls
+	var metrics bytes.Buffer
+	h := &Handler{Export: leasedExport{}, SQS: &vis, QueueURL: "q", Log: slog.New(slog.DiscardHandler), Metrics: &metrics}
+	resp, err := h.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "m1", ReceiptHandle: "r1", Body: `{"org_id":"acme","day":"2026-11-24","attempt":1}`, Attributes: map[string]string{"ApproximateReceiveCount": "2"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "m1" {
+		t.Fatalf("failures %+v, want the leased message kept", resp.BatchItemFailures)
+	}
+	if len(vis) != 1 || vis[0].VisibilityTimeout != int32(DefaultSchedule.Delay(2, 0)/time.Second) || aws.ToString(vis[0].ReceiptHandle) != "r1" {
+		t.Fatalf("visibility calls %+v, want the 2nd receive's backoff", vis)
 	}
 }
