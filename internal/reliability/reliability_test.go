@@ -195,6 +195,7 @@ func TestFaults(t *testing.T) {
 		{"concurrent-invocations", "the same org-day invoked twice at once (its upload held back 1 s)", (*suite).concurrent},
 		{"ledger-finish-fails", fmt.Sprintf("DynamoDB UpdateItem of the ledger's Finish, after the upload: 500 InternalServerError, %d times (every try of the SDK)", dynamoAttempts), (*suite).ledgerFinishFails},
 		{"late-event-after-delivery", "one more request of the delivered day reaches the ingest (its code, the ledger as LateNoter); then the next export, without force", (*suite).lateEvent},
+		{"malformed-registry-item", "three registry items that are no destination (a kind that does not exist, a bucket name S3 refuses, an Azure destination without its cipher) among three valid ones; the daily fan-out", (*suite).malformedRegistryItem},
 		{"retry-through-sqs", "S3 PutObject: 503 SlowDown, 9 times (3 invocations × 3 tries); Lambda's on-failure record into the retry queue (moto's SQS, dead-letter queue after 21 receives); the retry function invoked as its event source mapping does", (*suite).retryThroughSQS},
 	}
 
