@@ -66,8 +66,9 @@ type Outcome struct {
 // Classify decides what becomes of a record that Parse returned and, when it is to be
 // stored, builds its event: the route is the matched template, the space
 // the path's space_id segment (empty for organization-level routes), and
-// every other field is the record's, the path as sent. The event is
-// normalized and valid (audit.Event.Validate).
+// every other field is the record's, the path as sent, its credentials
+// redacted (audit.Event.Normalize). The event is normalized and valid
+// (audit.Event.Validate).
 func (c Config) Classify(rec *Record) (audit.Event, Outcome) {
 	if !c.Audited(rec.Method) {
 		return audit.Event{}, Outcome{Kind: SkippedMethod}
@@ -82,11 +83,18 @@ func (c Config) Classify(rec *Record) (audit.Event, Outcome) {
 		ResponseStatus: rec.Status, ContentLength: rec.ContentLength,
 		Space: space, Route: rt.Template, Referrer: rec.Referrer, ActorID: rec.ActorID,
 	}
+	// Credentials are redacted here, so that whatever the ingest hands
+	// on (the store, which normalizes again, a log line) holds none.
+	e.Normalize()
 	// Parse has checked every field of the record against the event's
 	// rules (the same limits, valid UTF-8, a UTC time in milliseconds);
 	// what only the event has is the space, a path segment that may be
-	// longer than an ID may be. Validate, the authority, says why.
-	if len(e.Space) > audit.MaxShortLen || len(e.Route) > audit.MaxRouteLen {
+	// longer than an ID may be, and the redacted values, which may be
+	// longer than the values sent (REDACTED replacing "sig=x"). Validate,
+	// the authority, says why: the store would refuse the event, and with
+	// it the whole batch.
+	if len(e.Space) > audit.MaxShortLen || len(e.Route) > audit.MaxRouteLen ||
+		len(e.RequestQuery) > audit.MaxQueryLen || len(e.Referrer) > audit.MaxReferrerLen || len(e.RequestPath) > audit.MaxPathLen {
 		return audit.Event{}, Outcome{Kind: Rejected, Err: e.Validate()}
 	}
 	return e, Outcome{Kind: Stored, Entity: rt.Entity}

@@ -21,7 +21,9 @@
 //     route, or a rejected record. The event's route is the matched
 //     template and its space the path's space_id segment: a record's own
 //     "space" or "route" keys, if any, are ignored. The path is stored as
-//     sent, so an environment alias ("master") stays the alias.
+//     sent, so an environment alias ("master") stays the alias. The
+//     event is normalized, its credentials redacted (internal/redact,
+//     audit.Event.Normalize): no token reaches the store.
 //  3. [Ingester.Ingest] classifies a batch, writes the events to the log
 //     store (logstore.Writer) in batches, hands every rejected record with
 //     its reason to a [RejectSink] and counts the rest.
@@ -45,7 +47,8 @@
 //
 // A rejected record goes to the RejectSink with its source (file and line,
 // or shard and sequence number), the field, the value, the reason and the
-// record itself. Rejects are delivered at least once: a batch that is
+// record itself, its credentials redacted (redactRecord: the record may not
+// be JSON). Rejects are delivered at least once: a batch that is
 // retried after a store error sends its rejects again, with the same
 // source, so duplicates can be recognized.
 //

@@ -12,6 +12,7 @@ import (
 
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/logstore"
+	"github.com/contentful/auditlogs/internal/redact"
 )
 
 // Raw is one record as received.
@@ -57,25 +58,31 @@ type Reject struct {
 	Error     string `json:"error"`                // field, value and reason in one line
 	RequestID string `json:"request_id,omitempty"` // when the record got that far
 	OrgID     string `json:"org_id,omitempty"`     // when the record got that far
-	// The record as received: Record when it is valid UTF-8, else
-	// RecordBase64 (encoding/json writes []byte as base64).
+	// The record as received, its credentials redacted (docs/ingest-format.md):
+	// Record when it is valid UTF-8, else RecordBase64 (encoding/json
+	// writes []byte as base64).
 	Record       string `json:"record,omitempty"`
 	RecordBase64 []byte `json:"record_base64,omitempty"`
 }
 
+// newReject describes a rejected record. Nothing in it holds a credential:
+// the record is redacted (redactRecord), and so are the error and the
+// reason, which may quote a value of the record.
 func newReject(raw Raw, rec *Record, err error) Reject {
-	r := Reject{Source: raw.Source, Field: FieldRecord, Reason: err.Error(), Error: err.Error()}
+	r := Reject{Source: raw.Source, Field: FieldRecord, Reason: err.Error(), Error: redact.Text(err.Error())}
 	var fe *audit.FieldError
 	if errors.As(err, &fe) {
 		r.Field, r.Reason = fe.Field, fe.Reason
 	}
+	r.Reason = redact.Text(r.Reason)
 	if rec != nil {
 		r.RequestID, r.OrgID = rec.RequestID, rec.OrgID
 	}
-	if utf8.Valid(raw.Data) {
-		r.Record = string(raw.Data)
+	data := redactRecord(raw.Data)
+	if utf8.Valid(data) {
+		r.Record = string(data)
 	} else {
-		r.RecordBase64 = raw.Data
+		r.RecordBase64 = data
 	}
 	return r
 }
