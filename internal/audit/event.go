@@ -119,13 +119,19 @@ func (e *Event) Normalize() {
 // request_query, but a path is stored as given). A value that needs no
 // change is left as it is, without allocating. It is idempotent.
 func (e *Event) Redact() {
-	e.RequestQuery = redact.Query(e.RequestQuery)
-	e.Referrer = redact.URL(e.Referrer)
-	if i := strings.IndexByte(e.RequestPath, '?'); i >= 0 {
-		if r := redact.URL(e.RequestPath[i:]); r != e.RequestPath[i:] {
-			e.RequestPath = e.RequestPath[:i] + r
+	e.RequestQuery, e.Referrer, e.RequestPath = redacted(e)
+}
+
+// redacted returns the redacted query, referrer and path of e. A field
+// without credentials comes back as the same string.
+func redacted(e *Event) (query, referrer, path string) {
+	query, referrer, path = redact.Query(e.RequestQuery), redact.URL(e.Referrer), e.RequestPath
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		if r := redact.URL(path[i:]); r != path[i:] {
+			path = path[:i] + r
 		}
 	}
+	return query, referrer, path
 }
 
 // Validate checks every field and returns a *FieldError for the first

@@ -84,8 +84,9 @@ func (c Config) Classify(rec *Record) (audit.Event, Outcome) {
 		Space: space, Route: rt.Template, Referrer: rec.Referrer, ActorID: rec.ActorID,
 	}
 	// Credentials are redacted here, so that whatever the ingest hands
-	// on (the store, which normalizes again, a log line) holds none.
-	e.Normalize()
+	// on holds none (the store normalizes again; the rest of Normalize,
+	// valid UTF-8 and a UTC time in milliseconds, Parse has done).
+	e.Redact()
 	// Parse has checked every field of the record against the event's
 	// rules (the same limits, valid UTF-8, a UTC time in milliseconds);
 	// what only the event has is the space, a path segment that may be

@@ -53,6 +53,15 @@ var Names = []string{
 // maxName is the longest of Names (X-Amz-Security-Token).
 const maxName = 20
 
+// firstOfName and nameLen are the first bytes (both cases) and the lengths
+// of Names, a filter before the comparison (TestNamesAreListed keeps them
+// in step with Names).
+var (
+	firstOfName = [256]bool{'a': true, 'A': true, 't': true, 'T': true, 'r': true, 'R': true, 'i': true, 'I': true,
+		'c': true, 'C': true, 'p': true, 'P': true, 's': true, 'S': true, 'x': true, 'X': true}
+	nameLen = [maxName + 1]bool{3: true, 5: true, 6: true, 8: true, 9: true, 12: true, 13: true, 15: true, 16: true, 20: true}
+)
+
 // listed reports whether b, a decoded parameter name already in lower
 // case, is one of Names. The switch compiles to length and byte
 // comparisons, without allocating.
@@ -74,7 +83,11 @@ func Query(q string) string {
 // URL returns u, a URL or URL reference, with the credentials of its query
 // and fragment redacted, and every token shape anywhere in it.
 func URL(u string) string {
-	if i := strings.IndexAny(u, "?#"); i >= 0 {
+	i := strings.IndexByte(u, '?')
+	if j := strings.IndexByte(u, '#'); j >= 0 && (i < 0 || j < i) {
+		i = j
+	}
+	if i >= 0 {
 		u = params(u, i+1, true)
 	}
 	return tokens(u)
@@ -109,44 +122,43 @@ func (e *editor) result() string {
 	return string(append(e.b, e.s[e.last:]...))
 }
 
-// isStart reports whether a parameter name starts after c.
-func isStart(c byte) bool { return c == '&' || c == ';' || c == '?' || c == '#' }
+// nameEnd is 1 for '=', 2 for the bytes after which a parameter starts
+// ('&', ';', '?', '#'), 0 for the rest: the bytes that end a name.
+var nameEnd = [256]uint8{'=': 1, '&': 2, ';': 2, '?': 2, '#': 2}
 
 // params redacts the values of listed parameters in s, whose first
 // parameter starts at from. In a URL a value ends at '&' or '#' (the
 // fragment), in a query at '&' only.
+//
+// It goes from one '=' to the next (strings.IndexByte skips values fast)
+// and reads the name back from it: the bytes since the last start byte, or
+// since floor, where a parameter surely starts. A '=' found first on the
+// way back means this one is inside a value.
 func params(s string, from int, url bool) string {
 	ed := editor{s: s}
+	floor := from
 	for i := from; i < len(s); {
-		j := i
-		for j < len(s) && s[j] != '=' && !isStart(s[j]) {
-			j++
-		}
-		if j == len(s) {
+		k := strings.IndexByte(s[i:], '=')
+		if k < 0 {
 			break
 		}
-		if s[j] != '=' { // a name without a value
-			i = j + 1
-			continue
+		j := i + k
+		i = j + 1
+		p := j
+		for p > floor && nameEnd[s[p-1]] == 0 && j-p <= 3*maxName {
+			p--
 		}
-		if !listedName(s[i:j]) {
-			// The next name starts after the next start byte, which may
-			// be inside this value (a;token=x).
-			i = j + 1
-			for i < len(s) && !isStart(s[i]) {
-				i++
-			}
-			i++
-			continue
+		if p > floor && nameEnd[s[p-1]] != 2 || !listedName(s[p:j]) {
+			continue // inside a value, too long, or not listed
 		}
-		vs, ve := j+1, j+1
+		ve := j + 1
 		for ve < len(s) && s[ve] != '&' && !(url && s[ve] == '#') {
 			ve++
 		}
-		if v := s[vs:ve]; v != "" && v != Replacement {
-			ed.replace(vs, ve)
+		if v := s[j+1 : ve]; v != "" && v != Replacement {
+			ed.replace(j+1, ve)
 		}
-		i = ve + 1
+		i, floor = ve+1, ve+1
 	}
 	return ed.result()
 }
@@ -155,6 +167,11 @@ func params(s string, from int, url bool) string {
 // Names, ignoring ASCII case.
 func listedName(name string) bool {
 	if len(name) < 3 || len(name) > 3*maxName {
+		return false
+	}
+	// Most names are neither listed nor encoded: a listed name starts
+	// with one of a few letters and has one of a few lengths.
+	if strings.IndexByte(name, '%') < 0 && (len(name) > maxName || !nameLen[len(name)] || !firstOfName[name[0]]) {
 		return false
 	}
 	var buf [maxName]byte
@@ -229,45 +246,91 @@ func endsWithName(s string) bool {
 	return false
 }
 
-// tokens replaces every token shape in s.
+// tokens replaces every token shape in s. A shape holds a '-' (or %2D):
+// the search goes from one to the next (strings.IndexByte is fast) and
+// looks back for the prefix, rather than trying every byte.
 func tokens(s string) string {
 	ed := editor{s: s}
-	for i := 0; i+len(TokenPrefix) < len(s); i++ {
-		if c := s[i]; c != 'C' && c != 'c' && c != '%' {
+	encoded := strings.IndexByte(s, '%') >= 0
+	for i := 0; i < len(s); {
+		h, w := nextHyphen(s, i, encoded)
+		if h < 0 {
+			break
+		}
+		start, end := prefixBefore(s, h, i), tokenRun(s, h+w)
+		if start < 0 || end == h+w { // no prefix, or no token character
+			i = h + w
 			continue
 		}
-		if end := tokenAt(s, i); end > 0 {
-			ed.replace(i, end)
-			i = end - 1
-		}
+		ed.replace(start, end)
+		i = end
 	}
 	return ed.result()
 }
 
-// tokenAt returns the end of the token shape that starts at s[i], or -1.
-func tokenAt(s string, i int) int {
-	const prefix = "cfpat-"
-	j := i
-	for k := 0; k < len(prefix); k++ {
-		if j == len(s) {
-			return -1
-		}
-		c, w := decodeAt(s, j)
-		if lower(c) != prefix[k] {
-			return -1
-		}
-		j += w
+// nextHyphen returns the position of the first '-', or of "%2D" when s
+// may hold escapes, at or after i, and its width; -1 if none.
+func nextHyphen(s string, i int, encoded bool) (int, int) {
+	h := strings.IndexByte(s[i:], '-')
+	if h >= 0 {
+		h += i
 	}
-	start := j
+	if !encoded {
+		return h, 1
+	}
+	for j := i; ; {
+		k := strings.IndexByte(s[j:], '%')
+		if k < 0 {
+			break
+		}
+		k += j
+		if h >= 0 && k > h {
+			break
+		}
+		if k+2 < len(s) && s[k+1] == '2' && (s[k+2] == 'D' || s[k+2] == 'd') {
+			return k, 3
+		}
+		j = k + 1
+	}
+	return h, 1
+}
+
+// prefixBefore returns where "cfpat" (any case, each byte possibly
+// percent-encoded) starts when it ends at s[h], not before floor; else -1.
+// Escapes cannot overlap ('%' is no hex digit), so decoding backwards
+// reads the same bytes as decoding forwards.
+func prefixBefore(s string, h, floor int) int {
+	const prefix = "cfpat"
+	k := h
+	for n := len(prefix) - 1; n >= 0; n-- {
+		if k <= floor {
+			return -1
+		}
+		c := s[k-1]
+		k--
+		if k >= 2 && s[k-2] == '%' && isHex(s[k-1]) && isHex(c) {
+			c = unhex(s[k-1])<<4 | unhex(c)
+			k -= 2
+		}
+		if lower(c) != prefix[n] {
+			return -1
+		}
+	}
+	if k < floor {
+		return -1
+	}
+	return k
+}
+
+// tokenRun returns the end of the token characters (each possibly
+// percent-encoded) that start at s[j].
+func tokenRun(s string, j int) int {
 	for j < len(s) {
 		c, w := decodeAt(s, j)
 		if !isTokenChar(c) {
 			break
 		}
 		j += w
-	}
-	if j == start {
-		return -1
 	}
 	return j
 }

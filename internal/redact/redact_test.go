@@ -28,11 +28,11 @@ func TestNamesAreListed(t *testing.T) {
 		if !listedName(n) || !listedName(strings.ToUpper(n)) || !listedName(strings.ToLower(n)) {
 			t.Errorf("%s is in Names but not matched", n)
 		}
-		if len(n) > maxName {
-			t.Errorf("%s is longer than maxName %d", n, maxName)
+		if len(n) > maxName || !nameLen[len(n)] || !firstOfName[n[0]|0x20] || !firstOfName[n[0]&^0x20] {
+			t.Errorf("%s: maxName, nameLen or firstOfName lacks it", n)
 		}
 	}
-	for _, n := range []string{"", "to", "tokens", "mytoken", "access-token", "passwd", "x-amz-date", "access_token_"} {
+	for _, n := range []string{"", "to", "tokens", "a_name_longer_than_the_longest_listed_one", "mytoken", "access-token", "passwd", "x-amz-date", "access_token_"} {
 		if listedName(n) {
 			t.Errorf("%q matched, but it is no listed name", n)
 		}
