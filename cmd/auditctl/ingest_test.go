@@ -54,7 +54,7 @@ func TestIngestExport(t *testing.T) {
 	if !errors.As(err, new(rejectedError)) || isUsage(err) || !strings.Contains(err.Error(), "2 records rejected") {
 		t.Fatalf("ingest: err = %v, want 2 rejected\n%s", err, out)
 	}
-	for _, want := range []string{"records   10\n", "stored    5\n", "skipped   3 (method 2, route 1)\n", "rejected  2\n"} {
+	for _, want := range []string{"records   10\n", "stored    5\n", "skipped   3 (method 2, route 1, near miss 0)\n", "rejected  2\n"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("ingest output lacks %q:\n%s", want, out)
 		}

@@ -40,6 +40,12 @@ const (
 	// Rejected: the record is malformed. Not stored; it goes to the
 	// RejectSink with its reason.
 	Rejected
+	// SkippedNearMiss: an audited method on a path that matches an
+	// audited route only when case is ignored (/Spaces/s1/Entries/e1,
+	// routes.NearMiss). Not stored, since the path is not the route's, but
+	// counted apart and alarmed on: it may be a change that is not
+	// audited.
+	SkippedNearMiss
 )
 
 func (k Kind) String() string {
@@ -52,6 +58,8 @@ func (k Kind) String() string {
 		return "skipped-route"
 	case Rejected:
 		return "rejected"
+	case SkippedNearMiss:
+		return "skipped-near-miss"
 	}
 	return "unknown"
 }
@@ -60,12 +68,15 @@ func (k Kind) String() string {
 type Outcome struct {
 	Kind   Kind
 	Entity string // the route's entity type (routes.Route.Entity) when Stored
+	Route  string // the route's template when Stored, the one nearly matched when SkippedNearMiss
 	Err    error  // why, when Rejected: a *audit.FieldError
 }
 
 // Classify decides what becomes of a record that Parse returned and, when it is to be
-// stored, builds its event: the route is the matched template, the space
-// the path's space_id segment (empty for organization-level routes), and
+// stored, builds its event: the route is the template that the path's
+// canonical form (routes.Canonical: no trailing or doubled slash, no dot
+// segment, unreserved characters decoded) matches, the space that form's
+// space_id segment (empty for organization-level routes), and
 // every other field is the record's, the path as sent, its credentials
 // redacted (audit.Event.Normalize). The event is normalized and valid
 // (audit.Event.Validate).
@@ -75,6 +86,9 @@ func (c Config) Classify(rec *Record) (audit.Event, Outcome) {
 	}
 	rt, space, ok := routes.Lookup(rec.Method, rec.Path)
 	if !ok {
+		if near, ok := routes.NearMiss(rec.Method, rec.Path); ok {
+			return audit.Event{}, Outcome{Kind: SkippedNearMiss, Route: near.Template}
+		}
 		return audit.Event{}, Outcome{Kind: SkippedRoute}
 	}
 	e := audit.Event{
@@ -98,5 +112,5 @@ func (c Config) Classify(rec *Record) (audit.Event, Outcome) {
 		len(e.RequestQuery) > audit.MaxQueryLen || len(e.Referrer) > audit.MaxReferrerLen || len(e.RequestPath) > audit.MaxPathLen {
 		return audit.Event{}, Outcome{Kind: Rejected, Err: e.Validate()}
 	}
-	return e, Outcome{Kind: Stored, Entity: rt.Entity}
+	return e, Outcome{Kind: Stored, Entity: rt.Entity, Route: rt.Template}
 }

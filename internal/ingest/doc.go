@@ -18,8 +18,11 @@
 //     Config.IncludePOST is set, and its path matches a route of
 //     internal/routes), a request whose method is not audited (GET, HEAD,
 //     OPTIONS, and POST by default), a request on a path that is no audited
-//     route, or a rejected record. The event's route is the matched
-//     template and its space the path's space_id segment: a record's own
+//     route, a near miss (a path that matches a route only when case is
+//     ignored: counted apart, since it may be an unaudited change), or a
+//     rejected record. Paths are matched in their canonical form
+//     (routes.Canonical). The event's route is the matched template and
+//     its space the canonical path's space_id segment: a record's own
 //     "space" or "route" keys, if any, are ignored. The path is stored as
 //     sent, so an environment alias ("master") stays the alias. The
 //     event is normalized, its credentials redacted (internal/redact,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -27,13 +28,19 @@ type Raw struct {
 // event was written: a record delivered twice counts twice, and its event
 // is stored once.
 type Counts struct {
-	Records       int            `json:"records"`
-	Stored        int            `json:"stored"`
-	SkippedMethod int            `json:"skipped_method"`
-	SkippedRoute  int            `json:"skipped_route"`
-	Rejected      int            `json:"rejected"`
-	Entities      map[string]int `json:"entities,omitempty"` // stored events by entity type
+	Records       int `json:"records"`
+	Stored        int `json:"stored"`
+	SkippedMethod int `json:"skipped_method"`
+	SkippedRoute  int `json:"skipped_route"`
+	// SkippedNearMiss counts audited requests on paths that match an
+	// audited route only when case is ignored (Kind SkippedNearMiss).
+	SkippedNearMiss int            `json:"skipped_near_miss"`
+	Rejected        int            `json:"rejected"`
+	Entities        map[string]int `json:"entities,omitempty"` // stored events by entity type
 }
+
+// Skipped is the records skipped for any reason (method, route, near miss).
+func (c Counts) Skipped() int { return c.SkippedMethod + c.SkippedRoute + c.SkippedNearMiss }
 
 // Add adds d to c.
 func (c *Counts) Add(d Counts) {
@@ -41,6 +48,7 @@ func (c *Counts) Add(d Counts) {
 	c.Stored += d.Stored
 	c.SkippedMethod += d.SkippedMethod
 	c.SkippedRoute += d.SkippedRoute
+	c.SkippedNearMiss += d.SkippedNearMiss
 	c.Rejected += d.Rejected
 	for k, v := range d.Entities {
 		if c.Entities == nil {
@@ -161,7 +169,13 @@ type Ingester struct {
 	// BatchSize is the most events in one Store.Write (DefaultBatchSize
 	// when 0).
 	BatchSize int
+	// Log, when set, receives a line for the near misses of an Ingest
+	// call (SkippedNearMiss): their count and the first one.
+	Log *slog.Logger
 }
+
+// nearMiss is what the log line says of the first near miss.
+type nearMiss struct{ source, method, path, route string }
 
 type orgDay struct {
 	org string
@@ -183,6 +197,7 @@ func (in *Ingester) Ingest(ctx context.Context, records []Raw) (Counts, error) {
 	today := audit.DayOf(now)
 	c := Counts{Records: len(records)}
 	var rejects []Reject
+	var firstNear nearMiss
 	late := map[orgDay]int{}
 	stored, err := logstore.WriteBatches(ctx, in.Store, in.BatchSize, func(emit func(audit.Event) error) error {
 		for _, raw := range records {
@@ -209,6 +224,11 @@ func (in *Ingester) Ingest(ctx context.Context, records []Raw) (Counts, error) {
 				c.SkippedMethod++
 			case SkippedRoute:
 				c.SkippedRoute++
+			case SkippedNearMiss:
+				c.SkippedNearMiss++
+				if c.SkippedNearMiss == 1 {
+					firstNear = nearMiss{raw.Source, rec.Method, rec.Path, out.Route}
+				}
 			default:
 				c.Rejected++
 				rejects = append(rejects, newReject(raw, &rec, out.Err))
@@ -217,6 +237,12 @@ func (in *Ingester) Ingest(ctx context.Context, records []Raw) (Counts, error) {
 		return nil
 	})
 	c.Stored = stored
+	if c.SkippedNearMiss > 0 && in.Log != nil {
+		// One line a call, however many: enough to find the client.
+		in.Log.WarnContext(ctx, "near miss: an audited method on a path that matches an audited route only when case is ignored; not stored",
+			"count", c.SkippedNearMiss, "first_source", firstNear.source, "first_method", firstNear.method,
+			"first_path", redact.Text(firstNear.path), "first_route", firstNear.route)
+	}
 	if err != nil {
 		return c, fmt.Errorf("ingest: %w", err)
 	}
