@@ -182,9 +182,63 @@ type orgDay struct {
 	day audit.Day
 }
 
+// StoreEvents writes the audit events that source emits to the store, in
+// batches of BatchSize, and tells Late of the past org-days (before the
+// ingester's UTC today) that received them, as Ingest does for the events
+// of the records it classifies: `auditctl events load` stores through it,
+// so that an event loaded for a day already delivered makes the day stale
+// and it is delivered again. It returns how many events were stored; the
+// error is source's, the store's or the ledger's. The days of the events
+// stored before an error are noted all the same; storing the events again
+// is safe.
+func (in *Ingester) StoreEvents(ctx context.Context, source func(emit func(audit.Event) error) error) (int, error) {
+	now := time.Now()
+	if in.Now != nil {
+		now = in.Now()
+	}
+	return in.store(ctx, now, source)
+}
+
+// store is StoreEvents with the ingester's clock read once (Ingest reads
+// it for Parse too).
+func (in *Ingester) store(ctx context.Context, now time.Time, source func(emit func(audit.Event) error) error) (int, error) {
+	w := &lateCounter{Writer: in.Store, today: audit.DayOf(now), days: map[orgDay]int{}}
+	stored, err := logstore.WriteBatches(ctx, w, in.BatchSize, source)
+	if in.Late != nil {
+		// After the store: a day noted late is sure to hold the events
+		// when it is delivered again.
+		for k, n := range w.days {
+			if nerr := in.Late.NoteLate(ctx, k.org, k.day, n); nerr != nil {
+				return stored, errors.Join(err, fmt.Errorf("note %d late events of org %s day %s: %w", n, k.org, k.day, nerr))
+			}
+		}
+	}
+	return stored, err
+}
+
+// lateCounter counts, per org-day before today, the events its Writer has
+// stored.
+type lateCounter struct {
+	logstore.Writer
+	today audit.Day
+	days  map[orgDay]int
+}
+
+func (l *lateCounter) Write(ctx context.Context, events []audit.Event) error {
+	if err := l.Writer.Write(ctx, events); err != nil {
+		return err
+	}
+	for i := range events {
+		if d := audit.DayOf(events[i].RequestTime); d.Before(l.today) {
+			l.days[orgDay{events[i].OrgID, d}]++
+		}
+	}
+	return nil
+}
+
 // Ingest parses and classifies records, writes the events of the audited
-// ones to the store in batches, tells Late of the past days that received
-// events, sends the rejected records to the RejectSink and counts
+// ones to the store in batches and tells Late of the past days that
+// received events (StoreEvents), sends the rejected records to the RejectSink and counts
 // everything. The error is a store, ledger or reject sink error: then some
 // events may be stored already, and ingesting the records again is safe
 // (events are keyed by request ID). Counts are complete only without
@@ -194,12 +248,10 @@ func (in *Ingester) Ingest(ctx context.Context, records []Raw) (Counts, error) {
 	if in.Now != nil {
 		now = in.Now()
 	}
-	today := audit.DayOf(now)
 	c := Counts{Records: len(records)}
 	var rejects []Reject
 	var firstNear nearMiss
-	late := map[orgDay]int{}
-	stored, err := logstore.WriteBatches(ctx, in.Store, in.BatchSize, func(emit func(audit.Event) error) error {
+	stored, err := in.store(ctx, now, func(emit func(audit.Event) error) error {
 		for _, raw := range records {
 			rec, err := Parse(raw.Data, now)
 			if err != nil {
@@ -214,9 +266,6 @@ func (in *Ingester) Ingest(ctx context.Context, records []Raw) (Counts, error) {
 					c.Entities = map[string]int{}
 				}
 				c.Entities[out.Entity]++
-				if d := audit.DayOf(e.RequestTime); d.Before(today) {
-					late[orgDay{e.OrgID, d}]++
-				}
 				if err := emit(e); err != nil {
 					return err
 				}
@@ -245,15 +294,6 @@ func (in *Ingester) Ingest(ctx context.Context, records []Raw) (Counts, error) {
 	}
 	if err != nil {
 		return c, fmt.Errorf("ingest: %w", err)
-	}
-	if in.Late != nil {
-		// After the store: a day noted late is sure to hold the events
-		// when it is delivered again.
-		for k, n := range late {
-			if err := in.Late.NoteLate(ctx, k.org, k.day, n); err != nil {
-				return c, fmt.Errorf("ingest: note %d late events of org %s day %s: %w", n, k.org, k.day, err)
-			}
-		}
 	}
 	if len(rejects) > 0 && in.Rejects != nil {
 		if err := in.Rejects.Reject(ctx, rejects); err != nil {
