@@ -13,7 +13,6 @@ import (
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/exportfn"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
-	"github.com/contentful/auditlogs/internal/logstore"
 	"github.com/contentful/auditlogs/internal/synth"
 )
 
@@ -95,7 +94,14 @@ func newEvents() *cobra.Command {
 		Short: "Store NDJSON audit events (docs/event-format.md) in the log store",
 		Long: `load reads one event per line, validates each (a bad line stops the load and
 names the line, the field and the value) and stores them in batches, so a file
-of any size streams through. Storing an event again replaces it.`,
+of any size streams through. Storing an event again replaces it. Credentials in
+request_query and referrer are redacted (docs/event-format.md).
+
+Events of a day before today (UTC) are noted in the delivery ledger
+(AUDITLOG_LEDGER_TABLE) as the ingest notes them: a day delivered without them
+becomes stale, and the daily run (or auditctl backfill --only-missing, for a
+day older than its window) delivers it again. The days of the events stored
+before a bad line are noted too; loading the file again is safe.`,
 		Example: `  auditctl events load --file events/sample-day.ndjson
   cat day.ndjson | auditctl events load --file -`,
 		Args: cobra.NoArgs,
@@ -113,7 +119,9 @@ of any size streams through. Storing an event again replaces it.`,
 			if err != nil {
 				return err
 			}
-			stored, err := logstore.WriteBatches(cmd.Context(), a.Store, 1000, func(emit func(audit.Event) error) error {
+			// The ingest's store: the log store, and the ledger told of
+			// events of past days.
+			stored, err := a.Ingester().StoreEvents(cmd.Context(), func(emit func(audit.Event) error) error {
 				return audit.ReadNDJSON(r, emit)
 			})
 			if err != nil {

@@ -63,6 +63,21 @@ func TestLoadPutExport(t *testing.T) {
 		t.Fatalf("status table: %v\n%s", err, out)
 	}
 
+	// An event loaded for the delivered day is noted in the ledger as the
+	// ingest notes one: the day is stale, and the next export (not
+	// forced) delivers it again, complete.
+	late := events[0]
+	late.RequestID, late.RequestTime = "late-1", day.Start().Add(23*time.Hour)
+	if out, err := run("events", "load", "--file", ndjsonFile(t, []audit.Event{late})); err != nil || !strings.Contains(out, "stored 1 events") {
+		t.Fatalf("events load of a late event: %v\n%s", err, out)
+	}
+	if e := ledgerDays(t, st, "cli-org", day, day)[day]; !e.Stale() || e.LateEvents != 1 {
+		t.Fatalf("ledger after a late event: %+v, want the delivered day stale with 1 late event", e)
+	}
+	if out, err := run("export", "--org", "cli-org", "--day", day.String()); err != nil || strings.Contains(out, "already") || !strings.Contains(out, "rows    2501") {
+		t.Fatalf("export of the stale day: %v\n%s", err, out)
+	}
+
 	if _, err := run("destination", "put", "--org", "cli-org", "--s3-bucket", "Bad_Bucket", "--region", "us-east-1", "--role-arn", role); err == nil || !strings.Contains(err.Error(), `bucket "Bad_Bucket"`) {
 		t.Fatalf("bad bucket: %v", err)
 	}

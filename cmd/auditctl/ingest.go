@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sync"
 
@@ -34,7 +35,11 @@ them from Kinesis, and runs the same code: PUT, PATCH and DELETE requests (and
 POST with --include-post) on an audited route become audit events in the log
 store, keyed by request ID, so ingesting a file again stores nothing twice.
 Requests with other methods (GET, HEAD, OPTIONS, ...) and requests on paths that
-are no audited route are counted and skipped. A malformed record is rejected:
+are no audited route are counted and skipped; a path that matches an audited
+route only when case is ignored (/Spaces/s1/...) is a near miss, skipped and
+counted apart, and the first of each batch is logged to standard error. Paths
+are matched in their canonical form (no trailing or doubled slash, no dot
+segment, unreserved characters decoded) and stored as sent. A malformed record is rejected:
 it is written, with its line, field and reason, as one JSON line to --rejects
 (standard error by default), and the rest of the file goes on.
 
@@ -73,6 +78,7 @@ ones are stored all the same) or the store failed; 2 for a usage error.`,
 				in.Config.IncludePOST = includePOST
 			}
 			in.Rejects, in.BatchSize = sink, batch
+			in.Log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)) // near misses
 			var total ingest.Counts
 			err = ingest.ReadLines(r, name, batch, func(records []ingest.Raw) error {
 				c, err := in.Ingest(cmd.Context(), records)
@@ -80,8 +86,8 @@ ones are stored all the same) or the store failed; 2 for a usage error.`,
 				return err
 			})
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "records   %d\nstored    %d\nskipped   %d (method %d, route %d)\nrejected  %d\n",
-				total.Records, total.Stored, total.SkippedMethod+total.SkippedRoute, total.SkippedMethod, total.SkippedRoute, total.Rejected)
+			fmt.Fprintf(w, "records   %d\nstored    %d\nskipped   %d (method %d, route %d, near miss %d)\nrejected  %d\n",
+				total.Records, total.Stored, total.Skipped(), total.SkippedMethod, total.SkippedRoute, total.SkippedNearMiss, total.Rejected)
 			if err != nil {
 				return err
 			}

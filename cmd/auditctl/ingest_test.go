@@ -13,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/ingest"
 	"github.com/contentful/auditlogs/internal/localstack"
@@ -54,7 +58,7 @@ func TestIngestExport(t *testing.T) {
 	if !errors.As(err, new(rejectedError)) || isUsage(err) || !strings.Contains(err.Error(), "2 records rejected") {
 		t.Fatalf("ingest: err = %v, want 2 rejected\n%s", err, out)
 	}
-	for _, want := range []string{"records   10\n", "stored    5\n", "skipped   3 (method 2, route 1)\n", "rejected  2\n"} {
+	for _, want := range []string{"records   10\n", "stored    5\n", "skipped   3 (method 2, route 1, near miss 0)\n", "rejected  2\n"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("ingest output lacks %q:\n%s", want, out)
 		}
@@ -137,5 +141,183 @@ func TestIngestExport(t *testing.T) {
 
 	if _, err := run("ingest", "--file", filepath.Join(dir, "missing.ndjson")); !isUsage(err) {
 		t.Fatalf("missing file: %v, want a usage error", err)
+	}
+}
+
+// TestIngestRedactsCredentials is the issue's acceptance test for
+// credentials: records whose query and referrer carry tokens, and a
+// malformed record holding one, go through auditctl ingest on a local
+// stack and the day is exported. The delivered query is exactly
+// access_token=REDACTED&locale=en, and no token is anywhere in the log
+// store's table (a raw Scan), the delivered file, the rejects or the
+// command's output. No message prints a token: they say where one was.
+func TestIngestRedactsCredentials(t *testing.T) {
+	ctx := context.Background()
+	st := startStack(t)
+	day := audit.DayOf(time.Now()).AddDays(-1)
+	// Made-up tokens of the platform's shape (CFPAT- and 43 characters),
+	// and an OAuth token of another shape.
+	pat := func(c string) string { return "CFPAT-" + strings.Repeat(c+"9-x", 10) + "e_d" }
+	queryPAT, refPAT, rejectPAT := pat("Q"), pat("R"), pat("J")
+	oauth := "ya29.oauth-implicit-grant-value"
+	secrets := map[string]string{"the query's token": queryPAT, "the referrer's token": refPAT, "the rejected record's token": rejectPAT, "the OAuth token": oauth}
+	for name, s := range secrets {
+		if name != "the OAuth token" && len(s) != len("CFPAT-")+43 {
+			t.Fatalf("%s has %d characters after CFPAT-, want 43", name, len(s)-6)
+		}
+	}
+	holds := func(b []byte) []string {
+		var found []string
+		for name, s := range secrets {
+			if bytes.Contains(b, []byte(s)) {
+				found = append(found, name)
+			}
+		}
+		return found
+	}
+	at := day.Start().Add(10 * time.Hour).Format(time.RFC3339Nano)
+	lines := []string{
+		fmt.Sprintf(`{"request_id":"q1","org_id":"redact-org","request_time":%q,"request_method":"PUT","request_path":"/spaces/sp1/environments/master/entries/e1","request_query":"access_token=%s&locale=en","response_status":200,"referrer":"https://app.contentful.com/"}`, at, queryPAT),
+		fmt.Sprintf(`{"request_id":"r1","org_id":"redact-org","request_time":%q,"request_method":"DELETE","request_path":"/spaces/sp1/environments/master/entries/e2","response_status":204,"referrer":"https://app.example.com/cb?token=%s#access_token=%s&token_type=bearer"}`, at, refPAT, oauth),
+		// Rejected: cut short (not JSON), and JSON without a time.
+		fmt.Sprintf(`{"request_id":"bad1","org_id":"redact-org","request_query":"access_token=%s&locale=en"`, rejectPAT),
+		fmt.Sprintf(`{"request_id":"bad2","org_id":"redact-org","request_method":"PUT","request_path":"/spaces/sp1?access_token=%s","response_status":200,"referrer":"https://x/#access_token=%s"}`, rejectPAT, oauth),
+	}
+	dir := t.TempDir()
+	file, rejects := filepath.Join(dir, "requests.ndjson"), filepath.Join(dir, "rejects.jsonl")
+	if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run("ingest", "--file", file, "--rejects", rejects)
+	if found := holds([]byte(out + fmt.Sprint(err))); len(found) > 0 {
+		t.Fatalf("ingest's output holds %v", found)
+	}
+	if !errors.As(err, new(rejectedError)) || !strings.Contains(out, "stored    2\n") || !strings.Contains(out, "rejected  2\n") {
+		t.Fatalf("ingest: err = %v, want 2 stored and 2 rejected\n%s", err, out)
+	}
+
+	// The rejects: no token, and still the field and the reason.
+	rb, err := os.ReadFile(rejects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found := holds(rb); len(found) > 0 {
+		t.Errorf("the rejects hold %v", found)
+	}
+	var fields []string
+	for _, l := range strings.Split(strings.TrimSpace(string(rb)), "\n") {
+		var r ingest.Reject
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("reject line: %v", err)
+		}
+		if r.Reason == "" || !strings.Contains(r.Record, "access_token=REDACTED") {
+			t.Errorf("reject of %s: reason %q, record without access_token=REDACTED", r.Source, r.Reason)
+		}
+		fields = append(fields, r.Field)
+	}
+	if strings.Join(fields, ",") != "record,request_time" {
+		t.Errorf("rejected fields %v, want record, request_time", fields)
+	}
+
+	// The log store, read raw: every attribute of every item.
+	db := dynamodb.NewFromConfig(st.AWS)
+	items := 0
+	var raw bytes.Buffer
+	p := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{TableName: aws.String(localstack.EventsTable)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatalf("scan %s: %v", localstack.EventsTable, err)
+		}
+		for _, item := range page.Items {
+			items++
+			for k, v := range item {
+				raw.WriteString(k + "=")
+				writeAttr(&raw, v)
+				raw.WriteByte('\n')
+			}
+		}
+	}
+	if items != 2 || !strings.Contains(raw.String(), "access_token=REDACTED&locale=en") {
+		t.Fatalf("scan: %d items, want 2, one with the redacted query", items)
+	}
+	if found := holds(raw.Bytes()); len(found) > 0 {
+		t.Errorf("the log store's table holds %v", found)
+	}
+
+	// The delivered file.
+	role, err := st.CustomerRole(ctx, "redact-org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run("destination", "put", "--org", "redact-org", "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role); err != nil {
+		t.Fatalf("destination put: %v\n%s", err, out)
+	}
+	out, err = run("export", "--org", "redact-org", "--day", day.String())
+	if err != nil || !strings.Contains(out, "rows    2\n") {
+		t.Fatalf("export: %v\n%s", err, out)
+	}
+	var key string
+	for _, l := range strings.Split(out, "\n") {
+		if k, ok := strings.CutPrefix(l, "key "); ok {
+			key = strings.TrimSpace(k)
+		}
+	}
+	obj, err := st.ReadS3(ctx, key)
+	if err != nil {
+		t.Fatalf("read %s: %v", key, err)
+	}
+	if found := holds(obj); len(found) > 0 {
+		t.Errorf("the delivered file holds %v", found)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(obj)).ReadAll()
+	if err != nil || len(rows) != 3 {
+		t.Fatalf("delivered CSV: %d rows, %v", len(rows), err)
+	}
+	col := map[string]int{}
+	for i, name := range rows[0] {
+		col[name] = i
+	}
+	got := map[string][2]string{} // method: query, referrer
+	for _, r := range rows[1:] {
+		got[r[col["request_method"]]] = [2]string{r[col["request_query"]], r[col["referrer"]]}
+	}
+	if q := got["PUT"][0]; q != "access_token=REDACTED&locale=en" {
+		t.Errorf("delivered request_query is not access_token=REDACTED&locale=en (%d bytes)", len(q))
+	}
+	if ref := got["DELETE"][1]; ref != "https://app.example.com/cb?token=REDACTED#access_token=REDACTED&token_type=bearer" {
+		t.Errorf("delivered referrer is not the redacted one (%d bytes)", len(ref))
+	}
+}
+
+// writeAttr writes every value an attribute holds, nested ones included.
+func writeAttr(b *bytes.Buffer, v types.AttributeValue) {
+	switch a := v.(type) {
+	case *types.AttributeValueMemberS:
+		b.WriteString(a.Value)
+	case *types.AttributeValueMemberN:
+		b.WriteString(a.Value)
+	case *types.AttributeValueMemberB:
+		b.Write(a.Value)
+	case *types.AttributeValueMemberSS:
+		b.WriteString(strings.Join(a.Value, ","))
+	case *types.AttributeValueMemberNS:
+		b.WriteString(strings.Join(a.Value, ","))
+	case *types.AttributeValueMemberBS:
+		b.Write(bytes.Join(a.Value, []byte(",")))
+	case *types.AttributeValueMemberL:
+		for _, e := range a.Value {
+			writeAttr(b, e)
+			b.WriteByte(',')
+		}
+	case *types.AttributeValueMemberM:
+		for k, e := range a.Value {
+			b.WriteString(k + ":")
+			writeAttr(b, e)
+			b.WriteByte(',')
+		}
+	case *types.AttributeValueMemberBOOL, *types.AttributeValueMemberNULL:
+	default:
+		b.WriteString(fmt.Sprintf("%#v", v))
 	}
 }

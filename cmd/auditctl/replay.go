@@ -155,7 +155,7 @@ func printOutcome(w io.Writer, o replay.Outcome, queued bool) {
 	if r := o.Result; r != nil {
 		c := r.Counts
 		fmt.Fprintf(w, "  %s %s..%s  read %d  stored %d  skipped %d  rejected %d", r.Shard, r.Start, r.End,
-			c.Records, c.Stored, c.SkippedMethod+c.SkippedRoute, c.Rejected)
+			c.Records, c.Stored, c.Skipped(), c.Rejected)
 	}
 	switch {
 	case o.Error != "":

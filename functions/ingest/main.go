@@ -42,6 +42,6 @@ func build(log *slog.Logger) (*ingestfn.Handler, error) {
 		return nil, err
 	}
 	in := a.Ingester()
-	in.Rejects = rejects
+	in.Rejects, in.Log = rejects, log
 	return &ingestfn.Handler{Ingester: in, Log: log, Metrics: os.Stdout}, nil
 }

@@ -667,6 +667,9 @@ func (s *Stack) alarms(name func(string) *string) {
 	alarm("IngestRejectedAlarm", "ingest-rejected",
 		"The ingest rejected malformed request-log records: they are in the rejects bucket under rejects/<day>/ with their reasons (docs/ingest-format.md).",
 		service(ingestfn.MetricRejected, fiveMinutes, "Sum"), 1)
+	alarm("IngestNearMissAlarm", "ingest-near-miss",
+		"The ingest skipped audited requests whose path matches an audited route only when case is ignored (/Spaces/.../Entries/...): perhaps changes that are not audited. The ingest's \"near miss\" log line names the first path and its source.",
+		service(ingestfn.MetricNearMiss, fiveMinutes, "Sum"), 1)
 
 	// The fan-out emits the count once a run (daily), so the period is a
 	// day and a period without data keeps the state: the alarm stays

@@ -963,6 +963,12 @@ func TestAlarms(t *testing.T) {
 	for _, m := range []string{retryfn.MetricPermanentFailures, ingestfn.MetricRejected} {
 		has(t, s.tmpl, "AWS::CloudWatch::Alarm", map[string]interface{}{"Namespace": metrics.Namespace, "MetricName": m})
 	}
+	// Near misses of the ingest (a path that matches a route only when
+	// case is ignored): any in five minutes, summed.
+	has(t, s.tmpl, "AWS::CloudWatch::Alarm", map[string]interface{}{
+		"Namespace": metrics.Namespace, "MetricName": ingestfn.MetricNearMiss, "Statistic": "Sum", "Period": 300,
+		"EvaluationPeriods": 1, "TreatMissingData": "notBreaching", "AlarmName": "auditlogs-dev-ingest-near-miss",
+	})
 	// The fan-out's daily count of SAS URLs expiring within 30 days: a
 	// day's period, the day's highest count (several runs a day may each
 	// emit it), and a day without a run keeping the state, so that the

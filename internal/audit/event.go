@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/contentful/auditlogs/internal/redact"
 )
 
 // Event is one audited request. Field names follow the CSV columns.
@@ -26,6 +28,8 @@ type Event struct {
 
 // Limits on free-text fields. They keep one event far below DynamoDB's
 // 400 KB item limit and stop one pathological request from bloating a file.
+// They hold for the values as stored: normalized, credentials redacted
+// (Normalize).
 const (
 	MaxPathLen     = 8 << 10
 	MaxQueryLen    = 32 << 10
@@ -92,18 +96,42 @@ func quoteTrunc(v string) string {
 // ingest can be configured to audit creates; GET never changes state.
 var auditedMethods = map[string]bool{"PUT": true, "PATCH": true, "DELETE": true, "POST": true}
 
-// Normalize replaces invalid UTF-8 in every text field with U+FFFD and
-// converts the time to UTC, so that stores and encoders only ever see valid
-// text, and sets the time to UTC milliseconds. It is idempotent.
+// Normalize replaces invalid UTF-8 in every text field with U+FFFD,
+// redacts credentials (Redact) and sets the time to UTC milliseconds, so
+// that stores and encoders only ever see valid text and no credential. It
+// is idempotent. Every store calls it on every event it writes, so this is
+// the one place where the rule applies to whatever enters the log store.
 func (e *Event) Normalize() {
 	for _, f := range []*string{&e.RequestPath, &e.RequestQuery, &e.Space, &e.Route, &e.Referrer, &e.ActorID} {
 		if !utf8.ValidString(*f) {
 			*f = strings.ToValidUTF8(*f, "\uFFFD")
 		}
 	}
+	e.Redact()
 	// Milliseconds are the precision of the CSV; truncating here keeps the
 	// store's sort order and the file's order the same.
 	e.RequestTime = e.RequestTime.UTC().Truncate(time.Millisecond)
+}
+
+// Redact replaces credential values with "REDACTED" (internal/redact): in
+// the query, in the query and fragment of the referrer, and in a query
+// that the path carries after a '?' (the event format has it in
+// request_query, but a path is stored as given). A value that needs no
+// change is left as it is, without allocating. It is idempotent.
+func (e *Event) Redact() {
+	e.RequestQuery, e.Referrer, e.RequestPath = redacted(e)
+}
+
+// redacted returns the redacted query, referrer and path of e. A field
+// without credentials comes back as the same string.
+func redacted(e *Event) (query, referrer, path string) {
+	query, referrer, path = redact.Query(e.RequestQuery), redact.URL(e.Referrer), e.RequestPath
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		if r := redact.URL(path[i:]); r != path[i:] {
+			path = path[:i] + r
+		}
+	}
+	return query, referrer, path
 }
 
 // Validate checks every field and returns a *FieldError for the first
@@ -130,7 +158,7 @@ func (e *Event) Validate() error {
 	if err := maxLen("request_path", e.RequestPath, MaxPathLen); err != nil {
 		return err
 	}
-	if err := maxLen("request_query", e.RequestQuery, MaxQueryLen); err != nil {
+	if err := maxRedactedLen("request_query", e.RequestQuery, MaxQueryLen); err != nil {
 		return err
 	}
 	if e.ResponseStatus < 100 || e.ResponseStatus > 599 {
@@ -145,7 +173,7 @@ func (e *Event) Validate() error {
 	if err := maxLen("route", e.Route, MaxRouteLen); err != nil {
 		return err
 	}
-	if err := maxLen("referrer", e.Referrer, MaxReferrerLen); err != nil {
+	if err := maxRedactedLen("referrer", e.Referrer, MaxReferrerLen); err != nil {
 		return err
 	}
 	return maxLen("actor_id", e.ActorID, MaxShortLen)
@@ -154,6 +182,16 @@ func (e *Event) Validate() error {
 func maxLen(field, v string, n int) error {
 	if len(v) > n {
 		return &FieldError{Field: field, Value: v, Reason: fmt.Sprintf("is %d bytes, more than the limit of %d", len(v), n)}
+	}
+	return nil
+}
+
+// maxRedactedLen is maxLen for a field that Redact changes: the limit is
+// on the value as stored, where a credential is the 8 bytes of REDACTED,
+// which can be longer than what it replaced.
+func maxRedactedLen(field, v string, n int) error {
+	if len(v) > n {
+		return &FieldError{Field: field, Value: v, Reason: fmt.Sprintf("is %d bytes with its credentials redacted (each value REDACTED), more than the limit of %d", len(v), n)}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -171,3 +172,86 @@ func TestValidOrgIDIsThePattern(t *testing.T) {
 		}
 	}
 }
+
+// testPAT has the shape of a platform personal access token (made up).
+var testPAT = "CFPAT-" + strings.Repeat("k9_Z-", 8) + "xyz"
+
+func TestNormalizeRedacts(t *testing.T) {
+	e := validEvent()
+	e.RequestQuery = "access_token=" + testPAT + "&locale=en"
+	e.Referrer = "https://example.com/cb?state=1#access_token=ya29.abc&token_type=bearer"
+	e.RequestPath = "/spaces/s1/entries/e1?Password=hunter2&x=" + testPAT
+	e.Normalize()
+	// Messages mask the token: no test output prints one.
+	if e.RequestQuery != "access_token=REDACTED&locale=en" {
+		t.Errorf("query = %s", mask(e.RequestQuery))
+	}
+	if e.Referrer != "https://example.com/cb?state=1#access_token=REDACTED&token_type=bearer" {
+		t.Errorf("referrer = %s", mask(e.Referrer))
+	}
+	if e.RequestPath != "/spaces/s1/entries/e1?Password=REDACTED&x=REDACTED" {
+		t.Errorf("path = %s", mask(e.RequestPath))
+	}
+	before := e
+	e.Normalize()
+	if e != before {
+		t.Errorf("Normalize is not idempotent")
+	}
+	// A path without '?' is kept as it is, whatever it holds.
+	e = validEvent()
+	e.RequestPath = "/spaces/token=x/entries/" + testPAT
+	e.Normalize()
+	if e.RequestPath != "/spaces/token=x/entries/"+testPAT {
+		t.Errorf("path without a query changed: %s", mask(e.RequestPath))
+	}
+}
+
+// TestRedactedLengthLimit: the limits hold for the value as stored. A
+// query at the limit whose short credential values grow to REDACTED is
+// over it, and the error says why without the credential; a long token
+// shrinks to REDACTED and the event is valid.
+func TestRedactedLengthLimit(t *testing.T) {
+	unit := "sig=s3cr&"
+	e := validEvent()
+	e.RequestQuery = strings.Repeat(unit, MaxQueryLen/len(unit))
+	e.RequestQuery += strings.Repeat("x", MaxQueryLen-len(e.RequestQuery))
+	if len(e.RequestQuery) != MaxQueryLen {
+		t.Fatal(len(e.RequestQuery))
+	}
+	e.Normalize()
+	err := e.Validate()
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "request_query" || !strings.Contains(fe.Reason, "redacted") {
+		t.Fatalf("err = %v, want a request_query error naming the redaction", err)
+	}
+	if strings.Contains(err.Error(), "s3cr") {
+		t.Fatal("the error holds a credential value")
+	}
+	e = validEvent()
+	e.RequestQuery = "token=" + strings.Repeat("t", MaxQueryLen-len("token="))
+	e.Normalize()
+	if err := e.Validate(); err != nil || e.RequestQuery != "token=REDACTED" {
+		t.Fatalf("query %s: %v", mask(e.RequestQuery), err)
+	}
+}
+
+// TestReadNDJSONRedacts: events read from NDJSON (auditctl events load)
+// come out redacted.
+func TestReadNDJSONRedacts(t *testing.T) {
+	in := validEvent()
+	in.RequestQuery = "X-Amz-Signature=abc&access%5Ftoken=" + testPAT
+	in.Referrer = "https://app.example.com/?q=" + testPAT
+	var buf bytes.Buffer
+	if err := WriteNDJSON(&buf, in); err != nil {
+		t.Fatal(err)
+	}
+	var got []Event
+	if err := ReadNDJSON(&buf, func(e Event) error { got = append(got, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].RequestQuery != "X-Amz-Signature=REDACTED&access%5Ftoken=REDACTED" || got[0].Referrer != "https://app.example.com/?q=REDACTED" {
+		t.Fatalf("read %s", mask(fmt.Sprintf("%+v", got)))
+	}
+}
+
+func mask(s string) string { return strings.ReplaceAll(s, testPAT, "<test token>") }

@@ -1,11 +1,16 @@
 package ingest
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/logstore/memstore"
 	"github.com/contentful/auditlogs/internal/routes"
 )
 
@@ -81,6 +86,40 @@ func TestClassifyEveryRoute(t *testing.T) {
 			check(Config{}, r.Method != "POST")
 			check(Config{IncludePOST: true}, true)
 
+			// The path as a client or a proxy may write it: with a
+			// trailing slash, a doubled slash, a percent-encoded
+			// unreserved character (the space ID's last one, so the
+			// space comes from the canonical form), a dot segment. The
+			// event keeps the path as sent.
+			sp := vals[routes.SpaceParam]
+			encoded := path[:len(path)-1] + fmt.Sprintf("%%%02X", path[len(path)-1])
+			if sp != "" {
+				encoded = strings.Replace(path, "/"+sp+"/", "/"+sp[:len(sp)-1]+fmt.Sprintf("%%%02x", sp[len(sp)-1])+"/", 1)
+				if !strings.Contains(path, "/"+sp+"/") { // the space is the last segment
+					encoded = strings.TrimSuffix(path, sp) + sp[:len(sp)-1] + fmt.Sprintf("%%%02x", sp[len(sp)-1])
+				}
+			}
+			for name, p := range map[string]string{
+				"trailing slash": path + "/",
+				"doubled slash":  strings.Replace(path, "/", "//", 2),
+				"encoded":        encoded,
+				"dot segment":    "/./" + path[1:],
+			} {
+				g := rec
+				g.Path = p
+				e, out := (Config{IncludePOST: true}).Classify(&g)
+				if out.Kind != Stored || out.Entity != r.Entity || e.Route != r.Template || e.Space != sp || e.RequestPath != p {
+					t.Errorf("%s %q (%s): %s, entity %q route %q space %q path %q; want stored as %s, space %q, path as sent",
+						r.Method, p, name, out.Kind, out.Entity, e.Route, e.Space, e.RequestPath, r.Template, sp)
+				}
+			}
+			// Case changed in the literal segments: a near miss.
+			g := rec
+			g.Path = strings.ToUpper(path[:2]) + path[2:]
+			if _, out := (Config{IncludePOST: true}).Classify(&g); out.Kind != SkippedNearMiss || out.Route != r.Template {
+				t.Errorf("%s %q: %s (route %q), want a near miss of %s", r.Method, g.Path, out.Kind, out.Route, r.Template)
+			}
+
 			// The same path read with GET, HEAD or OPTIONS is never audited.
 			for _, m := range []string{"GET", "HEAD", "OPTIONS"} {
 				g := rec
@@ -105,11 +144,16 @@ func TestClassifyOther(t *testing.T) {
 		want         Kind
 	}{
 		{"PUT", "/spaces/s1/environments/master/entries/e1", Stored},
-		{"PUT", "/spaces/s1/environments/master/entries/e1/", SkippedRoute},
+		{"PUT", "/spaces/s1/environments/master/entries/e1/", Stored},
+		{"PUT", "/Spaces/s1/Environments/master/Entries/e1", SkippedNearMiss},
+		{"DELETE", "/spaces/s1/ENVIRONMENTS/master", SkippedNearMiss},
+		{"PUT", "/Spaces/s1/nothing", SkippedRoute},
+		{"GET", "/Spaces/s1", SkippedMethod},
 		{"PUT", "/spaces/s1/environments/master/entries/e1/unknown", SkippedRoute},
 		{"PATCH", "/spaces/s1/environments/master/assets/a1", SkippedRoute},
 		{"DELETE", "/", SkippedRoute},
-		{"PUT", "//spaces/s1", SkippedRoute},
+		{"PUT", "//spaces/s1", Stored},
+		{"PUT", "/spaces/s1%2Fx", Stored}, // %2F is no separator: the space is "s1%2Fx"
 		{"POST", "/spaces/s1/environments/master/entries", SkippedMethod},
 		{"GET", "/spaces/s1/environments/master/entries/e1", SkippedMethod},
 		{"PROPFIND", "/spaces/s1", SkippedMethod},
@@ -138,9 +182,50 @@ func TestClassifyOther(t *testing.T) {
 	if e, out := cfg.Classify(&r); out.Kind != Stored || e.Space != "" || out.Entity != "content_model_templates" {
 		t.Fatalf("org route: %+v %+v", e, out)
 	}
-	for k, want := range map[Kind]string{Stored: "stored", SkippedMethod: "skipped-method", SkippedRoute: "skipped-route", Rejected: "rejected", 0: "unknown"} {
+	for k, want := range map[Kind]string{Stored: "stored", SkippedMethod: "skipped-method", SkippedRoute: "skipped-route", SkippedNearMiss: "skipped-near-miss", Rejected: "rejected", 0: "unknown"} {
 		if k.String() != want {
 			t.Errorf("%d.String() = %q", k, k.String())
 		}
+	}
+}
+
+// TestIngestCountsNearMisses: near misses are counted in their own field,
+// not stored, and logged once per call with the first of them; a path in
+// another canonical form is stored as sent.
+func TestIngestCountsNearMisses(t *testing.T) {
+	rec := func(id, path string) Raw {
+		f := goodFields()
+		f["request_id"], f["request_method"], f["request_path"] = id, "PUT", path
+		return Raw{Source: "src-" + id, Data: marshal(t, f)}
+	}
+	records := []Raw{
+		rec("n1", "/Spaces/s1/environments/master/entries/e1"),
+		rec("ok", "/spaces/s1/environments/master//entries/e1/"),
+		rec("n2", "/spaces/s1/Environments/master/entries/e2"),
+	}
+	store := memstore.New()
+	var logs bytes.Buffer
+	in := &Ingester{Store: store, Now: func() time.Time { return testNow }, Log: slog.New(slog.NewTextHandler(&logs, nil))}
+	c, err := in.Ingest(context.Background(), records)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Stored != 1 || c.SkippedNearMiss != 2 || c.SkippedRoute != 0 || c.Skipped() != 2 {
+		t.Fatalf("counts %+v, want 1 stored, 2 near misses", c)
+	}
+	day, _ := audit.ParseDay("2026-11-24")
+	got := readDay(t, store, "0abc123", day)
+	if len(got) != 1 || got[0].RequestID != "ok" || got[0].RequestPath != "/spaces/s1/environments/master//entries/e1/" || got[0].Space != "s1" {
+		t.Fatalf("stored %+v, want only ok, its path as sent", got)
+	}
+	if n := strings.Count(logs.String(), "near miss"); n != 1 || !strings.Contains(logs.String(), "count=2") ||
+		!strings.Contains(logs.String(), "first_source=src-n1") || !strings.Contains(logs.String(), "first_route=/spaces/:space_id/environments/:environment_id/entries/:entry_id") {
+		t.Fatalf("log:\n%s", logs.String())
+	}
+	var total Counts
+	total.Add(c)
+	total.Add(c)
+	if total.SkippedNearMiss != 4 {
+		t.Fatalf("Add: %+v", total)
 	}
 }

@@ -18,10 +18,15 @@
 //     Config.IncludePOST is set, and its path matches a route of
 //     internal/routes), a request whose method is not audited (GET, HEAD,
 //     OPTIONS, and POST by default), a request on a path that is no audited
-//     route, or a rejected record. The event's route is the matched
-//     template and its space the path's space_id segment: a record's own
+//     route, a near miss (a path that matches a route only when case is
+//     ignored: counted apart, since it may be an unaudited change), or a
+//     rejected record. Paths are matched in their canonical form
+//     (routes.Canonical). The event's route is the matched template and
+//     its space the canonical path's space_id segment: a record's own
 //     "space" or "route" keys, if any, are ignored. The path is stored as
-//     sent, so an environment alias ("master") stays the alias.
+//     sent, so an environment alias ("master") stays the alias. The
+//     event is normalized, its credentials redacted (internal/redact,
+//     audit.Event.Normalize): no token reaches the store.
 //  3. [Ingester.Ingest] classifies a batch, writes the events to the log
 //     store (logstore.Writer) in batches, hands every rejected record with
 //     its reason to a [RejectSink] and counts the rest.
@@ -45,7 +50,8 @@
 //
 // A rejected record goes to the RejectSink with its source (file and line,
 // or shard and sequence number), the field, the value, the reason and the
-// record itself. Rejects are delivered at least once: a batch that is
+// record itself, its credentials redacted (redactRecord: the record may not
+// be JSON). Rejects are delivered at least once: a batch that is
 // retried after a store error sends its rejects again, with the same
 // source, so duplicates can be recognized.
 //

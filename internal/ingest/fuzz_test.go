@@ -3,25 +3,40 @@ package ingest
 import (
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/redact"
 	"github.com/contentful/auditlogs/internal/routes"
 )
 
 // FuzzParseClassify: whatever the bytes, Parse and Classify do not panic;
 // Parse accepts only JSON and decodes the known keys as encoding/json
 // does; a stored record yields a valid event whose route is the one
-// routes.Match finds for its method and path and whose space is the
-// path's space_id. The seed corpus is in testdata/fuzz/FuzzParseClassify.
+// routes.Match finds for its method and the canonical form of its path,
+// whose space is that form's space_id, whose path is the record's as sent,
+// and whose query and referrer hold no credential (redacting them again
+// changes nothing); a near miss matches no route but does when case is
+// ignored; a rejected record makes a reject that holds no token shape. The
+// seed corpus is in testdata/fuzz/FuzzParseClassify.
+// tokenShape is a platform token, literal (rejects are checked for it).
+var tokenShape = regexp.MustCompile(`(?i)cfpat-[a-z0-9_-]`)
+
 func FuzzParseClassify(f *testing.F) {
 	f.Add([]byte(`{"request_id":"r1","org_id":"o1","request_time":"2026-11-24T13:45:12.345Z","request_method":"PUT","request_path":"/spaces/s1/environments/master/entries/e1","response_status":200}`))
+	f.Add([]byte(`{"request_id":"r2","org_id":"o1","request_time":"2026-11-24T13:45:12.345Z","request_method":"DELETE","request_path":"/spaces/s%31//environments/./master/","request_query":"access_token=CFPAT-abc&x=1","referrer":"https://x/#token=y","response_status":204}`))
+	f.Add([]byte(`{"request_id":"r3","org_id":"o1","request_time":"2026-11-24T13:45:12.345Z","request_method":"PUT","request_path":"/Spaces/s1/Environments/master/Entries/e1","response_status":200}`))
+	f.Add([]byte(`{"request_id":"r4","org_id":"o1","request_query":"sig=CFPAT-x`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rec, err := Parse(data, testNow)
 		var m map[string]any
 		valid := json.Unmarshal(data, &m) == nil // a JSON object
 		if err != nil {
+			if r := newReject(Raw{Data: data}, nil, err); tokenShape.MatchString(r.Record + string(r.RecordBase64) + r.Error + r.Reason) {
+				t.Fatalf("the reject of %q holds a token shape", data)
+			}
 			var fe *audit.FieldError
 			if !errors.As(err, &fe) {
 				t.Fatalf("Parse error %v is not a *audit.FieldError", err)
@@ -60,8 +75,11 @@ func FuzzParseClassify(f *testing.F) {
 				if !cfg.Audited(e.RequestMethod) || e.RequestMethod == "POST" && !cfg.IncludePOST {
 					t.Fatalf("%+v stored method %s", cfg, e.RequestMethod)
 				}
-				if e.RequestID != rec.RequestID || e.OrgID != rec.OrgID || !e.RequestTime.Equal(rec.Time) {
+				if e.RequestID != rec.RequestID || e.OrgID != rec.OrgID || !e.RequestTime.Equal(rec.Time) || e.RequestPath != rec.Path {
 					t.Fatalf("event %+v differs from record %+v", e, rec)
+				}
+				if redact.Query(e.RequestQuery) != e.RequestQuery || redact.URL(e.Referrer) != e.Referrer {
+					t.Fatalf("event %+v holds a credential", e)
 				}
 			case SkippedMethod:
 				if cfg.Audited(rec.Method) {
@@ -71,9 +89,24 @@ func FuzzParseClassify(f *testing.F) {
 				if _, _, ok := routes.Match(rec.Method, rec.Path); ok {
 					t.Fatalf("%s %s matches a route but was skipped", rec.Method, rec.Path)
 				}
+				if _, ok := routes.NearMiss(rec.Method, rec.Path); ok {
+					t.Fatalf("%s %s is a near miss but was skipped as no route", rec.Method, rec.Path)
+				}
+			case SkippedNearMiss:
+				if _, _, ok := routes.Match(rec.Method, rec.Path); ok || !cfg.Audited(rec.Method) {
+					t.Fatalf("%s %s matches a route, or is not audited, but was a near miss", rec.Method, rec.Path)
+				}
+				lower := strings.ToLower(routes.Canonical(rec.Path))
+				if r, ok := routes.NearMiss(rec.Method, rec.Path); !ok || r.Template != out.Route ||
+					strings.Count(lower, "/") != strings.Count(r.Template, "/") {
+					t.Fatalf("%s %s: near miss of %q, NearMiss says %s %v", rec.Method, rec.Path, out.Route, r.Template, ok)
+				}
 			case Rejected:
 				if out.Err == nil {
 					t.Fatal("rejected without a reason")
+				}
+				if r := newReject(Raw{Data: data}, &rec, out.Err); tokenShape.MatchString(r.Record + string(r.RecordBase64) + r.Error + r.Reason) {
+					t.Fatalf("the reject of %q holds a token shape", data)
 				}
 			default:
 				t.Fatalf("outcome %d", out.Kind)

@@ -322,3 +322,61 @@ func TestIngestNotesLateDays(t *testing.T) {
 		t.Fatalf("a ledger error must fail the batch (to be retried): %v", err)
 	}
 }
+
+// secondWriteFails stores the first Write and fails the rest.
+type secondWriteFails struct {
+	*memstore.Store
+	writes int
+}
+
+func (s *secondWriteFails) Write(ctx context.Context, es []audit.Event) error {
+	if s.writes++; s.writes > 1 {
+		return errors.New("table unavailable")
+	}
+	return s.Store.Write(ctx, es)
+}
+
+// TestStoreEventsNotesLateDays: audit events stored through StoreEvents
+// (auditctl events load) are noted as Ingest notes them: the past
+// org-days, once stored, with their counts; after a store error, the days
+// of the events stored before it.
+func TestStoreEventsNotesLateDays(t *testing.T) {
+	ev := func(id, org string, at time.Time) audit.Event {
+		return audit.Event{OrgID: org, RequestID: id, RequestTime: at, RequestMethod: "PUT", RequestPath: "/spaces/s1", ResponseStatus: 200}
+	}
+	yesterday, today := testNow.Add(-24*time.Hour), testNow
+	events := []audit.Event{
+		ev("a1", "org-a", yesterday), ev("a2", "org-a", yesterday.Add(time.Minute)), ev("a3", "org-a", today),
+		ev("b1", "org-b", yesterday.Add(-48*time.Hour)),
+	}
+	source := func(emit func(audit.Event) error) error {
+		for _, e := range events {
+			if err := emit(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	store := memstore.New()
+	noter := &lateNoter{store: store, calls: map[string]int{}}
+	in := &Ingester{Store: store, Late: noter, Now: func() time.Time { return testNow }}
+	n, err := in.StoreEvents(context.Background(), source)
+	if err != nil || n != len(events) {
+		t.Fatalf("stored %d, %v", n, err)
+	}
+	if want := map[string]int{"org-a 2026-11-24": 2, "org-b 2026-11-22": 1}; fmt.Sprint(noter.calls) != fmt.Sprint(want) {
+		t.Fatalf("noted %v, want %v", noter.calls, want)
+	}
+
+	// One event a batch, the second batch fails: the first is noted.
+	failing := &secondWriteFails{Store: memstore.New()}
+	noter = &lateNoter{store: failing.Store, calls: map[string]int{}}
+	in = &Ingester{Store: failing, Late: noter, BatchSize: 1, Now: func() time.Time { return testNow }}
+	n, err = in.StoreEvents(context.Background(), source)
+	if err == nil || !strings.Contains(err.Error(), "table unavailable") || n != 1 {
+		t.Fatalf("stored %d, %v; want 1 and the store's error", n, err)
+	}
+	if want := map[string]int{"org-a 2026-11-24": 1}; fmt.Sprint(noter.calls) != fmt.Sprint(want) {
+		t.Fatalf("noted %v after the error, want %v", noter.calls, want)
+	}
+}

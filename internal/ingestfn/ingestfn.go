@@ -36,6 +36,11 @@ type Ingester interface {
 // alarms on it.
 const MetricRejected = "IngestRejected"
 
+// MetricNearMiss counts audited requests on paths that match an audited
+// route only when case is ignored (ingest.SkippedNearMiss): not stored, and
+// perhaps changes that are not audited. The stack alarms on it.
+const MetricNearMiss = "IngestSkippedNearMiss"
+
 // DefaultChunk is the number of records per Ingest call: a failure sends
 // back at most this many records that were already stored.
 const DefaultChunk = 500
@@ -88,12 +93,12 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		done.Add(c)
 	}
 	h.Log.InfoContext(ctx, "ingested", "records", done.Records, "stored", done.Stored,
-		"skipped_method", done.SkippedMethod, "skipped_route", done.SkippedRoute, "rejected", done.Rejected,
+		"skipped_method", done.SkippedMethod, "skipped_route", done.SkippedRoute, "skipped_near_miss", done.SkippedNearMiss, "rejected", done.Rejected,
 		"batch", len(ev.Records), "failed_from", failedFrom(resp))
 	if h.Metrics != nil {
 		err := metrics.Write(h.Metrics, time.Now(), map[string]int64{
 			"IngestRecords": int64(done.Records), "IngestStored": int64(done.Stored),
-			"IngestSkippedMethod": int64(done.SkippedMethod), "IngestSkippedRoute": int64(done.SkippedRoute),
+			"IngestSkippedMethod": int64(done.SkippedMethod), "IngestSkippedRoute": int64(done.SkippedRoute), MetricNearMiss: int64(done.SkippedNearMiss),
 			MetricRejected: int64(done.Rejected), "IngestBatchFailures": int64(len(resp.BatchItemFailures)),
 		}, nil)
 		if err != nil {

@@ -29,16 +29,19 @@ var testNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 // TestSampleEvent: events/ingest.json through the handler's JSON contract
 // (lambda.NewHandler) into dynamostore on moto. The audited records are
-// stored once with the route and space taken from the path, GET, POST and
-// an unknown route are skipped, the three malformed records are rejected
-// with their field and reason, and the batch has no failure.
+// stored once with the route and space taken from the path's canonical form
+// (one is sent with a doubled and a trailing slash and an encoded letter)
+// and their credentials redacted, GET, POST and an unknown route are
+// skipped, a near miss (/Spaces/.../Entries/...) is skipped, counted, logged
+// and in its own metric, the three malformed records are rejected with their
+// field and reason, and the batch has no failure.
 func TestSampleEvent(t *testing.T) {
 	ctx := context.Background()
 	store := dynamostore.New(dynamotest.Table(t, "ingestfn"))
 	rejects := &ingest.MemorySink{}
 	var logs, emf bytes.Buffer
 	h := &Handler{
-		Ingester: &ingest.Ingester{Store: store, Rejects: rejects, Now: func() time.Time { return testNow }},
+		Ingester: &ingest.Ingester{Store: store, Rejects: rejects, Now: func() time.Time { return testNow }, Log: slog.New(slog.NewJSONHandler(&logs, nil))},
 		Chunk:    4, Log: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: &emf,
 	}
 	out, err := lambda.NewHandler(h.Handle).Invoke(ctx, testenv.SampleEvent(t, "ingest.json"))
@@ -58,6 +61,7 @@ func TestSampleEvent(t *testing.T) {
 		"ok-patch":     {"/spaces/:space_id/environments/:environment_id/releases/:release_id/entries/:entry_id", "s7k2abcd1234"},
 		"ok-unpublish": {"/spaces/:space_id/environments/:environment_id/assets/:asset_id/published", "s7k2abcd1234"},
 		"ok-org":       {"/organizations/:organization_id/environment_templates/:template_id", ""},
+		"ok-slash":     {"/spaces/:space_id/environments/:environment_id/entries/:entry_id", "s7k2abcd1234"},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("stored %d events, want %d: %v", len(got), len(want), got)
@@ -70,6 +74,12 @@ func TestSampleEvent(t *testing.T) {
 	if e := got["ok-put"]; e.RequestPath != "/spaces/s7k2abcd1234/environments/master/entries/5KsDBWse" || e.RequestQuery != "locale=de-DE" {
 		t.Errorf("path or query changed: %+v", e)
 	}
+	// The path as sent; the credentials redacted (the message does not
+	// print them).
+	if e := got["ok-slash"]; e.RequestPath != "/spaces/s7k2abcd1234/environments/master//entries/5Ks%44BWse/" ||
+		e.RequestQuery != "access_token=REDACTED&locale=de-DE" || e.Referrer != "https://app.example.com/cb#access_token=REDACTED&token_type=bearer" {
+		t.Errorf("ok-slash: path %q, query or referrer not as expected", e.RequestPath)
+	}
 	rs := rejects.Rejects()
 	fields := []string{}
 	for _, r := range rs {
@@ -81,12 +91,17 @@ func TestSampleEvent(t *testing.T) {
 	if strings.Join(fields, ",") != "record,request_time,response_status" {
 		t.Fatalf("rejected fields %v", fields)
 	}
-	for _, s := range []string{`"stored":4`, `"skipped_method":2`, `"skipped_route":1`, `"rejected":3`, `"records":10`} {
+	for _, s := range []string{`"stored":5`, `"skipped_method":2`, `"skipped_route":1`, `"skipped_near_miss":1`, `"rejected":3`, `"records":12`,
+		`"msg":"near miss: `, `"first_path":"/Spaces/s7k2abcd1234/Environments/master/Entries/5KsDBWse"`,
+		`"first_route":"/spaces/:space_id/environments/:environment_id/entries/:entry_id"`} {
 		if !strings.Contains(logs.String(), s) {
 			t.Errorf("summary log lacks %s: %s", s, logs.String())
 		}
 	}
-	for _, s := range []string{`"IngestStored":4`, `"IngestRejected":3`, `"IngestRecords":10`, `"Namespace":"AuditLogs"`} {
+	if strings.Contains(logs.String()+emf.String(), "CFPAT-") || strings.Contains(logs.String(), "implicit-grant-value") {
+		t.Error("a log line or metric holds a credential")
+	}
+	for _, s := range []string{`"IngestStored":5`, `"IngestRejected":3`, `"IngestRecords":12`, `"` + MetricNearMiss + `":1`, `"Namespace":"AuditLogs"`} {
 		if !strings.Contains(emf.String(), s) {
 			t.Errorf("metrics lack %s: %s", s, emf.String())
 		}

@@ -129,7 +129,7 @@ func Demo(ctx context.Context, dir string, out io.Writer, nEvents int) error {
 	}
 	say("   %d records in %s: %d stored (%s %d, %s %d, %s %d), %d skipped (%d reads and creates, %d on no audited route), %d rejected",
 		ic.Records, time.Since(start).Round(time.Second), ic.Stored, DemoS3Org, counts[DemoS3Org], DemoOtherS3Org, counts[DemoOtherS3Org],
-		DemoAzureOrg, counts[DemoAzureOrg], ic.SkippedMethod+ic.SkippedRoute, ic.SkippedMethod, ic.SkippedRoute, ic.Rejected)
+		DemoAzureOrg, counts[DemoAzureOrg], ic.Skipped(), ic.SkippedMethod, ic.SkippedRoute, ic.Rejected)
 	for _, r := range rejects {
 		say("   rejected %s: %s %s", r.Source, r.Field, r.Reason)
 	}

@@ -34,10 +34,13 @@
 // # Matching
 //
 // [Match] and [Lookup] classify a concrete request path (no query string) to
-// its route through a segment trie built once at init. A parameter matches
-// any one non-empty segment; where a literal segment and a parameter could
-// both lead to a route for the method, the literal wins. An empty segment
-// (a trailing slash, "//") never matches.
+// its route through a segment trie built once at init. They match the
+// path's [Canonical] form: a trailing slash, a doubled slash, a
+// percent-encoded unreserved character or a dot segment do not hide a
+// route. A parameter matches any one segment; where a literal segment and a
+// parameter could both lead to a route for the method, the literal wins.
+// Literal segments match exactly, case included (paths are case-sensitive);
+// [NearMiss] tells whether a path would match if they did not.
 package routes
 
 import (
@@ -162,11 +165,137 @@ func (r Route) Fill(values map[string]string) (string, error) {
 	return b.String(), nil
 }
 
+// Canonical is the form of a request path that routes are matched on
+// (RFC 3986, section 6.2.2):
+//
+//   - percent-encoded unreserved characters (A-Z a-z 0-9 - . _ ~) are
+//     decoded (%41 is A), and the hex digits of every other escape are
+//     upper case (%2f is %2F);
+//   - empty segments are removed: a doubled slash is one, a trailing slash
+//     is none ("/" stays "/");
+//   - dot segments are resolved (section 5.2.4, after the decoding, so
+//     %2E%2E is ".."): "." is removed, ".." removes the segment before it.
+//
+// Two things are decided here. An encoded reserved character stays
+// encoded: "%2F" is a '/' inside a segment, not a separator, and decoding
+// it would name another resource (section 2.2: reserved characters and
+// their encodings are not equivalent). Dot segments are resolved because
+// clients and proxies resolve them before a request reaches the API
+// (browsers and curl do, so do most reverse proxies); a change addressed
+// as .../entries/e2/x/.. must be audited as one to entries/e2, and if the
+// API did not resolve it, the event records a request that its status
+// shows failed, which is better than a change that is never audited.
+//
+// A '%' that starts no valid escape ("%zz", "%4") becomes %25, the '%'
+// it stands for; bytes that are not ASCII are kept as they are. A path that is canonical already is returned as it is, without
+// allocating; "" and a path that does not start with '/' too.
+func Canonical(path string) string {
+	if canonical(path) {
+		return path
+	}
+	segs := make([]string, 0, strings.Count(path, "/"))
+	var buf []byte
+	for seg := range strings.SplitSeq(path[1:], "/") {
+		if strings.IndexByte(seg, '%') >= 0 {
+			buf = normalizeEscapes(buf[:0], seg)
+			seg = string(buf)
+		}
+		switch seg {
+		case "", ".":
+		case "..":
+			if len(segs) > 0 {
+				segs = segs[:len(segs)-1]
+			}
+		default:
+			segs = append(segs, seg)
+		}
+	}
+	return "/" + strings.Join(segs, "/")
+}
+
+// canonical reports whether Canonical leaves path as it is: no '%', and
+// no empty or dot segment after any '/'.
+func canonical(path string) bool {
+	if path == "" || path[0] != '/' || path == "/" {
+		return true
+	}
+	for i := 0; i < len(path); i++ {
+		switch path[i] {
+		case '%':
+			return false
+		case '/':
+			if rest := path[i+1:]; rest == "" || rest[0] == '/' || rest[0] == '.' && dotSegment(rest) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// dotSegment reports whether rest, what follows a '/', starts with the
+// segment "." or "..".
+func dotSegment(rest string) bool {
+	seg, _, _ := strings.Cut(rest, "/")
+	return seg == "." || seg == ".."
+}
+
+// normalizeEscapes appends seg to b with its escapes of unreserved
+// characters decoded and the hex digits of the others in upper case.
+func normalizeEscapes(b []byte, seg string) []byte {
+	for i := 0; i < len(seg); i++ {
+		c := seg[i]
+		if c != '%' {
+			b = append(b, c)
+			continue
+		}
+		if i+2 >= len(seg) || !isHex(seg[i+1]) || !isHex(seg[i+2]) {
+			// A '%' that starts no escape is a '%': written %25, so that
+			// a decoded character after it cannot make an escape of it
+			// ("%%61" is "%25a", not "%a").
+			b = append(b, "%25"...)
+			continue
+		}
+		d := unhex(seg[i+1])<<4 | unhex(seg[i+2])
+		if unreserved(d) {
+			b = append(b, d)
+		} else {
+			b = append(b, '%', upper(seg[i+1]), upper(seg[i+2]))
+		}
+		i += 2
+	}
+	return b
+}
+
+func unreserved(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= 'a':
+		return c - 'a' + 10
+	case c >= 'A':
+		return c - 'A' + 10
+	}
+	return c - '0'
+}
+
+func upper(c byte) byte {
+	if c >= 'a' && c <= 'z' {
+		return c - 'a' + 'A'
+	}
+	return c
+}
+
 // Match classifies a request: the route of method and path (without query
-// string) and its parameter values. ok is false for a method or path no
-// route has.
+// string) and its parameter values, taken from the path's Canonical form.
+// ok is false for a method or path no route has.
 func Match(method, path string) (r Route, params map[string]string, ok bool) {
-	i := matcher.find(method, path)
+	i := matcher.findCanonical(method, &path)
 	if i < 0 {
 		return Route{}, nil, false
 	}
@@ -185,10 +314,10 @@ func Match(method, path string) (r Route, params map[string]string, ok bool) {
 }
 
 // Lookup is [Match] without the parameter map, for ingest: the route and
-// the space ID (the [SpaceParam] value, empty when the route has none). It
-// does not allocate.
+// the space ID (the [SpaceParam] value of the Canonical path, empty when
+// the route has none). It allocates only for a path that is not canonical.
 func Lookup(method, path string) (r Route, space string, ok bool) {
-	i := matcher.find(method, path)
+	i := matcher.findCanonical(method, &path)
 	if i < 0 {
 		return Route{}, "", false
 	}
@@ -208,6 +337,28 @@ func Lookup(method, path string) (r Route, space string, ok bool) {
 		}
 	}
 	return table[i], space, true
+}
+
+// NearMiss reports whether method and path, which Lookup does not match,
+// would match a route of method if literal segments were compared without
+// regard to case (/Spaces/s1/Environments/master/Entries/e1), and which.
+// Such a request is not audited (the path is not the route's), but it is
+// likely a change made all the same, by a client or a proxy that changes
+// case: the ingest counts it so that someone looks.
+func NearMiss(method, path string) (r Route, ok bool) {
+	path = Canonical(path)
+	if matcher.find(method, path) != -1 {
+		return Route{}, false
+	}
+	m := methodIndex(method)
+	if m < 0 || path == "" || path[0] != '/' {
+		return Route{}, false
+	}
+	i := int(matcher.root.findFold(m, path)) - 1
+	if i < 0 {
+		return Route{}, false
+	}
+	return table[i], true
 }
 
 // methodIndex numbers the methods a route may have; -1 for any other.
@@ -373,7 +524,32 @@ func newTrie(rs []Route) (*trie, error) {
 	return t, nil
 }
 
-// find returns the index of the route of method and path, or -1.
+// notCanonical is what node.find returns when it meets a segment that
+// Canonical would change.
+const notCanonical = -1
+
+// findCanonical returns the index of the route of method and the
+// Canonical form of *path, or -1, and sets *path to that form. It matches
+// the path as it is when that is canonical, which is nearly always, and
+// finds out on the way: a path without '%' differs from its canonical form
+// only by empty and dot segments, and find stops at the first it meets. A
+// path that find leaves before such a segment fails as its canonical form
+// would (the segments before it are the same), unless a ".." further on
+// would remove some: so a failure with "/." in the path tries again.
+func (t *trie) findCanonical(method string, path *string) int {
+	if strings.IndexByte(*path, '%') >= 0 {
+		*path = Canonical(*path)
+	}
+	i := t.find(method, *path)
+	if i == notCanonical-1 || i < 0 && strings.Contains(*path, "/.") {
+		*path = Canonical(*path)
+		i = t.find(method, *path)
+	}
+	return max(i, -1)
+}
+
+// find returns the index of the route of method and path, -1 for none, or
+// notCanonical-1 when path has a segment that Canonical would change.
 func (t *trie) find(method, path string) int {
 	m := methodIndex(method)
 	if m < 0 || path == "" || path[0] != '/' {
@@ -382,7 +558,8 @@ func (t *trie) find(method, path string) int {
 	return int(t.root.find(m, path)) - 1
 }
 
-// find matches path, which is empty or starts with '/', below n. It tries
+// find matches path, which is empty or starts with '/', below n: the route
+// index + 1, 0 for none, notCanonical at an empty or dot segment. It tries
 // the literal child before the parameter child, so a literal wins, but
 // falls back to the parameter when the literal leads to no route.
 func (n *node) find(m int, path string) int32 {
@@ -393,8 +570,8 @@ func (n *node) find(m int, path string) int32 {
 	if j := strings.IndexByte(seg, '/'); j >= 0 {
 		seg, rest = seg[:j], seg[j:]
 	}
-	if seg == "" {
-		return 0
+	if seg == "" || seg[0] == '.' && (seg == "." || seg == "..") {
+		return notCanonical
 	}
 	if c := n.lit[seg]; c != nil {
 		if r := c.find(m, rest); r != 0 {
@@ -403,6 +580,33 @@ func (n *node) find(m int, path string) int32 {
 	}
 	if n.param != nil {
 		return n.param.find(m, rest)
+	}
+	return 0
+}
+
+// findFold is find with literal segments compared case-insensitively
+// (NearMiss). Every literal child is tried, so it is slower than find: it
+// runs only for paths that find does not match.
+func (n *node) findFold(m int, path string) int32 {
+	if path == "" {
+		return n.route[m]
+	}
+	seg, rest := path[1:], ""
+	if j := strings.IndexByte(seg, '/'); j >= 0 {
+		seg, rest = seg[:j], seg[j:]
+	}
+	if seg == "" {
+		return 0
+	}
+	for lit, c := range n.lit {
+		if strings.EqualFold(lit, seg) {
+			if r := c.findFold(m, rest); r != 0 {
+				return r
+			}
+		}
+	}
+	if n.param != nil {
+		return n.param.findFold(m, rest)
 	}
 	return 0
 }

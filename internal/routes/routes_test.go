@@ -3,6 +3,7 @@ package routes
 import (
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -183,12 +184,15 @@ func TestNoMatch(t *testing.T) {
 		{"GET", "/spaces/s1/environments/master/entries/e1"},
 		{"put", "/spaces/s1/environments/master/entries/e1"},
 		{"HEAD", "/spaces/s1"},
-		{"PUT", "/spaces/s1/environments/master/entries/e1/"},            // trailing slash
 		{"PUT", "/spaces/s1/environments/master/entries/e1/published/x"}, // extra segment
 		{"PUT", "/spaces/s1/environments/master/entries/e1/unknown"},
-		{"PUT", "/spaces//environments/master/entries/e1"}, // empty segment
-		{"PUT", "//spaces/s1"},
-		{"PUT", "/spaces/s1/environments/master/entries"}, // collection: POST only
+		// An empty segment is removed, not a parameter: this is
+		// /spaces/environments/master/entries/e1, no route.
+		{"PUT", "/spaces//environments/master/entries/e1"},
+		{"PUT", "/spaces/s1/environments/master/entries/e1/.."}, // .../entries: POST only
+		{"PUT", "/spaces/s1%2Fenvironments/master"},             // %2F is no separator
+		{"PUT", "/Spaces/s1"},                                   // case matters (a near miss)
+		{"PUT", "/spaces/s1/environments/master/entries"},       // collection: POST only
 		{"PATCH", "/spaces/s1/environments/master/assets/a1"},
 		{"PUT", "/unknown"},
 		{"PUT", "/"},
@@ -314,11 +318,29 @@ func FuzzMatch(f *testing.F) {
 		f.Add(r.Method, p)
 	}
 	f.Add("PUT", "/spaces/s1/")
+	f.Add("PUT", "/x/../spaces/s%31/./")
+	f.Add("DELETE", "/spaces/s1/environments/%2e%2E/environments/e1")
 	f.Add("GET", "//")
 	f.Add("DELETE", "/spaces/published/environments/x/releases/published/published")
 	f.Fuzz(func(t *testing.T, method, path string) {
+		cp := Canonical(path)
+		if Canonical(cp) != cp {
+			t.Fatalf("Canonical is not idempotent on %q: %q, then %q", path, cp, Canonical(cp))
+		}
+		if path != "" && path[0] == '/' {
+			for _, bad := range []string{"//", "/./", "/../"} {
+				if strings.Contains(cp+"/", bad) && cp != "/" {
+					t.Fatalf("Canonical(%q) = %q holds %q", path, cp, bad)
+				}
+			}
+		}
 		r, params, ok := Match(method, path)
 		lr, space, lok := Lookup(method, path)
+		// The shortcut (the path as it is when it is canonical) agrees
+		// with matching the canonical form.
+		if want := matcher.find(method, cp); (want >= 0) != ok || ok && table[want].Template != r.Template {
+			t.Fatalf("Match(%s %q) = %q, %v; its canonical form %q matches route %d", method, path, r.Template, ok, cp, want)
+		}
 		if ok != lok || lr.Template != r.Template || space != params[SpaceParam] {
 			t.Fatalf("Match and Lookup disagree on %s %q", method, path)
 		}
@@ -329,8 +351,106 @@ func FuzzMatch(f *testing.F) {
 			t.Fatalf("%s %q matched %s %s with %v", method, path, r.Method, r.Template, params)
 		}
 		got, err := r.Fill(params)
-		if err != nil || got != path {
-			t.Fatalf("%s %q matched %s; Fill = %q, %v", method, path, r.Template, got, err)
+		if err != nil || got != Canonical(path) {
+			t.Fatalf("%s %q matched %s; Fill = %q, %v, want the canonical path %q", method, path, r.Template, got, err, Canonical(path))
 		}
 	})
+}
+
+func TestCanonical(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"", ""},
+		{"spaces/s1", "spaces/s1"},
+		{"/", "/"},
+		{"//", "/"},
+		{"/spaces/s1", "/spaces/s1"},
+		{"/spaces/s1/", "/spaces/s1"},
+		{"/spaces//s1//", "/spaces/s1"},
+		{"//spaces/s1", "/spaces/s1"},
+		// Unreserved characters decoded, any case of hex digits.
+		{"/spaces/s%31/entries/%65%2d1", "/spaces/s1/entries/e-1"},
+		{"/%73paces/%7E%5f%2E%41", "/spaces/~_.A"},
+		// Reserved and other characters stay encoded, hex in upper case.
+		{"/spaces/a%2fb/c%2Fd", "/spaces/a%2Fb/c%2Fd"},
+		{"/x/%20%3a%c3%a9", "/x/%20%3A%C3%A9"},
+		// A '%' that starts no escape is a '%'; bytes that are not ASCII
+		// are kept.
+		{"/x/%zz/%4/%", "/x/%25zz/%254/%25"},
+		{"/x/%%61b", "/x/%25ab"},
+		{"/x/\xff/é", "/x/\xff/é"},
+		// Dot segments, resolved after the decoding.
+		{"/spaces/s1/./entries/e1", "/spaces/s1/entries/e1"},
+		{"/spaces/s1/entries/e1/x/..", "/spaces/s1/entries/e1"},
+		{"/spaces/s1/entries/e1/../e2", "/spaces/s1/entries/e2"},
+		{"/../spaces/s1", "/spaces/s1"},
+		{"/spaces/s1/%2E%2E/s2", "/spaces/s2"},
+		{"/spaces/s1/.%2e", "/spaces"},
+		{"/spaces/.x/..y/...", "/spaces/.x/..y/..."},
+		{"/a/.", "/a"},
+	} {
+		if got := Canonical(c.in); got != c.want {
+			t.Errorf("Canonical(%q) = %q, want %q", c.in, got, c.want)
+		}
+		if got := Canonical(c.want); got != c.want {
+			t.Errorf("Canonical(%q) = %q: not idempotent", c.want, got)
+		}
+	}
+	p := "/spaces/s7k2abcd1234/environments/master/entries/5KsDBWse/published"
+	if n := testing.AllocsPerRun(100, func() { Canonical(p) }); n != 0 {
+		t.Errorf("Canonical of a canonical path allocates %.0f times", n)
+	}
+}
+
+// TestEveryRouteCanonicalForms: every route, sent with a trailing slash,
+// a doubled slash, a percent-encoded unreserved character or a dot
+// segment, matches as that route with the canonical parameter values.
+func TestEveryRouteCanonicalForms(t *testing.T) {
+	for _, r := range All() {
+		vals := sampleValues(r)
+		path, err := r.Fill(vals)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := strings.LastIndexByte(path, '/')
+		forms := map[string]string{
+			"trailing slash": path + "/",
+			"doubled slash":  strings.Replace(path, "/", "//", 2),
+			// The first letter of the path, encoded (a literal segment);
+			// and the last character (a literal or a parameter).
+			"encoded literal": "/%" + strings.ToLower(hex(path[1])) + path[2:],
+			"encoded last":    path[:len(path)-1] + "%" + hex(path[len(path)-1]),
+			"dot segments":    path[:last] + "/./x/.." + path[last:],
+		}
+		for name, p := range forms {
+			got, params, ok := Match(r.Method, p)
+			if !ok || got.Template != r.Template || !maps.Equal(params, vals) {
+				t.Errorf("%s %q (%s): matched %q %v %v, want %s", r.Method, p, name, got.Template, params, ok, r.Template)
+			}
+			lr, space, ok := Lookup(r.Method, p)
+			if !ok || lr.Template != r.Template || space != vals[SpaceParam] {
+				t.Errorf("Lookup(%s %q) (%s) = %s, space %q, %v; want space %q", r.Method, p, name, lr.Template, space, ok, vals[SpaceParam])
+			}
+		}
+	}
+}
+
+func hex(c byte) string { return strings.ToUpper(strconv.FormatUint(uint64(c), 16)) }
+
+func TestNearMiss(t *testing.T) {
+	for _, c := range []struct{ method, path, want string }{
+		{"PUT", "/Spaces/s1/Environments/master/Entries/e1", "/spaces/:space_id/environments/:environment_id/entries/:entry_id"},
+		{"DELETE", "/SPACES/s1/", "/spaces/:space_id"},
+		{"PUT", "/spaces/s1/environments/master/entries/e1/PUBLISHED", "/spaces/:space_id/environments/:environment_id/entries/:entry_id/published"},
+		// Parameter values keep their case: this one matches exactly.
+		{"PUT", "/spaces/S1/environments/Master/entries/E1", ""},
+		{"PUT", "/Spaces/s1/unknown", ""},
+		{"GET", "/Spaces/s1", ""},
+		{"PATCH", "/Spaces/s1/environments/master/assets/a1", ""}, // no PATCH there
+		{"PUT", "", ""},
+	} {
+		r, ok := NearMiss(c.method, c.path)
+		if ok != (c.want != "") || r.Template != c.want {
+			t.Errorf("NearMiss(%s %q) = %q, %v; want %q", c.method, c.path, r.Template, ok, c.want)
+		}
+	}
 }

@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("EmptyDay", func(t *testing.T) { testEmptyDay(t, newStore(t)) })
 	t.Run("ErrorFromFnStopsRead", func(t *testing.T) { testFnError(t, newStore(t)) })
 	t.Run("ValuesSurviveByteForByte", func(t *testing.T) { testValues(t, newStore(t)) })
+	t.Run("CredentialsRedacted", func(t *testing.T) { testRedacted(t, newStore(t)) })
 	t.Run("InvalidEventWritesNothing", func(t *testing.T) { testInvalid(t, newStore(t)) })
 	t.Run("ManyPages", func(t *testing.T) { testManyPages(t, newStore(t)) })
 	t.Run("CanceledContext", func(t *testing.T) { testCanceled(t, newStore(t)) })
@@ -343,6 +344,33 @@ func testValues(t *testing.T, s Store) {
 				t.Fatalf("normalized event = %q at %s", e.RequestPath, e.RequestTime)
 			}
 		}
+	}
+}
+
+// testRedacted: a store keeps no credential whoever writes to it
+// (audit.Event.Normalize): the value of a credential parameter and a
+// platform token are stored as REDACTED, the rest as written.
+func testRedacted(t *testing.T, s Store) {
+	const org = "org-redact"
+	token := "CFPAT-" + strings.Repeat("0aZ_-", 8) + "end"
+	e := event(org, "tok", day.Start().Add(time.Hour))
+	e.RequestQuery = "access_token=" + token + "&locale=en"
+	e.Referrer = "https://example.com/cb?x=1#id_token=eyJ.x.y&state=" + token
+	in := e // Write must not change the caller's event
+	write(t, s, e)
+	if e != in {
+		t.Fatal("Write changed the caller's event")
+	}
+	got := readAll(t, s, org, day)
+	if len(got) != 1 {
+		t.Fatalf("%d events stored, want 1", len(got))
+	}
+	// The messages do not print the stored values: they may hold the token.
+	if got[0].RequestQuery != "access_token=REDACTED&locale=en" {
+		t.Errorf("stored query is not access_token=REDACTED&locale=en (token kept: %v)", strings.Contains(got[0].RequestQuery, token))
+	}
+	if got[0].Referrer != "https://example.com/cb?x=1#id_token=REDACTED&state=REDACTED" {
+		t.Errorf("stored referrer is not redacted as expected (token kept: %v)", strings.Contains(got[0].Referrer, token))
 	}
 }
 
