@@ -55,7 +55,12 @@ local-bin: tools
 	CGO_ENABLED=0 go build -tags lambda.norpc -trimpath -o $(LOCAL)/bin/export ./functions/export
 
 ## test: vet, synth + cfn-lint of the CDK stack, then every test, integration tests included (emulators required)
-test: tools vet synth
+# The synth check builds and synthesizes into a folder of its own, so that
+# two runs side by side (CI's demo and tests, a second run in the same
+# checkout) never read each other's half-written files.
+test: tools vet
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+		$(MAKE) --no-print-directory synth BUILD_DIR="$$tmp/build" CDK_OUT="$$tmp/cdk.out"
 	AUDITLOG_REQUIRE_EMULATORS=1 go test -count=1 ./...
 
 ## unit: the tests, skipping those whose emulators are missing
@@ -82,10 +87,11 @@ bench: tools
 	AUDITLOG_REQUIRE_EMULATORS=1 go test -run '^$$' -bench 'BenchmarkIngestMoto' -benchtime 1x -count 3 ./internal/ingest/
 
 ## build: every Lambda function for linux/arm64 (provided.al2023) into build/<function>/bootstrap
+BUILD_DIR ?= build
 build:
 	@for f in $(FUNCTIONS); do \
-		echo "build/$$f/bootstrap"; \
-		CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w' -o build/$$f/bootstrap ./functions/$$f || exit 1; \
+		echo "$(BUILD_DIR)/$$f/bootstrap"; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w' -o $(BUILD_DIR)/$$f/bootstrap ./functions/$$f || exit 1; \
 	done
 
 # The CDK app (infra/, docs/deploy.md) with the CLI pinned in package.json,
@@ -105,7 +111,7 @@ CDK := CDK_DISABLE_CLI_TELEMETRY=true CDK_DISABLE_VERSION_CHECK=true JSII_SILENC
 synth: build node_modules/.package-lock.json
 	@command -v cfn-lint >/dev/null || { echo "cfn-lint not found: install Python's cfn-lint (1.51.0 here)"; exit 1; }
 	rm -rf $(CDK_OUT)
-	cd infra && AWS_EC2_METADATA_DISABLED=true $(CDK) synth --quiet --no-version-reporting --no-notices --output $(CDK_OUT) $(CDK_CONTEXT)
+	cd infra && AWS_EC2_METADATA_DISABLED=true $(CDK) synth --quiet --no-version-reporting --no-notices --output $(CDK_OUT) -c codeDir=$(abspath $(BUILD_DIR)) $(CDK_CONTEXT)
 	cfn-lint --config-file infra/.cfnlintrc -- $(CDK_OUT)/*.template.json
 
 ## deploy: build, synth and lint, then deploy exactly that cloud assembly with the caller's AWS credentials (docs/deploy.md)
