@@ -34,7 +34,11 @@
 // keep a limit check it after redacting.
 package redact
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/contentful/auditlogs/internal/percent"
+)
 
 // Replacement is what a credential value becomes.
 const Replacement = "REDACTED"
@@ -228,8 +232,8 @@ func endsWithName(s string) bool {
 	for k := len(s); k > 0 && n < maxName; n++ {
 		c := s[k-1]
 		k--
-		if k >= 2 && s[k-2] == '%' && isHex(s[k-1]) && isHex(c) {
-			c = unhex(s[k-1])<<4 | unhex(c)
+		if d, ok := percent.Decode(s, k-2); ok {
+			c = d
 			k -= 2
 		}
 		rev[n] = lower(c)
@@ -308,8 +312,8 @@ func prefixBefore(s string, h, floor int) int {
 		}
 		c := s[k-1]
 		k--
-		if k >= 2 && s[k-2] == '%' && isHex(s[k-1]) && isHex(c) {
-			c = unhex(s[k-1])<<4 | unhex(c)
+		if d, ok := percent.Decode(s, k-2); ok {
+			c = d
 			k -= 2
 		}
 		if lower(c) != prefix[n] {
@@ -338,10 +342,10 @@ func tokenRun(s string, j int) int {
 // decodeAt returns the byte at s[i], percent-decoded, and how many bytes
 // of s it took (3 for a valid %XX, else 1). i < len(s).
 func decodeAt(s string, i int) (byte, int) {
-	if c := s[i]; c != '%' || i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
-		return c, 1
+	if d, ok := percent.Decode(s, i); ok {
+		return d, 3
 	}
-	return unhex(s[i+1])<<4 | unhex(s[i+2]), 3
+	return s[i], 1
 }
 
 func isTokenChar(c byte) bool {
@@ -353,18 +357,4 @@ func lower(c byte) byte {
 		return c + 'a' - 'A'
 	}
 	return c
-}
-
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c >= 'a':
-		return c - 'a' + 10
-	case c >= 'A':
-		return c - 'A' + 10
-	}
-	return c - '0'
 }

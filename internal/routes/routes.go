@@ -49,6 +49,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/contentful/auditlogs/internal/percent"
 )
 
 //go:embed routes.tsv
@@ -248,15 +250,15 @@ func normalizeEscapes(b []byte, seg string) []byte {
 			b = append(b, c)
 			continue
 		}
-		if i+2 >= len(seg) || !isHex(seg[i+1]) || !isHex(seg[i+2]) {
+		d, ok := percent.Decode(seg, i)
+		if !ok {
 			// A '%' that starts no escape is a '%': written %25, so that
 			// a decoded character after it cannot make an escape of it
 			// ("%%61" is "%25a", not "%a").
 			b = append(b, "%25"...)
 			continue
 		}
-		d := unhex(seg[i+1])<<4 | unhex(seg[i+2])
-		if unreserved(d) {
+		if percent.Unreserved(d) {
 			b = append(b, d)
 		} else {
 			b = append(b, '%', upper(seg[i+1]), upper(seg[i+2]))
@@ -264,24 +266,6 @@ func normalizeEscapes(b []byte, seg string) []byte {
 		i += 2
 	}
 	return b
-}
-
-func unreserved(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
-}
-
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c >= 'a':
-		return c - 'a' + 10
-	case c >= 'A':
-		return c - 'A' + 10
-	}
-	return c - '0'
 }
 
 func upper(c byte) byte {
