@@ -26,7 +26,6 @@ import (
 // exports the day: the delivered CSV holds the audited requests, each once,
 // with the route and space that the path gives.
 func TestIngestExport(t *testing.T) {
-	ctx := context.Background()
 	st := startStack(t)
 	day := audit.DayOf(time.Now()).AddDays(-1)
 	at := func(i int) string {
@@ -89,27 +88,7 @@ func TestIngestExport(t *testing.T) {
 		t.Fatalf("ingest from stdin: %v\n%s", err, buf.String())
 	}
 
-	role, err := st.CustomerRole(ctx, "ingest-org")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := run("destination", "put", "--org", "ingest-org", "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role); err != nil {
-		t.Fatalf("destination put: %v\n%s", err, out)
-	}
-	out, err = run("export", "--org", "ingest-org", "--day", day.String())
-	if err != nil || !strings.Contains(out, "rows    5\n") {
-		t.Fatalf("export: %v\n%s", err, out)
-	}
-	var key string
-	for _, l := range strings.Split(out, "\n") {
-		if k, ok := strings.CutPrefix(l, "key "); ok {
-			key = strings.TrimSpace(k)
-		}
-	}
-	obj, err := st.ReadS3(ctx, key)
-	if err != nil {
-		t.Fatalf("read %s: %v", key, err)
-	}
+	obj := exportToS3(t, st, "ingest-org", day, 5)
 	rows, err := csv.NewReader(bytes.NewReader(obj)).ReadAll()
 	if err != nil {
 		t.Fatal(err)
@@ -246,27 +225,7 @@ func TestIngestRedactsCredentials(t *testing.T) {
 	}
 
 	// The delivered file.
-	role, err := st.CustomerRole(ctx, "redact-org")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := run("destination", "put", "--org", "redact-org", "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role); err != nil {
-		t.Fatalf("destination put: %v\n%s", err, out)
-	}
-	out, err = run("export", "--org", "redact-org", "--day", day.String())
-	if err != nil || !strings.Contains(out, "rows    2\n") {
-		t.Fatalf("export: %v\n%s", err, out)
-	}
-	var key string
-	for _, l := range strings.Split(out, "\n") {
-		if k, ok := strings.CutPrefix(l, "key "); ok {
-			key = strings.TrimSpace(k)
-		}
-	}
-	obj, err := st.ReadS3(ctx, key)
-	if err != nil {
-		t.Fatalf("read %s: %v", key, err)
-	}
+	obj := exportToS3(t, st, "redact-org", day, 2)
 	if found := holds(obj); len(found) > 0 {
 		t.Errorf("the delivered file holds %v", found)
 	}
@@ -320,4 +279,33 @@ func writeAttr(b *bytes.Buffer, v types.AttributeValue) {
 	default:
 		b.WriteString(fmt.Sprintf("%#v", v))
 	}
+}
+
+// exportToS3 registers an S3 destination for org with a role of its own,
+// exports the day with auditctl (which must report rows rows) and returns
+// the delivered file, read back from the bucket.
+func exportToS3(t *testing.T, st *localstack.Stack, org string, day audit.Day, rows int) []byte {
+	t.Helper()
+	role, err := st.CustomerRole(context.Background(), org)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run("destination", "put", "--org", org, "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role); err != nil {
+		t.Fatalf("destination put: %v\n%s", err, out)
+	}
+	out, err := run("export", "--org", org, "--day", day.String())
+	if err != nil || !strings.Contains(out, fmt.Sprintf("rows    %d\n", rows)) {
+		t.Fatalf("export: %v\n%s, want %d rows", err, out, rows)
+	}
+	var key string
+	for _, l := range strings.Split(out, "\n") {
+		if k, ok := strings.CutPrefix(l, "key "); ok {
+			key = strings.TrimSpace(k)
+		}
+	}
+	obj, err := st.ReadS3(context.Background(), key)
+	if err != nil {
+		t.Fatalf("read %s: %v", key, err)
+	}
+	return obj
 }
