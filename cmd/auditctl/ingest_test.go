@@ -20,6 +20,7 @@ import (
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/ingest"
 	"github.com/contentful/auditlogs/internal/localstack"
+	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 )
 
 // TestIngestExport ingests request-log records on a local stack and
@@ -209,7 +210,11 @@ func TestIngestRedactsCredentials(t *testing.T) {
 			t.Fatalf("scan %s: %v", localstack.EventsTable, err)
 		}
 		for _, item := range page.Items {
-			items++
+			// Every attribute is searched; the table's own record (its
+			// shard count) is not an event.
+			if pk, _ := item[dynamostore.AttrPK].(*types.AttributeValueMemberS); pk == nil || pk.Value != dynamostore.MetaPK {
+				items++
+			}
 			for k, v := range item {
 				raw.WriteString(k + "=")
 				writeAttr(&raw, v)
