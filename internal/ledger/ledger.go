@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/ddbtable"
 )
 
 // Attribute names of a ledger item.
@@ -127,7 +128,7 @@ func (l *Ledger) SetClock(now func() time.Time) { l.now = now }
 // CreateTable creates the ledger table (on-demand) for tests and local
 // stacks; the CDK stack defines the same schema in the cloud.
 func CreateTable(ctx context.Context, db *dynamodb.Client, table string) error {
-	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
+	err := ddbtable.Create(ctx, db, &dynamodb.CreateTableInput{
 		TableName:   aws.String(table),
 		BillingMode: types.BillingModePayPerRequest,
 		AttributeDefinitions: []types.AttributeDefinition{
@@ -138,11 +139,11 @@ func CreateTable(ctx context.Context, db *dynamodb.Client, table string) error {
 			{AttributeName: aws.String(AttrOrgID), KeyType: types.KeyTypeHash},
 			{AttributeName: aws.String(AttrDay), KeyType: types.KeyTypeRange},
 		},
-	})
+	}, 2*time.Minute)
 	if err != nil {
 		return fmt.Errorf("create ledger table %s: %w", table, err)
 	}
-	return dynamodb.NewTableExistsWaiter(db).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, 2*time.Minute)
+	return nil
 }
 
 func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }

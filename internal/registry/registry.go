@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/ddbtable"
 	"github.com/contentful/auditlogs/internal/destination"
 )
 
@@ -68,16 +69,16 @@ func New(db API, table string) *Registry {
 // CreateTable creates the registry table (on-demand) for tests and local
 // stacks; the CDK stack defines the same schema in the cloud.
 func CreateTable(ctx context.Context, db *dynamodb.Client, table string) error {
-	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
+	err := ddbtable.Create(ctx, db, &dynamodb.CreateTableInput{
 		TableName:            aws.String(table),
 		BillingMode:          types.BillingModePayPerRequest,
 		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(AttrOrgID), AttributeType: types.ScalarAttributeTypeS}},
 		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(AttrOrgID), KeyType: types.KeyTypeHash}},
-	})
+	}, 2*time.Minute)
 	if err != nil {
 		return fmt.Errorf("create registry table %s: %w", table, err)
 	}
-	return dynamodb.NewTableExistsWaiter(db).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, 2*time.Minute)
+	return nil
 }
 
 // Put creates or replaces the destination of d.OrgID after normalizing

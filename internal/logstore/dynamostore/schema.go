@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/ddbtable"
 )
 
 // Table schema. The CDK stack defines the same table and must use these.
@@ -111,7 +112,7 @@ func CreateTable(ctx context.Context, client TableAPI, name string) error {
 	key := func(n string, t types.KeyType) types.KeySchemaElement {
 		return types.KeySchemaElement{AttributeName: aws.String(n), KeyType: t}
 	}
-	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
+	err := ddbtable.Create(ctx, client, &dynamodb.CreateTableInput{
 		TableName:            aws.String(name),
 		BillingMode:          types.BillingModePayPerRequest,
 		AttributeDefinitions: []types.AttributeDefinition{s(AttrPK), s(AttrSK), s(AttrTS)},
@@ -121,13 +122,9 @@ func CreateTable(ctx context.Context, client TableAPI, name string) error {
 			KeySchema:  []types.KeySchemaElement{key(AttrPK, types.KeyTypeHash), key(AttrTS, types.KeyTypeRange)},
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
 		}},
-	})
+	}, 5*time.Minute)
 	if err != nil {
 		return fmt.Errorf("dynamostore: create table %s: %w", name, err)
-	}
-	w := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) { o.MinDelay = time.Second })
-	if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 5*time.Minute); err != nil {
-		return fmt.Errorf("dynamostore: wait for table %s: %w", name, err)
 	}
 	_, err = client.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
 		TableName: aws.String(name),
