@@ -21,7 +21,7 @@ import (
 	"github.com/contentful/auditlogs/internal/backfill"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/ledger"
-	"github.com/contentful/auditlogs/internal/localstack"
+	"github.com/contentful/auditlogs/internal/localdev/localstack"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/registry"
 )

@@ -13,7 +13,7 @@ import (
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/exportfn"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
-	"github.com/contentful/auditlogs/internal/synth"
+	"github.com/contentful/auditlogs/internal/localdev/synth"
 )
 
 // loadApp builds the same components as the Lambda functions, from the

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/contentful/auditlogs/internal/audit"
-	"github.com/contentful/auditlogs/internal/localstack"
+	"github.com/contentful/auditlogs/internal/localdev/localstack"
 )
 
 // TestLoadPutExport runs the operator's commands against a local stack:

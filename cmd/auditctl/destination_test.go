@@ -15,7 +15,7 @@ import (
 
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
-	"github.com/contentful/auditlogs/internal/localstack"
+	"github.com/contentful/auditlogs/internal/localdev/localstack"
 )
 
 // secrets collects what must never be printed: SAS URLs, their

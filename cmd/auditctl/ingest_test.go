@@ -19,7 +19,7 @@ import (
 
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/ingest"
-	"github.com/contentful/auditlogs/internal/localstack"
+	"github.com/contentful/auditlogs/internal/localdev/localstack"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 )
 

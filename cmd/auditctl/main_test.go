@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/contentful/auditlogs/internal/audit"
-	"github.com/contentful/auditlogs/internal/localstack"
-	"github.com/contentful/auditlogs/internal/testenv"
+	"github.com/contentful/auditlogs/internal/localdev/localstack"
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
 func run(args ...string) (string, error) {

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
-	"github.com/contentful/auditlogs/internal/localstack"
+	"github.com/contentful/auditlogs/internal/localdev/localstack"
 	"github.com/contentful/auditlogs/internal/verify"
 )
 

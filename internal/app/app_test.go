@@ -23,9 +23,9 @@ import (
 	"github.com/contentful/auditlogs/internal/csvenc"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/export"
-	"github.com/contentful/auditlogs/internal/localstack"
+	"github.com/contentful/auditlogs/internal/localdev/localstack"
 	"github.com/contentful/auditlogs/internal/logstore/genstore"
-	"github.com/contentful/auditlogs/internal/testenv"
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
 var (

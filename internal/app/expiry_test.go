@@ -12,7 +12,7 @@ import (
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/export"
 	"github.com/contentful/auditlogs/internal/registry"
-	"github.com/contentful/auditlogs/internal/testenv"
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
 // sasFor returns a container SAS URL of the local stack valid for

@@ -24,7 +24,7 @@ import (
 	"github.com/contentful/auditlogs/internal/logstore/genstore"
 	"github.com/contentful/auditlogs/internal/sink"
 	"github.com/contentful/auditlogs/internal/sink/memsink"
-	"github.com/contentful/auditlogs/internal/testenv"
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }

@@ -21,7 +21,7 @@ import (
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/exportfn"
 	"github.com/contentful/auditlogs/internal/registry"
-	"github.com/contentful/auditlogs/internal/testenv"
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
 type fakeRegistry []destination.Destination

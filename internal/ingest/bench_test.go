@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/contentful/auditlogs/internal/audit"
-	"github.com/contentful/auditlogs/internal/synth"
+	"github.com/contentful/auditlogs/internal/localdev/synth"
 )
 
 // benchRecords returns n realistic request-log records of audited

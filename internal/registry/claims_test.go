@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/contentful/auditlogs/internal/destination"
-	"github.com/contentful/auditlogs/internal/faultproxy"
-	"github.com/contentful/auditlogs/internal/testenv"
+	"github.com/contentful/auditlogs/internal/localdev/faultproxy"
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
 // at is an Azure destination of org whose SAS (cipher) writes to

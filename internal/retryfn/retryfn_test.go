@@ -22,8 +22,8 @@ import (
 
 	"github.com/contentful/auditlogs/internal/exportfn"
 	"github.com/contentful/auditlogs/internal/sink"
-	"github.com/contentful/auditlogs/internal/testenv"
-	"github.com/contentful/auditlogs/internal/testenv/esm"
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
+	"github.com/contentful/auditlogs/internal/localdev/testenv/esm"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/contentful/auditlogs/internal/destination"
-	"github.com/contentful/auditlogs/internal/testenv"
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
 // TestEveryCauseIsExplainedAndDocumented: each cause has a message and a

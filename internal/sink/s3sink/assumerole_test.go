@@ -18,7 +18,7 @@ import (
 
 	"github.com/contentful/auditlogs/internal/sink"
 	"github.com/contentful/auditlogs/internal/sink/s3sink"
-	"github.com/contentful/auditlogs/internal/testenv"
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
 // motoAccount is moto's default account: the exporter's and, in this test,

@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
-	"github.com/contentful/auditlogs/internal/testenv"
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
 // Table creates a table with dynamostore's schema, named after prefix, on

@@ -24,7 +24,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/contentful/auditlogs/internal/emulator"
+	"github.com/contentful/auditlogs/internal/localdev/emulator"
 )
 
 // Server is one running emulator.

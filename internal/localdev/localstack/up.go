@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/contentful/auditlogs/internal/emulator"
+	"github.com/contentful/auditlogs/internal/localdev/emulator"
 	"github.com/contentful/auditlogs/internal/grants"
 )
 

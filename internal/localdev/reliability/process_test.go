@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/contentful/auditlogs/internal/emulator"
-	"github.com/contentful/auditlogs/internal/testenv"
+	"github.com/contentful/auditlogs/internal/localdev/emulator"
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
 func emulatorFreePort() (int, error) { return emulator.FreePort() }

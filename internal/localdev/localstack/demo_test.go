@@ -20,8 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/contentful/auditlogs/internal/audit"
-	"github.com/contentful/auditlogs/internal/emulator"
-	"github.com/contentful/auditlogs/internal/testenv"
+	"github.com/contentful/auditlogs/internal/localdev/emulator"
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
 // TestUpDemoDown runs what `make demo` runs, with fewer events: Up starts

@@ -31,7 +31,7 @@ import (
 	"github.com/contentful/auditlogs/internal/ingest"
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/sas/opensslenc"
-	"github.com/contentful/auditlogs/internal/synth"
+	"github.com/contentful/auditlogs/internal/localdev/synth"
 )
 
 // The demo's three customers.

@@ -21,14 +21,14 @@ import (
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/exportfn"
-	"github.com/contentful/auditlogs/internal/faultproxy"
+	"github.com/contentful/auditlogs/internal/localdev/faultproxy"
 	"github.com/contentful/auditlogs/internal/grants"
 	"github.com/contentful/auditlogs/internal/ingest"
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/retryfn"
-	"github.com/contentful/auditlogs/internal/synth"
-	"github.com/contentful/auditlogs/internal/testenv"
-	"github.com/contentful/auditlogs/internal/testenv/esm"
+	"github.com/contentful/auditlogs/internal/localdev/synth"
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
+	"github.com/contentful/auditlogs/internal/localdev/testenv/esm"
 )
 
 // The scenarios of the ledger, late events, the retry path through SQS

@@ -3,7 +3,7 @@ package testenv
 import (
 	"testing"
 
-	"github.com/contentful/auditlogs/internal/emulator"
+	"github.com/contentful/auditlogs/internal/localdev/emulator"
 )
 
 // StartLocalKMS starts a local-kms of the test's own, stopped when the test
