@@ -12,6 +12,7 @@ import (
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/exportfn"
+	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
 	"github.com/contentful/auditlogs/internal/localdev/synth"
 )
@@ -55,7 +56,7 @@ unless the log store changed). Without a ledger table it delivers directly.`,
 			var out exportfn.Outcome
 			if a.Ledger != nil {
 				h := &exportfn.Handler{Exporter: a.Exporter, Ledger: a.Ledger, Lease: a.Config.Lease, Log: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))}
-				out, err = h.Handle(cmd.Context(), exportfn.Payload{OrgID: org, Day: d.String(), Attempt: 1, Force: force})
+				out, err = h.Handle(cmd.Context(), exportjob.Payload{OrgID: org, Day: d.String(), Attempt: 1, Force: force})
 			} else {
 				out.Result, err = a.Exporter.Export(cmd.Context(), org, d)
 			}
@@ -67,9 +68,9 @@ unless the log store changed). Without a ledger table it delivers directly.`,
 			}
 			w := cmd.OutOrStdout()
 			switch out.Skipped {
-			case exportfn.SkippedDelivered:
+			case exportjob.SkippedDelivered:
 				fmt.Fprintf(w, "already delivered (use --force to deliver again):\n")
-			case exportfn.SkippedLeased:
+			case exportjob.SkippedLeased:
 				fmt.Fprintf(w, "another export is delivering org %s day %s now; nothing done\n", org, d)
 				return nil
 			}

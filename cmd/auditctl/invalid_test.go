@@ -14,8 +14,8 @@ import (
 
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/ledger"
-	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
+	"github.com/contentful/auditlogs/internal/registry"
 )
 
 // TestListAndStatusNameInvalidItems: with malformed registry items among

@@ -25,12 +25,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/spf13/cobra"
 
-	"github.com/contentful/auditlogs/internal/localdev/emulator"
 	"github.com/contentful/auditlogs/internal/encryptpage/pagetest"
+	"github.com/contentful/auditlogs/internal/localdev/emulator"
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/sas"
 	"github.com/contentful/auditlogs/internal/sas/opensslenc"
 	"github.com/contentful/auditlogs/internal/sas/sastest"
-	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
 // testSig is a made-up SAS signature: it must never appear in the

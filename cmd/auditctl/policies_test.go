@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/contentful/auditlogs/internal/onboard"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
+	"github.com/contentful/auditlogs/internal/onboard"
 )
 
 var policiesArgs = []string{"policies", "--org", "acme", "--bucket", "acme-audit", "--region", "eu-west-1", "--customer-account", "210987654321", "--prefix", "contentful"}

@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/contentful/auditlogs/internal/audit"
-	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
+	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 )
 
 // TestEventsLoadRefusesAnotherShardCount: events loaded with the default

@@ -11,6 +11,7 @@ import (
 
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/exportfn"
+	"github.com/contentful/auditlogs/internal/exportjob"
 )
 
 func main() {
@@ -20,7 +21,7 @@ func main() {
 		// Fail every invocation with the cause, visibly, instead of
 		// exiting in a crash loop.
 		log.Error("cold start failed", "error", err.Error())
-		lambda.Start(func(context.Context, exportfn.Payload) (exportfn.Outcome, error) { return exportfn.Outcome{}, err })
+		lambda.Start(func(context.Context, exportjob.Payload) (exportfn.Outcome, error) { return exportfn.Outcome{}, err })
 		return
 	}
 	a.Sinks.Log = log

@@ -40,7 +40,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/contentful/auditlogs/internal/exportfn"
+	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
 	"github.com/contentful/auditlogs/internal/grants"
 	"github.com/contentful/auditlogs/internal/ingestfn"
@@ -299,7 +299,7 @@ const (
 	maxReceiveCount = 5
 	// exportTimeout is Lambda's maximum: the export and the retry, which
 	// runs exports in process, get all of it.
-	exportTimeout = exportfn.FunctionTimeout
+	exportTimeout = exportjob.FunctionTimeout
 	// retryVisibility is the retry queue's visibility timeout
 	// (retryfn.QueueVisibility).
 	retryVisibility = retryfn.QueueVisibility
@@ -395,7 +395,7 @@ func New(scope constructs.Construct, id string, props StackProps) (*Stack, error
 		// The org-day's lease outlasts the function's timeout (checked at
 		// cold start, app.FromEnv): set explicitly, from the same
 		// constants as the functions' timeout.
-		"AUDITLOG_LEASE_SECONDS":            jsii.String(strconv.Itoa(int(exportfn.Lease / time.Second))),
+		"AUDITLOG_LEASE_SECONDS":            jsii.String(strconv.Itoa(int(exportjob.Lease / time.Second))),
 		"AUDITLOG_FUNCTION_TIMEOUT_SECONDS": jsii.String(strconv.Itoa(int(exportTimeout / time.Second))),
 	}
 

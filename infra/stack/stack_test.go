@@ -20,7 +20,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/contentful/auditlogs/infra/stack"
-	"github.com/contentful/auditlogs/internal/exportfn"
+	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
 	"github.com/contentful/auditlogs/internal/ingestfn"
 	"github.com/contentful/auditlogs/internal/ledger"
@@ -426,8 +426,8 @@ func TestFunctions(t *testing.T) {
 		vars, _ := prop(fns[id], "Properties", "Environment", "Variables").(map[string]interface{})
 		lease, lerr := strconv.Atoi(render(vars["AUDITLOG_LEASE_SECONDS"]))
 		told, terr := strconv.Atoi(render(vars["AUDITLOG_FUNCTION_TIMEOUT_SECONDS"]))
-		if timeout <= 0 || lerr != nil || time.Duration(lease)*time.Second <= time.Duration(timeout)*time.Second+exportfn.LeaseMargin {
-			t.Errorf("%s: timeout %v s, AUDITLOG_LEASE_SECONDS %v; want a lease longer than the timeout plus %s", id, timeout, vars["AUDITLOG_LEASE_SECONDS"], exportfn.LeaseMargin)
+		if timeout <= 0 || lerr != nil || time.Duration(lease)*time.Second <= time.Duration(timeout)*time.Second+exportjob.LeaseMargin {
+			t.Errorf("%s: timeout %v s, AUDITLOG_LEASE_SECONDS %v; want a lease longer than the timeout plus %s", id, timeout, vars["AUDITLOG_LEASE_SECONDS"], exportjob.LeaseMargin)
 		}
 		if terr != nil || float64(told) != timeout {
 			t.Errorf("%s: AUDITLOG_FUNCTION_TIMEOUT_SECONDS %v, want the function's timeout %v", id, vars["AUDITLOG_FUNCTION_TIMEOUT_SECONDS"], timeout)

@@ -24,7 +24,7 @@ import (
 
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/export"
-	"github.com/contentful/auditlogs/internal/exportfn"
+	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
 	"github.com/contentful/auditlogs/internal/ingest"
 	"github.com/contentful/auditlogs/internal/ingest/s3rejects"
@@ -50,12 +50,12 @@ type Config struct {
 	Concurrency   int      // AUDITLOG_UPLOAD_CONCURRENCY: parts or blocks in flight (default 4)
 	// AUDITLOG_LEASE_SECONDS: how long an export holds its org-day's lease
 	// in the ledger (default 1020, 17 minutes). It must exceed
-	// FunctionTimeout plus exportfn.LeaseMargin, so that a live export's
+	// FunctionTimeout plus exportjob.LeaseMargin, so that a live export's
 	// lease never runs out; tests shorten both to see a dead export's
 	// lease run out.
 	Lease time.Duration
 	// AUDITLOG_FUNCTION_TIMEOUT_SECONDS: the timeout of the function that
-	// runs exports (default 900, exportfn.FunctionTimeout; the stack sets
+	// runs exports (default 900, exportjob.FunctionTimeout; the stack sets
 	// it from the same constant as the function's timeout).
 	FunctionTimeout time.Duration
 	// AUDITLOG_LOG_STORE_RETENTION_DAYS: how long the log store keeps an
@@ -82,9 +82,9 @@ func FromEnv() (Config, error) {
 		Shards:        dynamostore.DefaultShards,
 		PartSize:      8 << 20,
 		Concurrency:   4,
-		Lease:         exportfn.Lease,
+		Lease:         exportjob.Lease,
 
-		FunctionTimeout: exportfn.FunctionTimeout,
+		FunctionTimeout: exportjob.FunctionTimeout,
 		Retention:       dynamostore.DefaultRetention,
 
 		ExportFunction:    os.Getenv("AUDITLOG_EXPORT_FUNCTION"),
@@ -139,17 +139,17 @@ func FromEnv() (Config, error) {
 	}
 	if s := os.Getenv("AUDITLOG_FUNCTION_TIMEOUT_SECONDS"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || time.Duration(n)*time.Second > exportfn.FunctionTimeout {
-			return c, fmt.Errorf("environment variable AUDITLOG_FUNCTION_TIMEOUT_SECONDS=%q: want 1 to %d seconds (Lambda's maximum)", s, int(exportfn.FunctionTimeout.Seconds()))
+		if err != nil || n < 1 || time.Duration(n)*time.Second > exportjob.FunctionTimeout {
+			return c, fmt.Errorf("environment variable AUDITLOG_FUNCTION_TIMEOUT_SECONDS=%q: want 1 to %d seconds (Lambda's maximum)", s, int(exportjob.FunctionTimeout.Seconds()))
 		}
 		c.FunctionTimeout = time.Duration(n) * time.Second
 	}
 	// An export may run for the whole function timeout: its lease must
 	// outlast that by the margin the export leaves unused, or another
 	// export could take a live one's org-day over.
-	if floor := c.FunctionTimeout + exportfn.LeaseMargin; c.Lease <= floor {
+	if floor := c.FunctionTimeout + exportjob.LeaseMargin; c.Lease <= floor {
 		return c, fmt.Errorf("environment variable AUDITLOG_LEASE_SECONDS=%q: want more than the function's timeout (AUDITLOG_FUNCTION_TIMEOUT_SECONDS, %d) plus the lease margin (%d): at least %d",
-			strconv.Itoa(int(c.Lease.Seconds())), int(c.FunctionTimeout.Seconds()), int(exportfn.LeaseMargin.Seconds()), int(floor.Seconds())+1)
+			strconv.Itoa(int(c.Lease.Seconds())), int(c.FunctionTimeout.Seconds()), int(exportjob.LeaseMargin.Seconds()), int(floor.Seconds())+1)
 	}
 	for name, v := range map[string]string{"AUDITLOG_EVENTS_TABLE": c.EventsTable, "AUDITLOG_REGISTRY_TABLE": c.RegistryTable} {
 		if v == "" {

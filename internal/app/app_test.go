@@ -24,8 +24,8 @@ import (
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/export"
 	"github.com/contentful/auditlogs/internal/localdev/localstack"
-	"github.com/contentful/auditlogs/internal/logstore/genstore"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
+	"github.com/contentful/auditlogs/internal/logstore/genstore"
 )
 
 var (

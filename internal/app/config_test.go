@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/contentful/auditlogs/internal/app"
-	"github.com/contentful/auditlogs/internal/exportfn"
+	"github.com/contentful/auditlogs/internal/exportjob"
 )
 
 // TestConfigFromEnv: defaults, set values, and malformed values named
@@ -25,7 +25,7 @@ func TestConfigFromEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Lease != exportfn.Lease || c.FunctionTimeout != exportfn.FunctionTimeout || c.PartSize != 8<<20 || c.FanOutConcurrency != 16 || c.Concurrency != 4 || c.IncludePOST || c.RejectsPrefix != "rejects/" || c.Retention != 35*24*time.Hour {
+	if c.Lease != exportjob.Lease || c.FunctionTimeout != exportjob.FunctionTimeout || c.PartSize != 8<<20 || c.FanOutConcurrency != 16 || c.Concurrency != 4 || c.IncludePOST || c.RejectsPrefix != "rejects/" || c.Retention != 35*24*time.Hour {
 		t.Fatalf("defaults %+v", c)
 	}
 	t.Setenv("AUDITLOG_LEASE_SECONDS", "100")

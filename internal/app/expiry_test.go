@@ -11,8 +11,8 @@ import (
 
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/export"
-	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
+	"github.com/contentful/auditlogs/internal/registry"
 )
 
 // sasFor returns a container SAS URL of the local stack valid for

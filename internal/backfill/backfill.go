@@ -26,6 +26,7 @@ import (
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/export"
 	"github.com/contentful/auditlogs/internal/exportfn"
+	"github.com/contentful/auditlogs/internal/exportjob"
 )
 
 // MaxConcurrency bounds Runner.Concurrency.
@@ -128,7 +129,7 @@ func days(d time.Duration) string {
 
 // Handler delivers one org-day: *exportfn.Handler.
 type Handler interface {
-	Handle(ctx context.Context, p exportfn.Payload) (exportfn.Outcome, error)
+	Handle(ctx context.Context, p exportjob.Payload) (exportfn.Outcome, error)
 }
 
 // Progress hears of each day as it starts and ends. Calls are serialized.
@@ -234,17 +235,17 @@ func (r *Runner) one(ctx context.Context, org string, day audit.Day, force bool)
 		defer cancel()
 	}
 	start := time.Now()
-	out, err := r.Handler.Handle(dctx, exportfn.Payload{OrgID: org, Day: day.String(), Attempt: 1, Force: force})
+	out, err := r.Handler.Handle(dctx, exportjob.Payload{OrgID: org, Day: day.String(), Attempt: 1, Force: force})
 	res := DayResult{Day: day, DurationMS: time.Since(start).Milliseconds()}
 	if err != nil {
-		res.Status, res.Error, res.Permanent = Failed, err.Error(), exportfn.IsPermanent(err)
+		res.Status, res.Error, res.Permanent = Failed, err.Error(), exportjob.IsPermanent(err)
 		return res
 	}
 	res.Key, res.Rows, res.Bytes, res.SHA256 = out.Key, out.Rows, out.Bytes, out.SHA256
 	switch out.Skipped {
-	case exportfn.SkippedDelivered:
+	case exportjob.SkippedDelivered:
 		res.Status = AlreadyDelivered
-	case exportfn.SkippedLeased:
+	case exportjob.SkippedLeased:
 		res.Status = Leased
 	default:
 		res.Status = Delivered

@@ -12,6 +12,7 @@ import (
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/export"
 	"github.com/contentful/auditlogs/internal/exportfn"
+	"github.com/contentful/auditlogs/internal/exportjob"
 )
 
 func day(s string) audit.Day {
@@ -59,13 +60,13 @@ func TestDays(t *testing.T) {
 // tested against the emulators in cmd/auditctl (TestBackfill).
 type fakeHandler struct {
 	mu       sync.Mutex
-	calls    []exportfn.Payload
-	answer   func(ctx context.Context, p exportfn.Payload) (exportfn.Outcome, error)
+	calls    []exportjob.Payload
+	answer   func(ctx context.Context, p exportjob.Payload) (exportfn.Outcome, error)
 	inFlight int
 	maxIn    int
 }
 
-func (h *fakeHandler) Handle(ctx context.Context, p exportfn.Payload) (exportfn.Outcome, error) {
+func (h *fakeHandler) Handle(ctx context.Context, p exportjob.Payload) (exportfn.Outcome, error) {
 	h.mu.Lock()
 	h.calls = append(h.calls, p)
 	h.inFlight++
@@ -86,14 +87,14 @@ func (r *recorder) Done(res DayResult, done, total int) {
 
 func TestRunFailedDayDoesNotStopOthers(t *testing.T) {
 	days := []audit.Day{day("2026-11-20"), day("2026-11-21"), day("2026-11-22"), day("2026-11-23")}
-	h := &fakeHandler{answer: func(_ context.Context, p exportfn.Payload) (exportfn.Outcome, error) {
+	h := &fakeHandler{answer: func(_ context.Context, p exportjob.Payload) (exportfn.Outcome, error) {
 		switch p.Day {
 		case "2026-11-21":
 			return exportfn.Outcome{}, errors.New("throttled")
 		case "2026-11-22":
-			return exportfn.Outcome{}, &exportfn.PermanentError{Err: errors.New("access denied")}
+			return exportfn.Outcome{}, &exportjob.PermanentError{Err: errors.New("access denied")}
 		case "2026-11-23":
-			return exportfn.Outcome{Skipped: exportfn.SkippedLeased}, nil
+			return exportfn.Outcome{Skipped: exportjob.SkippedLeased}, nil
 		}
 		return exportfn.Outcome{Result: export.Result{Key: "k-" + p.Day, Rows: 3, Bytes: 99, SHA256: "abc"}}, nil
 	}}
@@ -132,7 +133,7 @@ func TestRunInterrupted(t *testing.T) {
 	days := []audit.Day{day("2026-11-20"), day("2026-11-21"), day("2026-11-22"), day("2026-11-23")}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	h := &fakeHandler{answer: func(dctx context.Context, p exportfn.Payload) (exportfn.Outcome, error) {
+	h := &fakeHandler{answer: func(dctx context.Context, p exportjob.Payload) (exportfn.Outcome, error) {
 		if p.Day == "2026-11-21" {
 			cancel() // Ctrl-C while the day is delivered
 			time.Sleep(20 * time.Millisecond)
@@ -166,7 +167,7 @@ func TestRunConcurrency(t *testing.T) {
 		// in flight at once (or 10 s went by, when the runner cannot get
 		// there), so that the count does not depend on how fast a loaded
 		// machine starts goroutines.
-		h.answer = func(context.Context, exportfn.Payload) (exportfn.Outcome, error) {
+		h.answer = func(context.Context, exportjob.Payload) (exportfn.Outcome, error) {
 			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 				h.mu.Lock()
 				reached := h.maxIn >= c.want

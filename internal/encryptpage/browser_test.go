@@ -17,9 +17,9 @@ import (
 
 	"github.com/contentful/auditlogs/internal/encryptpage"
 	"github.com/contentful/auditlogs/internal/encryptpage/pagetest"
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/sas"
 	"github.com/contentful/auditlogs/internal/sas/sastest"
-	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
 // kmsKeys creates a us and an eu key in local-kms, as the stack does, and

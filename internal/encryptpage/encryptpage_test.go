@@ -17,8 +17,8 @@ import (
 	"testing"
 
 	"github.com/contentful/auditlogs/internal/encryptpage"
-	"github.com/contentful/auditlogs/internal/sas"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
+	"github.com/contentful/auditlogs/internal/sas"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }

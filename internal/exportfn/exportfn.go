@@ -6,11 +6,9 @@
 package exportfn
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,32 +18,9 @@ import (
 
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/export"
+	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/ledger"
 )
-
-// Payload is the export function's input:
-// {"org_id": "...", "day": "YYYY-MM-DD", "attempt": 1}.
-type Payload struct {
-	OrgID   string `json:"org_id"`
-	Day     string `json:"day"`
-	Attempt int    `json:"attempt"`
-	// Force delivers a day that the ledger says was delivered already.
-	Force bool `json:"force,omitempty"`
-}
-
-// UnmarshalJSON is strict: an unknown key (a typo such as "org") is an
-// error rather than an empty field.
-func (p *Payload) UnmarshalJSON(b []byte) error {
-	type plain Payload
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var v plain
-	if err := dec.Decode(&v); err != nil {
-		return &PermanentError{Err: fmt.Errorf("export payload: %w", err)}
-	}
-	*p = Payload(v)
-	return nil
-}
 
 // Exporter delivers one org-day.
 type Exporter interface {
@@ -69,33 +44,10 @@ type Ledger interface {
 	MarkStale(ctx context.Context, org string, day audit.Day) error
 }
 
-// Reasons for an Outcome without a delivery.
-const (
-	SkippedDelivered = "already-delivered"
-	SkippedLeased    = "leased"
-)
-
-// Lease is how long an export holds its org-day: longer than the
-// function's 15-minute timeout plus LeaseMargin, so that only a dead
-// export's lease runs out and is taken over.
-const Lease = 17 * time.Minute
-
-// LeaseMargin is the end of its lease an export leaves unused: its
-// deadline is the lease's start + lease - LeaseMargin, so that what may
-// still happen after it (S3 may apply a CompleteMultipartUpload whose
-// request was cancelled, the clocks of two hosts differ) is over before
-// another export can take the lease over.
-const LeaseMargin = time.Minute
-
 // recordReserve is how long before the caller's own deadline (the
 // function's timeout) the export stops: time to record its outcome in the
 // ledger, and for the retry function to set its message's backoff.
 const recordReserve = 15 * time.Second
-
-// FunctionTimeout is the timeout of the functions that run exports (the
-// export and the retry function): Lambda's maximum, which the CDK stack
-// gives both.
-const FunctionTimeout = 15 * time.Minute
 
 // Handler handles export invocations.
 type Handler struct {
@@ -104,41 +56,32 @@ type Handler struct {
 	// records the outcome; a delivered day is skipped unless forced.
 	Ledger Ledger
 	// Lease is how long an invocation holds the org-day's lease; zero
-	// means Lease (AUDITLOG_LEASE_SECONDS through internal/app).
+	// means exportjob.Lease (AUDITLOG_LEASE_SECONDS through internal/app).
 	Lease time.Duration
 	// LeaseMargin is the end of the lease the export leaves unused; zero
-	// means LeaseMargin (tests with short leases shorten it).
+	// means exportjob.LeaseMargin (tests with short leases shorten it).
 	LeaseMargin time.Duration
 	Log         *slog.Logger
 }
 
-// PermanentError wraps a failure that retrying the same payload cannot
-// fix: a bad payload, an org without an enabled destination, a day out of
-// range, a destination that refuses us. Lambda reports its type name,
-// "PermanentError", as the invocation's errorType.
-type PermanentError struct{ Err error }
-
-func (e *PermanentError) Error() string { return "permanent: " + e.Err.Error() }
-func (e *PermanentError) Unwrap() error { return e.Err }
-
 // Handle validates the payload and delivers the org-day.
-func (h *Handler) Handle(ctx context.Context, p Payload) (Outcome, error) {
+func (h *Handler) Handle(ctx context.Context, p exportjob.Payload) (Outcome, error) {
 	if err := audit.ValidateOrgID(p.OrgID); err != nil {
-		return Outcome{}, &PermanentError{Err: err}
+		return Outcome{}, &exportjob.PermanentError{Err: err}
 	}
 	day, err := audit.ParseDay(p.Day)
 	if err != nil {
-		return Outcome{}, &PermanentError{Err: err}
+		return Outcome{}, &exportjob.PermanentError{Err: err}
 	}
 	if p.Attempt < 0 {
-		return Outcome{}, &PermanentError{Err: &audit.FieldError{Field: "attempt", Value: fmt.Sprint(p.Attempt), Reason: "must not be negative"}}
+		return Outcome{}, &exportjob.PermanentError{Err: &audit.FieldError{Field: "attempt", Value: fmt.Sprint(p.Attempt), Reason: "must not be negative"}}
 	}
 	owner := invocationID(ctx)
 	ectx := ctx // the export's context: bounded by the lease
 	if h.Ledger != nil {
 		lease := h.Lease
 		if lease <= 0 {
-			lease = Lease
+			lease = exportjob.Lease
 		}
 		// The lease starts when Begin writes it, after this: a deadline
 		// counted from here ends before the lease does.
@@ -149,10 +92,10 @@ func (h *Handler) Handle(ctx context.Context, p Payload) (Outcome, error) {
 			// Ends cleanly: a duplicate or late invocation must not
 			// deliver the day twice.
 			h.Log.InfoContext(ctx, "skipped: already delivered", "org_id", p.OrgID, "day", p.Day, "attempt", p.Attempt, "key", prev.Key, "rows", prev.Rows, "sha256", prev.SHA256)
-			return Outcome{Result: export.Result{OrgID: p.OrgID, Day: day, Key: prev.Key, Rows: prev.Rows, Bytes: prev.Bytes, SHA256: prev.SHA256}, Skipped: SkippedDelivered}, nil
+			return Outcome{Result: export.Result{OrgID: p.OrgID, Day: day, Key: prev.Key, Rows: prev.Rows, Bytes: prev.Bytes, SHA256: prev.SHA256}, Skipped: exportjob.SkippedDelivered}, nil
 		case errors.Is(err, ledger.ErrLeased):
 			h.Log.InfoContext(ctx, "skipped: another export is delivering this org-day", "org_id", p.OrgID, "day", p.Day, "attempt", p.Attempt, "lease_owner", prev.LeaseOwner)
-			return Outcome{Result: export.Result{OrgID: p.OrgID, Day: day}, Skipped: SkippedLeased}, nil
+			return Outcome{Result: export.Result{OrgID: p.OrgID, Day: day}, Skipped: exportjob.SkippedLeased}, nil
 		case err != nil:
 			return Outcome{}, err // transient: the ledger is unavailable
 		}
@@ -176,7 +119,7 @@ func (h *Handler) Handle(ctx context.Context, p Payload) (Outcome, error) {
 			}
 		}
 		if permanent {
-			return Outcome{}, &PermanentError{Err: err}
+			return Outcome{}, &exportjob.PermanentError{Err: err}
 		}
 		return Outcome{}, err
 	}
@@ -217,7 +160,7 @@ func (h *Handler) Handle(ctx context.Context, p Payload) (Outcome, error) {
 func (h *Handler) deadline(ctx context.Context, taken time.Time, lease time.Duration) time.Time {
 	margin := h.LeaseMargin
 	if margin <= 0 {
-		margin = LeaseMargin
+		margin = exportjob.LeaseMargin
 	}
 	d := taken.Add(lease - margin)
 	if cd, ok := ctx.Deadline(); ok && cd.Add(-recordReserve).Before(d) {
@@ -235,10 +178,4 @@ func invocationID(ctx context.Context) string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return "local-" + hex.EncodeToString(b)
-}
-
-// IsPermanent reports whether err (as returned by Handle) is permanent.
-func IsPermanent(err error) bool {
-	var pe *PermanentError
-	return errors.As(err, &pe)
 }

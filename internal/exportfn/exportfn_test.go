@@ -14,8 +14,9 @@ import (
 
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/export"
-	"github.com/contentful/auditlogs/internal/sink"
+	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
+	"github.com/contentful/auditlogs/internal/sink"
 )
 
 type fakeExporter struct {
@@ -92,8 +93,8 @@ func TestPermanentAndTransient(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if IsPermanent(err) != tc.permanent {
-				t.Fatalf("IsPermanent(%v) = %v, want %v", err, IsPermanent(err), tc.permanent)
+			if exportjob.IsPermanent(err) != tc.permanent {
+				t.Fatalf("exportjob.IsPermanent(%v) = %v, want %v", err, exportjob.IsPermanent(err), tc.permanent)
 			}
 			if !strings.Contains(err.Error(), tc.mention) {
 				t.Fatalf("error %q does not mention %q", err, tc.mention)

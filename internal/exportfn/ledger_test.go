@@ -20,11 +20,12 @@ import (
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/export"
+	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/ledger"
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/logstore/genstore"
 	"github.com/contentful/auditlogs/internal/sink"
 	"github.com/contentful/auditlogs/internal/sink/memsink"
-	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -76,7 +77,7 @@ func TestConcurrentInvocationsDeliverOnce(t *testing.T) {
 	l := newLedger(t)
 	x := &countingExporter{gate: make(chan struct{})}
 	h := &Handler{Exporter: x, Ledger: l, Log: slog.New(slog.DiscardHandler)}
-	p := Payload{OrgID: "acme", Day: "2026-11-24", Attempt: 1}
+	p := exportjob.Payload{OrgID: "acme", Day: "2026-11-24", Attempt: 1}
 
 	first := make(chan error, 1)
 	go func() { _, err := h.Handle(inLambda("inv-1"), p); first <- err }()
@@ -84,7 +85,7 @@ func TestConcurrentInvocationsDeliverOnce(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	res, err := h.Handle(inLambda("inv-2"), p)
-	if err != nil || res.Key != "" || res.Skipped != SkippedLeased {
+	if err != nil || res.Key != "" || res.Skipped != exportjob.SkippedLeased {
 		t.Fatalf("second invocation: %+v, %v; want a clean skip", res, err)
 	}
 	close(x.gate)
@@ -95,7 +96,7 @@ func TestConcurrentInvocationsDeliverOnce(t *testing.T) {
 		t.Fatalf("%d exports, want 1", n)
 	}
 	res, err = h.Handle(inLambda("inv-3"), p)
-	if err != nil || res.Key != "p/acme.csv" || res.Rows != 7 || res.Skipped != SkippedDelivered || x.calls.Load() != 1 {
+	if err != nil || res.Key != "p/acme.csv" || res.Rows != 7 || res.Skipped != exportjob.SkippedDelivered || x.calls.Load() != 1 {
 		t.Fatalf("duplicate after delivery: %+v, %v, %d exports", res, err, x.calls.Load())
 	}
 	p.Force = true
@@ -112,10 +113,10 @@ func TestPermanentFailureRecordedThenFixed(t *testing.T) {
 	l := newLedger(t)
 	x := &countingExporter{fail: errors.Join(sink.ErrAccessDenied, errors.New("assume role for org acme: AccessDenied: sts:ExternalId"))}
 	h := &Handler{Exporter: x, Ledger: l, Log: slog.New(slog.DiscardHandler)}
-	p := Payload{OrgID: "acme", Day: "2026-11-24", Attempt: 1}
+	p := exportjob.Payload{OrgID: "acme", Day: "2026-11-24", Attempt: 1}
 	day, _ := audit.ParseDay(p.Day)
 
-	if _, err := h.Handle(inLambda("inv-1"), p); !IsPermanent(err) {
+	if _, err := h.Handle(inLambda("inv-1"), p); !exportjob.IsPermanent(err) {
 		t.Fatalf("err = %v, want permanent", err)
 	}
 	e, _, err := l.Get(ctx, "acme", day)
@@ -183,8 +184,8 @@ func TestExportEndsBeforeItsLease(t *testing.T) {
 	ctx, cancel := context.WithTimeout(inLambda("inv-1"), 10*lease)
 	defer cancel()
 	before := time.Now()
-	_, err := h.Handle(ctx, Payload{OrgID: "acme", Day: day.String(), Attempt: 1})
-	if err == nil || IsPermanent(err) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "before the org-day's lease runs out") {
+	_, err := h.Handle(ctx, exportjob.Payload{OrgID: "acme", Day: day.String(), Attempt: 1})
+	if err == nil || exportjob.IsPermanent(err) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "before the org-day's lease runs out") {
 		t.Fatalf("err = %v, want a transient deadline error naming the lease", err)
 	}
 	deadline := <-st.deadline
@@ -226,7 +227,7 @@ func TestLostLeaseIsNotSuccess(t *testing.T) {
 	ctx := context.Background()
 	l := newLedger(t)
 	day, _ := audit.ParseDay("2026-11-24")
-	p := Payload{OrgID: "acme", Day: day.String(), Attempt: 1}
+	p := exportjob.Payload{OrgID: "acme", Day: day.String(), Attempt: 1}
 	const lease = 2 * time.Second
 	a := &gatedExporter{started: make(chan struct{}), gate: make(chan struct{})}
 	ha := &Handler{Exporter: a, Ledger: l, Lease: lease, LeaseMargin: lease / 4, Log: slog.New(slog.DiscardHandler)}
@@ -246,14 +247,14 @@ func TestLostLeaseIsNotSuccess(t *testing.T) {
 		if out.Skipped == "" {
 			break
 		}
-		if out.Skipped != SkippedLeased || time.Now().After(deadline) {
+		if out.Skipped != exportjob.SkippedLeased || time.Now().After(deadline) {
 			t.Fatalf("B: %+v; want leased until A's lease ran out, then a delivery", out)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	close(a.gate)
 	err := <-errA
-	if err == nil || IsPermanent(err) || !errors.Is(err, ledger.ErrLeaseLost) {
+	if err == nil || exportjob.IsPermanent(err) || !errors.Is(err, ledger.ErrLeaseLost) {
 		t.Fatalf("A after losing its lease: %v; want a transient error", err)
 	}
 	e, _, _ := l.Get(ctx, "acme", day)
@@ -298,8 +299,8 @@ func TestFinishFailureReleasesLease(t *testing.T) {
 	l := &finishFails{Ledger: newLedger(t)}
 	x := &countingExporter{}
 	h := &Handler{Exporter: x, Ledger: l, Log: slog.New(slog.DiscardHandler)}
-	p := Payload{OrgID: "acme", Day: "2026-11-24", Attempt: 1}
-	if _, err := h.Handle(inLambda("inv-1"), p); err == nil || IsPermanent(err) {
+	p := exportjob.Payload{OrgID: "acme", Day: "2026-11-24", Attempt: 1}
+	if _, err := h.Handle(inLambda("inv-1"), p); err == nil || exportjob.IsPermanent(err) {
 		t.Fatalf("err = %v, want transient", err)
 	}
 	day, _ := audit.ParseDay(p.Day)

@@ -23,10 +23,10 @@ import (
 
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
-	"github.com/contentful/auditlogs/internal/exportfn"
+	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/ledger"
-	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
+	"github.com/contentful/auditlogs/internal/registry"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -35,11 +35,11 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 // invocations of one function, as Lambda does, and records the payloads.
 type invokeEndpoint struct {
 	mu       sync.Mutex
-	payloads []exportfn.Payload
+	payloads []exportjob.Payload
 	bad      []string
 	// answer, when set, answers like the Runtime Interface Emulator,
 	// which runs an Event invocation synchronously: status and body.
-	answer func(exportfn.Payload) (int, string)
+	answer func(exportjob.Payload) (int, string)
 }
 
 func (e *invokeEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -51,7 +51,7 @@ func (e *invokeEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
-	var p exportfn.Payload
+	var p exportjob.Payload
 	if err := json.Unmarshal(body, &p); err != nil {
 		e.bad = append(e.bad, string(body))
 		w.WriteHeader(http.StatusBadRequest)
@@ -125,7 +125,7 @@ func TestFanOutThroughSDKAgainstLocalEndpoint(t *testing.T) {
 func TestSynchronousEmulatorAnswers(t *testing.T) {
 	reg := fakeRegistry{{OrgID: "good", Enabled: true}, {OrgID: "broken", Enabled: true}, {OrgID: "queued", Enabled: true}}
 	ep, lc := newEndpoint(t)
-	ep.answer = func(p exportfn.Payload) (int, string) {
+	ep.answer = func(p exportjob.Payload) (int, string) {
 		switch p.OrgID {
 		case "broken":
 			return 200, `{"errorMessage":"export org broken day 2026-11-24: assume role: AccessDenied","errorType":"PermanentError"}`

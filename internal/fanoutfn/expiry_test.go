@@ -16,8 +16,8 @@ import (
 
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
-	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
+	"github.com/contentful/auditlogs/internal/registry"
 )
 
 // TestSASExpiringSoonMetric: the registry on moto holds a mix of orgs; the

@@ -34,7 +34,7 @@ import (
 
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
-	"github.com/contentful/auditlogs/internal/exportfn"
+	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/metrics"
 	"github.com/contentful/auditlogs/internal/registry"
@@ -139,18 +139,18 @@ func TargetDay(ev events.EventBridgeEvent) (audit.Day, error) {
 	if raw := strings.TrimSpace(string(ev.Detail)); raw != "" && raw != "null" && raw != "{}" {
 		var d Detail
 		if err := json.Unmarshal(ev.Detail, &d); err != nil {
-			return audit.Day{}, &exportfn.PermanentError{Err: fmt.Errorf("event detail %s: %w", raw, err)}
+			return audit.Day{}, &exportjob.PermanentError{Err: fmt.Errorf("event detail %s: %w", raw, err)}
 		}
 		if d.Day != "" {
 			day, err := audit.ParseDay(d.Day)
 			if err != nil {
-				return audit.Day{}, &exportfn.PermanentError{Err: err}
+				return audit.Day{}, &exportjob.PermanentError{Err: err}
 			}
 			return day, nil
 		}
 	}
 	if ev.Time.IsZero() {
-		return audit.Day{}, &exportfn.PermanentError{Err: &audit.FieldError{Field: "time", Value: "", Reason: "the event has no time and no detail.day"}}
+		return audit.Day{}, &exportjob.PermanentError{Err: &audit.FieldError{Field: "time", Value: "", Reason: "the event has no time and no detail.day"}}
 	}
 	return audit.DayOf(ev.Time).AddDays(-1), nil
 }
@@ -324,7 +324,7 @@ func (h *Handler) days(ctx context.Context, d destination.Destination, target au
 }
 
 func (h *Handler) invoke(ctx context.Context, org string, day audit.Day) error {
-	payload, err := json.Marshal(exportfn.Payload{OrgID: org, Day: day.String(), Attempt: 1})
+	payload, err := json.Marshal(exportjob.Payload{OrgID: org, Day: day.String(), Attempt: 1})
 	if err != nil {
 		return err
 	}

@@ -19,9 +19,9 @@ import (
 
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
-	"github.com/contentful/auditlogs/internal/exportfn"
-	"github.com/contentful/auditlogs/internal/registry"
+	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
+	"github.com/contentful/auditlogs/internal/registry"
 )
 
 type fakeRegistry []destination.Destination
@@ -37,7 +37,7 @@ func (f fakeRegistry) ListParallel(ctx context.Context, _ int, fn func(destinati
 
 type fakeLambda struct {
 	mu       sync.Mutex
-	payloads []exportfn.Payload
+	payloads []exportjob.Payload
 	fail     map[string]bool
 	inFlight atomic.Int32
 	maxSeen  atomic.Int32
@@ -56,7 +56,7 @@ func (f *fakeLambda) Invoke(_ context.Context, in *awslambda.InvokeInput, _ ...f
 	if in.InvocationType != types.InvocationTypeEvent || *in.FunctionName != "export-fn" {
 		return nil, fmt.Errorf("unexpected invocation %s of %s", in.InvocationType, *in.FunctionName)
 	}
-	var p exportfn.Payload
+	var p exportjob.Payload
 	if err := json.Unmarshal(in.Payload, &p); err != nil {
 		return nil, err
 	}
@@ -149,7 +149,7 @@ func TestFailedInvocationsNameTheirOrgs(t *testing.T) {
 func TestBadDetailIsPermanent(t *testing.T) {
 	h := &Handler{Registry: orgs(1), Lambda: &fakeLambda{}, ExportFunction: "export-fn", Log: slog.New(slog.DiscardHandler)}
 	_, err := lambda.NewHandler(h.Handle).Invoke(context.Background(), []byte(`{"time":"2026-11-25T01:00:00Z","detail":{"day":"yesterday"}}`))
-	if !exportfn.IsPermanent(err) || !strings.Contains(err.Error(), `day "yesterday"`) {
+	if !exportjob.IsPermanent(err) || !strings.Contains(err.Error(), `day "yesterday"`) {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -16,8 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/contentful/auditlogs/internal/destination"
-	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
+	"github.com/contentful/auditlogs/internal/registry"
 )
 
 // TestInvalidRegistryItemsAreSkipped: malformed items among valid ones in

@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/localdev/synth"
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore/dynamotest"
 	"github.com/contentful/auditlogs/internal/logstore/memstore"
-	"github.com/contentful/auditlogs/internal/localdev/synth"
-	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }

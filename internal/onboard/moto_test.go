@@ -24,12 +24,12 @@ import (
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/export"
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/logstore/memstore"
 	"github.com/contentful/auditlogs/internal/onboard"
 	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/sink"
 	"github.com/contentful/auditlogs/internal/sink/s3sink"
-	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
 // motoAccount is moto's default account. Here it is ours and the

@@ -27,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/contentful/auditlogs/internal/exportfn"
+	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/metrics"
 )
 
@@ -114,7 +115,7 @@ func (s Schedule) Lifetime(elapsed time.Duration) time.Duration {
 
 // Exporter runs one export invocation: exportfn.Handler.Handle.
 type Exporter interface {
-	Handle(ctx context.Context, p exportfn.Payload) (exportfn.Outcome, error)
+	Handle(ctx context.Context, p exportjob.Payload) (exportfn.Outcome, error)
 }
 
 // Visibility is the part of the SQS client the handler uses.
@@ -151,10 +152,10 @@ type requestContext struct {
 // requestPayload is the export payload, or a bare export payload (what an
 // operator or a redrive sends). It returns the payload and the number of
 // invocations Lambda already made.
-func ParseMessage(body string) (exportfn.Payload, int, error) {
+func ParseMessage(body string) (exportjob.Payload, int, error) {
 	var rec failureRecord
 	if err := json.Unmarshal([]byte(body), &rec); err == nil && len(rec.RequestPayload) > 0 {
-		var p exportfn.Payload
+		var p exportjob.Payload
 		if err := json.Unmarshal(rec.RequestPayload, &p); err != nil {
 			return p, 0, err
 		}
@@ -162,7 +163,7 @@ func ParseMessage(body string) (exportfn.Payload, int, error) {
 		_ = json.Unmarshal(rec.RequestContext, &rc)
 		return p, rc.ApproximateInvokeCount, nil
 	}
-	var p exportfn.Payload
+	var p exportjob.Payload
 	if err := json.Unmarshal([]byte(body), &p); err != nil {
 		return p, 0, err
 	}
@@ -196,7 +197,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		}
 		p.Attempt = invoked + received
 		out, err := h.Export.Handle(ctx, p)
-		if err == nil && out.Skipped == exportfn.SkippedLeased {
+		if err == nil && out.Skipped == exportjob.SkippedLeased {
 			// Another export holds the org-day: its outcome is unknown
 			// here (it may die or fail), so the message is kept and
 			// tried again after its backoff, when the day is delivered
@@ -205,7 +206,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		}
 		switch {
 		case err == nil:
-		case exportfn.IsPermanent(err):
+		case exportjob.IsPermanent(err):
 			// Recorded in the ledger by the export; counted here.
 			h.Log.WarnContext(ctx, "permanent failure: not retried", "org_id", p.OrgID, "day", p.Day, "attempt", p.Attempt, "error", err.Error())
 			h.count(ctx, MetricPermanentFailures, p.OrgID)
@@ -246,7 +247,7 @@ var errLeased = errors.New("another export holds the org-day's lease")
 // retry function's timeout, as Lambda advises for SQS event sources. It
 // applies only when a retry dies; the handler sets each failed message's
 // backoff itself.
-const QueueVisibility = 6 * exportfn.FunctionTimeout
+const QueueVisibility = 6 * exportjob.FunctionTimeout
 
 // MetricPermanentFailures counts the exports that failed for a reason no
 // retry fixes (in metrics.Namespace); the stack alarms on it.

@@ -21,9 +21,10 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/contentful/auditlogs/internal/exportfn"
-	"github.com/contentful/auditlogs/internal/sink"
+	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/localdev/testenv/esm"
+	"github.com/contentful/auditlogs/internal/sink"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -31,10 +32,10 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 // scriptedExport answers each org with its error and records payloads.
 type scriptedExport struct {
 	errs     map[string]error
-	payloads []exportfn.Payload
+	payloads []exportjob.Payload
 }
 
-func (s *scriptedExport) Handle(_ context.Context, p exportfn.Payload) (exportfn.Outcome, error) {
+func (s *scriptedExport) Handle(_ context.Context, p exportjob.Payload) (exportfn.Outcome, error) {
 	s.payloads = append(s.payloads, p)
 	return exportfn.Outcome{}, s.errs[p.OrgID]
 }
@@ -67,7 +68,7 @@ func TestSampleEvent(t *testing.T) {
 	if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "059f36b4-87a3-44ab-83d2-661975830a7d" {
 		t.Fatalf("response %s", out)
 	}
-	if len(x.payloads) != 1 || x.payloads[0] != (exportfn.Payload{OrgID: "acme", Day: "2026-11-24", Attempt: 4}) {
+	if len(x.payloads) != 1 || x.payloads[0] != (exportjob.Payload{OrgID: "acme", Day: "2026-11-24", Attempt: 4}) {
 		t.Fatalf("payloads %+v", x.payloads)
 	}
 	if len(vis) != 1 || vis[0].VisibilityTimeout != int32(FirstDelay/time.Second) || aws.ToString(vis[0].ReceiptHandle) != "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a" {
@@ -83,7 +84,7 @@ func TestSampleEvent(t *testing.T) {
 // vanish); a success is done.
 func TestPermanentIsDoneAndCounted(t *testing.T) {
 	x := &scriptedExport{errs: map[string]error{
-		"refused": &exportfn.PermanentError{Err: errors.Join(sink.ErrAccessDenied, errors.New("AccessDenied"))},
+		"refused": &exportjob.PermanentError{Err: errors.Join(sink.ErrAccessDenied, errors.New("AccessDenied"))},
 	}}
 	var vis visibilityCalls
 	var metrics bytes.Buffer
@@ -115,7 +116,7 @@ func TestScheduleFitsSQSLimit(t *testing.T) {
 	for n := 1; n <= s.Receives+1; n++ {
 		// Every second of the timeout, and odd fractions of one (the
 		// delay is whole seconds, rounded down).
-		for elapsed := time.Duration(0); elapsed <= exportfn.FunctionTimeout; elapsed += time.Second + 7*time.Millisecond {
+		for elapsed := time.Duration(0); elapsed <= exportjob.FunctionTimeout; elapsed += time.Second + 7*time.Millisecond {
 			d := s.Delay(n, elapsed)
 			if d < 0 || d%time.Second != 0 || d+elapsed > s.Limit-s.Margin {
 				t.Fatalf("receive %d after %s: delay %s; want whole seconds, and delay + elapsed within %s - %s", n, elapsed, d, s.Limit, s.Margin)
@@ -129,7 +130,7 @@ func TestScheduleFitsSQSLimit(t *testing.T) {
 			t.Errorf("receive %d, at once: delay %s, want %s", n, d, want)
 		}
 	}
-	if d := s.Delay(7, exportfn.FunctionTimeout); d != 12*time.Hour-ReceiveMargin-exportfn.FunctionTimeout {
+	if d := s.Delay(7, exportjob.FunctionTimeout); d != 12*time.Hour-ReceiveMargin-exportjob.FunctionTimeout {
 		t.Errorf("receive 7 after the whole timeout: delay %s", d)
 	}
 }
@@ -142,7 +143,7 @@ func TestScheduleFitsSQSLimit(t *testing.T) {
 func TestScheduleSpansSevenDays(t *testing.T) {
 	s := DefaultSchedule
 	const retention = 14 * 24 * time.Hour
-	for elapsed := time.Duration(0); elapsed <= exportfn.FunctionTimeout; elapsed += time.Second {
+	for elapsed := time.Duration(0); elapsed <= exportjob.FunctionTimeout; elapsed += time.Second {
 		if span := s.Span(elapsed); span < 7*24*time.Hour {
 			t.Fatalf("receives of %s: the retries span %s, want at least 7 days", elapsed, span)
 		}
@@ -152,14 +153,14 @@ func TestScheduleSpansSevenDays(t *testing.T) {
 	}
 	// The time the message spends hidden alone reaches 7 days too.
 	var hidden time.Duration
-	for _, d := range s.Delays(exportfn.FunctionTimeout)[:s.Receives-1] {
+	for _, d := range s.Delays(exportjob.FunctionTimeout)[:s.Receives-1] {
 		hidden += d
 	}
 	if hidden < 7*24*time.Hour {
 		t.Errorf("receives of the whole timeout: hidden %s in all, want at least 7 days", hidden)
 	}
 	t.Logf("span %s (instant receives) to %s (every receive %s); to the dead-letter queue after %s at most",
-		s.Span(0), s.Span(exportfn.FunctionTimeout), exportfn.FunctionTimeout, s.Lifetime(exportfn.FunctionTimeout))
+		s.Span(0), s.Span(exportjob.FunctionTimeout), exportjob.FunctionTimeout, s.Lifetime(exportjob.FunctionTimeout))
 }
 
 // visibilityRecorder passes ChangeMessageVisibility calls on and records
@@ -290,7 +291,7 @@ type flakyExport struct {
 	attempts  []int
 }
 
-func (f *flakyExport) Handle(_ context.Context, p exportfn.Payload) (exportfn.Outcome, error) {
+func (f *flakyExport) Handle(_ context.Context, p exportjob.Payload) (exportfn.Outcome, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.attempts = append(f.attempts, p.Attempt)
@@ -451,8 +452,8 @@ func TestRetrySucceedsThroughSQS(t *testing.T) {
 // leasedExport answers that another export holds the org-day.
 type leasedExport struct{}
 
-func (leasedExport) Handle(_ context.Context, p exportfn.Payload) (exportfn.Outcome, error) {
-	return exportfn.Outcome{Skipped: exportfn.SkippedLeased}, nil
+func (leasedExport) Handle(_ context.Context, p exportjob.Payload) (exportfn.Outcome, error) {
+	return exportfn.Outcome{Skipped: exportjob.SkippedLeased}, nil
 }
 
 // TestLeasedIsTransient: an export that stood back because another holds

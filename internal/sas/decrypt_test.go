@@ -15,10 +15,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/sas"
 	"github.com/contentful/auditlogs/internal/sas/sastest"
 	"github.com/contentful/auditlogs/internal/sink"
-	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }

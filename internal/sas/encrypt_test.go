@@ -16,10 +16,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/sas"
 	"github.com/contentful/auditlogs/internal/sas/opensslenc"
 	"github.com/contentful/auditlogs/internal/sink"
-	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
 var (

@@ -21,10 +21,10 @@ import (
 
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/destination"
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/sas"
 	"github.com/contentful/auditlogs/internal/sas/sastest"
-	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/verify"
 )
 

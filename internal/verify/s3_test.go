@@ -20,8 +20,8 @@ import (
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/localdev/faultproxy"
-	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
+	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/verify"
 )
 

@@ -27,8 +27,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/contentful/auditlogs/internal/localdev/emulator"
-	"github.com/contentful/auditlogs/internal/sas"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
+	"github.com/contentful/auditlogs/internal/sas"
 )
 
 // Timeout bounds each step in the browser, so a page whose script does

@@ -25,13 +25,13 @@ import (
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
-	"github.com/contentful/auditlogs/internal/exportfn"
+	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
 	"github.com/contentful/auditlogs/internal/grants"
 	"github.com/contentful/auditlogs/internal/ingest"
 	"github.com/contentful/auditlogs/internal/ledger"
-	"github.com/contentful/auditlogs/internal/sas/opensslenc"
 	"github.com/contentful/auditlogs/internal/localdev/synth"
+	"github.com/contentful/auditlogs/internal/sas/opensslenc"
 )
 
 // The demo's three customers.
@@ -237,7 +237,7 @@ func (s *Stack) demoRefusal(ctx context.Context, say func(string, ...any), a *ap
 			say("   deleting %s's destination failed: %v", DemoIntruderOrg, err)
 		}
 	}()
-	payload, err := json.Marshal(exportfn.Payload{OrgID: DemoIntruderOrg, Day: day.String(), Attempt: 1})
+	payload, err := json.Marshal(exportjob.Payload{OrgID: DemoIntruderOrg, Day: day.String(), Attempt: 1})
 	if err != nil {
 		return err
 	}

@@ -25,9 +25,9 @@ import (
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/grants"
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/sink"
-	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
 // startStack starts a local stack of the test's own; Start sets the

@@ -36,9 +36,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/contentful/auditlogs/internal/localdev/emulator"
 	"github.com/contentful/auditlogs/internal/grants"
 	"github.com/contentful/auditlogs/internal/ledger"
+	"github.com/contentful/auditlogs/internal/localdev/emulator"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/onboard"
 	"github.com/contentful/auditlogs/internal/registry"

@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/contentful/auditlogs/internal/localdev/emulator"
 	"github.com/contentful/auditlogs/internal/grants"
+	"github.com/contentful/auditlogs/internal/localdev/emulator"
 )
 
 // Files of a stack directory (.local).

@@ -21,14 +21,15 @@ import (
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/exportfn"
-	"github.com/contentful/auditlogs/internal/localdev/faultproxy"
+	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/grants"
 	"github.com/contentful/auditlogs/internal/ingest"
 	"github.com/contentful/auditlogs/internal/ledger"
-	"github.com/contentful/auditlogs/internal/retryfn"
+	"github.com/contentful/auditlogs/internal/localdev/faultproxy"
 	"github.com/contentful/auditlogs/internal/localdev/synth"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/localdev/testenv/esm"
+	"github.com/contentful/auditlogs/internal/retryfn"
 )
 
 // The scenarios of the ledger, late events, the retry path through SQS
@@ -58,7 +59,7 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 // invokeWith calls h once, as Lambda would with request ID id.
 func (s *suite) invokeWith(h *exportfn.Handler, f *fixture, id string, n int) attempt {
 	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: id})
-	out, err := h.Handle(ctx, exportfn.Payload{OrgID: f.org, Day: s.day.String(), Attempt: n})
+	out, err := h.Handle(ctx, exportjob.Payload{OrgID: f.org, Day: s.day.String(), Attempt: n})
 	if err != nil {
 		s.mu.Lock()
 		s.errs = append(s.errs, err.Error())
@@ -179,7 +180,7 @@ type recordingExport struct {
 	s  *suite
 }
 
-func (x recordingExport) Handle(ctx context.Context, p exportfn.Payload) (exportfn.Outcome, error) {
+func (x recordingExport) Handle(ctx context.Context, p exportjob.Payload) (exportfn.Outcome, error) {
 	out, err := x.h.Handle(ctx, p)
 	if err != nil {
 		x.s.mu.Lock()
@@ -207,7 +208,7 @@ func (s *suite) retryThroughSQS(t *testing.T, r *row) {
 	for n := 1; n <= invocations; n++ {
 		a := s.invoke(f, n)
 		as = append(as, a)
-		if a.err == nil || exportfn.IsPermanent(a.err) {
+		if a.err == nil || exportjob.IsPermanent(a.err) {
 			t.Fatalf("invocation %d: %s, want transient", n, a)
 		}
 	}
@@ -230,7 +231,7 @@ func (s *suite) retryThroughSQS(t *testing.T, r *row) {
 		"version": "1.0", "timestamp": time.Now().UTC().Format(time.RFC3339Nano),
 		"requestContext": map[string]any{"requestId": r.Scenario, "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:auditlogs-dev-export:$LATEST",
 			"condition": "RetriesExhausted", "approximateInvokeCount": invocations},
-		"requestPayload":  exportfn.Payload{OrgID: f.org, Day: s.day.String(), Attempt: 1},
+		"requestPayload":  exportjob.Payload{OrgID: f.org, Day: s.day.String(), Attempt: 1},
 		"responseContext": map[string]any{"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
 		"responsePayload": map[string]any{"errorMessage": firstLine(as[len(as)-1].err.Error()), "errorType": "wrapError"},
 	})
@@ -301,7 +302,7 @@ func (s *suite) leaseLapseCommitHeld(t *testing.T, r *row) {
 		t.Fatalf("A ended before its commit: %s (%v)", resA, resA.err)
 	}
 	b1 := s.invokeWith(s.h, f, r.Scenario+"-B1", 2)
-	if b1.out.Skipped != exportfn.SkippedLeased || b1.err != nil {
+	if b1.out.Skipped != exportjob.SkippedLeased || b1.err != nil {
 		t.Errorf("B while A holds the lease: %s (%v), want skipped: leased", b1, b1.err)
 	}
 	// B is tried again once the lease is free: A released it, or it ran
@@ -318,7 +319,7 @@ func (s *suite) leaseLapseCommitHeld(t *testing.T, r *row) {
 	if committed {
 		t.Errorf("A's commit reached S3 after B had taken over")
 	}
-	if resA.err == nil || exportfn.IsPermanent(resA.err) {
+	if resA.err == nil || exportjob.IsPermanent(resA.err) {
 		t.Errorf("A: %s (%v), want a transient failure", resA, resA.err)
 	}
 	deliveries, attempts := 1, 2
@@ -369,7 +370,7 @@ func (s *suite) leaseLapseRecordHeld(t *testing.T, r *row) {
 		t.Errorf("objects once A delivered: %v", keys)
 	}
 	b1 := s.invokeWith(s.h, f, r.Scenario+"-B1", 2)
-	if b1.out.Skipped != exportfn.SkippedLeased || b1.err != nil {
+	if b1.out.Skipped != exportjob.SkippedLeased || b1.err != nil {
 		t.Errorf("B while A's lease runs: %s (%v), want skipped: leased", b1, b1.err)
 	}
 	e := s.entry(t, f)
@@ -380,7 +381,7 @@ func (s *suite) leaseLapseRecordHeld(t *testing.T, r *row) {
 	}
 	close(gate)
 	resA := <-aDone
-	if !errors.Is(resA.err, ledger.ErrLeaseLost) || exportfn.IsPermanent(resA.err) {
+	if !errors.Is(resA.err, ledger.ErrLeaseLost) || exportjob.IsPermanent(resA.err) {
 		t.Errorf("A after its lease was taken over: %s (%v), want a transient lost lease", resA, resA.err)
 	}
 	if e := s.entry(t, f); !e.Stale() || e.Status != ledger.Delivered {

@@ -19,10 +19,11 @@ import (
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/exportfn"
+	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
 	"github.com/contentful/auditlogs/internal/grants"
-	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
+	"github.com/contentful/auditlogs/internal/registry"
 )
 
 // inProcessLambda is the Lambda Invoke API for the fan-out: each Event
@@ -39,7 +40,7 @@ type inProcessLambda struct {
 }
 
 func (l *inProcessLambda) Invoke(_ context.Context, in *awslambda.InvokeInput, _ ...func(*awslambda.Options)) (*awslambda.InvokeOutput, error) {
-	var p exportfn.Payload
+	var p exportjob.Payload
 	if err := json.Unmarshal(in.Payload, &p); err != nil {
 		return nil, err
 	}

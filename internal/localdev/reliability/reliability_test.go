@@ -52,15 +52,16 @@ import (
 	"github.com/contentful/auditlogs/internal/csvenc"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/exportfn"
-	"github.com/contentful/auditlogs/internal/localdev/faultproxy"
+	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/grants"
 	"github.com/contentful/auditlogs/internal/ledger"
+	"github.com/contentful/auditlogs/internal/localdev/faultproxy"
 	"github.com/contentful/auditlogs/internal/localdev/localstack"
+	"github.com/contentful/auditlogs/internal/localdev/synth"
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/logstore"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/registry"
-	"github.com/contentful/auditlogs/internal/localdev/synth"
-	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -80,7 +81,7 @@ const (
 	// killed (the Lambda emulator's, AUDITLOG_FUNCTION_TIMEOUT_SECONDS), and
 	// leaseSeconds its AUDITLOG_LEASE_SECONDS: how long its org-day stays
 	// leased after its death, the least app.FromEnv accepts (more than the
-	// timeout plus exportfn.LeaseMargin).
+	// timeout plus exportjob.LeaseMargin).
 	functionTimeoutSeconds = 90
 	leaseSeconds           = functionTimeoutSeconds + 61
 	// concurrency is how many scenarios run at once: moto serves one
@@ -303,8 +304,8 @@ func setup(t *testing.T) *suite {
 	if s.cfg, err = app.FromEnv(); err != nil {
 		t.Fatal(err)
 	}
-	if s.cfg.Lease != exportfn.Lease {
-		t.Fatalf("default lease %s, want exportfn.Lease %s", s.cfg.Lease, exportfn.Lease)
+	if s.cfg.Lease != exportjob.Lease {
+		t.Fatalf("default lease %s, want exportjob.Lease %s", s.cfg.Lease, exportjob.Lease)
 	}
 	// The export function's own identity, as Lambda would run it.
 	if s.a, err = app.New(ctx, s.cfg, config.WithCredentialsProvider(st.Config(grants.Export).Credentials)); err != nil {
@@ -495,7 +496,7 @@ type attempt struct {
 
 func (a attempt) String() string {
 	switch {
-	case a.err != nil && exportfn.IsPermanent(a.err):
+	case a.err != nil && exportjob.IsPermanent(a.err):
 		return "permanent"
 	case a.err != nil:
 		return "transient"
@@ -508,7 +509,7 @@ func (a attempt) String() string {
 // invoke calls the handler once, as Lambda would with a request ID.
 func (s *suite) invoke(f *fixture, n int) attempt {
 	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: fmt.Sprintf("%s-%d", f.name, n)})
-	out, err := s.h.Handle(ctx, exportfn.Payload{OrgID: f.org, Day: s.day.String(), Attempt: n})
+	out, err := s.h.Handle(ctx, exportjob.Payload{OrgID: f.org, Day: s.day.String(), Attempt: n})
 	if err != nil {
 		s.mu.Lock()
 		s.errs = append(s.errs, err.Error())
@@ -527,7 +528,7 @@ func (s *suite) drive(t *testing.T, f *fixture, first int, between func(n int)) 
 	for n := first; n < first+maxAttempts; n++ {
 		a := s.invoke(f, n)
 		as = append(as, a)
-		if a.err == nil || exportfn.IsPermanent(a.err) {
+		if a.err == nil || exportjob.IsPermanent(a.err) {
 			break
 		}
 		t.Logf("attempt %d: transient: %s", n, s.redact(t, firstLine(a.err.Error())))
@@ -643,7 +644,7 @@ func (s *suite) stsAccessDenied(t *testing.T, r *row) {
 		Action: faultproxy.STSError(403, "AccessDenied", "User: arn:aws:iam::123456789012:user/auditlogs is not authorized to perform: sts:AssumeRole on resource: "+f.dest.S3.RoleARN)}
 	s.stsp.Add(rule)
 	as := s.drive(t, f, 1, nil)
-	if len(as) != 1 || !exportfn.IsPermanent(as[0].err) {
+	if len(as) != 1 || !exportjob.IsPermanent(as[0].err) {
 		t.Fatalf("invocations: %s; want one, failing permanently", outcome(as))
 	}
 	e, ok, err := s.ledger.Get(ctx, f.org, s.day)
@@ -712,7 +713,7 @@ func (s *suite) duplicate(t *testing.T, r *row) {
 	f := s.newFixture(t, r.Scenario, destination.KindS3, false)
 	as := []attempt{s.invoke(f, 1), s.invoke(f, 1)}
 	r.Attempts, r.Outcome = len(as), outcome(as)
-	if as[0].String() != "delivered" || as[1].out.Skipped != exportfn.SkippedDelivered || as[1].err != nil {
+	if as[0].String() != "delivered" || as[1].out.Skipped != exportjob.SkippedDelivered || as[1].err != nil {
 		t.Errorf("invocations: %s; want delivered → skipped: already-delivered", outcome(as))
 	}
 	if as[1].out.SHA256 != as[0].out.SHA256 || as[1].out.Key != as[0].out.Key {
@@ -751,7 +752,7 @@ func (s *suite) concurrent(t *testing.T, r *row) {
 		switch {
 		case a.err == nil && a.out.Skipped == "":
 			delivered++
-		case a.err == nil && a.out.Skipped == exportfn.SkippedLeased:
+		case a.err == nil && a.out.Skipped == exportjob.SkippedLeased:
 			leased++
 		}
 	}
@@ -773,7 +774,7 @@ func (s *suite) killedMidStream(t *testing.T, r *row) {
 	hold := &faultproxy.Rule{Name: r.Scenario, Method: http.MethodPut, Path: f.path(), Query: map[string]string{"partNumber": ""}, Action: faultproxy.Delay(5 * time.Minute)}
 	s.s3p.Add(hold)
 	defer s.s3p.Remove(hold)
-	payload := exportfn.Payload{OrgID: f.org, Day: s.day.String(), Attempt: 1}
+	payload := exportjob.Payload{OrgID: f.org, Day: s.day.String(), Attempt: 1}
 
 	rie := s.startRIE(t, bin)
 	began := time.Now()
@@ -829,7 +830,7 @@ func (s *suite) killedMidStream(t *testing.T, r *row) {
 	if time.Until(e.LeaseUntil) > 3*time.Second {
 		out, err := invokeRIE(rie.URL, payload)
 		as = append(as, attempt{out, err})
-		if err != nil || out.Skipped != exportfn.SkippedLeased {
+		if err != nil || out.Skipped != exportjob.SkippedLeased {
 			t.Errorf("invocation while the dead lease runs: %+v, %v; want skipped: leased", out, err)
 		}
 	} else {
@@ -899,7 +900,7 @@ func (s *suite) startRIE(t *testing.T, bin string) *testenv.Server {
 
 // invokeRIE invokes the function synchronously through the emulator's
 // invoke API and decodes its answer: the outcome, or its error.
-func invokeRIE(base string, p exportfn.Payload) (exportfn.Outcome, error) {
+func invokeRIE(base string, p exportjob.Payload) (exportfn.Outcome, error) {
 	body, _ := json.Marshal(p)
 	c := &http.Client{Timeout: 10 * time.Minute}
 	resp, err := c.Post(base+"/2015-03-31/functions/function/invocations", "application/json", bytes.NewReader(body))

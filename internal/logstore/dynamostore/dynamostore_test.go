@@ -13,10 +13,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore/dynamotest"
 	"github.com/contentful/auditlogs/internal/logstore/storetest"
-	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }

@@ -16,8 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
-	"github.com/contentful/auditlogs/internal/sas/opensslenc"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
+	"github.com/contentful/auditlogs/internal/sas/opensslenc"
 )
 
 // PublicKeyFile is the file name the product doc uses for our public key.

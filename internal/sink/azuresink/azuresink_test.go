@@ -25,12 +25,12 @@ import (
 	azsas "github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/sas"
 	"github.com/contentful/auditlogs/internal/sas/sastest"
 	"github.com/contentful/auditlogs/internal/sink"
 	"github.com/contentful/auditlogs/internal/sink/azuresink"
 	"github.com/contentful/auditlogs/internal/sink/sinktest"
-	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }

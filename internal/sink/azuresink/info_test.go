@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/sas"
 	"github.com/contentful/auditlogs/internal/sink"
 	"github.com/contentful/auditlogs/internal/sink/azuresink"
-	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
 // TestSinkInfo: the sink tells where it writes and until when its SAS

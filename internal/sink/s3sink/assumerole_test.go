@@ -16,9 +16,9 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/sink"
 	"github.com/contentful/auditlogs/internal/sink/s3sink"
-	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
 // motoAccount is moto's default account: the exporter's and, in this test,

@@ -17,10 +17,10 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/sink"
 	"github.com/contentful/auditlogs/internal/sink/s3sink"
 	"github.com/contentful/auditlogs/internal/sink/sinktest"
-	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
