@@ -9,6 +9,11 @@
 // aborts the upload and a failing upload stops the store read. Sinks make
 // nothing visible unless the stream ends cleanly, so a delivery is all or
 // nothing.
+//
+// export delivers once and says whether a failure is permanent
+// (IsPermanent); the lease, the ledger and the retries are the callers'
+// (internal/delivery). It may not import internal/delivery, the ledger or
+// a Lambda package.
 package export
 
 import (

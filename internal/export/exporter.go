@@ -8,6 +8,7 @@ import (
 
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
+	"github.com/contentful/auditlogs/internal/failure"
 	"github.com/contentful/auditlogs/internal/logstore"
 	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/sink"
@@ -80,10 +81,10 @@ func (x *Exporter) Export(ctx context.Context, org string, day audit.Day) (Resul
 
 // IsPermanent reports whether err cannot be fixed by retrying as is: the
 // input is invalid, the org has no enabled destination, the day is out of
-// range, or the destination refuses us (see sink.IsPermanent).
+// range, or the destination refuses us (see failure.IsPermanent).
 func IsPermanent(err error) bool {
 	var fe *audit.FieldError
-	return errors.As(err, &fe) || sink.IsPermanent(err) ||
+	return errors.As(err, &fe) || failure.IsPermanent(err) ||
 		errors.Is(err, registry.ErrNotFound) || errors.Is(err, ErrDisabled) ||
 		errors.Is(err, ErrDayNotOver) || errors.Is(err, ErrOutsideRetention)
 }

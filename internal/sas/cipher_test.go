@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/contentful/auditlogs/internal/failure"
 	"github.com/contentful/auditlogs/internal/sas"
-	"github.com/contentful/auditlogs/internal/sink"
 )
 
 // wrap76 formats b64 as GNU base64 does: lines of 76 and a final newline.
@@ -74,8 +74,8 @@ func TestDecodeCipherRefuses(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error = %q, want it to contain %q", err, tc.want)
 			}
-			if !errors.Is(err, sink.ErrInvalidConfig) {
-				t.Errorf("error does not wrap sink.ErrInvalidConfig: %v", err)
+			if !errors.Is(err, failure.ErrInvalidConfig) {
+				t.Errorf("error does not wrap failure.ErrInvalidConfig: %v", err)
 			}
 			assertNoSecret(t, "error", err.Error())
 			// A short prefix at most: never the bulk of the input.

@@ -36,7 +36,7 @@ type Decrypter struct {
 // Decrypt decodes cipherB64 (see DecodeCipher), decrypts it with the
 // residency's KMS key and checks the plaintext with Parse. A cipher made for
 // another residency's key, or not a cipher at all, fails with an error
-// that wraps sink.ErrInvalidConfig. The plaintext never appears in an
+// that wraps failure.ErrInvalidConfig. The plaintext never appears in an
 // error.
 func (d *Decrypter) Decrypt(ctx context.Context, residency Residency, cipherB64 string) (*URL, error) {
 	if _, err := ParseResidency(string(residency)); err != nil {

@@ -15,10 +15,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/contentful/auditlogs/internal/failure"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/sas"
 	"github.com/contentful/auditlogs/internal/sas/sastest"
-	"github.com/contentful/auditlogs/internal/sink"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -86,7 +86,7 @@ func TestDecryptFailures(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error = %q, want it to contain %q", err, tc.want)
 			}
-			if got := sink.IsPermanent(err); got != tc.permanent {
+			if got := failure.IsPermanent(err); got != tc.permanent {
 				t.Errorf("permanent = %v, want %v (%v)", got, tc.permanent, err)
 			}
 			assertNoSecret(t, "error", fmt.Sprintf("%+v", err))
@@ -143,7 +143,7 @@ func TestDecryptLocalKMS(t *testing.T) {
 		if err == nil {
 			t.Fatal("a cipher made with the US public key decrypted with the EU key")
 		}
-		if !errors.Is(err, sink.ErrInvalidConfig) || !strings.Contains(err.Error(), "cannot be decrypted with the eu key") {
+		if !errors.Is(err, failure.ErrInvalidConfig) || !strings.Contains(err.Error(), "cannot be decrypted with the eu key") {
 			t.Errorf("error = %v, want a clear ErrInvalidConfig", err)
 		}
 		assertNoSecret(t, "error", err.Error())
@@ -156,7 +156,7 @@ func TestDecryptLocalKMS(t *testing.T) {
 		if err == nil {
 			t.Fatal("512 random bytes decrypted")
 		}
-		if !errors.Is(err, sink.ErrInvalidConfig) {
+		if !errors.Is(err, failure.ErrInvalidConfig) {
 			t.Errorf("error = %v, want ErrInvalidConfig", err)
 		}
 		if strings.Contains(err.Error(), garbage[8:40]) {
@@ -168,7 +168,7 @@ func TestDecryptLocalKMS(t *testing.T) {
 	t.Run("TrailingNewline", func(t *testing.T) {
 		// What `echo "$SAS" > sas-token.plain` produces.
 		_, err := d.Decrypt(ctx, sas.US, sastest.Encrypt(t, usPEM, raw+"\n"))
-		if err == nil || !strings.Contains(err.Error(), "trailing white space") || !errors.Is(err, sink.ErrInvalidConfig) {
+		if err == nil || !strings.Contains(err.Error(), "trailing white space") || !errors.Is(err, failure.ErrInvalidConfig) {
 			t.Fatalf("error = %v, want a refusal of the trailing line break", err)
 		}
 		assertNoSecret(t, "error", err.Error())

@@ -20,7 +20,7 @@ const MaxPlainBytes = KeyBits/8 - 2*sha256.Size - 2
 // it checks plain as a SAS URL the export would accept (CheckURL) and
 // encrypts it (Encrypt). Checking first catches a
 // wrong URL while its owner is still at hand, instead of at the first
-// delivery. Errors wrap sink.ErrInvalidConfig and never contain the
+// delivery. Errors wrap failure.ErrInvalidConfig and never contain the
 // signature.
 func EncryptURL(pub *rsa.PublicKey, plain string, now time.Time, p Policy) (string, error) {
 	if _, err := CheckURL(plain, now, p); err != nil {

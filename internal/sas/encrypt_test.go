@@ -16,10 +16,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/contentful/auditlogs/internal/failure"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/sas"
 	"github.com/contentful/auditlogs/internal/sas/opensslenc"
-	"github.com/contentful/auditlogs/internal/sink"
 )
 
 var (
@@ -61,8 +61,8 @@ func TestCheckPlain(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error = %q\nwant it to contain %q", err, tc.want)
 			}
-			if !errors.Is(err, sink.ErrInvalidConfig) {
-				t.Errorf("error does not wrap sink.ErrInvalidConfig")
+			if !errors.Is(err, failure.ErrInvalidConfig) {
+				t.Errorf("error does not wrap failure.ErrInvalidConfig")
 			}
 			assertNoSecret(t, "error", err.Error())
 		})
@@ -123,7 +123,7 @@ func TestEncryptURLChecksTheURL(t *testing.T) {
 			if err == nil {
 				t.Fatalf("encrypted: %q", out)
 			}
-			if !strings.Contains(err.Error(), tc.want) || !errors.Is(err, sink.ErrInvalidConfig) {
+			if !strings.Contains(err.Error(), tc.want) || !errors.Is(err, failure.ErrInvalidConfig) {
 				t.Errorf("error = %q, want it to contain %q and wrap ErrInvalidConfig", err, tc.want)
 			}
 			assertNoSecret(t, "error", err.Error())

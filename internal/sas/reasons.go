@@ -7,7 +7,7 @@ import (
 
 // Reasons for a refusal, for callers that must tell the customer precisely
 // what to fix (auditctl verify): errors.Is(err, ErrExpired) and so on. A
-// refusal wraps at most one of them, on top of sink.ErrInvalidConfig (or,
+// refusal wraps at most one of them, on top of failure.ErrInvalidConfig (or,
 // for ErrNoKey, instead of it: that one is ours to fix). Refusals that
 // wrap none are other problems with the URL's form, named in the message.
 var (

@@ -10,8 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/contentful/auditlogs/internal/failure"
 	"github.com/contentful/auditlogs/internal/sas"
-	"github.com/contentful/auditlogs/internal/sink"
 )
 
 // TestRefusalReasons: each refusal that a customer fixes in a specific way
@@ -44,8 +44,8 @@ func TestRefusalReasons(t *testing.T) {
 			if err == nil {
 				t.Fatal("Parse accepted it")
 			}
-			if !errors.Is(err, sink.ErrInvalidConfig) {
-				t.Errorf("error does not wrap sink.ErrInvalidConfig: %v", err)
+			if !errors.Is(err, failure.ErrInvalidConfig) {
+				t.Errorf("error does not wrap failure.ErrInvalidConfig: %v", err)
 			}
 			for _, r := range reasons {
 				if got := errors.Is(err, r); got != (r == tc.want) {
@@ -60,7 +60,7 @@ func TestRefusalReasons(t *testing.T) {
 func TestExpiredError(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 3600))
 	err := sas.ExpiredError(at)
-	if !errors.Is(err, sas.ErrExpired) || !errors.Is(err, sink.ErrInvalidConfig) || err.Error() != "SAS URL expired at 2026-01-02T02:04:05Z" {
+	if !errors.Is(err, sas.ErrExpired) || !errors.Is(err, failure.ErrInvalidConfig) || err.Error() != "SAS URL expired at 2026-01-02T02:04:05Z" {
 		t.Fatalf("ExpiredError = %v", err)
 	}
 }
@@ -94,8 +94,8 @@ func TestDecryptReasons(t *testing.T) {
 					t.Errorf("errors.Is(err, %q) = %v; err = %v", r, got, err)
 				}
 			}
-			if got := errors.Is(err, sink.ErrInvalidConfig); got != tc.invalid {
-				t.Errorf("errors.Is(err, sink.ErrInvalidConfig) = %v, want %v; err = %v", got, tc.invalid, err)
+			if got := errors.Is(err, failure.ErrInvalidConfig); got != tc.invalid {
+				t.Errorf("errors.Is(err, failure.ErrInvalidConfig) = %v, want %v; err = %v", got, tc.invalid, err)
 			}
 		})
 	}

@@ -16,14 +16,18 @@
 // customer's container. URL therefore prints, logs and marshals as a
 // redacted form (sig=REDACTED), and only URL.Reveal gives the real string,
 // for the Azure SDK. Errors from this package never contain the signature
-// or the query string, and refusals wrap sink.ErrInvalidConfig, because
+// or the query string, and refusals wrap failure.ErrInvalidConfig, because
 // only the customer can fix them.
+//
+// Of this module, sas imports only internal/failure, the sentinel its
+// refusals wrap. It may not import internal/sink or a sink provider: the
+// Azure sink uses sas, not the other way round.
 package sas
 
 import (
 	"fmt"
 
-	"github.com/contentful/auditlogs/internal/sink"
+	"github.com/contentful/auditlogs/internal/failure"
 )
 
 // invalidError is a refusal of customer input. Its message is written here
@@ -42,10 +46,10 @@ func (e *invalidError) Error() string {
 	return e.msg
 }
 
-// Unwrap makes errors.Is(err, sink.ErrInvalidConfig) hold, and
+// Unwrap makes errors.Is(err, failure.ErrInvalidConfig) hold, and
 // errors.Is(err, reason) for the refusal's reason.
 func (e *invalidError) Unwrap() []error {
-	errs := []error{sink.ErrInvalidConfig}
+	errs := []error{failure.ErrInvalidConfig}
 	if e.reason != nil {
 		errs = append(errs, e.reason)
 	}

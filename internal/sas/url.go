@@ -147,7 +147,7 @@ var timeLayouts = []string{time.RFC3339, "2006-01-02T15:04Z07:00", "2006-01-02"}
 var keptParams = map[string]bool{"sv": true, "ss": true, "srt": true, "sr": true, "sp": true, "st": true, "se": true, "spr": true}
 
 // Parse checks raw as a container SAS URL that lets us create and write
-// blobs, and do nothing else (add aside), until a time after now. Every refusal wraps sink.ErrInvalidConfig,
+// blobs, and do nothing else (add aside), until a time after now. Every refusal wraps failure.ErrInvalidConfig,
 // names the rule, and contains neither the signature nor the query.
 func Parse(raw string, now time.Time, p Policy) (*URL, error) {
 	if raw == "" {

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/contentful/auditlogs/internal/failure"
 	"github.com/contentful/auditlogs/internal/sas"
-	"github.com/contentful/auditlogs/internal/sink"
 )
 
 // testSig is a made-up signature; its raw and URL-encoded forms, and a
@@ -155,8 +155,8 @@ func TestParse(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Parse accepted it, want an error containing %q", tc.want)
 			}
-			if !errors.Is(err, sink.ErrInvalidConfig) {
-				t.Errorf("error does not wrap sink.ErrInvalidConfig: %v", err)
+			if !errors.Is(err, failure.ErrInvalidConfig) {
+				t.Errorf("error does not wrap failure.ErrInvalidConfig: %v", err)
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error = %q, want it to contain %q", err, tc.want)
@@ -287,7 +287,7 @@ func TestParseResidency(t *testing.T) {
 			t.Errorf("ParseResidency(%q) accepted it", s)
 			continue
 		}
-		if !strings.Contains(err.Error(), "residency") || !strings.Contains(err.Error(), fmt.Sprintf("%q", s)) || !errors.Is(err, sink.ErrInvalidConfig) {
+		if !strings.Contains(err.Error(), "residency") || !strings.Contains(err.Error(), fmt.Sprintf("%q", s)) || !errors.Is(err, failure.ErrInvalidConfig) {
 			t.Errorf("ParseResidency(%q) error = %v, want it to name the field and the value", s, err)
 		}
 	}

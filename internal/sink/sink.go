@@ -2,15 +2,20 @@
 // Sink, with one package per provider below this one (s3sink, azuresink,
 // memsink) and one acceptance suite (sinktest) that every provider passes.
 //
-// Errors are classified with sentinels so that the edge (the export
-// handler, later the retry path) can tell a failure that a retry may fix
-// from one that only the customer can fix.
+// Errors are classified with the sentinels of internal/failure, which this
+// package names too (ErrAccessDenied and the others are the same values),
+// so that the delivery and the retry path can tell a failure that a retry
+// may fix from one that only the customer can fix.
+//
+// sink imports only internal/failure of this module: the providers below
+// it import sink, never the other way round.
 package sink
 
 import (
 	"context"
-	"errors"
 	"io"
+
+	"github.com/contentful/auditlogs/internal/failure"
 )
 
 // Sink stores named objects in storage that a customer owns.
@@ -23,26 +28,19 @@ type Sink interface {
 	Upload(ctx context.Context, name string, r io.Reader) error
 }
 
-// Permanent failures: retrying without a change by the customer or the
-// operator cannot succeed.
+// Permanent failures, as the providers report them: internal/failure's
+// sentinels under the names the providers and their callers use.
+// errors.Is(err, sink.ErrAccessDenied) and errors.Is(err,
+// failure.ErrAccessDenied) are the same test.
 var (
-	// ErrAccessDenied: credentials were refused, the role cannot be
-	// assumed, the external ID does not match, or the policy forbids the
-	// write.
-	ErrAccessDenied = errors.New("access denied")
-	// ErrNotFound: the bucket or container does not exist.
-	ErrNotFound = errors.New("bucket or container not found")
-	// ErrInvalidConfig: the destination itself is malformed (bad SAS URL,
-	// host not allowed, expired SAS, missing permissions in the SAS).
-	ErrInvalidConfig = errors.New("invalid destination configuration")
+	ErrAccessDenied  = failure.ErrAccessDenied
+	ErrNotFound      = failure.ErrNotFound
+	ErrInvalidConfig = failure.ErrInvalidConfig
 )
 
-// IsPermanent reports whether err is one of the permanent failures above.
-// Everything else (throttling, timeouts, 5xx, a failing source) is
-// transient.
-func IsPermanent(err error) bool {
-	return errors.Is(err, ErrAccessDenied) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalidConfig)
-}
+// IsPermanent is failure.IsPermanent: whether err is one of the permanent
+// failures above.
+func IsPermanent(err error) bool { return failure.IsPermanent(err) }
 
 // PartSize returns the part (S3) or block (Azure) size to use for a
 // configured value v: def when v is zero, else v held between the
