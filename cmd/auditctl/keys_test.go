@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/spf13/cobra"
 
+	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/encryptpage/pagetest"
 	"github.com/contentful/auditlogs/internal/localdev/emulator"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
@@ -196,7 +197,7 @@ func TestSASEncrypt(t *testing.T) {
 			t.Fatal(err)
 		}
 		assertNoSig(t, "output", out+errOut)
-		if c, err := sas.DecodeCipher(out); err != nil || sas.EncodeCipher(c) != out {
+		if c, err := destination.DecodeCipher(out); err != nil || destination.EncodeCipher(c) != out {
 			t.Fatalf("output is not the doc's base64 layout: %v\n%s", err, out)
 		}
 		decrypts(t, sas.US, out)

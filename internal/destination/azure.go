@@ -3,8 +3,28 @@ package destination
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"regexp"
 	"time"
 )
+
+var (
+	accountPattern = regexp.MustCompile(`^[a-z0-9]{3,24}$`)
+	// One letter or digit, then any run of letters or digits, each
+	// optionally preceded by a single hyphen: so no leading, trailing or
+	// double hyphen.
+	containerPattern = regexp.MustCompile(`^[a-z0-9](?:-?[a-z0-9])*$`)
+)
+
+// ValidAccountName reports whether s is a storage account name: 3 to 24
+// lowercase letters or digits.
+func ValidAccountName(s string) bool { return accountPattern.MatchString(s) }
+
+// ValidContainerName reports whether s is a container name: 3 to 63
+// lowercase letters, digits or single hyphens, starting and ending with a
+// letter or digit.
+func ValidContainerName(s string) bool {
+	return len(s) >= 3 && len(s) <= 63 && containerPattern.MatchString(s)
+}
 
 // SASWarnBefore is how long before a SAS URL expires the operator
 // (`auditctl status`) and the daily run (the SASExpiringSoon metric) start

@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"testing"
 	"time"
-
-	"github.com/contentful/auditlogs/internal/sas"
 )
 
 func TestSASExpiresSoon(t *testing.T) {
@@ -36,7 +34,7 @@ func TestSASExpiresSoon(t *testing.T) {
 }
 
 func TestCipherFingerprint(t *testing.T) {
-	raw := make([]byte, sas.CipherBytes)
+	raw := make([]byte, CipherBytes)
 	for i := range raw {
 		raw[i] = byte(i * 7)
 	}
@@ -44,7 +42,7 @@ func TestCipherFingerprint(t *testing.T) {
 	want := hex.EncodeToString(sum[:])[:12]
 	// As the customer submits it (wrapped lines) and as the registry keeps
 	// it (one line): the same fingerprint, that of the decoded bytes.
-	for _, c := range []string{sas.EncodeCipher(raw), base64.StdEncoding.EncodeToString(raw)} {
+	for _, c := range []string{EncodeCipher(raw), base64.StdEncoding.EncodeToString(raw)} {
 		if got := (&Azure{SASCipher: c}).CipherFingerprint(); got != want {
 			t.Errorf("fingerprint %q, want %q", got, want)
 		}

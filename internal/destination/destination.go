@@ -4,6 +4,16 @@
 // public key. It validates what customers and operators submit, with
 // errors that name the field and the value; storage of destinations is the
 // registry package's job.
+//
+// It owns the model's vocabulary that others check against: the data
+// residencies (Residency, ParseResidency), the SAS cipher's encoding as
+// customers submit it (DecodeCipher, EncodeCipher) and the names of an
+// Azure storage account and container.
+//
+// destination imports of this module only internal/audit and
+// internal/failure (the sentinel its refusals of a cipher or residency
+// wrap). It may not import internal/sas, a sink or the registry: they
+// import it.
 package destination
 
 import (
@@ -16,7 +26,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/contentful/auditlogs/internal/audit"
-	"github.com/contentful/auditlogs/internal/sas"
 )
 
 // Kind is the storage provider.
@@ -25,14 +34,6 @@ type Kind string
 const (
 	KindS3    Kind = "s3"
 	KindAzure Kind = "azure"
-)
-
-// Residency selects the KMS key a SAS cipher was encrypted to.
-type Residency = sas.Residency
-
-const (
-	ResidencyUS = sas.US
-	ResidencyEU = sas.EU
 )
 
 // Destination is one organization's delivery target.
@@ -175,22 +176,13 @@ func validateTarget(account, container string) error {
 	switch {
 	case account == "" && container == "":
 		return nil
-	case !sas.ValidAccountName(account):
+	case !ValidAccountName(account):
 		return &Error{Field: "storage_account", Value: account, Reason: "must be 3 to 24 lowercase letters or digits, set together with the container"}
-	case !sas.ValidContainerName(container):
+	case !ValidContainerName(container):
 		return &Error{Field: "container", Value: container, Reason: "must be 3 to 63 lowercase letters, digits or single hyphens, set together with the storage account"}
 	}
 	return nil
 }
-
-// ValidateResidency accepts "us" and "eu".
-func ValidateResidency(r string) error {
-	_, err := sas.ParseResidency(r)
-	return err
-}
-
-// DecodeCipher decodes a submitted SAS cipher; see sas.DecodeCipher.
-func DecodeCipher(b64 string) ([]byte, error) { return sas.DecodeCipher(b64) }
 
 var roleARNPattern = regexp.MustCompile(`^arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):role/((?:[\w+=,.@-]+/)*)([\w+=,.@-]{1,64})$`)
 

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/contentful/auditlogs/internal/audit"
-	"github.com/contentful/auditlogs/internal/sas"
 )
 
 func cipher(n int) string { return base64.StdEncoding.EncodeToString(make([]byte, n)) }
@@ -17,7 +16,7 @@ func s3Dest() Destination {
 }
 
 func TestValidDestinations(t *testing.T) {
-	a := Destination{OrgID: "org1", Kind: " Azure ", Prefix: "audit/contentful", Azure: &Azure{SASCipher: sas.EncodeCipher(make([]byte, 512)), Residency: "EU"}}
+	a := Destination{OrgID: "org1", Kind: " Azure ", Prefix: "audit/contentful", Azure: &Azure{SASCipher: EncodeCipher(make([]byte, 512)), Residency: "EU"}}
 	a.Normalize()
 	if err := a.Validate(); err != nil {
 		t.Fatalf("azure: %v", err)

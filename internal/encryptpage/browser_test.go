@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/encryptpage"
 	"github.com/contentful/auditlogs/internal/encryptpage/pagetest"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
@@ -91,12 +92,12 @@ func TestPageInChromium(t *testing.T) {
 			if problem != "" {
 				t.Fatalf("page refused a good SAS URL: %s", problem)
 			}
-			// The layout of `base64` and sas.EncodeCipher, byte for byte.
-			rawCipher, err := sas.DecodeCipher(cipher)
+			// The layout of `base64` and destination.EncodeCipher, byte for byte.
+			rawCipher, err := destination.DecodeCipher(cipher)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if sas.EncodeCipher(rawCipher) != cipher {
+			if destination.EncodeCipher(rawCipher) != cipher {
 				t.Fatalf("cipher layout differs from base64's:\n%q", cipher)
 			}
 			u, err := d.Decrypt(ctx, r, cipher)

@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/contentful/auditlogs/internal/destination"
 )
 
 // Algorithm is the KMS encryption algorithm that matches the documented
@@ -33,7 +35,7 @@ type Decrypter struct {
 	Now func() time.Time
 }
 
-// Decrypt decodes cipherB64 (see DecodeCipher), decrypts it with the
+// Decrypt decodes cipherB64 (see destination.DecodeCipher), decrypts it with the
 // residency's KMS key and checks the plaintext with Parse. A cipher made for
 // another residency's key, or not a cipher at all, fails with an error
 // that wraps failure.ErrInvalidConfig. The plaintext never appears in an
@@ -47,7 +49,7 @@ func (d *Decrypter) Decrypt(ctx context.Context, residency Residency, cipherB64 
 		// Our configuration, not the customer's: not ErrInvalidConfig.
 		return nil, fmt.Errorf("sas: no KMS key configured for residency %q: %w", residency, ErrNoKey)
 	}
-	cipher, err := DecodeCipher(cipherB64)
+	cipher, err := destination.DecodeCipher(cipherB64)
 	if err != nil {
 		return nil, err
 	}

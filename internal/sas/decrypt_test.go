@@ -3,6 +3,7 @@ package sas_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/failure"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/sas"
@@ -22,6 +24,24 @@ import (
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+// wrap76 formats b64 as GNU base64 does: lines of 76 and a final newline.
+func wrap76(b64 string) string {
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		panic(err)
+	}
+	return destination.EncodeCipher(raw)
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
 
 // fakeKMS records the request and answers with plaintext or err.
 type fakeKMS struct {
@@ -40,7 +60,7 @@ func (f *fakeKMS) Decrypt(_ context.Context, in *kms.DecryptInput, _ ...func(*km
 
 func TestDecryptCallsKMSWithResidencyKey(t *testing.T) {
 	raw := azureHost + "/audit-logs?" + good
-	cipher := randomBytes(t, sas.CipherBytes)
+	cipher := randomBytes(t, destination.CipherBytes)
 	f := &fakeKMS{plaintext: []byte(raw)}
 	d := &sas.Decrypter{KMS: f, KeyIDs: map[sas.Residency]string{sas.US: "key-us", sas.EU: "key-eu"}, Now: func() time.Time { return now }}
 	u, err := d.Decrypt(context.Background(), sas.EU, wrap76(base64.StdEncoding.EncodeToString(cipher)))
@@ -56,7 +76,7 @@ func TestDecryptCallsKMSWithResidencyKey(t *testing.T) {
 }
 
 func TestDecryptFailures(t *testing.T) {
-	cipher := base64.StdEncoding.EncodeToString(randomBytes(t, sas.CipherBytes))
+	cipher := base64.StdEncoding.EncodeToString(randomBytes(t, destination.CipherBytes))
 	keys := map[sas.Residency]string{sas.US: "key-us"}
 	for _, tc := range []struct {
 		name      string
@@ -151,7 +171,7 @@ func TestDecryptLocalKMS(t *testing.T) {
 	})
 
 	t.Run("Garbage", func(t *testing.T) {
-		garbage := base64.StdEncoding.EncodeToString(randomBytes(t, sas.CipherBytes))
+		garbage := base64.StdEncoding.EncodeToString(randomBytes(t, destination.CipherBytes))
 		_, err := d.Decrypt(ctx, sas.US, garbage)
 		if err == nil {
 			t.Fatal("512 random bytes decrypted")

@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/contentful/auditlogs/internal/destination"
 )
 
 // MaxPlainBytes is the longest plaintext RSA-OAEP with SHA-256 can
@@ -45,7 +47,7 @@ func CheckURL(plain string, now time.Time, p Policy) (*URL, error) {
 //	base64
 //
 // (RSA-OAEP, SHA-256 as the digest and for MGF1, no label), and returns
-// the cipher in base64 as EncodeCipher writes it: lines of 76 characters,
+// the cipher in base64 as destination.EncodeCipher writes it: lines of 76 characters,
 // each ending in a line break. plain is encrypted byte for byte: input with
 // leading or trailing white space is refused (CheckPlain), not trimmed,
 // because what KMS decrypts must be the URL and nothing else, and a
@@ -72,7 +74,7 @@ func Encrypt(pub *rsa.PublicKey, plain string) (string, error) {
 		// source. The error cannot hold the plaintext.
 		return "", err
 	}
-	return EncodeCipher(cipher), nil
+	return destination.EncodeCipher(cipher), nil
 }
 
 // CheckPlain refuses an empty SAS URL and one with leading or trailing

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/failure"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/sas"
@@ -158,7 +159,7 @@ func TestEncryptOpenSSLInterop(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cipher, err := sas.DecodeCipher(b64)
+		cipher, err := destination.DecodeCipher(b64)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -201,7 +202,7 @@ func TestEncryptOpenSSLInterop(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cipher, err := sas.DecodeCipher(b64)
+		cipher, err := destination.DecodeCipher(b64)
 		if err != nil {
 			t.Fatal(err)
 		}

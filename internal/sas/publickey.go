@@ -17,7 +17,7 @@ import (
 )
 
 // KeyBits is the size of the residency keys: the product doc promises
-// customers RSA 4096, and DecodeCipher expects ciphers of that size.
+// customers RSA 4096, and destination.DecodeCipher expects ciphers of that size.
 const KeyBits = 4096
 
 // PublicKeyKMS is the part of *kms.Client that PublicKeys uses.

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/failure"
 	"github.com/contentful/auditlogs/internal/sas"
 )
@@ -69,7 +70,7 @@ func TestExpiredError(t *testing.T) {
 // customer's to fix), a residency without a key is ErrNoKey and not
 // ErrInvalidConfig (ours), and a KMS outage is neither.
 func TestDecryptReasons(t *testing.T) {
-	cipher := base64.StdEncoding.EncodeToString(randomBytes(t, sas.CipherBytes))
+	cipher := base64.StdEncoding.EncodeToString(randomBytes(t, destination.CipherBytes))
 	keys := map[sas.Residency]string{sas.US: "key-us"}
 	for _, tc := range []struct {
 		name    string

@@ -3,29 +3,26 @@ package sas
 import (
 	"fmt"
 	"strconv"
+
+	"github.com/contentful/auditlogs/internal/destination"
 )
 
-// Residency is the data residency whose KMS key a SAS cipher was encrypted
-// to. Each residency has its own key pair, so a cipher made with the US
-// public key can only be decrypted with the US private key.
-type Residency string
+// Residency is the model's data residency (destination.Residency): the
+// KMS key pair a SAS cipher was encrypted to. The names below keep the
+// keys' API (Decrypter.KeyIDs, PublicKeys) in this package's terms; the
+// values and their validation are destination's.
+type Residency = destination.Residency
 
 const (
-	US Residency = "us"
-	EU Residency = "eu"
+	US = destination.ResidencyUS
+	EU = destination.ResidencyEU
 )
 
-// Residencies lists every valid residency.
-var Residencies = []Residency{US, EU}
+// Residencies lists every valid residency (destination.Residencies).
+var Residencies = destination.Residencies
 
-// ParseResidency accepts exactly "us" or "eu".
-func ParseResidency(s string) (Residency, error) {
-	switch r := Residency(s); r {
-	case US, EU:
-		return r, nil
-	}
-	return "", invalidf("invalid residency %s: must be %q or %q", quoteShort(s), US, EU)
-}
+// ParseResidency is destination.ParseResidency: exactly "us" or "eu".
+func ParseResidency(s string) (Residency, error) { return destination.ParseResidency(s) }
 
 // quoteShort quotes a value for an error message when it is short and made
 // only of characters that cannot be part of a signature or a base64

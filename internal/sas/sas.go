@@ -19,9 +19,14 @@
 // or the query string, and refusals wrap failure.ErrInvalidConfig, because
 // only the customer can fix them.
 //
-// Of this module, sas imports only internal/failure, the sentinel its
-// refusals wrap. It may not import internal/sink or a sink provider: the
-// Azure sink uses sas, not the other way round.
+// The residencies and the cipher's encoding (base64 in lines, as customers
+// submit it) are the model's, internal/destination's; sas names the
+// residencies for its keys (Residency, US, EU).
+//
+// Of this module, sas imports only internal/failure (the sentinel its
+// refusals wrap) and internal/destination (the model). It may not import
+// internal/sink or a sink provider: the Azure sink uses sas, not the other
+// way round; nor may destination import sas.
 package sas
 
 import (

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/contentful/auditlogs/internal/destination"
 )
 
 // ClockSkew is how far in the future a SAS start time (st) may be: the
@@ -116,25 +118,10 @@ func (u URL) LogValue() slog.Value { return slog.StringValue(u.redacted) }
 
 var _ slog.LogValuer = URL{}
 
-var (
-	accountPattern = regexp.MustCompile(`^[a-z0-9]{3,24}$`)
-	// One letter or digit, then any run of letters or digits, each
-	// optionally preceded by a single hyphen: so no leading, trailing or
-	// double hyphen.
-	containerPattern = regexp.MustCompile(`^[a-z0-9](?:-?[a-z0-9])*$`)
-	permsPattern     = regexp.MustCompile(`^[a-z]+$`)
-)
-
-// ValidAccountName reports whether s is a storage account name: 3 to 24
-// lowercase letters or digits.
-func ValidAccountName(s string) bool { return accountPattern.MatchString(s) }
-
-// ValidContainerName reports whether s is a container name: 3 to 63
-// lowercase letters, digits or single hyphens, starting and ending with a
-// letter or digit.
-func ValidContainerName(s string) bool {
-	return len(s) >= 3 && len(s) <= 63 && containerPattern.MatchString(s)
-}
+// permsPattern is the form of a SAS's permissions (sp). The names of a
+// storage account and a container are the model's
+// (destination.ValidAccountName, destination.ValidContainerName).
+var permsPattern = regexp.MustCompile(`^[a-z]+$`)
 
 // timeLayouts are the ISO 8601 forms Azure accepts for st and se:
 // YYYY-MM-DD, YYYY-MM-DDThh:mmTZD and YYYY-MM-DDThh:mm:ss[.fffffff]TZD.
@@ -189,7 +176,7 @@ func Parse(raw string, now time.Time, p Policy) (*URL, error) {
 			return nil, invalidf("SAS URL for emulator host %s must have the path /<account>/<container> (found %d path segments)", quoteShort(u.host), len(segs))
 		}
 		u.account, u.container = segs[0], segs[1]
-		if !accountPattern.MatchString(u.account) {
+		if !destination.ValidAccountName(u.account) {
 			return nil, invalidf("SAS storage account name %s must be 3 to 24 lowercase letters or digits", quoteShort(u.account))
 		}
 	} else {
@@ -198,7 +185,7 @@ func Parse(raw string, now time.Time, p Policy) (*URL, error) {
 		if !ok || pu.Port() != "" || account == "" || strings.Contains(account, ".") {
 			return nil, refusef(ErrHostNotAllowed, "SAS host %s is not an Azure Blob host (<account>%s)", quoteShort(u.host), AzureBlobSuffix)
 		}
-		if !accountPattern.MatchString(account) {
+		if !destination.ValidAccountName(account) {
 			return nil, invalidf("SAS host %s: storage account name %s must be 3 to 24 lowercase letters or digits", quoteShort(u.host), quoteShort(account))
 		}
 		if u.scheme != "https" {
@@ -213,7 +200,7 @@ func Parse(raw string, now time.Time, p Policy) (*URL, error) {
 		}
 		u.account, u.container = account, segs[0]
 	}
-	if !ValidContainerName(u.container) {
+	if !destination.ValidContainerName(u.container) {
 		return nil, invalidf("SAS container name %s must be 3 to 63 lowercase letters, digits or single hyphens, starting and ending with a letter or digit", quoteShort(u.container))
 	}
 

@@ -273,22 +273,3 @@ func logText(a slog.Attr) string {
 	slog.New(slog.NewTextHandler(&b, nil)).Info("m", a)
 	return b.String()
 }
-
-func TestParseResidency(t *testing.T) {
-	for _, s := range []string{"us", "eu"} {
-		r, err := sas.ParseResidency(s)
-		if err != nil || string(r) != s {
-			t.Errorf("ParseResidency(%q) = %q, %v", s, r, err)
-		}
-	}
-	for _, s := range []string{"", "US", "asia", " eu"} {
-		_, err := sas.ParseResidency(s)
-		if err == nil {
-			t.Errorf("ParseResidency(%q) accepted it", s)
-			continue
-		}
-		if !strings.Contains(err.Error(), "residency") || !strings.Contains(err.Error(), fmt.Sprintf("%q", s)) || !errors.Is(err, failure.ErrInvalidConfig) {
-			t.Errorf("ParseResidency(%q) error = %v, want it to name the field and the value", s, err)
-		}
-	}
-}

@@ -36,6 +36,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/grants"
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/localdev/emulator"
@@ -43,7 +44,6 @@ import (
 	"github.com/contentful/auditlogs/internal/onboard"
 	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/retryfn"
-	"github.com/contentful/auditlogs/internal/sas"
 )
 
 // Azurite's well-known development account (public, in Azure's docs).
@@ -383,7 +383,7 @@ func (s *Stack) EncryptSAS(residency, sasURL string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return sas.EncodeCipher(c), nil
+	return destination.EncodeCipher(c), nil
 }
 
 // ReadS3 returns an object of the customer bucket.

@@ -1,10 +1,13 @@
-package sas
+package destination
 
 import (
 	"encoding/base64"
+	"fmt"
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/contentful/auditlogs/internal/failure"
 )
 
 // CipherBytes is the length of an RSA-4096 ciphertext.
@@ -13,7 +16,8 @@ const CipherBytes = 512
 // DecodeCipher decodes the submitted cipher: standard base64, with the line
 // breaks that GNU base64 adds every 76 characters (and any other white
 // space) ignored. The result must be exactly CipherBytes long. Errors name
-// the field sas_cipher and what was found, echoing at most a short prefix.
+// the field sas_cipher and what was found, echoing at most a short prefix,
+// and wrap failure.ErrInvalidConfig.
 func DecodeCipher(b64 string) ([]byte, error) {
 	clean := strings.Map(func(r rune) rune {
 		if unicode.IsSpace(r) {
@@ -69,4 +73,17 @@ func prefix(s string) string {
 		return strconv.Quote(s[:n]) + "…"
 	}
 	return strconv.Quote(s)
+}
+
+// invalidError is a refusal of a submitted cipher or residency. Its
+// message is written here from validated or length-only facts, never
+// copied from the input, so it cannot carry a secret. Only the customer can
+// fix it: it wraps failure.ErrInvalidConfig.
+type invalidError struct{ msg string }
+
+func (e *invalidError) Error() string { return e.msg }
+func (e *invalidError) Unwrap() error { return failure.ErrInvalidConfig }
+
+func invalidf(format string, args ...any) error {
+	return &invalidError{msg: fmt.Sprintf(format, args...)}
 }

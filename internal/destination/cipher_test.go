@@ -1,16 +1,32 @@
-package sas_test
+package destination
 
 import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/contentful/auditlogs/internal/failure"
-	"github.com/contentful/auditlogs/internal/sas"
 )
+
+// testSig is a made-up SAS signature; its raw and URL-encoded forms, a
+// distinctive piece of it, and the query holding it must never appear in
+// an error.
+const testSig = "k3Y+q1Xv7s9w/zR0aB4cD5eF6gH7iJ8kL9mN0oP1qR2="
+
+var testQuery = "sv=2025-01-05&sr=c&sp=cw&se=2026-12-31T00:00:00Z&sig=" + url.QueryEscape(testSig)
+
+func assertNoSecret(t *testing.T, what, s string) {
+	t.Helper()
+	for _, secret := range []string{testSig, url.QueryEscape(testSig), "zR0aB4cD5eF6", testQuery} {
+		if strings.Contains(s, secret) {
+			t.Fatalf("%s contains the signature or the query (%q): %s", what, secret, s)
+		}
+	}
+}
 
 // wrap76 formats b64 as GNU base64 does: lines of 76 and a final newline.
 func wrap76(b64 string) string {
@@ -18,7 +34,7 @@ func wrap76(b64 string) string {
 	if err != nil {
 		panic(err)
 	}
-	return sas.EncodeCipher(raw)
+	return EncodeCipher(raw)
 }
 
 func randomBytes(t *testing.T, n int) []byte {
@@ -31,7 +47,7 @@ func randomBytes(t *testing.T, n int) []byte {
 }
 
 func TestDecodeCipherAccepts(t *testing.T) {
-	want := randomBytes(t, sas.CipherBytes)
+	want := randomBytes(t, CipherBytes)
 	b64 := base64.StdEncoding.EncodeToString(want)
 	for name, in := range map[string]string{
 		"one line":           b64,
@@ -39,7 +55,7 @@ func TestDecodeCipherAccepts(t *testing.T) {
 		"CRLF":               strings.ReplaceAll(wrap76(b64), "\n", "\r\n"),
 		"indented":           "  " + strings.ReplaceAll(wrap76(b64), "\n", "\n\t"),
 	} {
-		got, err := sas.DecodeCipher(in)
+		got, err := DecodeCipher(in)
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
 			continue
@@ -51,8 +67,8 @@ func TestDecodeCipherAccepts(t *testing.T) {
 }
 
 func TestDecodeCipherRefuses(t *testing.T) {
-	secretURL := azureHost + "/audit-logs?" + good
-	long := base64.StdEncoding.EncodeToString(randomBytes(t, sas.CipherBytes))
+	secretURL := "https://acct01.blob.core.windows.net/audit-logs?" + testQuery
+	long := base64.StdEncoding.EncodeToString(randomBytes(t, CipherBytes))
 	for _, tc := range []struct {
 		name, in, want string
 	}{
@@ -67,7 +83,7 @@ func TestDecodeCipherRefuses(t *testing.T) {
 		{"base64 of plain SAS URL", wrap76(base64.StdEncoding.EncodeToString([]byte(secretURL))), "sas_cipher is the base64 of a plain URL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := sas.DecodeCipher(tc.in)
+			_, err := DecodeCipher(tc.in)
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -87,14 +103,14 @@ func TestDecodeCipherRefuses(t *testing.T) {
 }
 
 func TestEncodeCipherWrapsLikeGNUBase64(t *testing.T) {
-	raw := randomBytes(t, sas.CipherBytes)
-	enc := sas.EncodeCipher(raw)
+	raw := randomBytes(t, CipherBytes)
+	enc := EncodeCipher(raw)
 	// 684 characters: nine full lines, as `base64` prints them.
 	lines := strings.Split(strings.TrimSuffix(enc, "\n"), "\n")
 	if !strings.HasSuffix(enc, "\n") || len(lines) != 9 || len(lines[0]) != 76 || len(lines[8]) != 76 {
 		t.Fatalf("layout: %d lines, first %d, last %d characters", len(lines), len(lines[0]), len(lines[len(lines)-1]))
 	}
-	back, err := sas.DecodeCipher(enc)
+	back, err := DecodeCipher(enc)
 	if err != nil || !bytes.Equal(back, raw) {
 		t.Fatalf("DecodeCipher(EncodeCipher(x)) != x: %v", err)
 	}
