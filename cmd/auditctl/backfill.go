@@ -21,7 +21,6 @@ import (
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/backfill"
-	"github.com/contentful/auditlogs/internal/exportfn"
 )
 
 func newBackfill() *cobra.Command {
@@ -98,17 +97,13 @@ out by itself). The exit code is 1 unless every day was delivered.`,
 			}
 
 			prog := newProgress(cmd.ErrOrStderr(), len(days))
-			h := &exportfn.Handler{Exporter: a.Exporter, Lease: a.Config.Lease,
-				// The handler's warnings and errors (a day's failure, a
-				// lease taken over, a ledger write that failed) show as
-				// they happen, above the progress bar; its info lines
-				// would only repeat the summary.
-				Log: slog.New(slog.NewTextHandler(prog, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-			if a.Ledger != nil { // not a typed nil in the interface
-				h.Ledger = a.Ledger
-			}
+			// The delivery's warnings and errors (a day's failure, a
+			// lease taken over, a ledger write that failed) show as they
+			// happen, above the progress bar; its info lines would only
+			// repeat the summary.
+			del := a.Delivery(slog.New(slog.NewTextHandler(prog, &slog.HandlerOptions{Level: slog.LevelWarn})))
 			stopWatch := watchInterrupt(cmd.Context(), prog)
-			r := &backfill.Runner{Handler: h, Concurrency: concurrency, DayTimeout: app.Timeout, Progress: prog}
+			r := &backfill.Runner{Delivery: del, Concurrency: concurrency, DayTimeout: app.Timeout, Progress: prog}
 			sum := r.Run(cmd.Context(), org, days, !onlyMissing)
 			stopWatch()
 			prog.finish()
@@ -170,7 +165,7 @@ func watchInterrupt(ctx context.Context, prog *progress) func() {
 
 // progress reports each day on standard error: a bar redrawn in place on a
 // terminal, one line per finished day otherwise (logs, CI). It is also the
-// handler's log writer, so that a log line never lands inside the bar.
+// delivery's log writer, so that a log line never lands inside the bar.
 type progress struct {
 	mu      sync.Mutex
 	w       io.Writer
@@ -231,7 +226,7 @@ func (p *progress) Done(r backfill.DayResult, done, total int) {
 		p.bar()
 		return
 	}
-	// A failure's error is not repeated: the handler has logged it just
+	// A failure's error is not repeated: the delivery has logged it just
 	// before (above the bar, on a terminal), and the summary holds it.
 	line := fmt.Sprintf("[%d/%d] %s %s", done, total, r.Day, r.Status)
 	if r.Status == backfill.Delivered || r.Status == backfill.AlreadyDelivered {

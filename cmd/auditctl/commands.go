@@ -11,7 +11,7 @@ import (
 
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/audit"
-	"github.com/contentful/auditlogs/internal/exportfn"
+	"github.com/contentful/auditlogs/internal/delivery"
 	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
 	"github.com/contentful/auditlogs/internal/localdev/synth"
@@ -53,10 +53,9 @@ unless the log store changed). Without a ledger table it delivers directly.`,
 			if err != nil {
 				return err
 			}
-			var out exportfn.Outcome
+			var out delivery.Outcome
 			if a.Ledger != nil {
-				h := &exportfn.Handler{Exporter: a.Exporter, Ledger: a.Ledger, Lease: a.Config.Lease, Log: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))}
-				out, err = h.Handle(cmd.Context(), exportjob.Payload{OrgID: org, Day: d.String(), Attempt: 1, Force: force})
+				out, err = a.Delivery(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))).Run(cmd.Context(), org, d, force)
 			} else {
 				out.Result, err = a.Exporter.Export(cmd.Context(), org, d)
 			}

@@ -1,6 +1,11 @@
 // Command auditctl is the operator's tool for the audit log delivery
 // service. It reads the same environment as the Lambda functions (see
 // internal/app). Exit codes: 0 ok, 1 failure, 2 usage.
+//
+// export and backfill run the ledgered delivery that internal/app builds
+// (App.Delivery) with a parsed audit.Day; auditctl may not import the
+// export and retry functions' adapters (internal/exportfn,
+// internal/retryfn) nor build a Lambda payload to deliver a day.
 package main
 
 import (

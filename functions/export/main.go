@@ -1,5 +1,7 @@
 // Command export is the export Lambda function: one invocation delivers
-// one org-day (internal/exportfn). Clients are built once, at cold start.
+// one org-day, the Lambda adapter (internal/exportfn) running the ledgered
+// delivery that internal/app builds (internal/delivery). Clients are built
+// once, at cold start.
 package main
 
 import (
@@ -10,6 +12,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/contentful/auditlogs/internal/app"
+	"github.com/contentful/auditlogs/internal/delivery"
 	"github.com/contentful/auditlogs/internal/exportfn"
 	"github.com/contentful/auditlogs/internal/exportjob"
 )
@@ -21,11 +24,11 @@ func main() {
 		// Fail every invocation with the cause, visibly, instead of
 		// exiting in a crash loop.
 		log.Error("cold start failed", "error", err.Error())
-		lambda.Start(func(context.Context, exportjob.Payload) (exportfn.Outcome, error) { return exportfn.Outcome{}, err })
+		lambda.Start(func(context.Context, exportjob.Payload) (delivery.Outcome, error) { return delivery.Outcome{}, err })
 		return
 	}
 	a.Sinks.Log = log
-	h := &exportfn.Handler{Exporter: a.Exporter, Ledger: a.Ledger, Lease: a.Config.Lease, Log: log}
+	h := &exportfn.Handler{Delivery: a.Delivery(log)}
 	lambda.Start(h.Handle)
 }
 

@@ -1,7 +1,8 @@
 // Command retry is the retry Lambda function: it consumes the queue that
 // the export function's failed invocations reach and runs each export
-// again, with backoff (internal/retryfn). Clients are built once, at cold
-// start.
+// again, with backoff (internal/retryfn), through the ledgered delivery
+// that internal/app builds (internal/delivery). Clients are built once, at
+// cold start.
 package main
 
 import (
@@ -16,7 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/contentful/auditlogs/internal/app"
-	"github.com/contentful/auditlogs/internal/exportfn"
 	"github.com/contentful/auditlogs/internal/retryfn"
 )
 
@@ -51,7 +51,7 @@ func build(log *slog.Logger) (*retryfn.Handler, error) {
 	}
 	a.Sinks.Log = log
 	return &retryfn.Handler{
-		Export:   &exportfn.Handler{Exporter: a.Exporter, Ledger: a.Ledger, Lease: a.Config.Lease, Log: log},
+		Delivery: a.Delivery(log),
 		SQS:      sqs.NewFromConfig(a.AWS),
 		QueueURL: queue,
 		Log:      log,

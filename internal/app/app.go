@@ -1,8 +1,13 @@
 // Package app builds the production object graph (SDK clients, log store,
-// registry, sinks, exporter) from the environment, once, for the Lambda
-// functions and the CLI alike. Every setting is an environment variable,
-// listed in Config, so a deployment and a local stack differ only in their
-// environment.
+// registry, sinks, exporter, the ledgered delivery) from the environment,
+// once, for the Lambda functions and the CLI alike. Every setting is an
+// environment variable, listed in Config, so a deployment and a local
+// stack differ only in their environment.
+//
+// app is the composition root: it imports the components, and none of
+// them may import it (only functions/, cmd/ and internal/localdev do). It
+// may not import internal/exportfn or internal/retryfn, the adapters that
+// take the delivery from it.
 package app
 
 import (
@@ -22,6 +27,7 @@ import (
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/contentful/auditlogs/internal/delivery"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/export"
 	"github.com/contentful/auditlogs/internal/exportjob"
@@ -221,6 +227,19 @@ func New(ctx context.Context, c Config, opts ...func(*config.LoadOptions) error)
 		a.Ledger = ledger.New(db, c.LedgerTable)
 	}
 	return a, nil
+}
+
+// Delivery builds the ledgered delivery of one org-day (internal/delivery)
+// that the export and retry functions, `auditctl export` and `auditctl
+// backfill` run: the Exporter, the ledger when one is configured (without
+// it every run delivers), and the configured lease. log receives its
+// lines.
+func (a *App) Delivery(log *slog.Logger) *delivery.Service {
+	d := &delivery.Service{Exporter: a.Exporter, Lease: a.Config.Lease, Log: log}
+	if a.Ledger != nil { // not a typed nil in the interface
+		d.Ledger = a.Ledger
+	}
+	return d
 }
 
 // FanOut builds the fan-out handler: the registry, and a Lambda client

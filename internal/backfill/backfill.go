@@ -1,7 +1,7 @@
 // Package backfill re-delivers a range of days for one org through the
-// export handler (internal/exportfn, with the delivery ledger), the same
-// path as `auditctl export --force`, and summarizes the outcome of each
-// day. A failed day does not stop the others.
+// ledgered delivery (internal/delivery), the same path as `auditctl export
+// --force`, and summarizes the outcome of each day. A failed day does not
+// stop the others.
 //
 // Days go one after another by default. Each delivery is already parallel
 // inside (every log store shard is queried at once, several parts upload
@@ -14,6 +14,9 @@
 // started is finished (on a context of its own, bounded by DayTimeout),
 // since cutting an upload short only wastes it, and the days not started
 // are reported as not run.
+//
+// backfill may not import internal/exportfn or any Lambda package: it
+// hands each day to its Deliverer as an audit.Day.
 package backfill
 
 import (
@@ -24,8 +27,8 @@ import (
 	"time"
 
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/delivery"
 	"github.com/contentful/auditlogs/internal/export"
-	"github.com/contentful/auditlogs/internal/exportfn"
 	"github.com/contentful/auditlogs/internal/exportjob"
 )
 
@@ -127,9 +130,9 @@ func days(d time.Duration) string {
 	return d.String()
 }
 
-// Handler delivers one org-day: *exportfn.Handler.
-type Handler interface {
-	Handle(ctx context.Context, p exportjob.Payload) (exportfn.Outcome, error)
+// Deliverer delivers one org-day (*delivery.Service).
+type Deliverer interface {
+	Run(ctx context.Context, org string, day audit.Day, force bool) (delivery.Outcome, error)
 }
 
 // Progress hears of each day as it starts and ends. Calls are serialized.
@@ -140,12 +143,12 @@ type Progress interface {
 
 // Runner runs backfills.
 type Runner struct {
-	Handler Handler
+	Delivery Deliverer
 	// Concurrency is the number of days delivered at once: 1 if zero,
 	// at most MaxConcurrency.
 	Concurrency int
 	// DayTimeout bounds one day's delivery; zero means none beyond the
-	// handler's own.
+	// delivery's own.
 	DayTimeout time.Duration
 	// Progress, if set, is told of each day.
 	Progress Progress
@@ -235,7 +238,7 @@ func (r *Runner) one(ctx context.Context, org string, day audit.Day, force bool)
 		defer cancel()
 	}
 	start := time.Now()
-	out, err := r.Handler.Handle(dctx, exportjob.Payload{OrgID: org, Day: day.String(), Attempt: 1, Force: force})
+	out, err := r.Delivery.Run(dctx, org, day, force)
 	res := DayResult{Day: day, DurationMS: time.Since(start).Milliseconds()}
 	if err != nil {
 		res.Status, res.Error, res.Permanent = Failed, err.Error(), exportjob.IsPermanent(err)

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/delivery"
 	"github.com/contentful/auditlogs/internal/export"
-	"github.com/contentful/auditlogs/internal/exportfn"
 	"github.com/contentful/auditlogs/internal/exportjob"
 )
 
@@ -56,17 +56,26 @@ func TestDays(t *testing.T) {
 	}
 }
 
-// fakeHandler answers per day; the storage path behind the real handler is
-// tested against the emulators in cmd/auditctl (TestBackfill).
-type fakeHandler struct {
+// call is one day handed to the delivery.
+type call struct {
+	OrgID string
+	Day   audit.Day
+	Force bool
+}
+
+// fakeDelivery answers per day; the storage path behind the real delivery
+// is tested against the emulators in cmd/auditctl (TestBackfill), and
+// Run's attempt (1) in internal/delivery.
+type fakeDelivery struct {
 	mu       sync.Mutex
-	calls    []exportjob.Payload
-	answer   func(ctx context.Context, p exportjob.Payload) (exportfn.Outcome, error)
+	calls    []call
+	answer   func(ctx context.Context, p call) (delivery.Outcome, error)
 	inFlight int
 	maxIn    int
 }
 
-func (h *fakeHandler) Handle(ctx context.Context, p exportjob.Payload) (exportfn.Outcome, error) {
+func (h *fakeDelivery) Run(ctx context.Context, org string, day audit.Day, force bool) (delivery.Outcome, error) {
+	p := call{OrgID: org, Day: day, Force: force}
 	h.mu.Lock()
 	h.calls = append(h.calls, p)
 	h.inFlight++
@@ -87,19 +96,19 @@ func (r *recorder) Done(res DayResult, done, total int) {
 
 func TestRunFailedDayDoesNotStopOthers(t *testing.T) {
 	days := []audit.Day{day("2026-11-20"), day("2026-11-21"), day("2026-11-22"), day("2026-11-23")}
-	h := &fakeHandler{answer: func(_ context.Context, p exportjob.Payload) (exportfn.Outcome, error) {
-		switch p.Day {
+	h := &fakeDelivery{answer: func(_ context.Context, p call) (delivery.Outcome, error) {
+		switch p.Day.String() {
 		case "2026-11-21":
-			return exportfn.Outcome{}, errors.New("throttled")
+			return delivery.Outcome{}, errors.New("throttled")
 		case "2026-11-22":
-			return exportfn.Outcome{}, &exportjob.PermanentError{Err: errors.New("access denied")}
+			return delivery.Outcome{}, &exportjob.PermanentError{Err: errors.New("access denied")}
 		case "2026-11-23":
-			return exportfn.Outcome{Skipped: exportjob.SkippedLeased}, nil
+			return delivery.Outcome{Skipped: exportjob.SkippedLeased}, nil
 		}
-		return exportfn.Outcome{Result: export.Result{Key: "k-" + p.Day, Rows: 3, Bytes: 99, SHA256: "abc"}}, nil
+		return delivery.Outcome{Result: export.Result{Key: "k-" + p.Day.String(), Rows: 3, Bytes: 99, SHA256: "abc"}}, nil
 	}}
 	rec := &recorder{}
-	sum := (&Runner{Handler: h, Progress: rec}).Run(context.Background(), "acme", days, true)
+	sum := (&Runner{Delivery: h, Progress: rec}).Run(context.Background(), "acme", days, true)
 	want := []struct {
 		st        Status
 		err       string
@@ -118,7 +127,7 @@ func TestRunFailedDayDoesNotStopOthers(t *testing.T) {
 		t.Errorf("summary %+v", sum)
 	}
 	for i, p := range h.calls {
-		if p.OrgID != "acme" || p.Day != days[i].String() || !p.Force || p.Attempt != 1 {
+		if p.OrgID != "acme" || p.Day.String() != days[i].String() || !p.Force {
 			t.Errorf("call %d: %+v", i, p)
 		}
 	}
@@ -133,17 +142,17 @@ func TestRunInterrupted(t *testing.T) {
 	days := []audit.Day{day("2026-11-20"), day("2026-11-21"), day("2026-11-22"), day("2026-11-23")}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	h := &fakeHandler{answer: func(dctx context.Context, p exportjob.Payload) (exportfn.Outcome, error) {
-		if p.Day == "2026-11-21" {
+	h := &fakeDelivery{answer: func(dctx context.Context, p call) (delivery.Outcome, error) {
+		if p.Day.String() == "2026-11-21" {
 			cancel() // Ctrl-C while the day is delivered
 			time.Sleep(20 * time.Millisecond)
 			if dctx.Err() != nil {
-				return exportfn.Outcome{}, fmt.Errorf("the day in progress was cancelled: %w", dctx.Err())
+				return delivery.Outcome{}, fmt.Errorf("the day in progress was cancelled: %w", dctx.Err())
 			}
 		}
-		return exportfn.Outcome{Result: export.Result{Rows: 1}}, nil
+		return delivery.Outcome{Result: export.Result{Rows: 1}}, nil
 	}}
-	sum := (&Runner{Handler: h, DayTimeout: time.Minute}).Run(ctx, "acme", days, false)
+	sum := (&Runner{Delivery: h, DayTimeout: time.Minute}).Run(ctx, "acme", days, false)
 	if len(h.calls) != 2 {
 		t.Fatalf("%d days started after the interruption, want 2", len(h.calls))
 	}
@@ -162,12 +171,12 @@ func TestRunConcurrency(t *testing.T) {
 		days = append(days, day("2026-11-01").AddDays(i))
 	}
 	for _, c := range []struct{ asked, want int }{{0, 1}, {3, 3}, {50, MaxConcurrency}} {
-		h := &fakeHandler{}
+		h := &fakeDelivery{}
 		// Each day holds its worker until as many days as wanted have been
 		// in flight at once (or 10 s went by, when the runner cannot get
 		// there), so that the count does not depend on how fast a loaded
 		// machine starts goroutines.
-		h.answer = func(context.Context, exportjob.Payload) (exportfn.Outcome, error) {
+		h.answer = func(context.Context, call) (delivery.Outcome, error) {
 			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 				h.mu.Lock()
 				reached := h.maxIn >= c.want
@@ -176,9 +185,9 @@ func TestRunConcurrency(t *testing.T) {
 					break
 				}
 			}
-			return exportfn.Outcome{}, nil
+			return delivery.Outcome{}, nil
 		}
-		sum := (&Runner{Handler: h, Concurrency: c.asked}).Run(context.Background(), "acme", days, true)
+		sum := (&Runner{Delivery: h, Concurrency: c.asked}).Run(context.Background(), "acme", days, true)
 		if !sum.OK() || len(h.calls) != len(days) {
 			t.Fatalf("concurrency %d: %+v", c.asked, sum)
 		}

@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/delivery"
 	"github.com/contentful/auditlogs/internal/export"
 	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
@@ -37,7 +39,7 @@ func (f *fakeExporter) Export(_ context.Context, org string, day audit.Day) (exp
 func invoke(t *testing.T, f *fakeExporter, payload []byte) (map[string]any, []byte, error) {
 	t.Helper()
 	var logs bytes.Buffer
-	h := &Handler{Exporter: f, Log: slog.New(slog.NewJSONHandler(&logs, nil))}
+	h := &Handler{Delivery: &delivery.Service{Exporter: f, Log: slog.New(slog.NewJSONHandler(&logs, nil))}}
 	out, err := lambda.NewHandler(h.Handle).Invoke(context.Background(), payload)
 	var res map[string]any
 	if err == nil {
@@ -83,6 +85,7 @@ func TestPermanentAndTransient(t *testing.T) {
 		{"unknown key", `{"org": "acme", "day": "2026-11-24"}`, nil, true, `unknown field "org"`},
 		{"bad org", `{"org_id": "a#b", "day": "2026-11-24"}`, nil, true, "org_id"},
 		{"bad day", `{"org_id": "acme", "day": "24.11.2026"}`, nil, true, `day "24.11.2026"`},
+		{"negative attempt", `{"org_id": "acme", "day": "2026-11-24", "attempt": -1}`, nil, true, "attempt"},
 		{"refused", `{"org_id": "acme", "day": "2026-11-24"}`, errors.Join(sink.ErrAccessDenied, errors.New("AccessDenied")), true, "access denied"},
 		{"disabled", `{"org_id": "acme", "day": "2026-11-24"}`, export.ErrDisabled, true, "disabled"},
 		{"throttled", `{"org_id": "acme", "day": "2026-11-24"}`, errors.New("ProvisionedThroughputExceeded"), false, "Throughput"},
@@ -103,5 +106,35 @@ func TestPermanentAndTransient(t *testing.T) {
 				t.Fatalf("failure not logged: %s", logs)
 			}
 		})
+	}
+}
+
+// recordingDelivery records the jobs it is given.
+type recordingDelivery struct{ jobs []delivery.Job }
+
+func (r *recordingDelivery) RunJob(_ context.Context, j delivery.Job) (delivery.Outcome, error) {
+	r.jobs = append(r.jobs, j)
+	return delivery.Outcome{Skipped: exportjob.SkippedLeased}, nil
+}
+
+// TestJobOfInvocation: the payload becomes the delivery's job, the
+// invocation's request ID its lease owner, and the outcome the response.
+func TestJobOfInvocation(t *testing.T) {
+	r := &recordingDelivery{}
+	h := &Handler{Delivery: r}
+	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "req-7"})
+	out, err := lambda.NewHandler(h.Handle).Invoke(ctx, []byte(`{"org_id": "acme", "day": "2026-11-24", "attempt": 3, "force": true}`))
+	if err != nil || !strings.Contains(string(out), `"skipped":"leased"`) {
+		t.Fatalf("response %s, %v", out, err)
+	}
+	if len(r.jobs) != 1 {
+		t.Fatalf("%d jobs", len(r.jobs))
+	}
+	if j := r.jobs[0]; j.OrgID != "acme" || j.Day.String() != "2026-11-24" || j.Attempt != 3 || !j.Force || j.Owner != "req-7" {
+		t.Fatalf("job %+v", j)
+	}
+	// Outside Lambda there is no request ID: the delivery names an owner.
+	if _, err := h.Handle(context.Background(), exportjob.Payload{OrgID: "acme", Day: "2026-11-24"}); err != nil || r.jobs[1].Owner != "" {
+		t.Fatalf("outside Lambda: %+v, %v", r.jobs[1], err)
 	}
 }

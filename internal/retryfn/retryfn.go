@@ -1,15 +1,21 @@
 // Package retryfn is the retry Lambda's handler. Export invocations that
 // still fail after Lambda's own asynchronous retries reach an SQS queue
 // through the export function's on-failure destination; this handler
-// consumes that queue and runs the export again, in process, through the
-// same handler (internal/exportfn: the ledger's lease, the delivery, the
-// record of the outcome). A transient failure hands the message back
-// with an exponential backoff (its visibility timeout), so that retries
-// span more than seven days before the queue's maxReceiveCount moves it
-// to the terminal dead-letter queue, where an alarm fires. A permanent
-// failure is not retried blindly: the ledger records it with its reason,
-// a metric counts it, the message is done, and the next daily run's
-// catch-up tries the day again.
+// consumes that queue, reads each message's export payload
+// (exportjob.Payload, checked by delivery.JobOf) and runs the delivery
+// again, in process, through the same use case as the export function
+// (internal/delivery: the ledger's lease, the export, the record of the
+// outcome), the lease owned by this invocation. A transient failure hands
+// the message back with an exponential backoff (its visibility timeout),
+// so that retries span more than seven days before the queue's
+// maxReceiveCount moves it to the terminal dead-letter queue, where an
+// alarm fires. A permanent failure is not retried blindly: the ledger
+// records it with its reason, a metric counts it, the message is done,
+// and the next daily run's catch-up tries the day again.
+//
+// retryfn may not import internal/exportfn (the export function's
+// adapter), nor directly internal/export, the ledger or internal/app: it
+// reaches the delivery only through its Deliverer.
 package retryfn
 
 import (
@@ -23,10 +29,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/contentful/auditlogs/internal/exportfn"
+	"github.com/contentful/auditlogs/internal/delivery"
 	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/metrics"
 )
@@ -113,9 +120,9 @@ func (s Schedule) Lifetime(elapsed time.Duration) time.Duration {
 	return s.Span(elapsed) + elapsed + s.Delay(s.Receives, elapsed)
 }
 
-// Exporter runs one export invocation: exportfn.Handler.Handle.
-type Exporter interface {
-	Handle(ctx context.Context, p exportjob.Payload) (exportfn.Outcome, error)
+// Deliverer runs one delivery (*delivery.Service).
+type Deliverer interface {
+	RunJob(ctx context.Context, j delivery.Job) (delivery.Outcome, error)
 }
 
 // Visibility is the part of the SQS client the handler uses.
@@ -127,7 +134,7 @@ type Visibility interface {
 type Handler struct {
 	// Schedule is the retry policy; the zero value means DefaultSchedule.
 	Schedule Schedule
-	Export   Exporter
+	Delivery Deliverer
 	SQS      Visibility
 	QueueURL string
 	Log      *slog.Logger
@@ -196,7 +203,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 			continue
 		}
 		p.Attempt = invoked + received
-		out, err := h.Export.Handle(ctx, p)
+		out, err := h.deliver(ctx, p)
 		if err == nil && out.Skipped == exportjob.SkippedLeased {
 			// Another export holds the org-day: its outcome is unknown
 			// here (it may die or fail), so the message is kept and
@@ -227,6 +234,20 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		}
 	}
 	return resp, nil
+}
+
+// deliver checks p (a payload no retry can fix is a PermanentError) and
+// runs its delivery, the lease owned by this invocation (Lambda's request
+// ID; outside Lambda the delivery names one).
+func (h *Handler) deliver(ctx context.Context, p exportjob.Payload) (delivery.Outcome, error) {
+	j, err := delivery.JobOf(p)
+	if err != nil {
+		return delivery.Outcome{}, err
+	}
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		j.Owner = lc.AwsRequestID
+	}
+	return h.Delivery.RunJob(ctx, j)
 }
 
 func (h *Handler) hide(ctx context.Context, receipt string, d time.Duration) error {

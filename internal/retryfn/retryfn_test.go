@@ -16,11 +16,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/contentful/auditlogs/internal/exportfn"
+	"github.com/contentful/auditlogs/internal/delivery"
 	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/localdev/testenv/esm"
@@ -29,15 +30,15 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
-// scriptedExport answers each org with its error and records payloads.
+// scriptedExport answers each org with its error and records the jobs.
 type scriptedExport struct {
-	errs     map[string]error
-	payloads []exportjob.Payload
+	errs map[string]error
+	jobs []delivery.Job
 }
 
-func (s *scriptedExport) Handle(_ context.Context, p exportjob.Payload) (exportfn.Outcome, error) {
-	s.payloads = append(s.payloads, p)
-	return exportfn.Outcome{}, s.errs[p.OrgID]
+func (s *scriptedExport) RunJob(_ context.Context, j delivery.Job) (delivery.Outcome, error) {
+	s.jobs = append(s.jobs, j)
+	return delivery.Outcome{}, s.errs[j.OrgID]
 }
 
 type visibilityCalls []sqs.ChangeMessageVisibilityInput
@@ -56,7 +57,7 @@ func TestSampleEvent(t *testing.T) {
 	x := &scriptedExport{errs: map[string]error{"acme": errors.New("upload: SlowDown")}}
 	var vis visibilityCalls
 	var metrics bytes.Buffer
-	h := &Handler{Export: x, SQS: &vis, QueueURL: "q", Log: slog.New(slog.DiscardHandler), Metrics: &metrics}
+	h := &Handler{Delivery: x, SQS: &vis, QueueURL: "q", Log: slog.New(slog.DiscardHandler), Metrics: &metrics}
 	out, err := lambda.NewHandler(h.Handle).Invoke(context.Background(), raw)
 	if err != nil {
 		t.Fatal(err)
@@ -68,8 +69,8 @@ func TestSampleEvent(t *testing.T) {
 	if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "059f36b4-87a3-44ab-83d2-661975830a7d" {
 		t.Fatalf("response %s", out)
 	}
-	if len(x.payloads) != 1 || x.payloads[0] != (exportjob.Payload{OrgID: "acme", Day: "2026-11-24", Attempt: 4}) {
-		t.Fatalf("payloads %+v", x.payloads)
+	if len(x.jobs) != 1 || x.jobs[0].OrgID != "acme" || x.jobs[0].Day.String() != "2026-11-24" || x.jobs[0].Attempt != 4 || x.jobs[0].Force || x.jobs[0].Owner != "" {
+		t.Fatalf("jobs %+v", x.jobs)
 	}
 	if len(vis) != 1 || vis[0].VisibilityTimeout != int32(FirstDelay/time.Second) || aws.ToString(vis[0].ReceiptHandle) != "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a" {
 		t.Fatalf("visibility calls %+v", vis)
@@ -88,7 +89,7 @@ func TestPermanentIsDoneAndCounted(t *testing.T) {
 	}}
 	var vis visibilityCalls
 	var metrics bytes.Buffer
-	h := &Handler{Export: x, SQS: &vis, QueueURL: "q", Log: slog.New(slog.DiscardHandler), Metrics: &metrics}
+	h := &Handler{Delivery: x, SQS: &vis, QueueURL: "q", Log: slog.New(slog.DiscardHandler), Metrics: &metrics}
 	resp, err := h.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{
 		{MessageId: "m1", Body: `{"org_id":"refused","day":"2026-11-24","attempt":1}`, Attributes: map[string]string{"ApproximateReceiveCount": "2"}},
 		{MessageId: "m2", Body: `{"org_id":"fine","day":"2026-11-24","attempt":1}`},
@@ -233,7 +234,7 @@ func TestSQSRefusesOldDelay(t *testing.T) {
 	}
 
 	rec := &visibilityRecorder{next: client}
-	h := &Handler{Export: &scriptedExport{errs: map[string]error{"acme": errors.New("throttled")}}, SQS: rec, QueueURL: url, Log: slog.New(slog.DiscardHandler)}
+	h := &Handler{Delivery: &scriptedExport{errs: map[string]error{"acme": errors.New("throttled")}}, SQS: rec, QueueURL: url, Log: slog.New(slog.DiscardHandler)}
 	resp, err := h.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body), Attributes: m.Attributes}}})
 	if err != nil || len(resp.BatchItemFailures) != 1 {
 		t.Fatalf("handle: %+v, %v", resp, err)
@@ -271,7 +272,7 @@ func TestBackoffOnMoto(t *testing.T) {
 		t.Fatalf("receive: %v, %d messages", err, len(got.Messages))
 	}
 	m := got.Messages[0]
-	h := &Handler{Export: &scriptedExport{errs: map[string]error{"acme": errors.New("throttled")}}, SQS: client, QueueURL: url, Log: slog.New(slog.DiscardHandler)}
+	h := &Handler{Delivery: &scriptedExport{errs: map[string]error{"acme": errors.New("throttled")}}, SQS: client, QueueURL: url, Log: slog.New(slog.DiscardHandler)}
 	resp, err := h.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body), Attributes: m.Attributes}}})
 	if err != nil || len(resp.BatchItemFailures) != 1 {
 		t.Fatalf("handle: %+v, %v", resp, err)
@@ -291,14 +292,14 @@ type flakyExport struct {
 	attempts  []int
 }
 
-func (f *flakyExport) Handle(_ context.Context, p exportjob.Payload) (exportfn.Outcome, error) {
+func (f *flakyExport) RunJob(_ context.Context, j delivery.Job) (delivery.Outcome, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.attempts = append(f.attempts, p.Attempt)
+	f.attempts = append(f.attempts, j.Attempt)
 	if f.succeedAt > 0 && len(f.attempts) == f.succeedAt {
-		return exportfn.Outcome{}, nil
+		return delivery.Outcome{}, nil
 	}
-	return exportfn.Outcome{}, errors.New("upload: 503 SlowDown")
+	return delivery.Outcome{}, errors.New("upload: 503 SlowDown")
 }
 
 func (f *flakyExport) calls() []int {
@@ -320,7 +321,7 @@ var scaled = Schedule{First: time.Second, Limit: 4 * time.Second, Margin: time.S
 // event source mapping would (internal/testenv/esm), until stop says so.
 // It returns the batches that held the message, the visibility calls and
 // the queues.
-func throughQueue(t *testing.T, client *sqs.Client, x Exporter, stop func(esm.Batch, esm.Queues) bool) ([]esm.Batch, []visibilityCall, esm.Queues) {
+func throughQueue(t *testing.T, client *sqs.Client, x Deliverer, stop func(esm.Batch, esm.Queues) bool) ([]esm.Batch, []visibilityCall, esm.Queues) {
 	t.Helper()
 	ctx := context.Background()
 	// The queue's own timeout is far beyond the schedule's delays: a
@@ -334,7 +335,7 @@ func throughQueue(t *testing.T, client *sqs.Client, x Exporter, stop func(esm.Ba
 		t.Fatal(err)
 	}
 	rec := &visibilityRecorder{next: client}
-	h := &Handler{Schedule: scaled, Export: x, SQS: rec, QueueURL: qs.URL, Log: slog.New(slog.DiscardHandler)}
+	h := &Handler{Schedule: scaled, Delivery: x, SQS: rec, QueueURL: qs.URL, Log: slog.New(slog.DiscardHandler)}
 	p := &esm.Poller{SQS: client, QueueURL: qs.URL, QueueARN: qs.ARN, Handler: lambda.NewHandler(h.Handle), Timeout: time.Minute}
 	// The whole schedule thrice over, and the polls: a bound, not a wait.
 	deadline := time.Now().Add(3*scaled.Lifetime(0) + 30*time.Second)
@@ -452,8 +453,8 @@ func TestRetrySucceedsThroughSQS(t *testing.T) {
 // leasedExport answers that another export holds the org-day.
 type leasedExport struct{}
 
-func (leasedExport) Handle(_ context.Context, p exportjob.Payload) (exportfn.Outcome, error) {
-	return exportfn.Outcome{Skipped: exportjob.SkippedLeased}, nil
+func (leasedExport) RunJob(context.Context, delivery.Job) (delivery.Outcome, error) {
+	return delivery.Outcome{Skipped: exportjob.SkippedLeased}, nil
 }
 
 // TestLeasedIsTransient: an export that stood back because another holds
@@ -462,7 +463,7 @@ func (leasedExport) Handle(_ context.Context, p exportjob.Payload) (exportfn.Out
 func TestLeasedIsTransient(t *testing.T) {
 	var vis visibilityCalls
 	var metrics bytes.Buffer
-	h := &Handler{Export: leasedExport{}, SQS: &vis, QueueURL: "q", Log: slog.New(slog.DiscardHandler), Metrics: &metrics}
+	h := &Handler{Delivery: leasedExport{}, SQS: &vis, QueueURL: "q", Log: slog.New(slog.DiscardHandler), Metrics: &metrics}
 	resp, err := h.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{
 		{MessageId: "m1", ReceiptHandle: "r1", Body: `{"org_id":"acme","day":"2026-11-24","attempt":1}`, Attributes: map[string]string{"ApproximateReceiveCount": "2"}},
 	}})
@@ -474,5 +475,30 @@ func TestLeasedIsTransient(t *testing.T) {
 	}
 	if len(vis) != 1 || vis[0].VisibilityTimeout != int32(DefaultSchedule.Delay(2, 0)/time.Second) || aws.ToString(vis[0].ReceiptHandle) != "r1" {
 		t.Fatalf("visibility calls %+v, want the 2nd receive's backoff", vis)
+	}
+}
+
+// TestBadPayloadIsPermanent: a readable message whose payload no retry
+// can fix (a day that is none) is a permanent failure, counted and done,
+// and never delivered; a good one is delivered with this invocation as
+// the lease's owner.
+func TestBadPayloadIsPermanent(t *testing.T) {
+	x := &scriptedExport{}
+	var vis visibilityCalls
+	var metrics bytes.Buffer
+	h := &Handler{Delivery: x, SQS: &vis, QueueURL: "q", Log: slog.New(slog.DiscardHandler), Metrics: &metrics}
+	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "retry-req"})
+	resp, err := h.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "m1", Body: `{"org_id":"acme","day":"24.11.2026","attempt":1}`},
+		{MessageId: "m2", Body: `{"org_id":"acme","day":"2026-11-24","attempt":1}`},
+	}})
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("response %+v, %v; want both messages done", resp, err)
+	}
+	if len(vis) != 0 || !strings.Contains(metrics.String(), `"PermanentFailures":1`) {
+		t.Fatalf("visibility %+v, metrics %s", vis, metrics.String())
+	}
+	if len(x.jobs) != 1 || x.jobs[0].Day.String() != "2026-11-24" || x.jobs[0].Owner != "retry-req" {
+		t.Fatalf("jobs %+v; want only the good message's, owned by the invocation", x.jobs)
 	}
 }

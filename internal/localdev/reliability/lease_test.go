@@ -19,6 +19,7 @@ import (
 
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/delivery"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/exportfn"
 	"github.com/contentful/auditlogs/internal/exportjob"
@@ -68,9 +69,12 @@ func (s *suite) invokeWith(h *exportfn.Handler, f *fixture, id string, n int) at
 	return attempt{out, err}
 }
 
-// shortLease is the suite's handler with a short lease.
+// shortLease is the suite's handler with a short lease: its delivery, as
+// App.Delivery built it, with the lease and its margin shortened.
 func (s *suite) shortLease(lease time.Duration) *exportfn.Handler {
-	return &exportfn.Handler{Exporter: s.h.Exporter, Ledger: s.h.Ledger, Lease: lease, LeaseMargin: shortLeaseMargin, Log: s.h.Log}
+	d := *s.d
+	d.Lease, d.LeaseMargin = lease, shortLeaseMargin
+	return &exportfn.Handler{Delivery: &d}
 }
 
 func (s *suite) entry(t *testing.T, f *fixture) ledger.Entry {
@@ -172,16 +176,16 @@ func (s *suite) lateEvent(t *testing.T, r *row) {
 	s.check(t, f, r, as, 2, 2)
 }
 
-// recordingExport runs the suite's handler for the retry function and
+// recordingExport runs the suite's delivery for the retry function and
 // keeps each invocation's result.
 type recordingExport struct {
-	h  *exportfn.Handler
+	d  *delivery.Service
 	as *[]attempt
 	s  *suite
 }
 
-func (x recordingExport) Handle(ctx context.Context, p exportjob.Payload) (exportfn.Outcome, error) {
-	out, err := x.h.Handle(ctx, p)
+func (x recordingExport) RunJob(ctx context.Context, j delivery.Job) (delivery.Outcome, error) {
+	out, err := x.d.RunJob(ctx, j)
 	if err != nil {
 		x.s.mu.Lock()
 		x.s.errs = append(x.s.errs, err.Error())
@@ -238,7 +242,7 @@ func (s *suite) retryThroughSQS(t *testing.T, r *row) {
 	if _, err := sqsAs(grants.Export).SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(qs.URL), MessageBody: aws.String(string(record))}); err != nil {
 		t.Fatal(err)
 	}
-	h := &retryfn.Handler{Export: recordingExport{s.h, &as, s}, SQS: client, QueueURL: qs.URL, Log: s.h.Log}
+	h := &retryfn.Handler{Delivery: recordingExport{s.d, &as, s}, SQS: client, QueueURL: qs.URL, Log: s.log}
 	p := &esm.Poller{SQS: client, QueueURL: qs.URL, QueueARN: qs.ARN, Handler: lambda.NewHandler(h.Handle)}
 	var b esm.Batch
 	var err error

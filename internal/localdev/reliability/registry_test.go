@@ -110,13 +110,13 @@ func (s *suite) malformedRegistryItem(t *testing.T, r *row) {
 	put(s.newFixture(t, r.Scenario+"-c", destination.KindS3, false))
 
 	lambda := &inProcessLambda{s: s, byOrg: map[string]*fixture{}, attempts: map[string][]attempt{},
-		h: &exportfn.Handler{Exporter: exporter.Exporter, Ledger: exporter.Ledger, Lease: s.cfg.Lease, Log: s.h.Log}}
+		h: &exportfn.Handler{Delivery: exporter.Delivery(s.log)}}
 	for _, f := range fixtures {
 		lambda.byOrg[f.org] = f
 	}
 	var metrics bytes.Buffer
 	h := &fanoutfn.Handler{Registry: fanOut.Registry, Lambda: lambda, ExportFunction: "export", Concurrency: 2, Segments: 2,
-		Log: s.h.Log, Metrics: &metrics}
+		Log: s.log, Metrics: &metrics}
 	sum, err := h.Handle(ctx, fanoutfn.ManualRun(s.day))
 	if err != nil {
 		t.Errorf("fan-out: %v", err)

@@ -1,17 +1,21 @@
 // Package reliability is the fault-injection suite of "Retries that lose
-// nothing": the production wiring (app.New, exportfn.Handler) delivers
-// org-days to the emulators through fault-injecting proxies
-// (internal/faultproxy) that make S3, STS, KMS, DynamoDB and Azure fail
-// the way the cloud does, and every scenario ends with exactly one
-// complete file per org-day, a consistent ledger, nothing lost, nothing
-// duplicated, nothing partial.
+// nothing": the production wiring (app.New, App.Delivery behind
+// exportfn.Handler) delivers org-days to the emulators through
+// fault-injecting proxies (internal/localdev/faultproxy) that make S3, STS,
+// KMS, DynamoDB and Azure fail the way the cloud does, and every scenario
+// ends with exactly one complete file per org-day, a consistent ledger,
+// nothing lost, nothing duplicated, nothing partial.
 //
 // Run it alone (it takes a few minutes):
 //
-//	AUDITLOG_REQUIRE_EMULATORS=1 go test -count=1 -run TestFaults ./internal/reliability/
+//	AUDITLOG_REQUIRE_EMULATORS=1 go test -count=1 -run TestFaults ./internal/localdev/reliability/
 //
 // and with AUDITLOG_WRITE_RELIABILITY=1 to rewrite the results table in
 // docs/reliability.md.
+//
+// The suite builds no delivery of its own: it takes the one internal/app
+// builds (App.Delivery), as the functions do, and a scenario that needs a
+// shorter lease copies it.
 package reliability
 
 import (
@@ -50,6 +54,7 @@ import (
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/csvenc"
+	"github.com/contentful/auditlogs/internal/delivery"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/exportfn"
 	"github.com/contentful/auditlogs/internal/exportjob"
@@ -101,7 +106,9 @@ type suite struct {
 
 	cfg app.Config
 	a   *app.App
-	h   *exportfn.Handler
+	d   *delivery.Service // the export function's delivery (App.Delivery)
+	h   *exportfn.Handler // the export function's handler, around d
+	log *slog.Logger      // d's log, writing to logs
 	day audit.Day
 
 	// Direct clients of the emulators, past the proxies, for setting up
@@ -112,7 +119,7 @@ type suite struct {
 	store  *dynamostore.Store
 	blobs  *container.Client
 
-	logs *testenv.SyncBuffer // the handler's log lines
+	logs *testenv.SyncBuffer // the delivery's log lines
 
 	mu        sync.Mutex
 	secrets   []string // SAS signatures handed out, never to be seen in output
@@ -314,8 +321,9 @@ func setup(t *testing.T) *suite {
 	if s.a.Ledger == nil {
 		t.Fatal("no ledger: AUDITLOG_LEDGER_TABLE is not set")
 	}
-	s.h = &exportfn.Handler{Exporter: s.a.Exporter, Ledger: s.a.Ledger, Lease: s.cfg.Lease,
-		Log: slog.New(slog.NewJSONHandler(s.logs, nil))}
+	s.log = slog.New(slog.NewJSONHandler(s.logs, nil))
+	s.d = s.a.Delivery(s.log)
+	s.h = &exportfn.Handler{Delivery: s.d}
 	// Yesterday: over, and inside the log store's retention.
 	s.day = audit.DayOf(time.Now()).AddDays(-1)
 
@@ -490,7 +498,7 @@ func (p padded) Write(ctx context.Context, events []audit.Event) error {
 
 // attempt is one invocation's result.
 type attempt struct {
-	out exportfn.Outcome
+	out delivery.Outcome
 	err error
 }
 
@@ -900,29 +908,29 @@ func (s *suite) startRIE(t *testing.T, bin string) *testenv.Server {
 
 // invokeRIE invokes the function synchronously through the emulator's
 // invoke API and decodes its answer: the outcome, or its error.
-func invokeRIE(base string, p exportjob.Payload) (exportfn.Outcome, error) {
+func invokeRIE(base string, p exportjob.Payload) (delivery.Outcome, error) {
 	body, _ := json.Marshal(p)
 	c := &http.Client{Timeout: 10 * time.Minute}
 	resp, err := c.Post(base+"/2015-03-31/functions/function/invocations", "application/json", bytes.NewReader(body))
 	if err != nil {
-		return exportfn.Outcome{}, err
+		return delivery.Outcome{}, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return exportfn.Outcome{}, err
+		return delivery.Outcome{}, err
 	}
 	var fnErr struct {
 		Message string `json:"errorMessage"`
 		Type    string `json:"errorType"`
 	}
 	if json.Unmarshal(b, &fnErr) == nil && fnErr.Type != "" {
-		return exportfn.Outcome{}, fmt.Errorf("function error %s: %s", fnErr.Type, fnErr.Message)
+		return delivery.Outcome{}, fmt.Errorf("function error %s: %s", fnErr.Type, fnErr.Message)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return exportfn.Outcome{}, fmt.Errorf("invoke: status %d: %s", resp.StatusCode, b)
+		return delivery.Outcome{}, fmt.Errorf("invoke: status %d: %s", resp.StatusCode, b)
 	}
-	var out exportfn.Outcome
+	var out delivery.Outcome
 	if err := json.Unmarshal(b, &out); err != nil {
 		return out, fmt.Errorf("invoke: %w: %s", err, b)
 	}

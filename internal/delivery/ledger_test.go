@@ -1,4 +1,4 @@
-package exportfn
+package delivery
 
 import (
 	"bytes"
@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/contentful/auditlogs/internal/audit"
@@ -58,15 +57,25 @@ func newLedger(t *testing.T) *ledger.Ledger {
 	t.Helper()
 	moto := testenv.Moto(t)
 	db := dynamodb.NewFromConfig(testenv.AWSConfig(t, testenv.Endpoints{Default: moto.URL}))
-	table := testenv.UniqueName("exportfn-ledger")
+	table := testenv.UniqueName("delivery-ledger")
 	if err := ledger.CreateTable(context.Background(), db, table); err != nil {
 		t.Fatal(err)
 	}
 	return ledger.New(db, table)
 }
 
-func inLambda(id string) context.Context {
-	return lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: id})
+// as is j run by owner (as a Lambda invocation of that request ID).
+func as(owner string, j Job) Job {
+	j.Owner = owner
+	return j
+}
+
+func mustDay(s string) audit.Day {
+	d, err := audit.ParseDay(s)
+	if err != nil {
+		panic(err)
+	}
+	return d
 }
 
 // TestConcurrentInvocationsDeliverOnce: two invocations of one org-day at
@@ -76,15 +85,15 @@ func inLambda(id string) context.Context {
 func TestConcurrentInvocationsDeliverOnce(t *testing.T) {
 	l := newLedger(t)
 	x := &countingExporter{gate: make(chan struct{})}
-	h := &Handler{Exporter: x, Ledger: l, Log: slog.New(slog.DiscardHandler)}
-	p := exportjob.Payload{OrgID: "acme", Day: "2026-11-24", Attempt: 1}
+	svc := &Service{Exporter: x, Ledger: l, Log: slog.New(slog.DiscardHandler)}
+	p := Job{OrgID: "acme", Day: mustDay("2026-11-24"), Attempt: 1}
 
 	first := make(chan error, 1)
-	go func() { _, err := h.Handle(inLambda("inv-1"), p); first <- err }()
+	go func() { _, err := svc.RunJob(context.Background(), as("inv-1", p)); first <- err }()
 	for x.calls.Load() == 0 { // the first export holds the lease now
 		time.Sleep(5 * time.Millisecond)
 	}
-	res, err := h.Handle(inLambda("inv-2"), p)
+	res, err := svc.RunJob(context.Background(), as("inv-2", p))
 	if err != nil || res.Key != "" || res.Skipped != exportjob.SkippedLeased {
 		t.Fatalf("second invocation: %+v, %v; want a clean skip", res, err)
 	}
@@ -95,12 +104,12 @@ func TestConcurrentInvocationsDeliverOnce(t *testing.T) {
 	if n := x.calls.Load(); n != 1 {
 		t.Fatalf("%d exports, want 1", n)
 	}
-	res, err = h.Handle(inLambda("inv-3"), p)
+	res, err = svc.RunJob(context.Background(), as("inv-3", p))
 	if err != nil || res.Key != "p/acme.csv" || res.Rows != 7 || res.Skipped != exportjob.SkippedDelivered || x.calls.Load() != 1 {
 		t.Fatalf("duplicate after delivery: %+v, %v, %d exports", res, err, x.calls.Load())
 	}
 	p.Force = true
-	if _, err := h.Handle(inLambda("inv-4"), p); err != nil || x.calls.Load() != 2 {
+	if _, err := svc.RunJob(context.Background(), as("inv-4", p)); err != nil || x.calls.Load() != 2 {
 		t.Fatalf("forced: %v, %d exports", err, x.calls.Load())
 	}
 }
@@ -112,11 +121,11 @@ func TestPermanentFailureRecordedThenFixed(t *testing.T) {
 	ctx := context.Background()
 	l := newLedger(t)
 	x := &countingExporter{fail: errors.Join(sink.ErrAccessDenied, errors.New("assume role for org acme: AccessDenied: sts:ExternalId"))}
-	h := &Handler{Exporter: x, Ledger: l, Log: slog.New(slog.DiscardHandler)}
-	p := exportjob.Payload{OrgID: "acme", Day: "2026-11-24", Attempt: 1}
-	day, _ := audit.ParseDay(p.Day)
+	svc := &Service{Exporter: x, Ledger: l, Log: slog.New(slog.DiscardHandler)}
+	p := Job{OrgID: "acme", Day: mustDay("2026-11-24"), Attempt: 1}
+	day := p.Day
 
-	if _, err := h.Handle(inLambda("inv-1"), p); !exportjob.IsPermanent(err) {
+	if _, err := svc.RunJob(context.Background(), as("inv-1", p)); !exportjob.IsPermanent(err) {
 		t.Fatalf("err = %v, want permanent", err)
 	}
 	e, _, err := l.Get(ctx, "acme", day)
@@ -124,10 +133,10 @@ func TestPermanentFailureRecordedThenFixed(t *testing.T) {
 		t.Fatalf("ledger after the failure: %+v, %v", e, err)
 	}
 	// The customer fixes the trust policy; the next daily run tries again.
-	if _, err := h.Handle(inLambda("inv-2"), p); err != nil {
+	if _, err := svc.RunJob(context.Background(), as("inv-2", p)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.Handle(inLambda("inv-3"), p); err != nil {
+	if _, err := svc.RunJob(context.Background(), as("inv-3", p)); err != nil {
 		t.Fatal(err)
 	}
 	e, _, _ = l.Get(ctx, "acme", day)
@@ -173,18 +182,18 @@ func (o oneDestination) Get(context.Context, string) (destination.Destination, e
 func TestExportEndsBeforeItsLease(t *testing.T) {
 	l := newLedger(t)
 	const lease, margin = 2 * time.Second, 500 * time.Millisecond
-	day, _ := audit.ParseDay("2026-11-24")
+	day := mustDay("2026-11-24")
 	objects := memsink.New()
 	st := stallingSink{s: objects, deadline: make(chan time.Time, 1)}
 	x := &export.Exporter{Destinations: oneDestination{destination.Destination{OrgID: "acme", Kind: destination.KindS3, Enabled: true}},
 		Store: &genstore.Store{Events: 10}, Sinks: st, Now: func() time.Time { return day.End().Add(time.Hour) }}
-	h := &Handler{Exporter: x, Ledger: l, Lease: lease, LeaseMargin: margin, Log: slog.New(slog.DiscardHandler)}
+	svc := &Service{Exporter: x, Ledger: l, Lease: lease, LeaseMargin: margin, Log: slog.New(slog.DiscardHandler)}
 	// The caller's own deadline is far later: without the lease's bound
 	// the export would run into it.
-	ctx, cancel := context.WithTimeout(inLambda("inv-1"), 10*lease)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*lease)
 	defer cancel()
 	before := time.Now()
-	_, err := h.Handle(ctx, exportjob.Payload{OrgID: "acme", Day: day.String(), Attempt: 1})
+	_, err := svc.RunJob(ctx, Job{OrgID: "acme", Day: day, Attempt: 1, Owner: "inv-1"})
 	if err == nil || exportjob.IsPermanent(err) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "before the org-day's lease runs out") {
 		t.Fatalf("err = %v, want a transient deadline error naming the lease", err)
 	}
@@ -226,21 +235,21 @@ func (g *gatedExporter) Export(_ context.Context, org string, day audit.Day) (ex
 func TestLostLeaseIsNotSuccess(t *testing.T) {
 	ctx := context.Background()
 	l := newLedger(t)
-	day, _ := audit.ParseDay("2026-11-24")
-	p := exportjob.Payload{OrgID: "acme", Day: day.String(), Attempt: 1}
+	day := mustDay("2026-11-24")
+	p := Job{OrgID: "acme", Day: day, Attempt: 1}
 	const lease = 2 * time.Second
 	a := &gatedExporter{started: make(chan struct{}), gate: make(chan struct{})}
-	ha := &Handler{Exporter: a, Ledger: l, Lease: lease, LeaseMargin: lease / 4, Log: slog.New(slog.DiscardHandler)}
+	sa := &Service{Exporter: a, Ledger: l, Lease: lease, LeaseMargin: lease / 4, Log: slog.New(slog.DiscardHandler)}
 	errA := make(chan error, 1)
-	go func() { _, err := ha.Handle(inLambda("inv-a"), p); errA <- err }()
+	go func() { _, err := sa.RunJob(context.Background(), as("inv-a", p)); errA <- err }()
 	<-a.started
 
 	b := &countingExporter{}
-	hb := &Handler{Exporter: b, Ledger: l, Log: slog.New(slog.DiscardHandler)}
+	sb := &Service{Exporter: b, Ledger: l, Log: slog.New(slog.DiscardHandler)}
 	// B is retried, as Lambda would, until A's lease has run out.
 	deadline := time.Now().Add(10 * lease)
 	for n := 1; ; n++ {
-		out, err := hb.Handle(inLambda(fmt.Sprintf("inv-b%d", n)), p)
+		out, err := sb.RunJob(context.Background(), as(fmt.Sprintf("inv-b%d", n), p))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -267,9 +276,9 @@ func TestLostLeaseIsNotSuccess(t *testing.T) {
 	for !time.Now().After(e.LateAt) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	out, err := hb.Handle(inLambda("inv-c"), p)
+	out, err := sb.RunJob(context.Background(), as("inv-c", p))
 	if err != nil || out.Skipped != "" || b.calls.Load() != 2 {
-		t.Fatalf("the next export: %+v, %v, %d exports by B's handler; want a delivery", out, err, b.calls.Load())
+		t.Fatalf("the next export: %+v, %v, %d exports by B's service; want a delivery", out, err, b.calls.Load())
 	}
 	if e, _, _ := l.Get(ctx, "acme", day); !e.Current() {
 		t.Fatalf("ledger after the new delivery: %+v, want current", e)
@@ -298,17 +307,17 @@ func TestFinishFailureReleasesLease(t *testing.T) {
 	ctx := context.Background()
 	l := &finishFails{Ledger: newLedger(t)}
 	x := &countingExporter{}
-	h := &Handler{Exporter: x, Ledger: l, Log: slog.New(slog.DiscardHandler)}
-	p := exportjob.Payload{OrgID: "acme", Day: "2026-11-24", Attempt: 1}
-	if _, err := h.Handle(inLambda("inv-1"), p); err == nil || exportjob.IsPermanent(err) {
+	svc := &Service{Exporter: x, Ledger: l, Log: slog.New(slog.DiscardHandler)}
+	p := Job{OrgID: "acme", Day: mustDay("2026-11-24"), Attempt: 1}
+	if _, err := svc.RunJob(context.Background(), as("inv-1", p)); err == nil || exportjob.IsPermanent(err) {
 		t.Fatalf("err = %v, want transient", err)
 	}
-	day, _ := audit.ParseDay(p.Day)
+	day := p.Day
 	if e, _, _ := l.Get(ctx, "acme", day); e.Status != ledger.Failed || e.LeaseOwner != "" || !strings.Contains(e.LastError, "delivered, but") {
 		t.Fatalf("ledger: %+v; want failed, no lease, the cause", e)
 	}
 	p.Attempt = 2
-	out, err := h.Handle(inLambda("inv-2"), p)
+	out, err := svc.RunJob(context.Background(), as("inv-2", p))
 	if err != nil || out.Skipped != "" || x.calls.Load() != 2 {
 		t.Fatalf("retry: %+v, %v, %d exports; want a delivery", out, err, x.calls.Load())
 	}
