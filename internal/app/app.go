@@ -55,7 +55,7 @@ type Config struct {
 	PartSize      int64    // AUDITLOG_PART_SIZE_MIB: S3 part and Azure block size (default 8)
 	Concurrency   int      // AUDITLOG_UPLOAD_CONCURRENCY: parts or blocks in flight (default 4)
 	// AUDITLOG_LEASE_SECONDS: how long an export holds its org-day's lease
-	// in the ledger (default 1020, 17 minutes). It must exceed
+	// in the ledger (default exportjob.Lease). It must exceed
 	// FunctionTimeout plus exportjob.LeaseMargin, so that a live export's
 	// lease never runs out; tests shorten both to see a dead export's
 	// lease run out.
