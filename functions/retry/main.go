@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/contentful/auditlogs/internal/app"
+	"github.com/contentful/auditlogs/internal/config"
 	"github.com/contentful/auditlogs/internal/exportfn"
 	"github.com/contentful/auditlogs/internal/retryfn"
 )
@@ -34,16 +35,16 @@ func main() {
 }
 
 func build(log *slog.Logger) (*retryfn.Handler, error) {
-	queue := os.Getenv("AUDITLOG_RETRY_QUEUE_URL")
+	queue := os.Getenv(config.EnvRetryQueueURL)
 	if queue == "" {
-		return nil, fmt.Errorf("environment variable AUDITLOG_RETRY_QUEUE_URL is not set")
+		return nil, fmt.Errorf("environment variable %s is not set", config.EnvRetryQueueURL)
 	}
-	cfg, err := app.FromEnv()
+	cfg, err := config.FromEnv()
 	if err != nil {
 		return nil, err
 	}
 	if cfg.LedgerTable == "" {
-		return nil, fmt.Errorf("environment variable AUDITLOG_LEDGER_TABLE is not set")
+		return nil, fmt.Errorf("environment variable %s is not set", config.EnvLedgerTable)
 	}
 	a, err := app.New(context.Background(), cfg)
 	if err != nil {
