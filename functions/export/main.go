@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -36,8 +35,8 @@ func build() (*app.App, error) {
 		return nil, err
 	}
 	// Without the ledger, duplicate invocations would deliver twice.
-	if cfg.LedgerTable == "" {
-		return nil, fmt.Errorf("environment variable %s is not set", config.EnvLedgerTable)
+	if err := cfg.Require(config.Export); err != nil {
+		return nil, err
 	}
 	return app.New(context.Background(), cfg)
 }

@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 
@@ -35,16 +34,14 @@ func main() {
 }
 
 func build(log *slog.Logger) (*retryfn.Handler, error) {
-	queue := os.Getenv(config.EnvRetryQueueURL)
-	if queue == "" {
-		return nil, fmt.Errorf("environment variable %s is not set", config.EnvRetryQueueURL)
-	}
 	cfg, err := config.FromEnv()
 	if err != nil {
 		return nil, err
 	}
-	if cfg.LedgerTable == "" {
-		return nil, fmt.Errorf("environment variable %s is not set", config.EnvLedgerTable)
+	// Its queue, and the ledger, without which a retry could deliver a
+	// delivered day again.
+	if err := cfg.Require(config.Retry); err != nil {
+		return nil, err
 	}
 	a, err := app.New(context.Background(), cfg)
 	if err != nil {
@@ -54,7 +51,7 @@ func build(log *slog.Logger) (*retryfn.Handler, error) {
 	return &retryfn.Handler{
 		Export:   &exportfn.Handler{Exporter: a.Exporter, Ledger: a.Ledger, Lease: a.Config.Lease, Log: log},
 		SQS:      sqs.NewFromConfig(a.AWS),
-		QueueURL: queue,
+		QueueURL: cfg.RetryQueueURL,
 		Log:      log,
 		Metrics:  os.Stdout,
 	}, nil

@@ -1,6 +1,8 @@
 // Package config is the configuration contract of the Lambda functions
 // and auditctl: the name of every AUDITLOG_* environment variable, the
-// defaults, and Config with the one FromEnv that reads and checks it.
+// defaults, Config with the one FromEnv that reads and checks it, and, per
+// function, the variables it requires and those it may have (Function,
+// Validate), against which the stack's environments are checked.
 //
 // It is a leaf: besides the standard library it imports only the export's
 // contract, internal/exportjob, for the timing defaults; never app, a
