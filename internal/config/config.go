@@ -24,7 +24,7 @@ import (
 const Prefix = "AUDITLOG_"
 
 // The variables, named after them. README.md's configuration table lists
-// each one; Config says what each means.
+// each one (a test holds the two together); Config says what each means.
 const (
 	EnvEventsTable   = "AUDITLOG_EVENTS_TABLE"
 	EnvRegistryTable = "AUDITLOG_REGISTRY_TABLE"
