@@ -21,6 +21,7 @@ import (
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/backfill"
+	"github.com/contentful/auditlogs/internal/config"
 	"github.com/contentful/auditlogs/internal/exportfn"
 )
 
@@ -86,7 +87,7 @@ out by itself). The exit code is 1 unless every day was delivered.`,
 				return err
 			}
 			if onlyMissing && a.Ledger == nil {
-				return usageError{errors.New("--only-missing needs the delivery ledger: environment variable AUDITLOG_LEDGER_TABLE is not set")}
+				return usageError{fmt.Errorf("--only-missing needs the delivery ledger: environment variable %s is not set", config.EnvLedgerTable)}
 			}
 			// One clear error rather than the same failure for every day.
 			d, err := a.Registry.Get(cmd.Context(), org)

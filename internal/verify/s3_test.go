@@ -146,7 +146,7 @@ func pathStyle(cfg aws.Config) *s3.Client {
 }
 
 // productionApp builds the App as the Lambda functions and auditctl do
-// (app.FromEnv, app.New) from the environment given, on top of settings
+// (config.FromEnv, app.New) from the environment given, on top of settings
 // that keep the SDK away from any real cloud.
 func productionApp(t *testing.T, env map[string]string) *app.App {
 	t.Helper()

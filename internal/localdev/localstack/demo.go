@@ -18,12 +18,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/config"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
@@ -65,7 +66,7 @@ func Demo(ctx context.Context, dir string, out io.Writer, nEvents int) error {
 		return err
 	}
 	if a.Ledger == nil {
-		return fmt.Errorf("environment variable AUDITLOG_LEDGER_TABLE is not set: start the local stack with `make up` and source .local/env")
+		return fmt.Errorf("environment variable %s is not set: start the local stack with `make up` and source .local/env", config.EnvLedgerTable)
 	}
 
 	say("== the customers set up their storage, as the product doc describes")
@@ -294,8 +295,8 @@ func (s *Stack) listS3(ctx context.Context, bucket string) ([]string, error) {
 
 // appAs builds the components with id's credentials, as the function of
 // that identity builds them.
-func (s *Stack) appAs(ctx context.Context, c app.Config, id grants.Identity) (*app.App, error) {
-	return app.New(ctx, c, config.WithCredentialsProvider(s.Identities[id].provider()))
+func (s *Stack) appAs(ctx context.Context, c config.Config, id grants.Identity) (*app.App, error) {
+	return app.New(ctx, c, awsconfig.WithCredentialsProvider(s.Identities[id].provider()))
 }
 
 func prefixOf(p string) string {

@@ -38,7 +38,8 @@ type Store struct {
 	// write (*ShardsMismatchError; see the package doc).
 	Shards int
 	// ShardsName is what the mismatch error calls the Shards setting
-	// ("AUDITLOG_SHARDS" for the functions and auditctl); "Shards" if empty.
+	// (AUDITLOG_SHARDS, config.EnvShards, for the functions and auditctl);
+	// "Shards" if empty.
 	ShardsName string
 	// Retention is how long after its request time DynamoDB TTL may
 	// delete an event.
