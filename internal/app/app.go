@@ -201,7 +201,7 @@ func New(ctx context.Context, c Config, opts ...func(*config.LoadOptions) error)
 	store := dynamostore.New(db, c.EventsTable)
 	store.Shards, store.ShardsName = c.Shards, EnvShards
 	if c.Retention > 0 {
-		store.Retention = c.Retention
+		store.Options.Retention = c.Retention
 	}
 	reg := registry.New(db, c.RegistryTable)
 	sinks := &Sinks{

@@ -80,8 +80,8 @@ func TestRetentionReachesWriterAndExporter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Store.Retention != 40*24*time.Hour || a.Exporter.RetentionOrDefault() != 40*24*time.Hour {
-		t.Fatalf("store retention %s, export retention %s, want 40 days", a.Store.Retention, a.Exporter.RetentionOrDefault())
+	if a.Store.Retention() != 40*24*time.Hour || a.Exporter.RetentionOrDefault() != 40*24*time.Hour {
+		t.Fatalf("store retention %s, export retention %s, want 40 days", a.Store.Retention(), a.Exporter.RetentionOrDefault())
 	}
 	// A shard-count mismatch names the variable.
 	if a.Store.ShardsName != "AUDITLOG_SHARDS" || a.Store.Shards != 16 {
