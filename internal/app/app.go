@@ -2,7 +2,13 @@
 // registry, sinks, exporter) from the environment, once, for the Lambda
 // functions and the CLI alike. Every setting is an environment variable,
 // listed in Config, so a deployment and a local stack differ only in their
-// environment.
+// environment. The log store is the one the configuration names, opened
+// by logstore/factory and held as a logstore.Store: app imports no log
+// store provider.
+//
+// app is the top of the graph: only the functions' mains, cmd/auditctl and
+// the local tooling (internal/localdev) import it, never a package it
+// wires together.
 package app
 
 import (
@@ -29,7 +35,8 @@ import (
 	"github.com/contentful/auditlogs/internal/ingest"
 	"github.com/contentful/auditlogs/internal/ingest/s3rejects"
 	"github.com/contentful/auditlogs/internal/ledger"
-	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
+	"github.com/contentful/auditlogs/internal/logstore"
+	"github.com/contentful/auditlogs/internal/logstore/factory"
 	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/sas"
 	"github.com/contentful/auditlogs/internal/sink"
@@ -39,13 +46,11 @@ import (
 
 // Config is read from these environment variables.
 type Config struct {
-	EventsTable   string   // AUDITLOG_EVENTS_TABLE: the log store
 	RegistryTable string   // AUDITLOG_REGISTRY_TABLE: the destinations
 	LedgerTable   string   // AUDITLOG_LEDGER_TABLE: the delivery ledger (required by the export function; the fan-out's catch-up reads it)
 	KMSKeyUS      string   // AUDITLOG_KMS_KEY_US: key ID or ARN for residency us
 	KMSKeyEU      string   // AUDITLOG_KMS_KEY_EU: key ID or ARN for residency eu
 	EmulatorHosts []string // AUDITLOG_AZURE_EMULATOR_HOSTS: host:port list; empty in production
-	Shards        int      // AUDITLOG_SHARDS: partitions per org-day (default 16; a property of the table)
 	PartSize      int64    // AUDITLOG_PART_SIZE_MIB: S3 part and Azure block size (default 8)
 	Concurrency   int      // AUDITLOG_UPLOAD_CONCURRENCY: parts or blocks in flight (default 4)
 	// AUDITLOG_LEASE_SECONDS: how long an export holds its org-day's lease
@@ -58,10 +63,18 @@ type Config struct {
 	// runs exports (default 900, exportjob.FunctionTimeout; the stack sets
 	// it from the same constant as the function's timeout).
 	FunctionTimeout time.Duration
-	// AUDITLOG_LOG_STORE_RETENTION_DAYS: how long the log store keeps an
-	// event (default 35): the TTL the writer sets, and the oldest day the
-	// export agrees to deliver (an older day may have lost events to TTL).
-	Retention time.Duration
+	// The log store, which factory.Open opens. Unset values stay zero, so
+	// that the store's own defaults apply.
+	//  - AUDITLOG_LOG_STORE: its kind (Kind; default dynamodb, factory.Kinds).
+	//  - AUDITLOG_EVENTS_TABLE: the DynamoDB store's table (DynamoDB.Table).
+	//  - AUDITLOG_SHARDS: partitions per org-day (DynamoDB.Options.Shards,
+	//    default dynamostore.DefaultShards; a property of the table).
+	//  - AUDITLOG_LOG_STORE_RETENTION_DAYS: how long the store keeps an
+	//    event (DynamoDB.Options.Retention, default
+	//    dynamostore.DefaultRetention): the TTL the writer sets, and the
+	//    oldest day the export agrees to deliver (an older day may have
+	//    lost events to TTL).
+	LogStore factory.Config
 
 	// The ingest function's settings; the others ignore them.
 	IncludePOST   bool   // AUDITLOG_INGEST_INCLUDE_POST: "true" audits creates (POST) too; default false, as the product doc says
@@ -76,16 +89,15 @@ type Config struct {
 // FromEnv reads Config; a malformed value is an error naming the variable.
 func FromEnv() (Config, error) {
 	c := Config{
-		EventsTable:   os.Getenv("AUDITLOG_EVENTS_TABLE"),
 		RegistryTable: os.Getenv("AUDITLOG_REGISTRY_TABLE"),
 		LedgerTable:   os.Getenv("AUDITLOG_LEDGER_TABLE"),
-		Shards:        dynamostore.DefaultShards,
 		PartSize:      8 << 20,
 		Concurrency:   4,
 		Lease:         exportjob.Lease,
 
 		FunctionTimeout: exportjob.FunctionTimeout,
-		Retention:       dynamostore.DefaultRetention,
+
+		LogStore: factory.Config{Kind: factory.DefaultKind, DynamoDB: factory.DynamoDB{Table: os.Getenv("AUDITLOG_EVENTS_TABLE")}},
 
 		ExportFunction:    os.Getenv("AUDITLOG_EXPORT_FUNCTION"),
 		FanOutConcurrency: 16,
@@ -103,11 +115,17 @@ func FromEnv() (Config, error) {
 	default:
 		return c, fmt.Errorf("environment variable AUDITLOG_INGEST_INCLUDE_POST=%q: want true or false", v)
 	}
+	if v := os.Getenv(EnvLogStore); v != "" {
+		if err := factory.CheckKind(v); err != nil {
+			return c, fmt.Errorf("environment variable %s=%q: %w", EnvLogStore, v, err)
+		}
+		c.LogStore.Kind = v
+	}
 	readKeyEnv(&c)
 	for _, v := range []struct {
 		name string
 		dst  *int
-	}{{EnvShards, &c.Shards}, {"AUDITLOG_UPLOAD_CONCURRENCY", &c.Concurrency}, {"AUDITLOG_FANOUT_CONCURRENCY", &c.FanOutConcurrency}} {
+	}{{EnvShards, &c.LogStore.DynamoDB.Options.Shards}, {"AUDITLOG_UPLOAD_CONCURRENCY", &c.Concurrency}, {"AUDITLOG_FANOUT_CONCURRENCY", &c.FanOutConcurrency}} {
 		if s := os.Getenv(v.name); s != "" {
 			n, err := strconv.Atoi(s)
 			if err != nil || n < 1 {
@@ -128,7 +146,7 @@ func FromEnv() (Config, error) {
 		if err != nil || n < 2 {
 			return c, fmt.Errorf("environment variable AUDITLOG_LOG_STORE_RETENTION_DAYS=%q: want a whole number of days, at least 2", s)
 		}
-		c.Retention = time.Duration(n) * 24 * time.Hour
+		c.LogStore.DynamoDB.Options.Retention = time.Duration(n) * 24 * time.Hour
 	}
 	if s := os.Getenv("AUDITLOG_LEASE_SECONDS"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -151,7 +169,7 @@ func FromEnv() (Config, error) {
 		return c, fmt.Errorf("environment variable AUDITLOG_LEASE_SECONDS=%q: want more than the function's timeout (AUDITLOG_FUNCTION_TIMEOUT_SECONDS, %d) plus the lease margin (%d): at least %d",
 			strconv.Itoa(int(c.Lease.Seconds())), int(c.FunctionTimeout.Seconds()), int(exportjob.LeaseMargin.Seconds()), int(floor.Seconds())+1)
 	}
-	for name, v := range map[string]string{"AUDITLOG_EVENTS_TABLE": c.EventsTable, "AUDITLOG_REGISTRY_TABLE": c.RegistryTable} {
+	for name, v := range map[string]string{"AUDITLOG_EVENTS_TABLE": c.LogStore.DynamoDB.Table, "AUDITLOG_REGISTRY_TABLE": c.RegistryTable} {
 		if v == "" {
 			return c, fmt.Errorf("environment variable %s is not set", name)
 		}
@@ -165,7 +183,7 @@ type App struct {
 	Config   Config
 	AWS      aws.Config
 	DynamoDB *dynamodb.Client
-	Store    *dynamostore.Store
+	Store    logstore.Store // the log store of Config.LogStore
 	Registry *registry.Registry
 	Ledger   *ledger.Ledger // nil without AUDITLOG_LEDGER_TABLE
 	Exporter *export.Exporter
@@ -175,9 +193,12 @@ type App struct {
 	SAS   *sas.Decrypter
 }
 
-// EnvShards is the variable of Config.Shards, which the log store names
-// when the table's recorded shard count differs from it.
+// EnvShards is the variable of the DynamoDB store's shard count, which the
+// store names when the table's recorded shard count differs from it.
 const EnvShards = "AUDITLOG_SHARDS"
+
+// EnvLogStore is the variable of Config.LogStore.Kind.
+const EnvLogStore = "AUDITLOG_LOG_STORE"
 
 // Load is what a Lambda function or auditctl starts with: the Config of
 // the environment (FromEnv), then the App (New).
@@ -198,10 +219,11 @@ func New(ctx context.Context, c Config, opts ...func(*config.LoadOptions) error)
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
 	db := dynamodb.NewFromConfig(awsCfg)
-	store := dynamostore.New(db, c.EventsTable)
-	store.Shards, store.ShardsName = c.Shards, EnvShards
-	if c.Retention > 0 {
-		store.Options.Retention = c.Retention
+	sc := c.LogStore
+	sc.DynamoDB.Options.ShardsName = EnvShards
+	store, err := factory.Open(sc, factory.Clients{DynamoDB: db})
+	if err != nil {
+		return nil, fmt.Errorf("environment variable %s=%q: %w", EnvLogStore, sc.Kind, err)
 	}
 	reg := registry.New(db, c.RegistryTable)
 	sinks := &Sinks{
@@ -214,7 +236,7 @@ func New(ctx context.Context, c Config, opts ...func(*config.LoadOptions) error)
 	}
 	a := &App{
 		Config: c, AWS: awsCfg, DynamoDB: db, Store: store, Registry: reg,
-		Exporter: &export.Exporter{Destinations: reg, Store: store, Sinks: sinks, Retention: c.Retention},
+		Exporter: &export.Exporter{Destinations: reg, Store: store, Sinks: sinks, Retention: store.Retention()},
 		Sinks:    sinks, SAS: sinks.SAS,
 	}
 	if c.LedgerTable != "" {
