@@ -79,7 +79,7 @@ out by itself). The exit code is 1 unless every day was delivered.`,
 			if err != nil {
 				return err
 			}
-			days, err := backfill.Days(fromDay, toDay, time.Now(), a.Exporter.RetentionOrDefault())
+			days, err := backfill.Days(fromDay, toDay, time.Now(), a.Exporter.Retention)
 			var re *backfill.RangeError
 			if errors.As(err, &re) {
 				return usageError{fmt.Errorf("--%s %s: %s", re.Field, re.Value, re.Reason)}

@@ -2,7 +2,13 @@
 // registry, sinks, exporter) from the environment, once, for the Lambda
 // functions and the CLI alike, from a config.Config. Every setting is an
 // environment variable (internal/config), so a deployment and a local
-// stack differ only in their environment.
+// stack differ only in their environment. The log store is the one the
+// configuration names, opened by logstore/factory and held as a
+// logstore.Store: app imports no log store provider.
+//
+// app is the top of the graph: only the functions' mains, cmd/auditctl and
+// the local tooling (internal/localdev) import it, never a package it
+// wires together.
 package app
 
 import (
@@ -27,7 +33,8 @@ import (
 	"github.com/contentful/auditlogs/internal/ingest"
 	"github.com/contentful/auditlogs/internal/ingest/s3rejects"
 	"github.com/contentful/auditlogs/internal/ledger"
-	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
+	"github.com/contentful/auditlogs/internal/logstore"
+	"github.com/contentful/auditlogs/internal/logstore/factory"
 	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/sas"
 	"github.com/contentful/auditlogs/internal/sink"
@@ -41,7 +48,7 @@ type App struct {
 	Config   config.Config
 	AWS      aws.Config
 	DynamoDB *dynamodb.Client
-	Store    *dynamostore.Store
+	Store    logstore.Store // the log store of Config.LogStore
 	Registry *registry.Registry
 	Ledger   *ledger.Ledger // nil without AUDITLOG_LEDGER_TABLE
 	Exporter *export.Exporter
@@ -70,10 +77,12 @@ func New(ctx context.Context, c config.Config, opts ...func(*awsconfig.LoadOptio
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
 	db := dynamodb.NewFromConfig(awsCfg)
-	store := dynamostore.New(db, c.EventsTable)
-	store.Shards, store.ShardsName = c.Shards, config.EnvShards
-	if c.Retention > 0 {
-		store.Retention = c.Retention
+	sc := factory.Config{Kind: c.LogStore, DynamoDB: factory.DynamoDB{Table: c.EventsTable}}
+	sc.DynamoDB.Options.Shards, sc.DynamoDB.Options.ShardsName = c.Shards, config.EnvShards
+	sc.DynamoDB.Options.Retention = c.Retention
+	store, err := factory.Open(sc, factory.Clients{DynamoDB: db})
+	if err != nil {
+		return nil, fmt.Errorf("environment variable %s=%q: %w", config.EnvLogStore, c.LogStore, err)
 	}
 	reg := registry.New(db, c.RegistryTable)
 	sinks := &Sinks{
@@ -86,7 +95,7 @@ func New(ctx context.Context, c config.Config, opts ...func(*awsconfig.LoadOptio
 	}
 	a := &App{
 		Config: c, AWS: awsCfg, DynamoDB: db, Store: store, Registry: reg,
-		Exporter: &export.Exporter{Destinations: reg, Store: store, Sinks: sinks, Retention: c.Retention},
+		Exporter: &export.Exporter{Destinations: reg, Store: store, Sinks: sinks, Retention: store.Retention()},
 		Sinks:    sinks, SAS: sinks.SAS,
 	}
 	if c.LedgerTable != "" {

@@ -2,12 +2,12 @@ package app_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/config"
-	"github.com/contentful/auditlogs/internal/export"
 	"github.com/contentful/auditlogs/internal/grants"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/sink/azuresink"
@@ -15,18 +15,27 @@ import (
 )
 
 // TestRetentionReachesWriterAndExporter: AUDITLOG_LOG_STORE_RETENTION_DAYS
-// is the TTL the log store's writer sets and the export's oldest day.
+// is the TTL the log store's writer sets and the export's oldest day;
+// unset, both are the store's own default.
 func TestRetentionReachesWriterAndExporter(t *testing.T) {
-	a, err := app.New(context.Background(), config.Config{EventsTable: "e", RegistryTable: "r", Shards: 16, Retention: 40 * 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range []struct{ set, want time.Duration }{{40 * 24 * time.Hour, 40 * 24 * time.Hour}, {0, dynamostore.DefaultRetention}} {
+		a, err := app.New(context.Background(), config.Config{EventsTable: "e", RegistryTable: "r", Retention: c.set})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := a.Store.(*dynamostore.Store) // the default kind
+		if s.Retention() != c.want || a.Exporter.Retention != c.want {
+			t.Fatalf("retention %s: store retention %s, export retention %s, want %s", c.set, s.Retention(), a.Exporter.Retention, c.want)
+		}
+		// A shard-count mismatch names the variable.
+		if s.ShardsName != config.EnvShards || s.Shards != dynamostore.DefaultShards {
+			t.Fatalf("store shards %d named %q, want %d named %s", s.Shards, s.ShardsName, dynamostore.DefaultShards, config.EnvShards)
+		}
 	}
-	if a.Store.Retention != 40*24*time.Hour || a.Exporter.RetentionOrDefault() != 40*24*time.Hour {
-		t.Fatalf("store retention %s, export retention %s, want 40 days", a.Store.Retention, a.Exporter.RetentionOrDefault())
-	}
-	// A shard-count mismatch names the variable.
-	if a.Store.ShardsName != "AUDITLOG_SHARDS" || a.Store.Shards != 16 {
-		t.Fatalf("store shards %d named %q, want 16 named AUDITLOG_SHARDS", a.Store.Shards, a.Store.ShardsName)
+	// An unknown kind names the variable and the value.
+	_, err := app.New(context.Background(), config.Config{EventsTable: "e", RegistryTable: "r", LogStore: "lake"})
+	if err == nil || !strings.Contains(err.Error(), "AUDITLOG_LOG_STORE") || !strings.Contains(err.Error(), `"lake"`) {
+		t.Fatalf("kind lake: %v, want an error naming AUDITLOG_LOG_STORE and the value", err)
 	}
 }
 
@@ -39,9 +48,6 @@ func TestConfigDefaultsAreTheComponents(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"shards", config.DefaultShards, dynamostore.DefaultShards},
-		{"log store retention", config.DefaultRetention, dynamostore.DefaultRetention},
-		{"export retention", config.DefaultRetention, export.DefaultRetention},
 		{"S3 part size", int64(config.DefaultPartSizeMiB << 20), int64(s3sink.DefaultPartSize)},
 		{"Azure block size", int64(config.DefaultPartSizeMiB << 20), int64(azuresink.DefaultBlockSize)},
 		{"S3 upload concurrency", config.DefaultUploadConcurrency, s3sink.DefaultConcurrency},

@@ -26,6 +26,7 @@ const Prefix = "AUDITLOG_"
 // The variables, named after them. README.md's configuration table lists
 // each one (a test holds the two together); Config says what each means.
 const (
+	EnvLogStore      = "AUDITLOG_LOG_STORE"
 	EnvEventsTable   = "AUDITLOG_EVENTS_TABLE"
 	EnvRegistryTable = "AUDITLOG_REGISTRY_TABLE"
 	EnvLedgerTable   = "AUDITLOG_LEDGER_TABLE"
@@ -60,19 +61,18 @@ const (
 )
 
 // The defaults of the settings that have one, and the bounds FromEnv
-// checks.
+// checks. The log store's settings (its kind, shard count and retention)
+// have none here: unset, they stay zero and the store's own defaults
+// apply (logstore/factory, dynamostore.Options), each defined once there.
 const (
-	DefaultShards            = 16
 	DefaultPartSizeMiB       = 8
 	MinPartSizeMiB           = 5
 	MaxPartSizeMiB           = 512
 	DefaultUploadConcurrency = 4
 	DefaultFanOutConcurrency = 16
-	DefaultRetentionDays     = 35
 	MinRetentionDays         = 2
 	DefaultRejectsPrefix     = "rejects/"
 
-	DefaultRetention = DefaultRetentionDays * 24 * time.Hour
 	// DefaultLease outlasts DefaultFunctionTimeout plus
 	// exportjob.LeaseMargin; FromEnv refuses a lease that does not
 	// outlast the configured timeout so.
@@ -82,13 +82,14 @@ const (
 
 // Config is read from the environment variables of the comments.
 type Config struct {
-	EventsTable   string   // AUDITLOG_EVENTS_TABLE: the log store
+	LogStore      string   // AUDITLOG_LOG_STORE: the log store's kind, which logstore/factory opens ("" is its default, dynamodb)
+	EventsTable   string   // AUDITLOG_EVENTS_TABLE: the DynamoDB log store's table
 	RegistryTable string   // AUDITLOG_REGISTRY_TABLE: the destinations
 	LedgerTable   string   // AUDITLOG_LEDGER_TABLE: the delivery ledger (required by the export and retry functions; the fan-out's catch-up and the ingest's late events use it)
 	KMSKeyUS      string   // AUDITLOG_KMS_KEY_US: key ID or ARN for residency us
 	KMSKeyEU      string   // AUDITLOG_KMS_KEY_EU: key ID or ARN for residency eu
 	EmulatorHosts []string // AUDITLOG_AZURE_EMULATOR_HOSTS: host:port list; empty in production
-	Shards        int      // AUDITLOG_SHARDS: partitions per org-day (default 16; a property of the table)
+	Shards        int      // AUDITLOG_SHARDS: partitions per org-day of the DynamoDB log store (0: the store's default, dynamostore.DefaultShards; a property of the table)
 	PartSize      int64    // AUDITLOG_PART_SIZE_MIB: S3 part and Azure block size (default 8)
 	Concurrency   int      // AUDITLOG_UPLOAD_CONCURRENCY: parts or blocks in flight (default 4)
 	// AUDITLOG_LEASE_SECONDS: how long an export holds its org-day's lease
@@ -102,8 +103,10 @@ type Config struct {
 	// it from the same constant as the function's timeout).
 	FunctionTimeout time.Duration
 	// AUDITLOG_LOG_STORE_RETENTION_DAYS: how long the log store keeps an
-	// event (default 35): the TTL the writer sets, and the oldest day the
-	// export agrees to deliver (an older day may have lost events to TTL).
+	// event (0: the store's default, dynamostore.DefaultRetention): the
+	// TTL the writer sets, and the oldest day the export agrees to deliver
+	// (an older day may have lost events to TTL), which the export asks
+	// the store for.
 	Retention time.Duration
 
 	// The ingest function's settings; the others ignore them.
@@ -170,16 +173,15 @@ func read(env lookup) (Config, error) {
 // requires none.
 func parse(env lookup) (Config, error) {
 	c := Config{
+		LogStore:      env.get(EnvLogStore),
 		EventsTable:   env.get(EnvEventsTable),
 		RegistryTable: env.get(EnvRegistryTable),
 		LedgerTable:   env.get(EnvLedgerTable),
-		Shards:        DefaultShards,
 		PartSize:      DefaultPartSizeMiB << 20,
 		Concurrency:   DefaultUploadConcurrency,
 		Lease:         DefaultLease,
 
 		FunctionTimeout: DefaultFunctionTimeout,
-		Retention:       DefaultRetention,
 
 		ExportFunction:    env.get(EnvExportFunction),
 		FanOutConcurrency: DefaultFanOutConcurrency,
@@ -268,6 +270,8 @@ func readKeys(c *Config, env lookup) {
 // name, URL or account); "" for the others.
 func (c Config) setting(name string) string {
 	switch name {
+	case EnvLogStore:
+		return c.LogStore
 	case EnvEventsTable:
 		return c.EventsTable
 	case EnvRegistryTable:

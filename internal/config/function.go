@@ -38,16 +38,16 @@ var functionVars = map[Function]struct{ required, optional []string }{
 	},
 	FanOut: {
 		required: []string{EnvEventsTable, EnvRegistryTable, EnvExportFunction},
-		optional: []string{EnvLedgerTable, EnvFanOutConcurrency}, // the ledger for the catch-up
+		optional: []string{EnvLogStore, EnvLedgerTable, EnvFanOutConcurrency}, // the ledger for the catch-up
 	},
 	Ingest: {
 		required: []string{EnvEventsTable, EnvRegistryTable, EnvRejectsBucket},
-		optional: []string{EnvLedgerTable, EnvShards, EnvLogStoreRetentionDays, EnvIngestIncludePOST, EnvRejectsPrefix}, // the ledger for late events
+		optional: []string{EnvLogStore, EnvLedgerTable, EnvShards, EnvLogStoreRetentionDays, EnvIngestIncludePOST, EnvRejectsPrefix}, // the ledger for late events
 	},
 }
 
 // deliveryVars are the optional settings of the functions that deliver.
-var deliveryVars = []string{EnvKMSKeyUS, EnvKMSKeyEU, EnvAzureEmulatorHosts, EnvShards, EnvPartSizeMiB, EnvUploadConcurrency,
+var deliveryVars = []string{EnvLogStore, EnvKMSKeyUS, EnvKMSKeyEU, EnvAzureEmulatorHosts, EnvShards, EnvPartSizeMiB, EnvUploadConcurrency,
 	EnvLogStoreRetentionDays, EnvLeaseSeconds, EnvFunctionTimeoutSeconds}
 
 // Required are the variables f's cold start fails without.

@@ -9,6 +9,10 @@
 // aborts the upload and a failing upload stops the store read. Sinks make
 // nothing visible unless the stream ends cleanly, so a delivery is all or
 // nothing.
+//
+// It reads the log store through logstore.Reader and is given the store's
+// retention (Exporter.Retention): it may not import a log store provider,
+// logstore/factory or internal/app, which wires it to the store.
 package export
 
 import (
