@@ -41,9 +41,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/contentful/auditlogs/internal/exportjob"
-	"github.com/contentful/auditlogs/internal/fanoutfn"
 	"github.com/contentful/auditlogs/internal/grants"
-	"github.com/contentful/auditlogs/internal/ingestfn"
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/metrics"
@@ -652,7 +650,7 @@ func (s *Stack) alarms(name func(string) *string) {
 		s.FanOut.Metric(jsii.String("DestinationDeliveryFailures"), sum), 1)
 	alarm("PermanentFailuresAlarm", "permanent-failures",
 		"A delivery failed for a reason no retry fixes (the customer's role, bucket, container or SAS URL): auditctl status shows which org and why.",
-		service(retryfn.MetricPermanentFailures, fiveMinutes, "Sum"), 1)
+		service(metrics.PermanentFailures, fiveMinutes, "Sum"), 1)
 
 	// The ingest.
 	alarm("IngestFailuresAlarm", "ingest-failures",
@@ -666,10 +664,10 @@ func (s *Stack) alarms(name func(string) *string) {
 		float64(ingestLagAlarm.Milliseconds()), awscloudwatch.TreatMissingData_NOT_BREACHING)
 	alarm("IngestRejectedAlarm", "ingest-rejected",
 		"The ingest rejected malformed request-log records: they are in the rejects bucket under rejects/<day>/ with their reasons (docs/ingest-format.md).",
-		service(ingestfn.MetricRejected, fiveMinutes, "Sum"), 1)
+		service(metrics.IngestRejected, fiveMinutes, "Sum"), 1)
 	alarm("IngestNearMissAlarm", "ingest-near-miss",
 		"The ingest skipped audited requests whose path matches an audited route only when case is ignored (/Spaces/.../Entries/...): perhaps changes that are not audited. The ingest's \"near miss\" log line names the first path and its source.",
-		service(ingestfn.MetricNearMiss, fiveMinutes, "Sum"), 1)
+		service(metrics.IngestSkippedNearMiss, fiveMinutes, "Sum"), 1)
 
 	// The fan-out emits the count once a run (daily), so the period is a
 	// day and a period without data keeps the state: the alarm stays
@@ -678,14 +676,14 @@ func (s *Stack) alarms(name func(string) *string) {
 	// run has alarms of its own (schedule-dlq, fanout-errors).
 	alarmWith("SasExpiringSoonAlarm", "sas-expiring-soon",
 		"Enabled Azure destinations whose SAS URL expires within 30 days or has expired: the fan-out's log names each org and date; ask the customer for a new SAS URL, then auditctl destination put.",
-		service(fanoutfn.MetricSASExpiringSoon, awscdk.Duration_Days(jsii.Number(1)), "Maximum"), 1, 1, awscloudwatch.TreatMissingData_IGNORE)
+		service(metrics.SASExpiringSoon, awscdk.Duration_Days(jsii.Number(1)), "Maximum"), 1, 1, awscloudwatch.TreatMissingData_IGNORE)
 	// The same daily rhythm for registry items the fan-out skipped because
 	// they are not valid destinations: those orgs get nothing until an
 	// operator fixes or deletes the item, so the alarm stays raised until
 	// a run counts none.
 	alarmWith("InvalidRegistryItemsAlarm", "invalid-registry-items",
 		"The daily fan-out skipped registry items that are not valid destinations (edited by hand?): their orgs are not delivered. The fan-out's 'registry item skipped' log lines and auditctl destination list name each org, field and reason; fix with auditctl destination put, or remove with auditctl destination delete.",
-		service(fanoutfn.MetricInvalidRegistryItems, awscdk.Duration_Days(jsii.Number(1)), "Maximum"), 1, 1, awscloudwatch.TreatMissingData_IGNORE)
+		service(metrics.InvalidRegistryItems, awscdk.Duration_Days(jsii.Number(1)), "Maximum"), 1, 1, awscloudwatch.TreatMissingData_IGNORE)
 }
 
 // KeyChangeEvents are the KMS API calls on a SAS key that notify the

@@ -21,8 +21,6 @@ import (
 
 	"github.com/contentful/auditlogs/infra/stack"
 	"github.com/contentful/auditlogs/internal/exportjob"
-	"github.com/contentful/auditlogs/internal/fanoutfn"
-	"github.com/contentful/auditlogs/internal/ingestfn"
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/metrics"
@@ -960,13 +958,13 @@ func TestAlarms(t *testing.T) {
 			}
 		}
 	}
-	for _, m := range []string{retryfn.MetricPermanentFailures, ingestfn.MetricRejected} {
+	for _, m := range []string{metrics.PermanentFailures, metrics.IngestRejected} {
 		has(t, s.tmpl, "AWS::CloudWatch::Alarm", map[string]interface{}{"Namespace": metrics.Namespace, "MetricName": m})
 	}
 	// Near misses of the ingest (a path that matches a route only when
 	// case is ignored): any in five minutes, summed.
 	has(t, s.tmpl, "AWS::CloudWatch::Alarm", map[string]interface{}{
-		"Namespace": metrics.Namespace, "MetricName": ingestfn.MetricNearMiss, "Statistic": "Sum", "Period": 300,
+		"Namespace": metrics.Namespace, "MetricName": metrics.IngestSkippedNearMiss, "Statistic": "Sum", "Period": 300,
 		"EvaluationPeriods": 1, "TreatMissingData": "notBreaching", "AlarmName": "auditlogs-dev-ingest-near-miss",
 	})
 	// The fan-out's daily count of SAS URLs expiring within 30 days: a
@@ -974,14 +972,14 @@ func TestAlarms(t *testing.T) {
 	// emit it), and a day without a run keeping the state, so that the
 	// alarm neither clears nor fires again every night.
 	has(t, s.tmpl, "AWS::CloudWatch::Alarm", map[string]interface{}{
-		"Namespace": metrics.Namespace, "MetricName": fanoutfn.MetricSASExpiringSoon,
+		"Namespace": metrics.Namespace, "MetricName": metrics.SASExpiringSoon,
 		"Period": 86400, "Statistic": "Maximum", "EvaluationPeriods": 1, "TreatMissingData": "ignore",
 		"AlarmName": "auditlogs-dev-sas-expiring-soon",
 	})
 	// The fan-out's daily count of registry items it skipped as invalid:
 	// the same rhythm, raised until a run counts none.
 	has(t, s.tmpl, "AWS::CloudWatch::Alarm", map[string]interface{}{
-		"Namespace": metrics.Namespace, "MetricName": fanoutfn.MetricInvalidRegistryItems,
+		"Namespace": metrics.Namespace, "MetricName": metrics.InvalidRegistryItems,
 		"Period": 86400, "Statistic": "Maximum", "EvaluationPeriods": 1, "TreatMissingData": "ignore",
 		"AlarmName": "auditlogs-dev-invalid-registry-items", "Threshold": 1, "ComparisonOperator": "GreaterThanOrEqualToThreshold",
 		"AlarmActions": []interface{}{map[string]interface{}{"Ref": s.id(t, s.st.AlarmTopic)}},

@@ -209,7 +209,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		case exportjob.IsPermanent(err):
 			// Recorded in the ledger by the export; counted here.
 			h.Log.WarnContext(ctx, "permanent failure: not retried", "org_id", p.OrgID, "day", p.Day, "attempt", p.Attempt, "error", err.Error())
-			h.count(ctx, MetricPermanentFailures, p.OrgID)
+			h.count(ctx, metrics.PermanentFailures, p.OrgID)
 		default:
 			delay := sched.Delay(received, time.Since(start))
 			if received >= sched.Receives {
@@ -222,7 +222,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 				// The queue's own visibility timeout applies instead.
 				h.Log.ErrorContext(ctx, "set the retry delay failed", "message_id", m.MessageId, "error", verr.Error())
 			}
-			h.count(ctx, "TransientFailures", p.OrgID)
+			h.count(ctx, metrics.TransientFailures, p.OrgID)
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
 		}
 	}
@@ -248,10 +248,6 @@ var errLeased = errors.New("another export holds the org-day's lease")
 // applies only when a retry dies; the handler sets each failed message's
 // backoff itself.
 const QueueVisibility = 6 * exportjob.FunctionTimeout
-
-// MetricPermanentFailures counts the exports that failed for a reason no
-// retry fixes (in metrics.Namespace); the stack alarms on it.
-const MetricPermanentFailures = "PermanentFailures"
 
 // count writes one embedded-metric-format line: CloudWatch turns it into
 // a metric without an API call from the function.
