@@ -46,7 +46,7 @@ import (
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/metrics"
 	"github.com/contentful/auditlogs/internal/registry"
-	"github.com/contentful/auditlogs/internal/retryfn"
+	"github.com/contentful/auditlogs/internal/retryschedule"
 	"github.com/contentful/auditlogs/internal/sas"
 )
 
@@ -293,14 +293,14 @@ type Stack struct {
 const (
 	queueRetention = 14 * 24 * time.Hour // SQS's maximum: longer than the retry schedule's span
 	// maxReceiveCount of a failure queue no function consumes (an operator
-	// may read it by hand); the retry queue's is retryfn.DefaultSchedule's.
+	// may read it by hand); the retry queue's is retryschedule.Default's.
 	maxReceiveCount = 5
 	// exportTimeout is Lambda's maximum: the export and the retry, which
 	// runs exports in process, get all of it.
 	exportTimeout = exportjob.FunctionTimeout
 	// retryVisibility is the retry queue's visibility timeout
-	// (retryfn.QueueVisibility).
-	retryVisibility = retryfn.QueueVisibility
+	// (retryschedule.QueueVisibility).
+	retryVisibility = retryschedule.QueueVisibility
 
 	// requestLogRetention is how long the stream keeps a record: a week,
 	// so that an ingest outage of days loses nothing and an operator can
@@ -341,7 +341,7 @@ func New(scope constructs.Construct, id string, props StackProps) (*Stack, error
 
 	// --- queues -----------------------------------------------------------
 	s.ExportFailuresDLQ = newQueue(st, "ExportFailuresDlq", name("export-failures-dlq"), nil, 0, 0)
-	s.ExportFailures = newQueue(st, "ExportFailures", name("export-failures"), s.ExportFailuresDLQ, retryfn.DefaultSchedule.Receives, retryVisibility)
+	s.ExportFailures = newQueue(st, "ExportFailures", name("export-failures"), s.ExportFailuresDLQ, retryschedule.Default.Receives, retryVisibility)
 	s.FanOutFailuresDLQ = newQueue(st, "FanOutFailuresDlq", name("fanout-failures-dlq"), nil, 0, 0)
 	s.FanOutFailures = newQueue(st, "FanOutFailures", name("fanout-failures"), s.FanOutFailuresDLQ, maxReceiveCount, 0)
 	s.ScheduleDLQ = newQueue(st, "ScheduleDlq", name("schedule-dlq"), nil, 0, 0)

@@ -25,7 +25,7 @@ import (
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/metrics"
 	"github.com/contentful/auditlogs/internal/registry"
-	"github.com/contentful/auditlogs/internal/retryfn"
+	"github.com/contentful/auditlogs/internal/retryschedule"
 	"github.com/contentful/auditlogs/internal/sas"
 )
 
@@ -779,7 +779,7 @@ func TestQueues(t *testing.T) {
 		queue, dlq  constructs.IConstruct
 		maxReceives float64
 	}{
-		{s.st.ExportFailures, s.st.ExportFailuresDLQ, float64(retryfn.DefaultSchedule.Receives)},
+		{s.st.ExportFailures, s.st.ExportFailuresDLQ, float64(retryschedule.Default.Receives)},
 		{s.st.FanOutFailures, s.st.FanOutFailuresDLQ, 5},
 	} {
 		q := s.resource(t, s.id(t, c.queue))
@@ -801,7 +801,7 @@ func TestQueues(t *testing.T) {
 	r, _ := prop(retryQ, "Properties", "MessageRetentionPeriod").(float64)
 	retention := time.Duration(r) * time.Second
 	for elapsed := time.Duration(0); elapsed <= time.Duration(timeout)*time.Second; elapsed += time.Minute {
-		sched := retryfn.DefaultSchedule
+		sched := retryschedule.Default
 		if span, life := sched.Span(elapsed), sched.Lifetime(elapsed)+time.Duration(sched.Receives)*sched.Margin; span < 7*24*time.Hour || life >= retention {
 			t.Errorf("receives of %s: the retries span %s, a message lives %s in the queue (its receives' margins included), which keeps it %s: want a span of 7 days or more inside the retention",
 				elapsed, span, life, retention)
@@ -828,8 +828,8 @@ func TestRetrySource(t *testing.T) {
 		}
 		// The batching window keeps a received message waiting before the
 		// handler starts: the retry schedule's margin must cover it.
-		if w, _ := p["MaximumBatchingWindowInSeconds"].(float64); time.Duration(w)*time.Second > retryfn.DefaultSchedule.Margin/2 {
-			t.Errorf("%s: MaximumBatchingWindowInSeconds %v, want at most half the retry schedule's margin %s", id, w, retryfn.DefaultSchedule.Margin)
+		if w, _ := p["MaximumBatchingWindowInSeconds"].(float64); time.Duration(w)*time.Second > retryschedule.Default.Margin/2 {
+			t.Errorf("%s: MaximumBatchingWindowInSeconds %v, want at most half the retry schedule's margin %s", id, w, retryschedule.Default.Margin)
 		}
 		if !reflect.DeepEqual(list(p["FunctionResponseTypes"]), []string{"ReportBatchItemFailures"}) {
 			t.Errorf("%s: FunctionResponseTypes %v, want ReportBatchItemFailures (the handler's partial batch responses)", id, p["FunctionResponseTypes"])
