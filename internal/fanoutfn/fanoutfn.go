@@ -13,6 +13,12 @@
 // invoked, and the run logs one line per skipped item (org, field,
 // reason) and counts them in AuditLogs/InvalidRegistryItems, which the
 // stack alarms on too.
+//
+// It may import the packages it reads and starts the export through
+// (registry, ledger, destination, exportjob, metrics), never the export
+// function's handler (internal/exportfn) or another function's package.
+// The stack (infra/stack) must not import it: it takes the metric names
+// from internal/metrics.
 package fanoutfn
 
 import (

@@ -13,6 +13,10 @@
 // idempotent (events are keyed by request ID), so a chunk that comes again
 // stores nothing twice. The same holds when the function's time runs
 // short: it stops between chunks and reports the rest.
+//
+// It imports internal/ingest and internal/metrics only, no other
+// function's package. The stack (infra/stack) must not import it: it
+// takes the metric names from internal/metrics.
 package ingestfn
 
 import (
