@@ -29,7 +29,8 @@
 // internal/retryschedule (the retry queue's settings), internal/metrics
 // (the metric names it alarms on), internal/grants (the IAM statements),
 // internal/sas and the stores' attribute names (dynamostore, registry,
-// ledger). It must not import a function's package (internal/*fn).
+// ledger). It must not import a function's package (internal/*fn):
+// TestImportsNoFunction checks that.
 package stack
 
 import (
