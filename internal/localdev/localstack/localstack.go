@@ -43,7 +43,7 @@ import (
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/onboard"
 	"github.com/contentful/auditlogs/internal/registry"
-	"github.com/contentful/auditlogs/internal/retryfn"
+	"github.com/contentful/auditlogs/internal/retryschedule"
 	"github.com/contentful/auditlogs/internal/sas"
 )
 
@@ -221,8 +221,8 @@ func (s *Stack) createQueues(ctx context.Context) error {
 	for _, n := range []grants.Name{grants.ExportFailuresDLQ, grants.ExportFailures, grants.FanOutFailures, grants.IngestFailures} {
 		in := &sqs.CreateQueueInput{QueueName: aws.String(queueNames[n])}
 		if n == grants.ExportFailures { // as the stack's: its dead-letter queue, its visibility
-			policy := fmt.Sprintf(`{"deadLetterTargetArn":"%s","maxReceiveCount":"%d"}`, s.QueueARN(grants.ExportFailuresDLQ), retryfn.DefaultSchedule.Receives)
-			in.Attributes = map[string]string{"RedrivePolicy": policy, "VisibilityTimeout": strconv.Itoa(int(retryfn.QueueVisibility / time.Second))}
+			policy := fmt.Sprintf(`{"deadLetterTargetArn":"%s","maxReceiveCount":"%d"}`, s.QueueARN(grants.ExportFailuresDLQ), retryschedule.Default.Receives)
+			in.Attributes = map[string]string{"RedrivePolicy": policy, "VisibilityTimeout": strconv.Itoa(int(retryschedule.QueueVisibility / time.Second))}
 		}
 		out, err := client.CreateQueue(ctx, in)
 		if err != nil {
