@@ -19,7 +19,7 @@ import (
 func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("AUDITLOG_EVENTS_TABLE", "events")
 	t.Setenv("AUDITLOG_REGISTRY_TABLE", "registry")
-	for _, k := range []string{"AUDITLOG_LEASE_SECONDS", "AUDITLOG_FUNCTION_TIMEOUT_SECONDS", "AUDITLOG_PART_SIZE_MIB", "AUDITLOG_FANOUT_CONCURRENCY", "AUDITLOG_UPLOAD_CONCURRENCY", "AUDITLOG_SHARDS", "AUDITLOG_INGEST_INCLUDE_POST", "AUDITLOG_LOG_STORE_RETENTION_DAYS"} {
+	for _, k := range []string{"AUDITLOG_LEASE_SECONDS", "AUDITLOG_FUNCTION_TIMEOUT_SECONDS", "AUDITLOG_PART_SIZE_MIB", "AUDITLOG_FANOUT_CONCURRENCY", "AUDITLOG_UPLOAD_CONCURRENCY", "AUDITLOG_SHARDS", "AUDITLOG_INGEST_INCLUDE_POST", "AUDITLOG_LOG_STORE_RETENTION_DAYS", "AUDITLOG_LOG_STORE"} {
 		t.Setenv(k, "")
 	}
 	t.Setenv("AUDITLOG_REJECTS_PREFIX", "") // restored after the test
@@ -28,7 +28,8 @@ func TestConfigFromEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Lease != exportjob.Lease || c.FunctionTimeout != exportjob.FunctionTimeout || c.PartSize != 8<<20 || c.FanOutConcurrency != 16 || c.Concurrency != 4 || c.IncludePOST || c.RejectsPrefix != "rejects/" || c.Retention != 35*24*time.Hour {
+	if c.Lease != exportjob.Lease || c.FunctionTimeout != exportjob.FunctionTimeout || c.PartSize != 8<<20 || c.FanOutConcurrency != 16 || c.Concurrency != 4 || c.IncludePOST || c.RejectsPrefix != "rejects/" ||
+		c.LogStore != "" || c.Shards != 0 || c.Retention != 0 { // the log store's own defaults apply
 		t.Fatalf("defaults %+v", c)
 	}
 	t.Setenv("AUDITLOG_LEASE_SECONDS", "100")
@@ -36,11 +37,14 @@ func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("AUDITLOG_FANOUT_CONCURRENCY", "1")
 	t.Setenv("AUDITLOG_INGEST_INCLUDE_POST", "true")
 	t.Setenv("AUDITLOG_LOG_STORE_RETENTION_DAYS", "40")
+	t.Setenv("AUDITLOG_SHARDS", "8")
+	t.Setenv("AUDITLOG_LOG_STORE", "dynamodb")
 	t.Setenv("AUDITLOG_REJECTS_PREFIX", "")
-	if c, err = config.FromEnv(); err != nil || c.Lease != 100*time.Second || c.FunctionTimeout != 30*time.Second || c.FanOutConcurrency != 1 || !c.IncludePOST || c.RejectsPrefix != "" || c.Retention != 40*24*time.Hour {
+	if c, err = config.FromEnv(); err != nil || c.Lease != 100*time.Second || c.FunctionTimeout != 30*time.Second || c.FanOutConcurrency != 1 || !c.IncludePOST || c.RejectsPrefix != "" || c.Retention != 40*24*time.Hour ||
+		c.Shards != 8 || c.LogStore != "dynamodb" {
 		t.Fatalf("set: %+v, %v", c, err)
 	}
-	for k, v := range map[string]string{"AUDITLOG_LEASE_SECONDS": "0", "AUDITLOG_FUNCTION_TIMEOUT_SECONDS": "901", "AUDITLOG_PART_SIZE_MIB": "4", "AUDITLOG_FANOUT_CONCURRENCY": "many", "AUDITLOG_INGEST_INCLUDE_POST": "yes", "AUDITLOG_LOG_STORE_RETENTION_DAYS": "1"} {
+	for k, v := range map[string]string{"AUDITLOG_LEASE_SECONDS": "0", "AUDITLOG_FUNCTION_TIMEOUT_SECONDS": "901", "AUDITLOG_PART_SIZE_MIB": "4", "AUDITLOG_FANOUT_CONCURRENCY": "many", "AUDITLOG_INGEST_INCLUDE_POST": "yes", "AUDITLOG_LOG_STORE_RETENTION_DAYS": "1", "AUDITLOG_SHARDS": "0"} {
 		t.Run(k, func(t *testing.T) {
 			t.Setenv(k, v)
 			if _, err := config.FromEnv(); err == nil || !strings.Contains(err.Error(), k) || !strings.Contains(err.Error(), v) {
