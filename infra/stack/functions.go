@@ -15,6 +15,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/contentful/auditlogs/internal/config"
 	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/grants"
 	"github.com/contentful/auditlogs/internal/sas"
@@ -72,18 +73,18 @@ func (s *Stack) roles() {
 func (s *Stack) deliveryFunctions() {
 	st, p := s.Stack, s.Props
 	deliveryEnv := map[string]*string{
-		"AUDITLOG_EVENTS_TABLE":   s.EventsTable.TableName(),
-		"AUDITLOG_REGISTRY_TABLE": s.RegistryTable.TableName(),
-		"AUDITLOG_LEDGER_TABLE":   s.LedgerTable.TableName(),
-		"AUDITLOG_KMS_KEY_US":     s.SASKeys[sas.US].KeyArn(),
-		"AUDITLOG_KMS_KEY_EU":     s.SASKeys[sas.EU].KeyArn(),
+		config.EnvEventsTable:   s.EventsTable.TableName(),
+		config.EnvRegistryTable: s.RegistryTable.TableName(),
+		config.EnvLedgerTable:   s.LedgerTable.TableName(),
+		config.EnvKMSKeyUS:      s.SASKeys[sas.US].KeyArn(),
+		config.EnvKMSKeyEU:      s.SASKeys[sas.EU].KeyArn(),
 		// The oldest day an export agrees to deliver.
-		"AUDITLOG_LOG_STORE_RETENTION_DAYS": jsii.String(strconv.Itoa(p.LogStoreRetentionDays)),
+		config.EnvLogStoreRetentionDays: jsii.String(strconv.Itoa(p.LogStoreRetentionDays)),
 		// The org-day's lease outlasts the function's timeout (checked at
-		// cold start, app.FromEnv): set explicitly, from the same
+		// cold start, config.FromEnv): set explicitly, from the same
 		// constants as the functions' timeout.
-		"AUDITLOG_LEASE_SECONDS":            jsii.String(strconv.Itoa(int(exportjob.Lease / time.Second))),
-		"AUDITLOG_FUNCTION_TIMEOUT_SECONDS": jsii.String(strconv.Itoa(int(exportTimeout / time.Second))),
+		config.EnvLeaseSeconds:           jsii.String(strconv.Itoa(int(exportjob.Lease / time.Second))),
+		config.EnvFunctionTimeoutSeconds: jsii.String(strconv.Itoa(int(exportTimeout / time.Second))),
 	}
 
 	// --- the export function ---------------------------------------------
@@ -101,7 +102,7 @@ func (s *Stack) deliveryFunctions() {
 	// --- the retry function ----------------------------------------------
 	// The event source mapping polls with these; the handler sets each
 	// failed message's backoff with ChangeMessageVisibility.
-	retryEnv := map[string]*string{"AUDITLOG_RETRY_QUEUE_URL": s.ExportFailures.QueueUrl()}
+	retryEnv := map[string]*string{config.EnvRetryQueueURL: s.ExportFailures.QueueUrl()}
 	for k, v := range deliveryEnv {
 		retryEnv[k] = v
 	}
@@ -127,11 +128,11 @@ func (s *Stack) deliveryFunctions() {
 	// for throttling backoff.
 	s.FanOut = s.newFunction(FanOutFunction, "invokes the export once per enabled org and undelivered day, daily",
 		s.FanOutRole, 512, 10*time.Minute, 0, map[string]*string{
-			"AUDITLOG_EVENTS_TABLE":       s.EventsTable.TableName(),
-			"AUDITLOG_REGISTRY_TABLE":     s.RegistryTable.TableName(),
-			"AUDITLOG_LEDGER_TABLE":       s.LedgerTable.TableName(),
-			"AUDITLOG_EXPORT_FUNCTION":    s.Export.FunctionName(),
-			"AUDITLOG_FANOUT_CONCURRENCY": jsii.String(strconv.Itoa(p.FanOutConcurrency)),
+			config.EnvEventsTable:       s.EventsTable.TableName(),
+			config.EnvRegistryTable:     s.RegistryTable.TableName(),
+			config.EnvLedgerTable:       s.LedgerTable.TableName(),
+			config.EnvExportFunction:    s.Export.FunctionName(),
+			config.EnvFanOutConcurrency: jsii.String(strconv.Itoa(p.FanOutConcurrency)),
 		})
 	// A failed fan-out (some orgs' invocations failed) is retried by Lambda,
 	// then parked in its failure queue; the next day's catch-up covers it.
@@ -161,14 +162,14 @@ func (s *Stack) ingestFunction() {
 	role := s.IngestRole
 	s.Ingest = s.newFunction(IngestFunction, "stores the audited API requests of the request-log stream in the log store",
 		role, 1024, ingestTimeout, 0, map[string]*string{
-			"AUDITLOG_EVENTS_TABLE":        s.EventsTable.TableName(),
-			"AUDITLOG_REGISTRY_TABLE":      s.RegistryTable.TableName(),
-			"AUDITLOG_LEDGER_TABLE":        s.LedgerTable.TableName(),
-			"AUDITLOG_REJECTS_BUCKET":      s.Rejects.BucketName(),
-			"AUDITLOG_REJECTS_PREFIX":      jsii.String(grants.RejectsPrefix),
-			"AUDITLOG_INGEST_INCLUDE_POST": jsii.String(strconv.FormatBool(p.IngestIncludePOST)),
+			config.EnvEventsTable:       s.EventsTable.TableName(),
+			config.EnvRegistryTable:     s.RegistryTable.TableName(),
+			config.EnvLedgerTable:       s.LedgerTable.TableName(),
+			config.EnvRejectsBucket:     s.Rejects.BucketName(),
+			config.EnvRejectsPrefix:     jsii.String(grants.RejectsPrefix),
+			config.EnvIngestIncludePOST: jsii.String(strconv.FormatBool(p.IngestIncludePOST)),
 			// The TTL the ingest sets on each event.
-			"AUDITLOG_LOG_STORE_RETENTION_DAYS": jsii.String(strconv.Itoa(p.LogStoreRetentionDays)),
+			config.EnvLogStoreRetentionDays: jsii.String(strconv.Itoa(p.LogStoreRetentionDays)),
 		})
 	// The handler reports the first record it did not finish (partial
 	// batch response), so a failure sends back only the rest of the batch;

@@ -47,6 +47,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/contentful/auditlogs/internal/config"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/sas"
 )
@@ -57,7 +58,7 @@ const (
 	DefaultSchedule                  = "cron(0 1 * * ? *)" // daily, 01:00 UTC
 	DefaultExportReservedConcurrency = 50
 	DefaultRetryMaxConcurrency       = 10
-	DefaultFanOutConcurrency         = 16 // the same default as internal/app
+	DefaultFanOutConcurrency         = config.DefaultFanOutConcurrency
 	DefaultLogRetentionDays          = 90
 	DefaultCodeDir                   = "../build" // relative to infra/, where cdk runs the app
 )

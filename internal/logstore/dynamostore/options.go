@@ -12,7 +12,7 @@ type Options struct {
 	// refuses to read or write (*ShardsMismatchError; see the package doc).
 	Shards int
 	// ShardsName is what the mismatch error calls the Shards setting
-	// ("AUDITLOG_SHARDS" for the functions and auditctl); "Shards" if empty.
+	// (config.EnvShards for the functions and auditctl); "Shards" if empty.
 	ShardsName string
 	// Retention is how long after its request time DynamoDB TTL may
 	// delete an event (DefaultRetention).
