@@ -162,7 +162,7 @@ const allowNoExternalIDFlag = "allow-no-external-id"
 const shareContainerFlag = "share-container-with"
 
 // checkTrust assumes d's role as a delivery does, then checks that it
-// cannot be assumed with another external ID (app.Sinks.CheckExternalID).
+// cannot be assumed with another external ID (opener.Opener.CheckExternalID).
 // A role that is not assumable yet is a warning: the check would prove
 // nothing, and verify runs it once the customer is done.
 func checkTrust(cmd *cobra.Command, a *app.App, d destination.Destination, allow bool) error {

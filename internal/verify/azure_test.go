@@ -19,7 +19,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
-	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/registry"
@@ -251,7 +250,7 @@ func TestAzure(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sinks := *a.Exporter.Sinks.(*app.Sinks)
+		sinks := *a.Sinks
 		sinks.Azure.Transport = swapSAS{readOnly.Query()}
 		sinks.Azure.Retry.MaxRetries = -1
 		before := f.blobs(t)
@@ -281,7 +280,7 @@ func TestAzure(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.secrets = append(f.secrets, qp.Signature(), url.QueryEscape(qp.Signature()))
-		sinks := *a.Exporter.Sinks.(*app.Sinks)
+		sinks := *a.Sinks
 		q, err := url.ParseQuery(qp.Encode())
 		if err != nil {
 			t.Fatal(err)
@@ -308,7 +307,7 @@ func TestAzure(t *testing.T) {
 			{map[sas.Residency]string{sas.EU: euKey}, verify.CauseKMSKeyMissing},
 			{map[sas.Residency]string{sas.US: "11111111-2222-3333-4444-555555555555"}, verify.CauseKMSUnavailable},
 		} {
-			sinks := *a.Exporter.Sinks.(*app.Sinks)
+			sinks := *a.Sinks
 			dec := *sinks.SAS
 			dec.KeyIDs = tc.keys
 			sinks.SAS = &dec

@@ -39,7 +39,7 @@ type Destinations interface {
 }
 
 // SinkOpener opens the sink of a destination, as the export does
-// (app.Sinks).
+// (opener.Opener).
 type SinkOpener interface {
 	Open(ctx context.Context, d destination.Destination) (sink.Sink, error)
 }
@@ -58,7 +58,7 @@ type sasSink interface {
 }
 
 // TrustChecker checks that an S3 destination's role cannot be assumed
-// with another external ID than the org ID (app.Sinks.CheckExternalID):
+// with another external ID than the org ID (opener.Opener.CheckExternalID):
 // an error wrapping s3sink.ErrExternalIDNotRequired if it can.
 type TrustChecker interface {
 	CheckExternalID(ctx context.Context, d destination.Destination) error
