@@ -67,23 +67,42 @@ type ExpiryRecorder interface {
 // Open assumes the customer's role (S3) or decrypts and checks the SAS URL
 // (Azure), and returns a sink that writes under the destination's prefix.
 func (o *Opener) Open(ctx context.Context, d destination.Destination) (sink.Sink, error) {
+	s, _, err := o.OpenNoting(ctx, d)
+	return s, err
+}
+
+// Notes is what Open could not record on the way and only logged, for a
+// caller that reports it (`auditctl verify`).
+type Notes struct {
+	// ExpiryNotRecorded is why the SAS's expiry was not recorded in the
+	// registry (the registry failed, or the cipher was replaced
+	// meanwhile: registry.ErrCipherReplaced); nil when it was recorded,
+	// was right already, or the destination is not Azure.
+	ExpiryNotRecorded error
+}
+
+// OpenNoting is Open, and also returns the Notes of what it could not
+// record.
+func (o *Opener) OpenNoting(ctx context.Context, d destination.Destination) (sink.Sink, Notes, error) {
 	switch {
 	case d.Kind == destination.KindS3 && d.S3 != nil:
-		return s3sink.Open(ctx, o.AWS, s3Destination(d), o.S3)
+		s, err := s3sink.Open(ctx, o.AWS, s3Destination(d), o.S3)
+		return s, Notes{}, err
 	case d.Kind == destination.KindAzure && d.Azure != nil:
 		u, err := o.SAS.Decrypt(ctx, d.Azure.Residency, d.Azure.SASCipher)
 		if err != nil {
-			return nil, fmt.Errorf("decrypt SAS URL of org %s: %w", d.OrgID, err)
+			return nil, Notes{}, fmt.Errorf("decrypt SAS URL of org %s: %w", d.OrgID, err)
 		}
 		if err := o.recordContainer(ctx, d, u.Account(), u.Container()); err != nil {
-			return nil, err
+			return nil, Notes{}, err
 		}
-		o.recordExpiry(ctx, d, u.Expiry())
+		notes := Notes{ExpiryNotRecorded: o.recordExpiry(ctx, d, u.Expiry())}
 		opts := o.Azure
 		opts.Prefix = d.Prefix
-		return azuresink.New(u, opts)
+		s, err := azuresink.New(u, opts)
+		return s, notes, err
 	}
-	return nil, fmt.Errorf("org %s: destination kind %q: %w", d.OrgID, d.Kind, sink.ErrInvalidConfig)
+	return nil, Notes{}, fmt.Errorf("org %s: destination kind %q: %w", d.OrgID, d.Kind, sink.ErrInvalidConfig)
 }
 
 // s3Destination is d as the S3 sink takes it.
@@ -131,19 +150,22 @@ func (o *Opener) logger() *slog.Logger {
 	return o.Log
 }
 
-// recordExpiry stores the SAS's expiry if the registry's differs. A
-// failure is logged, not returned: the delivery matters more than the
-// warning, and the next decryption tries again.
-func (o *Opener) recordExpiry(ctx context.Context, d destination.Destination, expires time.Time) {
+// recordExpiry stores the SAS's expiry if the registry's differs, only
+// while d's cipher is still the registered one (RecordSASExpiry). A
+// failure is logged and noted, never a reason not to deliver: the
+// delivery matters more than the warning, and the next decryption tries
+// again.
+func (o *Opener) recordExpiry(ctx context.Context, d destination.Destination, expires time.Time) error {
 	expires = expires.UTC().Truncate(time.Second) // the registry keeps seconds
 	if o.Expiries == nil || d.Azure.SASExpiry.Equal(expires) {
-		return
+		return nil
 	}
 	err := o.Expiries.RecordSASExpiry(ctx, d.OrgID, d.Azure.SASCipher, expires)
 	log := o.logger()
 	if err != nil {
 		log.WarnContext(ctx, "record the SAS URL's expiry failed", "org_id", d.OrgID, "sas_expires", expires.Format(time.RFC3339), "error", err.Error())
-		return
+		return err
 	}
 	log.InfoContext(ctx, "recorded the SAS URL's expiry", "org_id", d.OrgID, "sas_expires", expires.Format(time.RFC3339))
+	return nil
 }

@@ -105,9 +105,12 @@ func TestOpenAzure(t *testing.T) {
 	var log bytes.Buffer
 	rec := &recorder{}
 	d := azureDest(t, "az1")
-	s, err := newOpener(rec, &log).Open(context.Background(), d)
+	s, notes, err := newOpener(rec, &log).OpenNoting(context.Background(), d)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if notes != (opener.Notes{}) {
+		t.Errorf("notes %+v, want none", notes)
 	}
 	az, ok := s.(*azuresink.Sink)
 	if !ok {
@@ -177,14 +180,18 @@ func TestOpenAzureClaimed(t *testing.T) {
 	}
 }
 
-// TestOpenAzureExpiryNotRecorded: a failure to record the expiry is
-// logged, and the sink opens all the same.
+// TestOpenAzureExpiryNotRecorded: a failure to record the expiry (here:
+// the cipher was replaced since the destination was read) is logged and
+// noted, and the sink opens all the same.
 func TestOpenAzureExpiryNotRecorded(t *testing.T) {
 	var log bytes.Buffer
 	rec := &recorder{expiryErr: fmt.Errorf("record SAS expiry for org az1: %w", registry.ErrCipherReplaced)}
-	s, err := newOpener(rec, &log).Open(context.Background(), azureDest(t, "az1"))
+	s, notes, err := newOpener(rec, &log).OpenNoting(context.Background(), azureDest(t, "az1"))
 	if err != nil || s == nil {
 		t.Fatalf("Open = %v, %v; want the sink", s, err)
+	}
+	if !errors.Is(notes.ExpiryNotRecorded, registry.ErrCipherReplaced) {
+		t.Errorf("notes %+v, want the refused expiry", notes)
 	}
 	if out := log.String(); !strings.Contains(out, "record the SAS URL's expiry failed") || !strings.Contains(out, "org_id=az1") || !strings.Contains(out, "replaced meanwhile") {
 		t.Errorf("log:\n%s", out)
