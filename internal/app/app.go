@@ -173,8 +173,8 @@ type App struct {
 	Ledger   *ledger.Ledger // nil without AUDITLOG_LEDGER_TABLE
 	Exporter *export.Exporter
 	// Sinks is the Exporter's sink opener (built once, here); SAS its
-	// decrypter, which `auditctl destination put` uses to check a cipher
-	// before storing it.
+	// decrypter, with which internal/registration checks a cipher before
+	// storing it (`auditctl destination put`, the demo).
 	Sinks *opener.Opener
 	SAS   *sas.Decrypter
 }

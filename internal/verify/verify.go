@@ -62,7 +62,8 @@ type sasSink interface {
 
 // TrustChecker checks that an S3 destination's role cannot be assumed
 // with another external ID than the org ID (opener.Opener.CheckExternalID):
-// an error wrapping s3sink.ErrExternalIDNotRequired if it can.
+// an error wrapping s3sink.ErrExternalIDNotRequired if it can, nil for a
+// destination that has no role.
 type TrustChecker interface {
 	CheckExternalID(ctx context.Context, d destination.Destination) error
 }
@@ -158,7 +159,7 @@ func (v *Verifier) Verify(ctx context.Context, org string) Report {
 		r.Failure = classify(StageOpen, d, nil, err)
 		return r
 	}
-	if v.Trust != nil && d.Kind == destination.KindS3 {
+	if v.Trust != nil { // the opener's check: nothing to check but an S3 role
 		if err := v.Trust.CheckExternalID(ctx, d); err != nil {
 			r.Failure = classify(StageOpen, d, nil, err)
 			return r
