@@ -1,6 +1,11 @@
 // Command auditctl is the operator's tool for the audit log delivery
 // service. It reads the same environment as the Lambda functions (see
 // internal/app). Exit codes: 0 ok, 1 failure, 2 usage.
+//
+// The commands are thin: they parse flags, build the App and call the
+// component that does the work (destination put: internal/registration;
+// verify: internal/verify). auditctl is at the top and may import any
+// internal package; nothing imports it.
 package main
 
 import (

@@ -2,18 +2,18 @@
 // registry, sinks, exporter) from the environment, once, for the Lambda
 // functions and the CLI alike, from a config.Config. Every setting is an
 // environment variable (internal/config), so a deployment and a local
-// stack differ only in their environment. The log store is the one the
-// configuration names, opened by logstore/factory and held as a
-// logstore.Store: app imports no log store provider.
+// stack differ only in their environment.
 //
-// app is the top of the graph: only the functions' mains, cmd/auditctl and
-// the local tooling (internal/localdev) import it, never a package it
-// wires together.
+// app only wires: the log store is the one the configuration names,
+// opened by logstore/factory and held as a logstore.Store (app imports no
+// log store provider); the sink opener (internal/sink/opener) is built
+// here once and shared by the Exporter, verify and `destination put`. It
+// may import any component package, and must not import cmd, functions or
+// internal/localdev, which (with tests) are the only ones to import it.
 package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -27,7 +27,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/contentful/auditlogs/internal/config"
-	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/export"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
 	"github.com/contentful/auditlogs/internal/ingest"
@@ -37,8 +36,8 @@ import (
 	"github.com/contentful/auditlogs/internal/logstore/factory"
 	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/sas"
-	"github.com/contentful/auditlogs/internal/sink"
 	"github.com/contentful/auditlogs/internal/sink/azuresink"
+	"github.com/contentful/auditlogs/internal/sink/opener"
 	"github.com/contentful/auditlogs/internal/sink/s3sink"
 )
 
@@ -52,9 +51,10 @@ type App struct {
 	Registry *registry.Registry
 	Ledger   *ledger.Ledger // nil without AUDITLOG_LEDGER_TABLE
 	Exporter *export.Exporter
-	// Sinks is the Exporter's sink opener; SAS its decrypter, which
-	// `auditctl destination put` uses to check a cipher before storing it.
-	Sinks *Sinks
+	// Sinks is the Exporter's sink opener (built once, here); SAS its
+	// decrypter, with which internal/registration checks a cipher before
+	// storing it (`auditctl destination put`, the demo).
+	Sinks *opener.Opener
 	SAS   *sas.Decrypter
 }
 
@@ -85,7 +85,7 @@ func New(ctx context.Context, c config.Config, opts ...func(*awsconfig.LoadOptio
 		return nil, fmt.Errorf("environment variable %s=%q: %w", config.EnvLogStore, c.LogStore, err)
 	}
 	reg := registry.New(db, c.RegistryTable)
-	sinks := &Sinks{
+	sinks := &opener.Opener{
 		AWS:        awsCfg,
 		SAS:        &sas.Decrypter{KMS: kms.NewFromConfig(awsCfg), KeyIDs: KeyIDs(c), Policy: SASPolicy(c)},
 		S3:         s3sink.Options{PartSize: c.PartSize, Concurrency: c.Concurrency},
@@ -148,121 +148,6 @@ func (a *App) RejectsSink(log *slog.Logger) (*s3rejects.Sink, error) {
 	}
 	client := s3.NewFromConfig(a.AWS, s3sink.PathStyleForEmulators)
 	return &s3rejects.Sink{S3: client, Bucket: a.Config.RejectsBucket, Prefix: a.Config.RejectsPrefix, Log: log}, nil
-}
-
-// Sinks opens the production sink for a destination.
-type Sinks struct {
-	AWS   aws.Config // our own credentials, used to call STS
-	SAS   *sas.Decrypter
-	S3    s3sink.Options
-	Azure azuresink.Options
-	// Expiries, when set, learns the expiry of every SAS URL decrypted
-	// here whose expiry the registry does not hold yet (or holds wrong),
-	// so that `auditctl status` and the daily run warn before it runs out.
-	Expiries ExpiryRecorder
-	// Containers, when set, records and claims the storage account and
-	// container of every SAS URL decrypted here whose destination does not
-	// hold them yet (registered before they were recorded), and refuses
-	// to open a sink on a container that another org holds: the cipher is
-	// safe to show, so another org may have registered it (the confused
-	// deputy that the registry's claims close, registry/claims.go).
-	Containers ContainerRecorder
-	// Log receives a failure to record an expiry (slog.Default if nil).
-	Log *slog.Logger
-}
-
-// ContainerRecorder is the registry's RecordSASContainer.
-type ContainerRecorder interface {
-	RecordSASContainer(ctx context.Context, org, cipher, account, container string) error
-}
-
-// ExpiryRecorder is the registry's RecordSASExpiry.
-type ExpiryRecorder interface {
-	RecordSASExpiry(ctx context.Context, org, cipher string, expires time.Time) error
-}
-
-// Open assumes the customer's role (S3) or decrypts and checks the SAS URL
-// (Azure), and returns a sink that writes under the destination's prefix.
-func (o *Sinks) Open(ctx context.Context, d destination.Destination) (sink.Sink, error) {
-	switch {
-	case d.Kind == destination.KindS3 && d.S3 != nil:
-		return s3sink.Open(ctx, o.AWS, s3Destination(d), o.S3)
-	case d.Kind == destination.KindAzure && d.Azure != nil:
-		u, err := o.SAS.Decrypt(ctx, d.Azure.Residency, d.Azure.SASCipher)
-		if err != nil {
-			return nil, fmt.Errorf("decrypt SAS URL of org %s: %w", d.OrgID, err)
-		}
-		if err := o.recordContainer(ctx, d, u.Account(), u.Container()); err != nil {
-			return nil, err
-		}
-		o.recordExpiry(ctx, d, u.Expiry())
-		opts := o.Azure
-		opts.Prefix = d.Prefix
-		return azuresink.New(u, opts)
-	}
-	return nil, fmt.Errorf("org %s: destination kind %q: %w", d.OrgID, d.Kind, sink.ErrInvalidConfig)
-}
-
-// s3Destination is d as the S3 sink takes it.
-func s3Destination(d destination.Destination) s3sink.Destination {
-	return s3sink.Destination{OrgID: d.OrgID, Bucket: d.S3.Bucket, Region: d.S3.Region, RoleARN: d.S3.RoleARN, Prefix: d.Prefix, BucketOwner: d.S3.Owner()}
-}
-
-// CheckExternalID checks that an S3 destination's role requires the org
-// ID as external ID (s3sink.CheckExternalID: one more AssumeRole, with a
-// random external ID, which must be refused), for `destination put` and
-// `auditctl verify`, once Open has assumed the role. Other destinations
-// have nothing to check.
-func (o *Sinks) CheckExternalID(ctx context.Context, d destination.Destination) error {
-	if d.Kind != destination.KindS3 || d.S3 == nil {
-		return nil
-	}
-	return s3sink.CheckExternalID(ctx, o.AWS, s3Destination(d))
-}
-
-// recordContainer makes sure that the registry holds the container the
-// SAS writes to for d's org. Unlike the expiry, a failure stops the
-// delivery: a container claimed by another org is a permanent refusal
-// (sink.ErrInvalidConfig, for the operator: register the org again with
-// the orgs it shares the container with), anything else is transient (a
-// retry reads the destination again).
-func (o *Sinks) recordContainer(ctx context.Context, d destination.Destination, account, container string) error {
-	if o.Containers == nil || (d.Azure.StorageAccount == account && d.Azure.Container == container) {
-		return nil
-	}
-	err := o.Containers.RecordSASContainer(ctx, d.OrgID, d.Azure.SASCipher, account, container)
-	switch {
-	case errors.Is(err, registry.ErrClaimed):
-		return fmt.Errorf("org %s: %w: %w", d.OrgID, err, sink.ErrInvalidConfig)
-	case err != nil:
-		return fmt.Errorf("org %s: record the SAS URL's storage account and container: %w", d.OrgID, err)
-	}
-	o.logger().InfoContext(ctx, "recorded the SAS URL's storage account and container", "org_id", d.OrgID, "storage_account", account, "container", container)
-	return nil
-}
-
-func (o *Sinks) logger() *slog.Logger {
-	if o.Log == nil {
-		return slog.Default()
-	}
-	return o.Log
-}
-
-// recordExpiry stores the SAS's expiry if the registry's differs. A
-// failure is logged, not returned: the delivery matters more than the
-// warning, and the next decryption tries again.
-func (o *Sinks) recordExpiry(ctx context.Context, d destination.Destination, expires time.Time) {
-	expires = expires.UTC().Truncate(time.Second) // the registry keeps seconds
-	if o.Expiries == nil || d.Azure.SASExpiry.Equal(expires) {
-		return
-	}
-	err := o.Expiries.RecordSASExpiry(ctx, d.OrgID, d.Azure.SASCipher, expires)
-	log := o.logger()
-	if err != nil {
-		log.WarnContext(ctx, "record the SAS URL's expiry failed", "org_id", d.OrgID, "sas_expires", expires.Format(time.RFC3339), "error", err.Error())
-		return
-	}
-	log.InfoContext(ctx, "recorded the SAS URL's expiry", "org_id", d.OrgID, "sas_expires", expires.Format(time.RFC3339))
 }
 
 // Timeout is a sane upper bound for one delivery outside Lambda (the CLI).

@@ -104,6 +104,11 @@ func TestUpDemoDown(t *testing.T) {
 	if strings.Contains(text, "sig=") {
 		t.Error("demo output shows a SAS signature")
 	}
+	// Registered through `destination put`'s check: the roles' trust
+	// policies require the external ID, the SAS passes.
+	if strings.Contains(text, "warning:") || !strings.Contains(text, "registered 3 destinations") {
+		t.Error("the demo's registration warned, or did not register the 3 destinations")
+	}
 	logs, _ := os.ReadFile(filepath.Join(dir, "lambda-rie.log"))
 	if n := bytes.Count(logs, []byte(`"message":"delivered"`)); n != 3 {
 		t.Errorf("the export function logged %d deliveries, want 3:\n%s", n, logs)

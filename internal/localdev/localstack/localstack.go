@@ -7,6 +7,11 @@
 // create+write SAS), turns on moto's authentication (iam.go), and points
 // the process's standard AWS_ENDPOINT_URL variables at them. The demo and
 // the tests use it; nothing here is used in production.
+//
+// The demo plays the operator with the production code (internal/app, and
+// internal/registration for registering, as `destination put` does). It
+// may import any internal package; no production package may import it,
+// and it must not import cmd or functions.
 package localstack
 
 import (
