@@ -21,6 +21,7 @@ import (
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/backfill"
+	"github.com/contentful/auditlogs/internal/config"
 )
 
 func newBackfill() *cobra.Command {
@@ -77,7 +78,7 @@ out by itself). The exit code is 1 unless every day was delivered.`,
 			if err != nil {
 				return err
 			}
-			days, err := backfill.Days(fromDay, toDay, time.Now(), a.Exporter.RetentionOrDefault())
+			days, err := backfill.Days(fromDay, toDay, time.Now(), a.Exporter.Retention)
 			var re *backfill.RangeError
 			if errors.As(err, &re) {
 				return usageError{fmt.Errorf("--%s %s: %s", re.Field, re.Value, re.Reason)}
@@ -85,7 +86,7 @@ out by itself). The exit code is 1 unless every day was delivered.`,
 				return err
 			}
 			if onlyMissing && a.Ledger == nil {
-				return usageError{errors.New("--only-missing needs the delivery ledger: environment variable AUDITLOG_LEDGER_TABLE is not set")}
+				return usageError{fmt.Errorf("--only-missing needs the delivery ledger: environment variable %s is not set", config.EnvLedgerTable)}
 			}
 			// One clear error rather than the same failure for every day.
 			d, err := a.Registry.Get(cmd.Context(), org)

@@ -11,14 +11,12 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/aws/smithy-go"
 	"github.com/spf13/cobra"
 
-	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
+	"github.com/contentful/auditlogs/internal/registration"
 	"github.com/contentful/auditlogs/internal/registry"
-	"github.com/contentful/auditlogs/internal/sink/s3sink"
 )
 
 func newDestination() *cobra.Command {
@@ -90,35 +88,17 @@ it.`,
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			if d.Kind == destination.KindS3 {
-				if err := checkTrust(cmd, a, d, allowNoExternalID); err != nil {
-					return err
-				}
-			}
-			if d.Kind == destination.KindAzure {
-				// The same decryption and checks as a delivery's, so that a
-				// SAS URL that cannot work is refused now, not on the first
-				// night. Its errors never hold the URL.
-				u, err := a.SAS.Decrypt(ctx, d.Azure.Residency, d.Azure.SASCipher)
-				var ae smithy.APIError
-				if errors.As(err, &ae) && ae.ErrorCode() == "AccessDeniedException" {
-					// Not the customer's fault: the key policy decides who
-					// may decrypt (docs/operations.md).
-					return fmt.Errorf("org %s: your AWS credentials may not decrypt with the %s SAS key, so the cipher cannot be checked: %w", d.OrgID, d.Azure.Residency, err)
-				}
-				if err != nil {
-					return fmt.Errorf("org %s: --azure-sas-cipher-file %s: %w", d.OrgID, cipherFile, err)
-				}
-				d.Azure.SASExpiry = u.Expiry().UTC().Truncate(time.Second)
-				d.Azure.StorageAccount, d.Azure.Container = u.Account(), u.Container()
-			}
-			saved, err := a.Registry.PutShared(ctx, d, shareWith)
-			var claimed *registry.ClaimedError
-			if errors.As(err, &claimed) {
-				return fmt.Errorf("org %s: %w: pass --%s %s if the orgs deliver there on purpose (one customer's orgs), or ask the customer for a SAS URL of a container of their own",
-					d.OrgID, err, shareContainerFlag, strings.Join(claimed.Holders, ","))
-			}
+			// The check of internal/registration, the demo's too: the
+			// role assumed and its trust checked, or the SAS decrypted and
+			// checked as a delivery's (its errors never hold the URL),
+			// then stored with the container claimed.
+			reg := &registration.Registrar{Sinks: a.Sinks, SAS: a.SAS, Registry: a.Registry}
+			warn := cmd.ErrOrStderr()
+			saved, err := reg.Register(cmd.Context(), d, registration.Options{
+				AllowNoExternalID: allowNoExternalID, ShareContainerWith: shareWith,
+				CipherSource: "--azure-sas-cipher-file " + cipherFile,
+				Warn:         func(msg string) { fmt.Fprintf(warn, "warning: %s\n", msg) },
+			})
 			if err != nil {
 				return err
 			}
@@ -155,37 +135,11 @@ it.`,
 }
 
 // allowNoExternalIDFlag overrides put's check of the role's trust policy.
-const allowNoExternalIDFlag = "allow-no-external-id"
+const allowNoExternalIDFlag = registration.FlagAllowNoExternalID
 
 // shareContainerFlag names the orgs an Azure destination shares its
 // container with.
-const shareContainerFlag = "share-container-with"
-
-// checkTrust assumes d's role as a delivery does, then checks that it
-// cannot be assumed with another external ID (app.Sinks.CheckExternalID).
-// A role that is not assumable yet is a warning: the check would prove
-// nothing, and verify runs it once the customer is done.
-func checkTrust(cmd *cobra.Command, a *app.App, d destination.Destination, allow bool) error {
-	ctx, warn := cmd.Context(), cmd.ErrOrStderr()
-	if _, err := a.Sinks.Open(ctx, d); err != nil {
-		fmt.Fprintf(warn, "warning: org %s: role %s cannot be assumed with external ID %s yet, so its trust policy was not checked (%v); run auditctl verify --org %s once the customer has set it up\n",
-			d.OrgID, d.S3.RoleARN, d.ExternalID(), err, d.OrgID)
-		return nil
-	}
-	err := a.Sinks.CheckExternalID(ctx, d)
-	var ee *s3sink.ExternalIDError
-	switch {
-	case err == nil:
-		return nil
-	case allow:
-		fmt.Fprintf(warn, "warning: org %s: %v; stored anyway (--%s)\n", d.OrgID, err, allowNoExternalIDFlag)
-		return nil
-	case errors.As(err, &ee):
-		return fmt.Errorf("org %s: %w: the customer must add %s to the role's trust policy (auditctl policies prints it), or pass --%s to register it anyway",
-			d.OrgID, err, ee.Fix(), allowNoExternalIDFlag)
-	}
-	return fmt.Errorf("org %s: could not check that role %s requires the external ID: %w (pass --%s to register it without the check)", d.OrgID, d.S3.RoleARN, err, allowNoExternalIDFlag)
-}
+const shareContainerFlag = registration.FlagShareContainerWith
 
 // destinationView is what get and list show of a destination: everything
 // an operator needs, and of an Azure destination only a fingerprint of the

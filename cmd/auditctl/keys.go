@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/contentful/auditlogs/internal/app"
+	"github.com/contentful/auditlogs/internal/config"
 	"github.com/contentful/auditlogs/internal/encryptpage"
 	"github.com/contentful/auditlogs/internal/sas"
 )
@@ -31,7 +32,7 @@ func parseResidencyFlag(s string) (sas.Residency, error) {
 
 // publicKey fetches and checks the residency's public key from KMS
 // (AUDITLOG_KMS_KEY_US / _EU).
-func publicKey(ctx context.Context, cfg app.Config, r sas.Residency) (*sas.PublicKey, error) {
+func publicKey(ctx context.Context, cfg config.Config, r sas.Residency) (*sas.PublicKey, error) {
 	p, err := app.PublicKeys(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -73,7 +74,7 @@ Needs kms:GetPublicKey and kms:DescribeKey, never kms:Decrypt.`,
 			if err != nil {
 				return err
 			}
-			k, err := publicKey(cmd.Context(), app.KeysFromEnv(), r)
+			k, err := publicKey(cmd.Context(), config.KeysFromEnv(), r)
 			if err != nil {
 				return err
 			}
@@ -138,10 +139,10 @@ with the account, container and expiry it is for.`,
 			if err != nil {
 				return err
 			}
-			cfg := app.KeysFromEnv()
+			cfg := config.KeysFromEnv()
 			// Check before asking KMS for anything: a wrong URL is the
 			// likelier mistake, and it is named with the input's name.
-			u, err := sas.CheckURL(plain, time.Now(), cfg.SASPolicy())
+			u, err := sas.CheckURL(plain, time.Now(), app.SASPolicy(cfg))
 			if err != nil {
 				return fmt.Errorf("--in %s: %w", in, err)
 			}
@@ -253,7 +254,7 @@ refused: the page is not meant to be served from this tool to a network.`,
 // renderPage fetches the default residency's key (required) and the
 // other's (when configured) and renders the page.
 func renderPage(ctx context.Context, def sas.Residency) ([]byte, error) {
-	cfg := app.KeysFromEnv()
+	cfg := config.KeysFromEnv()
 	p, err := app.PublicKeys(ctx, cfg)
 	if err != nil {
 		return nil, err

@@ -2,10 +2,13 @@
 // service. It reads the same environment as the Lambda functions (see
 // internal/app). Exit codes: 0 ok, 1 failure, 2 usage.
 //
-// export and backfill run the ledgered delivery that internal/app builds
-// (App.Delivery) with a parsed audit.Day; auditctl may not import the
+// The commands are thin: they parse flags, build the App and call the
+// component that does the work (destination put: internal/registration;
+// verify: internal/verify; export and backfill: the ledgered delivery of
+// App.Delivery, given a parsed audit.Day, never a Lambda payload).
+// auditctl is at the top and may import any internal package but the
 // export and retry functions' adapters (internal/exportfn,
-// internal/retryfn) nor build a Lambda payload to deliver a day.
+// internal/retryfn); nothing imports it.
 package main
 
 import (

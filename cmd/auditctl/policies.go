@@ -10,16 +10,14 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
 
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/config"
 	"github.com/contentful/auditlogs/internal/onboard"
 )
-
-// accountEnv names our AWS account when --account is not given.
-const accountEnv = "AUDITLOG_ACCOUNT_ID"
 
 // policiesOutput is the --json output: the documents, our account and
 // where it came from, and the registration command.
@@ -106,7 +104,7 @@ lifecycle.json and values.json into DIR, for the AWS CLI's file:// arguments.`,
 	f.StringVar(&in.RoleName, "role-name", "", "name of the role the customer creates (default "+onboard.DefaultRoleName+")")
 	f.StringVar(&in.RoleARN, "role-arn", "", "the customer's role ARN, instead of --customer-account and --role-name")
 	f.StringVar(&in.BucketOwner, "bucket-owner", "", "12-digit ID of the AWS account that owns the bucket (default the role's account)")
-	f.StringVar(&in.Account, "account", "", "our AWS account ID, trusted by the role (default $"+accountEnv+", else STS GetCallerIdentity)")
+	f.StringVar(&in.Account, "account", "", "our AWS account ID, trusted by the role (default $"+config.EnvAccountID+", else STS GetCallerIdentity)")
 	f.StringSliceVar(&in.Principals, "principal", nil, "trust only this IAM role or user ARN of our account instead of the whole account (repeatable)")
 	f.BoolVar(&asJSON, "json", false, "print everything as one JSON object")
 	f.StringVar(&outDir, "out", "", "also write each document to a JSON file in this folder")
@@ -142,15 +140,17 @@ func ourAccount(ctx context.Context, in onboard.Input) (string, string, error) {
 	if in.Account != "" {
 		return in.Account, "--account", nil
 	}
-	if v := os.Getenv(accountEnv); v != "" {
-		return v, accountEnv, nil
+	// Our account is known without the rest of the configuration, which
+	// this command does not need.
+	if v := os.Getenv(config.EnvAccountID); v != "" {
+		return v, config.EnvAccountID, nil
 	}
 	probe := in
 	probe.Account, probe.Principals = "000000000000", nil // checked once the account is known
 	if err := probe.Validate(); err != nil {
 		return "", "", flagError(err, "")
 	}
-	cfg, err := config.LoadDefaultConfig(ctx)
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		return "", "", fmt.Errorf("our AWS account: load AWS config: %w", err)
 	}
@@ -160,7 +160,7 @@ func ourAccount(ctx context.Context, in onboard.Input) (string, string, error) {
 func accountFromSTS(ctx context.Context, c callerIdentity) (string, string, error) {
 	out, err := c.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
-		return "", "", fmt.Errorf("our AWS account: give --account or %s, or AWS credentials of the deployment (STS GetCallerIdentity failed: %w)", accountEnv, err)
+		return "", "", fmt.Errorf("our AWS account: give --account or %s, or AWS credentials of the deployment (STS GetCallerIdentity failed: %w)", config.EnvAccountID, err)
 	}
 	return aws.ToString(out.Account), "STS GetCallerIdentity", nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/contentful/auditlogs/internal/config"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/onboard"
 )
@@ -14,7 +15,7 @@ import (
 var policiesArgs = []string{"policies", "--org", "acme", "--bucket", "acme-audit", "--region", "eu-west-1", "--customer-account", "210987654321", "--prefix", "contentful"}
 
 func TestPoliciesJSONAndFiles(t *testing.T) {
-	t.Setenv(accountEnv, "")
+	t.Setenv(config.EnvAccountID, "")
 	dir := filepath.Join(t.TempDir(), "acme")
 	out, err := run(append(policiesArgs, "--account", "606137763417", "--json", "--out", dir)...)
 	if err != nil {
@@ -50,7 +51,7 @@ func TestPoliciesJSONAndFiles(t *testing.T) {
 }
 
 func TestPoliciesText(t *testing.T) {
-	t.Setenv(accountEnv, "606137763417")
+	t.Setenv(config.EnvAccountID, "606137763417")
 	out, err := run(policiesArgs...)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -75,7 +76,7 @@ func TestPoliciesText(t *testing.T) {
 // TestPoliciesBadInput: each bad value is a usage error naming the flag
 // (or the variable) and the value.
 func TestPoliciesBadInput(t *testing.T) {
-	t.Setenv(accountEnv, "")
+	t.Setenv(config.EnvAccountID, "")
 	base := append([]string{}, policiesArgs...)
 	set := func(flag, value string) []string {
 		args := append([]string{}, base...)
@@ -107,7 +108,7 @@ func TestPoliciesBadInput(t *testing.T) {
 			`--customer-account "210987654321": give either the role ARN`},
 	} {
 		t.Run(name, func(t *testing.T) {
-			t.Setenv(accountEnv, c.env)
+			t.Setenv(config.EnvAccountID, c.env)
 			out, err := run(c.args...)
 			if !isUsage(err) || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err = %v, want a usage error with %q\n%s", err, c.want, out)
@@ -126,7 +127,7 @@ func TestPoliciesAccountFromSTS(t *testing.T) {
 	for k, v := range map[string]string{
 		"AWS_ENDPOINT_URL": moto.URL, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_SESSION_TOKEN": "",
 		"AWS_REGION": "us-east-1", "AWS_PROFILE": "", "AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
-		"AWS_EC2_METADATA_DISABLED": "true", accountEnv: "",
+		"AWS_EC2_METADATA_DISABLED": "true", config.EnvAccountID: "",
 	} {
 		t.Setenv(k, v)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/spf13/cobra"
 
+	"github.com/contentful/auditlogs/internal/config"
 	"github.com/contentful/auditlogs/internal/redrive"
 )
 
@@ -26,14 +27,16 @@ AUDITLOG_RETRY_DLQ_URL and AUDITLOG_RETRY_QUEUE_URL (stack outputs).`,
   auditctl redrive --max 10`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Read before the rest of the configuration: without
+			// queues this is a usage error, whatever else is missing.
 			if from == "" {
-				from = os.Getenv("AUDITLOG_RETRY_DLQ_URL")
+				from = os.Getenv(config.EnvRetryDLQURL)
 			}
 			if to == "" {
-				to = os.Getenv("AUDITLOG_RETRY_QUEUE_URL")
+				to = os.Getenv(config.EnvRetryQueueURL)
 			}
 			if from == "" || to == "" {
-				return usageError{fmt.Errorf("give --from and --to, or set AUDITLOG_RETRY_DLQ_URL and AUDITLOG_RETRY_QUEUE_URL")}
+				return usageError{fmt.Errorf("give --from and --to, or set %s and %s", config.EnvRetryDLQURL, config.EnvRetryQueueURL)}
 			}
 			a, err := loadApp(cmd)
 			if err != nil {
@@ -44,8 +47,8 @@ AUDITLOG_RETRY_DLQ_URL and AUDITLOG_RETRY_QUEUE_URL (stack outputs).`,
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&from, "from", "", "source queue URL (default $AUDITLOG_RETRY_DLQ_URL)")
-	cmd.Flags().StringVar(&to, "to", "", "target queue URL (default $AUDITLOG_RETRY_QUEUE_URL)")
+	cmd.Flags().StringVar(&from, "from", "", "source queue URL (default $"+config.EnvRetryDLQURL+")")
+	cmd.Flags().StringVar(&to, "to", "", "target queue URL (default $"+config.EnvRetryQueueURL+")")
 	cmd.Flags().IntVar(&limit, "max", 0, "move at most N messages (default all)")
 	return cmd
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/config"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
 	"github.com/contentful/auditlogs/internal/ingest"
 	"github.com/contentful/auditlogs/internal/ingest/replay"
@@ -53,11 +54,14 @@ message stays in the queue; 2 for a usage error.`,
   auditctl ingest replay --message-file failure.json --rejects rejects.jsonl   # a record as in events/ingest-failure.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Read before the rest of the configuration: without a
+			// queue or file this is a usage error, whatever else is
+			// missing.
 			if queue == "" && messageFile == "" {
-				queue = os.Getenv("AUDITLOG_INGEST_FAILURES_QUEUE_URL")
+				queue = os.Getenv(config.EnvIngestFailuresQueueURL)
 			}
 			if (queue == "") == (messageFile == "") {
-				return usageError{errors.New("give --queue or --message-file (or set AUDITLOG_INGEST_FAILURES_QUEUE_URL)")}
+				return usageError{fmt.Errorf("give --queue or --message-file (or set %s)", config.EnvIngestFailuresQueueURL)}
 			}
 			var failure replay.Failure
 			if messageFile != "" {
@@ -141,7 +145,7 @@ message stays in the queue; 2 for a usage error.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&queue, "queue", "", "the ingest-failures queue URL (default $AUDITLOG_INGEST_FAILURES_QUEUE_URL)")
+	f.StringVar(&queue, "queue", "", "the ingest-failures queue URL (default $"+config.EnvIngestFailuresQueueURL+")")
 	f.StringVar(&messageFile, "message-file", "", "replay the one on-failure record in this file; the queue is left alone")
 	f.IntVar(&limit, "max", 0, "handle at most N messages (default all)")
 	f.StringVar(&rejects, "rejects", "", "write rejected records here as JSON lines (default: standard error)")

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/config"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/registry"
@@ -70,7 +71,7 @@ other orgs are shown as usual. --json prints {"rows": [...], "invalid": [...]}.`
 				return err
 			}
 			if a.Ledger == nil {
-				return fmt.Errorf("environment variable AUDITLOG_LEDGER_TABLE is not set")
+				return fmt.Errorf("environment variable %s is not set", config.EnvLedgerTable)
 			}
 			ctx := cmd.Context()
 			var dests []destination.Destination

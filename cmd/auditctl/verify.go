@@ -46,8 +46,9 @@ not.`,
 			if err != nil {
 				return err
 			}
-			// The SAS expiry that verify learns is recorded in the registry.
-			v := &verify.Verifier{Destinations: a.Registry, Sinks: a.Exporter.Sinks, Expiries: a.Registry, Trust: a.Sinks}
+			// The opener records the SAS expiry that verify learns, only
+			// while the cipher it decrypted is still the registered one.
+			v := &verify.Verifier{Destinations: a.Registry, Sinks: a.Sinks, Trust: a.Sinks}
 			ctx, cancel := context.WithTimeout(cmd.Context(), verify.Timeout)
 			defer cancel()
 			r := v.Verify(ctx, org)

@@ -6,12 +6,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/contentful/auditlogs/internal/app"
+	"github.com/contentful/auditlogs/internal/config"
 	"github.com/contentful/auditlogs/internal/delivery"
 	"github.com/contentful/auditlogs/internal/exportfn"
 	"github.com/contentful/auditlogs/internal/exportjob"
@@ -33,13 +33,13 @@ func main() {
 }
 
 func build() (*app.App, error) {
-	cfg, err := app.FromEnv()
+	cfg, err := config.FromEnv()
 	if err != nil {
 		return nil, err
 	}
 	// Without the ledger, duplicate invocations would deliver twice.
-	if cfg.LedgerTable == "" {
-		return nil, fmt.Errorf("environment variable AUDITLOG_LEDGER_TABLE is not set")
+	if err := cfg.Require(config.Export); err != nil {
+		return nil, err
 	}
 	return app.New(context.Background(), cfg)
 }

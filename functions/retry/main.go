@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/contentful/auditlogs/internal/app"
+	"github.com/contentful/auditlogs/internal/config"
 	"github.com/contentful/auditlogs/internal/retryfn"
 )
 
@@ -34,16 +34,14 @@ func main() {
 }
 
 func build(log *slog.Logger) (*retryfn.Handler, error) {
-	queue := os.Getenv("AUDITLOG_RETRY_QUEUE_URL")
-	if queue == "" {
-		return nil, fmt.Errorf("environment variable AUDITLOG_RETRY_QUEUE_URL is not set")
-	}
-	cfg, err := app.FromEnv()
+	cfg, err := config.FromEnv()
 	if err != nil {
 		return nil, err
 	}
-	if cfg.LedgerTable == "" {
-		return nil, fmt.Errorf("environment variable AUDITLOG_LEDGER_TABLE is not set")
+	// Its queue, and the ledger, without which a retry could deliver a
+	// delivered day again.
+	if err := cfg.Require(config.Retry); err != nil {
+		return nil, err
 	}
 	a, err := app.New(context.Background(), cfg)
 	if err != nil {
@@ -53,7 +51,7 @@ func build(log *slog.Logger) (*retryfn.Handler, error) {
 	return &retryfn.Handler{
 		Delivery: a.Delivery(log),
 		SQS:      sqs.NewFromConfig(a.AWS),
-		QueueURL: queue,
+		QueueURL: cfg.RetryQueueURL,
 		Log:      log,
 		Metrics:  os.Stdout,
 	}, nil

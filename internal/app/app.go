@@ -1,194 +1,70 @@
 // Package app builds the production object graph (SDK clients, log store,
 // registry, sinks, exporter, the ledgered delivery) from the environment,
-// once, for the Lambda functions and the CLI alike. Every setting is an
-// environment variable, listed in Config, so a deployment and a local
+// once, for the Lambda functions and the CLI alike, from a config.Config. Every setting is an
+// environment variable (internal/config), so a deployment and a local
 // stack differ only in their environment.
 //
-// app is the composition root: it imports the components, and none of
-// them may import it (only functions/, cmd/ and internal/localdev do). It
-// may not import internal/exportfn or internal/retryfn, the adapters that
-// take the delivery from it.
+// app only wires: the log store is the one the configuration names,
+// opened by logstore/factory and held as a logstore.Store (app imports no
+// log store provider); the sink opener (internal/sink/opener) is built
+// here once and shared by the Exporter, verify and `destination put`. It
+// may import any component package, and must not import cmd, functions or
+// internal/localdev, which (with tests) are the only ones to import it;
+// nor internal/exportfn or internal/retryfn, the adapters that take the
+// delivery (Delivery) from it.
 package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/contentful/auditlogs/internal/config"
 	"github.com/contentful/auditlogs/internal/delivery"
-	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/export"
-	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
 	"github.com/contentful/auditlogs/internal/ingest"
 	"github.com/contentful/auditlogs/internal/ingest/s3rejects"
 	"github.com/contentful/auditlogs/internal/ledger"
-	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
+	"github.com/contentful/auditlogs/internal/logstore"
+	"github.com/contentful/auditlogs/internal/logstore/factory"
 	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/sas"
-	"github.com/contentful/auditlogs/internal/sink"
 	"github.com/contentful/auditlogs/internal/sink/azuresink"
+	"github.com/contentful/auditlogs/internal/sink/opener"
 	"github.com/contentful/auditlogs/internal/sink/s3sink"
 )
-
-// Config is read from these environment variables.
-type Config struct {
-	EventsTable   string   // AUDITLOG_EVENTS_TABLE: the log store
-	RegistryTable string   // AUDITLOG_REGISTRY_TABLE: the destinations
-	LedgerTable   string   // AUDITLOG_LEDGER_TABLE: the delivery ledger (required by the export function; the fan-out's catch-up reads it)
-	KMSKeyUS      string   // AUDITLOG_KMS_KEY_US: key ID or ARN for residency us
-	KMSKeyEU      string   // AUDITLOG_KMS_KEY_EU: key ID or ARN for residency eu
-	EmulatorHosts []string // AUDITLOG_AZURE_EMULATOR_HOSTS: host:port list; empty in production
-	Shards        int      // AUDITLOG_SHARDS: partitions per org-day (default 16; a property of the table)
-	PartSize      int64    // AUDITLOG_PART_SIZE_MIB: S3 part and Azure block size (default 8)
-	Concurrency   int      // AUDITLOG_UPLOAD_CONCURRENCY: parts or blocks in flight (default 4)
-	// AUDITLOG_LEASE_SECONDS: how long an export holds its org-day's lease
-	// in the ledger (default exportjob.Lease). It must exceed
-	// FunctionTimeout plus exportjob.LeaseMargin, so that a live export's
-	// lease never runs out; tests shorten both to see a dead export's
-	// lease run out.
-	Lease time.Duration
-	// AUDITLOG_FUNCTION_TIMEOUT_SECONDS: the timeout of the function that
-	// runs exports (default 900, exportjob.FunctionTimeout; the stack sets
-	// it from the same constant as the function's timeout).
-	FunctionTimeout time.Duration
-	// AUDITLOG_LOG_STORE_RETENTION_DAYS: how long the log store keeps an
-	// event (default 35): the TTL the writer sets, and the oldest day the
-	// export agrees to deliver (an older day may have lost events to TTL).
-	Retention time.Duration
-
-	// The ingest function's settings; the others ignore them.
-	IncludePOST   bool   // AUDITLOG_INGEST_INCLUDE_POST: "true" audits creates (POST) too; default false, as the product doc says
-	RejectsBucket string // AUDITLOG_REJECTS_BUCKET: where rejected request-log records go (required by the ingest function)
-	RejectsPrefix string // AUDITLOG_REJECTS_PREFIX: key prefix in that bucket (default "rejects/")
-
-	// The fan-out's settings; the export ignores them.
-	ExportFunction    string // AUDITLOG_EXPORT_FUNCTION: name or ARN of the export function
-	FanOutConcurrency int    // AUDITLOG_FANOUT_CONCURRENCY: export invocations in flight (default 16)
-}
-
-// FromEnv reads Config; a malformed value is an error naming the variable.
-func FromEnv() (Config, error) {
-	c := Config{
-		EventsTable:   os.Getenv("AUDITLOG_EVENTS_TABLE"),
-		RegistryTable: os.Getenv("AUDITLOG_REGISTRY_TABLE"),
-		LedgerTable:   os.Getenv("AUDITLOG_LEDGER_TABLE"),
-		Shards:        dynamostore.DefaultShards,
-		PartSize:      8 << 20,
-		Concurrency:   4,
-		Lease:         exportjob.Lease,
-
-		FunctionTimeout: exportjob.FunctionTimeout,
-		Retention:       dynamostore.DefaultRetention,
-
-		ExportFunction:    os.Getenv("AUDITLOG_EXPORT_FUNCTION"),
-		FanOutConcurrency: 16,
-
-		RejectsBucket: os.Getenv("AUDITLOG_REJECTS_BUCKET"),
-		RejectsPrefix: "rejects/",
-	}
-	if v, ok := os.LookupEnv("AUDITLOG_REJECTS_PREFIX"); ok {
-		c.RejectsPrefix = v
-	}
-	switch v := os.Getenv("AUDITLOG_INGEST_INCLUDE_POST"); v {
-	case "", "false":
-	case "true":
-		c.IncludePOST = true
-	default:
-		return c, fmt.Errorf("environment variable AUDITLOG_INGEST_INCLUDE_POST=%q: want true or false", v)
-	}
-	readKeyEnv(&c)
-	for _, v := range []struct {
-		name string
-		dst  *int
-	}{{EnvShards, &c.Shards}, {"AUDITLOG_UPLOAD_CONCURRENCY", &c.Concurrency}, {"AUDITLOG_FANOUT_CONCURRENCY", &c.FanOutConcurrency}} {
-		if s := os.Getenv(v.name); s != "" {
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 1 {
-				return c, fmt.Errorf("environment variable %s=%q: want a positive integer", v.name, s)
-			}
-			*v.dst = n
-		}
-	}
-	if s := os.Getenv("AUDITLOG_PART_SIZE_MIB"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 5 || n > 512 {
-			return c, fmt.Errorf("environment variable AUDITLOG_PART_SIZE_MIB=%q: want 5 to 512", s)
-		}
-		c.PartSize = int64(n) << 20
-	}
-	if s := os.Getenv("AUDITLOG_LOG_STORE_RETENTION_DAYS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 2 {
-			return c, fmt.Errorf("environment variable AUDITLOG_LOG_STORE_RETENTION_DAYS=%q: want a whole number of days, at least 2", s)
-		}
-		c.Retention = time.Duration(n) * 24 * time.Hour
-	}
-	if s := os.Getenv("AUDITLOG_LEASE_SECONDS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			return c, fmt.Errorf("environment variable AUDITLOG_LEASE_SECONDS=%q: want a positive number of seconds", s)
-		}
-		c.Lease = time.Duration(n) * time.Second
-	}
-	if s := os.Getenv("AUDITLOG_FUNCTION_TIMEOUT_SECONDS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || time.Duration(n)*time.Second > exportjob.FunctionTimeout {
-			return c, fmt.Errorf("environment variable AUDITLOG_FUNCTION_TIMEOUT_SECONDS=%q: want 1 to %d seconds (Lambda's maximum)", s, int(exportjob.FunctionTimeout.Seconds()))
-		}
-		c.FunctionTimeout = time.Duration(n) * time.Second
-	}
-	// An export may run for the whole function timeout: its lease must
-	// outlast that by the margin the export leaves unused, or another
-	// export could take a live one's org-day over.
-	if floor := c.FunctionTimeout + exportjob.LeaseMargin; c.Lease <= floor {
-		return c, fmt.Errorf("environment variable AUDITLOG_LEASE_SECONDS=%q: want more than the function's timeout (AUDITLOG_FUNCTION_TIMEOUT_SECONDS, %d) plus the lease margin (%d): at least %d",
-			strconv.Itoa(int(c.Lease.Seconds())), int(c.FunctionTimeout.Seconds()), int(exportjob.LeaseMargin.Seconds()), int(floor.Seconds())+1)
-	}
-	for name, v := range map[string]string{"AUDITLOG_EVENTS_TABLE": c.EventsTable, "AUDITLOG_REGISTRY_TABLE": c.RegistryTable} {
-		if v == "" {
-			return c, fmt.Errorf("environment variable %s is not set", name)
-		}
-	}
-	return c, nil
-}
 
 // App holds the clients and components, built once (at a Lambda's cold
 // start) and shared by every invocation.
 type App struct {
-	Config   Config
+	Config   config.Config
 	AWS      aws.Config
 	DynamoDB *dynamodb.Client
-	Store    *dynamostore.Store
+	Store    logstore.Store // the log store of Config.LogStore
 	Registry *registry.Registry
 	Ledger   *ledger.Ledger // nil without AUDITLOG_LEDGER_TABLE
 	Exporter *export.Exporter
-	// Sinks is the Exporter's sink opener; SAS its decrypter, which
-	// `auditctl destination put` uses to check a cipher before storing it.
-	Sinks *Sinks
+	// Sinks is the Exporter's sink opener (built once, here); SAS its
+	// decrypter, with which internal/registration checks a cipher before
+	// storing it (`auditctl destination put`, the demo).
+	Sinks *opener.Opener
 	SAS   *sas.Decrypter
 }
 
-// EnvShards is the variable of Config.Shards, which the log store names
-// when the table's recorded shard count differs from it.
-const EnvShards = "AUDITLOG_SHARDS"
-
 // Load is what a Lambda function or auditctl starts with: the Config of
-// the environment (FromEnv), then the App (New).
+// the environment (config.FromEnv), then the App (New).
 func Load(ctx context.Context) (*App, error) {
-	c, err := FromEnv()
+	c, err := config.FromEnv()
 	if err != nil {
 		return nil, err
 	}
@@ -198,21 +74,23 @@ func Load(ctx context.Context) (*App, error) {
 // New loads the AWS configuration the standard way (environment, shared
 // config, role), with opts on top (the local stack's demo gives each
 // component its own identity's credentials), and builds the App.
-func New(ctx context.Context, c Config, opts ...func(*config.LoadOptions) error) (*App, error) {
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+func New(ctx context.Context, c config.Config, opts ...func(*awsconfig.LoadOptions) error) (*App, error) {
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
 	db := dynamodb.NewFromConfig(awsCfg)
-	store := dynamostore.New(db, c.EventsTable)
-	store.Shards, store.ShardsName = c.Shards, EnvShards
-	if c.Retention > 0 {
-		store.Retention = c.Retention
+	sc := factory.Config{Kind: c.LogStore, DynamoDB: factory.DynamoDB{Table: c.EventsTable}}
+	sc.DynamoDB.Options.Shards, sc.DynamoDB.Options.ShardsName = c.Shards, config.EnvShards
+	sc.DynamoDB.Options.Retention = c.Retention
+	store, err := factory.Open(sc, factory.Clients{DynamoDB: db})
+	if err != nil {
+		return nil, fmt.Errorf("environment variable %s=%q: %w", config.EnvLogStore, c.LogStore, err)
 	}
 	reg := registry.New(db, c.RegistryTable)
-	sinks := &Sinks{
+	sinks := &opener.Opener{
 		AWS:        awsCfg,
-		SAS:        &sas.Decrypter{KMS: kms.NewFromConfig(awsCfg), KeyIDs: c.KeyIDs(), Policy: c.SASPolicy()},
+		SAS:        &sas.Decrypter{KMS: kms.NewFromConfig(awsCfg), KeyIDs: KeyIDs(c), Policy: SASPolicy(c)},
 		S3:         s3sink.Options{PartSize: c.PartSize, Concurrency: c.Concurrency},
 		Azure:      azuresink.Options{BlockSize: c.PartSize, Concurrency: c.Concurrency},
 		Expiries:   reg,
@@ -220,7 +98,7 @@ func New(ctx context.Context, c Config, opts ...func(*config.LoadOptions) error)
 	}
 	a := &App{
 		Config: c, AWS: awsCfg, DynamoDB: db, Store: store, Registry: reg,
-		Exporter: &export.Exporter{Destinations: reg, Store: store, Sinks: sinks, Retention: c.Retention},
+		Exporter: &export.Exporter{Destinations: reg, Store: store, Sinks: sinks, Retention: store.Retention()},
 		Sinks:    sinks, SAS: sinks.SAS,
 	}
 	if c.LedgerTable != "" {
@@ -249,7 +127,7 @@ func (a *App) Delivery(log *slog.Logger) *delivery.Service {
 // standard one (AWS_ENDPOINT_URL_LAMBDA points it at an emulator).
 func (a *App) FanOut() (*fanoutfn.Handler, error) {
 	if a.Config.ExportFunction == "" {
-		return nil, fmt.Errorf("environment variable AUDITLOG_EXPORT_FUNCTION is not set")
+		return nil, fmt.Errorf("environment variable %s is not set", config.EnvExportFunction)
 	}
 	lc := awslambda.NewFromConfig(a.AWS, func(o *awslambda.Options) {
 		o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
@@ -282,125 +160,10 @@ func (a *App) Ingester() *ingest.Ingester {
 // AUDITLOG_REJECTS_BUCKET in our own account.
 func (a *App) RejectsSink(log *slog.Logger) (*s3rejects.Sink, error) {
 	if a.Config.RejectsBucket == "" {
-		return nil, fmt.Errorf("environment variable AUDITLOG_REJECTS_BUCKET is not set")
+		return nil, fmt.Errorf("environment variable %s is not set", config.EnvRejectsBucket)
 	}
 	client := s3.NewFromConfig(a.AWS, s3sink.PathStyleForEmulators)
 	return &s3rejects.Sink{S3: client, Bucket: a.Config.RejectsBucket, Prefix: a.Config.RejectsPrefix, Log: log}, nil
-}
-
-// Sinks opens the production sink for a destination.
-type Sinks struct {
-	AWS   aws.Config // our own credentials, used to call STS
-	SAS   *sas.Decrypter
-	S3    s3sink.Options
-	Azure azuresink.Options
-	// Expiries, when set, learns the expiry of every SAS URL decrypted
-	// here whose expiry the registry does not hold yet (or holds wrong),
-	// so that `auditctl status` and the daily run warn before it runs out.
-	Expiries ExpiryRecorder
-	// Containers, when set, records and claims the storage account and
-	// container of every SAS URL decrypted here whose destination does not
-	// hold them yet (registered before they were recorded), and refuses
-	// to open a sink on a container that another org holds: the cipher is
-	// safe to show, so another org may have registered it (the confused
-	// deputy that the registry's claims close, registry/claims.go).
-	Containers ContainerRecorder
-	// Log receives a failure to record an expiry (slog.Default if nil).
-	Log *slog.Logger
-}
-
-// ContainerRecorder is the registry's RecordSASContainer.
-type ContainerRecorder interface {
-	RecordSASContainer(ctx context.Context, org, cipher, account, container string) error
-}
-
-// ExpiryRecorder is the registry's RecordSASExpiry.
-type ExpiryRecorder interface {
-	RecordSASExpiry(ctx context.Context, org, cipher string, expires time.Time) error
-}
-
-// Open assumes the customer's role (S3) or decrypts and checks the SAS URL
-// (Azure), and returns a sink that writes under the destination's prefix.
-func (o *Sinks) Open(ctx context.Context, d destination.Destination) (sink.Sink, error) {
-	switch {
-	case d.Kind == destination.KindS3 && d.S3 != nil:
-		return s3sink.Open(ctx, o.AWS, s3Destination(d), o.S3)
-	case d.Kind == destination.KindAzure && d.Azure != nil:
-		u, err := o.SAS.Decrypt(ctx, d.Azure.Residency, d.Azure.SASCipher)
-		if err != nil {
-			return nil, fmt.Errorf("decrypt SAS URL of org %s: %w", d.OrgID, err)
-		}
-		if err := o.recordContainer(ctx, d, u.Account(), u.Container()); err != nil {
-			return nil, err
-		}
-		o.recordExpiry(ctx, d, u.Expiry())
-		opts := o.Azure
-		opts.Prefix = d.Prefix
-		return azuresink.New(u, opts)
-	}
-	return nil, fmt.Errorf("org %s: destination kind %q: %w", d.OrgID, d.Kind, sink.ErrInvalidConfig)
-}
-
-// s3Destination is d as the S3 sink takes it.
-func s3Destination(d destination.Destination) s3sink.Destination {
-	return s3sink.Destination{OrgID: d.OrgID, Bucket: d.S3.Bucket, Region: d.S3.Region, RoleARN: d.S3.RoleARN, Prefix: d.Prefix, BucketOwner: d.S3.Owner()}
-}
-
-// CheckExternalID checks that an S3 destination's role requires the org
-// ID as external ID (s3sink.CheckExternalID: one more AssumeRole, with a
-// random external ID, which must be refused), for `destination put` and
-// `auditctl verify`, once Open has assumed the role. Other destinations
-// have nothing to check.
-func (o *Sinks) CheckExternalID(ctx context.Context, d destination.Destination) error {
-	if d.Kind != destination.KindS3 || d.S3 == nil {
-		return nil
-	}
-	return s3sink.CheckExternalID(ctx, o.AWS, s3Destination(d))
-}
-
-// recordContainer makes sure that the registry holds the container the
-// SAS writes to for d's org. Unlike the expiry, a failure stops the
-// delivery: a container claimed by another org is a permanent refusal
-// (sink.ErrInvalidConfig, for the operator: register the org again with
-// the orgs it shares the container with), anything else is transient (a
-// retry reads the destination again).
-func (o *Sinks) recordContainer(ctx context.Context, d destination.Destination, account, container string) error {
-	if o.Containers == nil || (d.Azure.StorageAccount == account && d.Azure.Container == container) {
-		return nil
-	}
-	err := o.Containers.RecordSASContainer(ctx, d.OrgID, d.Azure.SASCipher, account, container)
-	switch {
-	case errors.Is(err, registry.ErrClaimed):
-		return fmt.Errorf("org %s: %w: %w", d.OrgID, err, sink.ErrInvalidConfig)
-	case err != nil:
-		return fmt.Errorf("org %s: record the SAS URL's storage account and container: %w", d.OrgID, err)
-	}
-	o.logger().InfoContext(ctx, "recorded the SAS URL's storage account and container", "org_id", d.OrgID, "storage_account", account, "container", container)
-	return nil
-}
-
-func (o *Sinks) logger() *slog.Logger {
-	if o.Log == nil {
-		return slog.Default()
-	}
-	return o.Log
-}
-
-// recordExpiry stores the SAS's expiry if the registry's differs. A
-// failure is logged, not returned: the delivery matters more than the
-// warning, and the next decryption tries again.
-func (o *Sinks) recordExpiry(ctx context.Context, d destination.Destination, expires time.Time) {
-	expires = expires.UTC().Truncate(time.Second) // the registry keeps seconds
-	if o.Expiries == nil || d.Azure.SASExpiry.Equal(expires) {
-		return
-	}
-	err := o.Expiries.RecordSASExpiry(ctx, d.OrgID, d.Azure.SASCipher, expires)
-	log := o.logger()
-	if err != nil {
-		log.WarnContext(ctx, "record the SAS URL's expiry failed", "org_id", d.OrgID, "sas_expires", expires.Format(time.RFC3339), "error", err.Error())
-		return
-	}
-	log.InfoContext(ctx, "recorded the SAS URL's expiry", "org_id", d.OrgID, "sas_expires", expires.Format(time.RFC3339))
 }
 
 // Timeout is a sane upper bound for one delivery outside Lambda (the CLI).

@@ -23,13 +23,16 @@ func day(s string) audit.Day {
 	return d
 }
 
+// days35 is a retention of 35 days, the log store's default.
+const days35 = 35 * 24 * time.Hour
+
 func TestDays(t *testing.T) {
 	now := time.Date(2026, 11, 25, 9, 30, 0, 0, time.UTC)
-	got, err := Days(day("2026-11-22"), day("2026-11-24"), now, export.DefaultRetention)
+	got, err := Days(day("2026-11-22"), day("2026-11-24"), now, days35)
 	if err != nil || fmt.Sprint(got) != "[2026-11-22 2026-11-23 2026-11-24]" {
 		t.Fatalf("Days = %v, %v", got, err)
 	}
-	if got, err := Days(day("2026-10-22"), day("2026-10-22"), now, export.DefaultRetention); err != nil || len(got) != 1 {
+	if got, err := Days(day("2026-10-22"), day("2026-10-22"), now, days35); err != nil || len(got) != 1 {
 		t.Fatalf("oldest day alone: %v, %v", got, err)
 	}
 	for name, c := range map[string]struct {
@@ -44,7 +47,7 @@ func TestDays(t *testing.T) {
 		"out of retention": {"2026-10-21", "2026-11-01", "from", "2026-10-21", export.ErrOutsideRetention, "(35 days): the oldest day that can be delivered now is 2026-10-22"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := Days(day(c.from), day(c.to), now, export.DefaultRetention)
+			_, err := Days(day(c.from), day(c.to), now, days35)
 			var re *RangeError
 			if !errors.As(err, &re) || re.Field != c.field || re.Value != c.value || !strings.Contains(re.Reason, c.reason) {
 				t.Fatalf("err = %#v, want %s %s: ...%s", err, c.field, c.value, c.reason)

@@ -10,10 +10,14 @@
 // nothing visible unless the stream ends cleanly, so a delivery is all or
 // nothing.
 //
+// It reads the log store through logstore.Reader and is given the store's
+// retention (Exporter.Retention): it may not import a log store provider,
+// logstore/factory or internal/app, which wires it to the store.
+//
 // export delivers once and says whether a failure is permanent
 // (IsPermanent); the lease, the ledger and the retries are the callers'
-// (internal/delivery). It may not import internal/delivery, the ledger or
-// a Lambda package.
+// (internal/delivery). Nor may it import internal/delivery, the ledger
+// or a Lambda package.
 package export
 
 import (

@@ -222,7 +222,7 @@ func TestExporter(t *testing.T) {
 		"off1": {OrgID: "off1", Kind: destination.KindS3, Enabled: false},
 	}
 	s := memsink.New()
-	x := &Exporter{Destinations: dests, Store: &genstore.Store{Events: 10}, Sinks: memOpener{s}, Now: func() time.Time { return now }}
+	x := &Exporter{Destinations: dests, Store: &genstore.Store{Events: 10}, Sinks: memOpener{s}, Retention: days35, Now: func() time.Time { return now }}
 
 	res, err := x.Export(ctx, "org1", day24)
 	if err != nil {
@@ -244,7 +244,7 @@ func TestExporter(t *testing.T) {
 		"disabled":         {"off1", day24, now, ErrDisabled},
 		"unknown org":      {"nobody", day24, now, registry.ErrNotFound},
 		"today":            {"org1", day24, day24.End().Add(-time.Minute), ErrDayNotOver},
-		"beyond retention": {"org1", day24, day24.Start().Add(DefaultRetention), ErrOutsideRetention},
+		"beyond retention": {"org1", day24, day24.Start().Add(days35), ErrOutsideRetention},
 	} {
 		t.Run(name, func(t *testing.T) {
 			x := *x

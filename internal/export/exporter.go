@@ -21,9 +21,6 @@ var (
 	ErrOutsideRetention = errors.New("the day is older than the log store keeps events")
 )
 
-// DefaultRetention is how long the log store keeps events.
-const DefaultRetention = 35 * 24 * time.Hour
-
 // Destinations looks up an org's destination (the registry).
 type Destinations interface {
 	Get(ctx context.Context, org string) (destination.Destination, error)
@@ -41,9 +38,10 @@ type Exporter struct {
 	Destinations Destinations
 	Store        logstore.Reader
 	Sinks        SinkOpener
-	// Retention of the log store; a day whose first events may already be
-	// gone is refused rather than delivered short. Zero means
-	// DefaultRetention.
+	// Retention of the log store, which the store defines and reports
+	// (logstore.Store's Retention); a day whose first events may already
+	// be gone is refused rather than delivered short. Zero means a store
+	// that keeps every event (the in-memory stores of tests).
 	Retention time.Duration
 	Now       func() time.Time
 }
@@ -60,7 +58,7 @@ func (x *Exporter) Export(ctx context.Context, org string, day audit.Day) (Resul
 	if x.Now != nil {
 		now = x.Now()
 	}
-	if err := CheckDay(day, now, x.RetentionOrDefault()); err != nil {
+	if err := CheckDay(day, now, x.Retention); err != nil {
 		return Result{}, fmt.Errorf("export org %s day %s: %w", org, day, err)
 	}
 	d, err := x.Destinations.Get(ctx, org)

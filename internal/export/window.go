@@ -7,25 +7,16 @@ import (
 	"github.com/contentful/auditlogs/internal/audit"
 )
 
-// RetentionOrDefault is x's log store retention: Retention, or
-// DefaultRetention when it is zero.
-func (x *Exporter) RetentionOrDefault() time.Duration {
-	if x.Retention == 0 {
-		return DefaultRetention
-	}
-	return x.Retention
-}
-
 // CheckDay tells whether day can be delivered at now, for a log store
-// that keeps events for retention: the day must be over (ErrDayNotOver),
-// and its first events must still be stored (ErrOutsideRetention), so
-// that a file is never delivered short. Export applies it; so does
-// `auditctl backfill`, up front, to a whole range.
+// that keeps events for retention (zero: for ever): the day must be over
+// (ErrDayNotOver), and its first events must still be stored
+// (ErrOutsideRetention), so that a file is never delivered short. Export
+// applies it; so does `auditctl backfill`, up front, to a whole range.
 func CheckDay(day audit.Day, now time.Time, retention time.Duration) error {
 	if day.End().After(now) {
 		return fmt.Errorf("%w (it ends at %s)", ErrDayNotOver, day.End().Format(time.RFC3339))
 	}
-	if !now.Before(day.Start().Add(retention)) {
+	if retention > 0 && !now.Before(day.Start().Add(retention)) {
 		return fmt.Errorf("%w (%s)", ErrOutsideRetention, retention)
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
+	"github.com/contentful/auditlogs/internal/metrics"
 	"github.com/contentful/auditlogs/internal/registry"
 )
 
@@ -63,9 +64,9 @@ func TestSASExpiringSoonMetric(t *testing.T) {
 	}
 
 	ep, lc := newEndpoint(t)
-	var logs, metrics testenv.SyncBuffer
+	var logs, emf testenv.SyncBuffer
 	h := &Handler{Registry: reg, Lambda: lc, ExportFunction: "export-fn", Concurrency: 3, Segments: 2,
-		Log: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: &metrics, Now: func() time.Time { return now }}
+		Log: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: &emf, Now: func() time.Time { return now }}
 	target, _ := audit.ParseDay("2026-11-24")
 	sum, err := h.Handle(ctx, ManualRun(target))
 	if err != nil {
@@ -83,9 +84,9 @@ func TestSASExpiringSoonMetric(t *testing.T) {
 	}
 
 	// One EMF line with the count.
-	lines := strings.Split(strings.TrimSpace(metrics.String()), "\n")
+	lines := strings.Split(strings.TrimSpace(emf.String()), "\n")
 	if len(lines) != 1 {
-		t.Fatalf("metric lines: %q", metrics.String())
+		t.Fatalf("metric lines: %q", emf.String())
 	}
 	var m struct {
 		AWS struct {
@@ -100,7 +101,7 @@ func TestSASExpiringSoonMetric(t *testing.T) {
 	// The run's other metric, InvalidRegistryItems, is 0 here.
 	if err := json.Unmarshal([]byte(lines[0]), &m); err != nil || m.Count == nil || *m.Count != 2 || m.Invalid == nil || *m.Invalid != 0 ||
 		len(m.AWS.CloudWatchMetrics) != 1 || m.AWS.CloudWatchMetrics[0].Namespace != "AuditLogs" ||
-		len(m.AWS.CloudWatchMetrics[0].Metrics) != 2 || m.AWS.CloudWatchMetrics[0].Metrics[1].Name != MetricSASExpiringSoon {
+		len(m.AWS.CloudWatchMetrics[0].Metrics) != 2 || m.AWS.CloudWatchMetrics[0].Metrics[1].Name != metrics.SASExpiringSoon {
 		t.Fatalf("metric line %s (%v), want AuditLogs/SASExpiringSoon = 2 (and InvalidRegistryItems = 0)", lines[0], err)
 	}
 
@@ -122,7 +123,7 @@ func TestSASExpiringSoonMetric(t *testing.T) {
 		t.Fatalf("warned %v, want %v; log:\n%s", warned, want, logs.String())
 	}
 	for org, c := range ciphers {
-		if strings.Contains(logs.String(), c[:40]) || strings.Contains(metrics.String(), c[:40]) {
+		if strings.Contains(logs.String(), c[:40]) || strings.Contains(emf.String(), c[:40]) {
 			t.Fatalf("the cipher of %s appears in the output", org)
 		}
 	}

@@ -13,6 +13,12 @@
 // invoked, and the run logs one line per skipped item (org, field,
 // reason) and counts them in AuditLogs/InvalidRegistryItems, which the
 // stack alarms on too.
+//
+// It may import the packages it reads and starts the export through
+// (registry, ledger, destination, exportjob, metrics), never the export
+// function's handler (internal/exportfn) or another function's package.
+// The stack (infra/stack) must not import it: it takes the metric names
+// from internal/metrics.
 package fanoutfn
 
 import (
@@ -117,14 +123,6 @@ type Summary struct {
 	InvalidItems int      `json:"invalid_items"`
 	InvalidOrgs  []string `json:"invalid_orgs,omitempty"`
 }
-
-// MetricSASExpiringSoon is the metric the run emits with
-// Summary.SASExpiringSoon; the stack alarms when it is above 0.
-const MetricSASExpiringSoon = "SASExpiringSoon"
-
-// MetricInvalidRegistryItems is the metric the run emits with
-// Summary.InvalidItems; the stack alarms when it is above 0.
-const MetricInvalidRegistryItems = "InvalidRegistryItems"
 
 // ManualRun is the event of a run for day started by hand (auditctl run,
 // the demo), as events/manual-run.json shows it.
@@ -256,7 +254,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.EventBridgeEvent) (Summa
 		// Only after a whole scan: a partial count could clear an alarm
 		// while expiring SAS URLs or invalid items went unseen (a failed
 		// scan fails the run, which has its own alarm).
-		counts := map[string]int64{MetricSASExpiringSoon: int64(sum.SASExpiringSoon), MetricInvalidRegistryItems: int64(sum.InvalidItems)}
+		counts := map[string]int64{metrics.SASExpiringSoon: int64(sum.SASExpiringSoon), metrics.InvalidRegistryItems: int64(sum.InvalidItems)}
 		if err := metrics.Write(h.Metrics, now, counts, map[string]any{"day": sum.Day}); err != nil {
 			h.Log.ErrorContext(ctx, "write metric", "error", err.Error())
 		}

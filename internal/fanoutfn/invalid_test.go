@@ -17,6 +17,7 @@ import (
 
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
+	"github.com/contentful/auditlogs/internal/metrics"
 	"github.com/contentful/auditlogs/internal/registry"
 )
 
@@ -77,9 +78,9 @@ func TestInvalidRegistryItemsAreSkipped(t *testing.T) {
 	}
 
 	ep, lc := newEndpoint(t)
-	var logs, metrics testenv.SyncBuffer
+	var logs, emf testenv.SyncBuffer
 	h := &Handler{Registry: reg, Lambda: lc, ExportFunction: "export-fn", Concurrency: 3, Segments: 3,
-		Log: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: &metrics}
+		Log: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: &emf}
 	out, err := lambda.NewHandler(h.Handle).Invoke(ctx, testenv.SampleEvent(t, "scheduled.json"))
 	if err != nil {
 		t.Fatalf("fan-out with invalid registry items failed: %v\n%s", err, logs.String())
@@ -138,7 +139,7 @@ func TestInvalidRegistryItemsAreSkipped(t *testing.T) {
 	}
 
 	// The run's EMF line carries the count next to SASExpiringSoon.
-	lines := strings.Split(strings.TrimSpace(metrics.String()), "\n")
+	lines := strings.Split(strings.TrimSpace(emf.String()), "\n")
 	var m struct {
 		AWS struct {
 			CloudWatchMetrics []struct {
@@ -150,13 +151,13 @@ func TestInvalidRegistryItemsAreSkipped(t *testing.T) {
 	}
 	if len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &m) != nil || m.Invalid == nil || *m.Invalid != float64(len(invalid)) ||
 		len(m.AWS.CloudWatchMetrics) != 1 || m.AWS.CloudWatchMetrics[0].Namespace != "AuditLogs" {
-		t.Fatalf("metric lines %q, want one with %s = %d", metrics.String(), MetricInvalidRegistryItems, len(invalid))
+		t.Fatalf("metric lines %q, want one with %s = %d", emf.String(), metrics.InvalidRegistryItems, len(invalid))
 	}
 	names := map[string]bool{}
 	for _, n := range m.AWS.CloudWatchMetrics[0].Metrics {
 		names[n.Name] = true
 	}
-	if !names[MetricInvalidRegistryItems] || !names[MetricSASExpiringSoon] {
-		t.Fatalf("metrics declared %v, want %s and %s", names, MetricInvalidRegistryItems, MetricSASExpiringSoon)
+	if !names[metrics.InvalidRegistryItems] || !names[metrics.SASExpiringSoon] {
+		t.Fatalf("metrics declared %v, want %s and %s", names, metrics.InvalidRegistryItems, metrics.SASExpiringSoon)
 	}
 }

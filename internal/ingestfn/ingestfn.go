@@ -13,6 +13,10 @@
 // idempotent (events are keyed by request ID), so a chunk that comes again
 // stores nothing twice. The same holds when the function's time runs
 // short: it stops between chunks and reports the rest.
+//
+// It imports internal/ingest and internal/metrics only, no other
+// function's package. The stack (infra/stack) must not import it: it
+// takes the metric names from internal/metrics.
 package ingestfn
 
 import (
@@ -31,15 +35,6 @@ import (
 type Ingester interface {
 	Ingest(ctx context.Context, records []ingest.Raw) (ingest.Counts, error)
 }
-
-// MetricRejected counts rejected records (in metrics.Namespace); the stack
-// alarms on it.
-const MetricRejected = "IngestRejected"
-
-// MetricNearMiss counts audited requests on paths that match an audited
-// route only when case is ignored (ingest.SkippedNearMiss): not stored, and
-// perhaps changes that are not audited. The stack alarms on it.
-const MetricNearMiss = "IngestSkippedNearMiss"
 
 // DefaultChunk is the number of records per Ingest call: a failure sends
 // back at most this many records that were already stored.
@@ -97,9 +92,9 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		"batch", len(ev.Records), "failed_from", failedFrom(resp))
 	if h.Metrics != nil {
 		err := metrics.Write(h.Metrics, time.Now(), map[string]int64{
-			"IngestRecords": int64(done.Records), "IngestStored": int64(done.Stored),
-			"IngestSkippedMethod": int64(done.SkippedMethod), "IngestSkippedRoute": int64(done.SkippedRoute), MetricNearMiss: int64(done.SkippedNearMiss),
-			MetricRejected: int64(done.Rejected), "IngestBatchFailures": int64(len(resp.BatchItemFailures)),
+			metrics.IngestRecords: int64(done.Records), metrics.IngestStored: int64(done.Stored),
+			metrics.IngestSkippedMethod: int64(done.SkippedMethod), metrics.IngestSkippedRoute: int64(done.SkippedRoute), metrics.IngestSkippedNearMiss: int64(done.SkippedNearMiss),
+			metrics.IngestRejected: int64(done.Rejected), metrics.IngestBatchFailures: int64(len(resp.BatchItemFailures)),
 		}, nil)
 		if err != nil {
 			h.Log.ErrorContext(ctx, "write metrics", "error", err.Error())

@@ -21,6 +21,7 @@ import (
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore/dynamotest"
 	"github.com/contentful/auditlogs/internal/logstore/memstore"
+	"github.com/contentful/auditlogs/internal/metrics"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -101,7 +102,7 @@ func TestSampleEvent(t *testing.T) {
 	if strings.Contains(logs.String()+emf.String(), "CFPAT-") || strings.Contains(logs.String(), "implicit-grant-value") {
 		t.Error("a log line or metric holds a credential")
 	}
-	for _, s := range []string{`"IngestStored":5`, `"IngestRejected":3`, `"IngestRecords":12`, `"` + MetricNearMiss + `":1`, `"Namespace":"AuditLogs"`} {
+	for _, s := range []string{`"IngestStored":5`, `"IngestRejected":3`, `"IngestRecords":12`, `"` + metrics.IngestSkippedNearMiss + `":1`, `"Namespace":"AuditLogs"`} {
 		if !strings.Contains(emf.String(), s) {
 			t.Errorf("metrics lack %s: %s", s, emf.String())
 		}

@@ -1,13 +1,21 @@
 // Package logstore defines the log store: where ingested audit events wait,
-// grouped by org and UTC day, until the export delivers them. Providers
-// live in packages below this one (dynamostore on DynamoDB, memstore in
-// memory for tests) and pass the acceptance suite in storetest; an S3
-// data-lake store is expected later and must pass the same suite.
+// grouped by org and UTC day, until the export delivers them. It holds the
+// interfaces the rest of the code reads and writes through (Reader for the
+// export, Writer for the ingest, Store for what the functions and auditctl
+// hold) and WriteBatches.
+//
+// Providers live in packages below this one (dynamostore on DynamoDB,
+// memstore in memory for tests, genstore generating days for benchmarks)
+// and pass the acceptance suite in storetest; an S3 data-lake store is
+// expected later and must pass the same suite. factory opens the provider
+// that the configuration names. This package imports only audit: it may
+// not import a provider, factory or anything that uses the store.
 package logstore
 
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/contentful/auditlogs/internal/audit"
 )
@@ -28,6 +36,20 @@ type Writer interface {
 	// It is idempotent by (OrgID, RequestID): writing an event again
 	// replaces it and never adds a second row.
 	Write(ctx context.Context, events []audit.Event) error
+}
+
+// Store is a log store as the functions and auditctl hold it (app.App's
+// Store, opened by factory.Open): the ingest writes it, the export reads
+// it, and its retention bounds the days the export delivers. A provider
+// that is only read (genstore, storetest's read-only store) implements
+// Reader alone.
+type Store interface {
+	Reader
+	Writer
+	// Retention is how long after its request time the store may forget
+	// an event (a TTL, a lifecycle rule): the export refuses a day whose
+	// first events may be gone rather than deliver it short.
+	Retention() time.Duration
 }
 
 // WriteBatches stores the events that source emits, size at a time (1000

@@ -1,7 +1,13 @@
 // Package metrics writes CloudWatch metrics in the embedded metric format
 // (EMF): one JSON line on a Lambda function's standard output, which
 // CloudWatch Logs turns into metrics, without an API call (and its latency,
-// permissions and failures) on the function's path.
+// permissions and failures) on the function's path. It also names every
+// metric the functions write (names.go), the constants the functions count
+// with and the CDK stack alarms on.
+//
+// It is a leaf: it imports nothing of this module, so that the stack
+// (infra/stack) can name the functions' metrics without importing the
+// functions' packages (internal/*fn).
 package metrics
 
 import (

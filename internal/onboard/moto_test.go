@@ -20,7 +20,6 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/export"
@@ -29,6 +28,7 @@ import (
 	"github.com/contentful/auditlogs/internal/onboard"
 	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/sink"
+	"github.com/contentful/auditlogs/internal/sink/opener"
 	"github.com/contentful/auditlogs/internal/sink/s3sink"
 )
 
@@ -237,7 +237,7 @@ func TestGeneratedSetUpOnMoto(t *testing.T) {
 	}
 
 	opts := s3sink.Options{PartSize: s3sink.MinPartSize, Concurrency: 2}
-	sinks := &app.Sinks{AWS: f.exporter, S3: opts}
+	sinks := &opener.Opener{AWS: f.exporter, S3: opts}
 	day := audit.DayOf(time.Now()).AddDays(-1)
 
 	t.Run("DeliversMultipart", func(t *testing.T) {

@@ -19,6 +19,11 @@
 // and the values the customer sends back (step 6), which register the
 // destination. Every input is validated with the destination package's
 // rules; errors are *audit.FieldError naming the input.
+//
+// It writes documents and calls nothing: it imports audit, destination and
+// s3sink (for the session policy's actions and condition), and must not
+// import internal/app, the opener or anything that talks to AWS on its
+// behalf (its tests deliver through internal/sink/opener).
 package onboard
 
 import (

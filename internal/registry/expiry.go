@@ -17,7 +17,11 @@ import (
 var ErrCipherReplaced = errors.New("the SAS cipher was replaced meanwhile")
 
 // SetSASExpiry records when org's SAS URL expires, as read from its se
-// parameter after a decryption (`auditctl verify`). The org must have an
+// parameter after a decryption, whatever the registered cipher is now.
+// Nothing in production calls it: a caller that decrypted a cipher uses
+// RecordSASExpiry, lest it put the expiry of a SAS replaced meanwhile over
+// the new one's (`auditctl verify` did until it opened its sink through
+// internal/sink/opener). The org must have an
 // Azure destination. updated_at is left alone: it tells when the
 // destination was last changed by someone, and learning the expiry of the
 // same SAS changes nothing about it.

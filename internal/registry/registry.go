@@ -5,6 +5,10 @@
 // validated by the destination package first, and every read is validated
 // again, so a hand-edited item fails loudly instead of misdirecting a
 // delivery. DynamoDB details stay inside this package.
+//
+// It is a store below the sinks: it imports audit, destination and
+// ddbtable only, and must not import the sink layer (the opener imports
+// it), internal/app, the export or any Lambda handler package.
 package registry
 
 import (

@@ -6,16 +6,19 @@
 // again, in process, through the same use case as the export function
 // (internal/delivery: the ledger's lease, the export, the record of the
 // outcome), the lease owned by this invocation. A transient failure hands
-// the message back with an exponential backoff (its visibility timeout),
-// so that retries span more than seven days before the queue's
-// maxReceiveCount moves it to the terminal dead-letter queue, where an
-// alarm fires. A permanent failure is not retried blindly: the ledger
-// records it with its reason, a metric counts it, the message is done,
-// and the next daily run's catch-up tries the day again.
+// the message back with an exponential backoff (its visibility timeout,
+// by the schedule of internal/retryschedule), so that retries span more
+// than seven days before the queue's maxReceiveCount moves it to the
+// terminal dead-letter queue, where an alarm fires. A permanent failure is
+// not retried blindly: the ledger records it with its reason, a metric
+// counts it, the message is done, and the next daily run's catch-up tries
+// the day again.
 //
-// retryfn may not import internal/exportfn (the export function's
-// adapter), nor directly internal/export, the ledger or internal/app: it
-// reaches the delivery only through its Deliverer.
+// It may import the delivery (internal/delivery), which it runs through
+// its Deliverer, and the leaves exportjob, retryschedule and metrics; not
+// the export function's adapter (internal/exportfn), nor internal/app. The
+// stack (infra/stack) must not import it: it takes the queue's settings
+// from internal/retryschedule and the metric names from internal/metrics.
 package retryfn
 
 import (
@@ -36,89 +39,8 @@ import (
 	"github.com/contentful/auditlogs/internal/delivery"
 	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/metrics"
+	"github.com/contentful/auditlogs/internal/retryschedule"
 )
-
-// The retry schedule's parameters (DefaultSchedule).
-const (
-	// FirstDelay is the delay after a message's first failed receive;
-	// each further failure doubles it, as far as VisibilityLimit allows.
-	FirstDelay = 15 * time.Minute
-	// VisibilityLimit is SQS's: a message stays invisible at most 12
-	// hours after it was received; ChangeMessageVisibility refuses a
-	// timeout that ends later (moto counts from the message's sending,
-	// which is stricter).
-	VisibilityLimit = 12 * time.Hour
-	// ReceiveMargin is kept below VisibilityLimit for the part of a
-	// receive the handler cannot measure, before it starts: the event
-	// source mapping's batching window (the stack sets none; SQS allows
-	// at most 5 minutes), its invocation and a cold start, and the
-	// difference between SQS's clock and the function's.
-	ReceiveMargin = 10 * time.Minute
-	// MaxReceiveCount is the retry queue's maxReceiveCount: after that
-	// many receives SQS moves the message to the dead-letter queue. With
-	// the delays above, 21 receives span more than 7 days however long
-	// each takes (Schedule.Span).
-	MaxReceiveCount = 21
-)
-
-// DefaultSchedule is the retry queue's schedule; the CDK stack takes its
-// maxReceiveCount from it.
-var DefaultSchedule = Schedule{First: FirstDelay, Limit: VisibilityLimit, Margin: ReceiveMargin, Receives: MaxReceiveCount}
-
-// Schedule is a retry policy: a message whose export failed at its n-th
-// receive is hidden for First·2^(n-1), but never past Limit - Margin after
-// its receive; after Receives receives the queue moves it to the
-// dead-letter queue. Tests scale it down in time; the rule is the same.
-type Schedule struct {
-	First    time.Duration
-	Limit    time.Duration
-	Margin   time.Duration
-	Receives int
-}
-
-// Delay is how long a message stays hidden after its receiveCount-th
-// receive failed, elapsed after the handler started: First·2^(n-1), at
-// most Limit - Margin - elapsed, in whole seconds (SQS's unit, rounded
-// down so that the limit holds), never negative.
-func (s Schedule) Delay(receiveCount int, elapsed time.Duration) time.Duration {
-	room := s.Limit - s.Margin - max(elapsed, 0)
-	d := s.First
-	for i := 1; i < receiveCount && d < room; i++ {
-		d *= 2
-	}
-	return max(min(d, room), 0).Truncate(time.Second)
-}
-
-// Delays returns the delay after each of the Receives receives of a
-// message that fails every time, each receive lasting elapsed in the
-// handler; the last is the wait before its move to the dead-letter queue.
-func (s Schedule) Delays(elapsed time.Duration) []time.Duration {
-	delays := make([]time.Duration, 0, s.Receives)
-	for n := 1; n <= s.Receives; n++ {
-		delays = append(delays, s.Delay(n, elapsed))
-	}
-	return delays
-}
-
-// Span is the time from a message's first receive to its last, when each
-// receive fails after elapsed in the handler: how long the retries reach.
-func (s Schedule) Span(elapsed time.Duration) time.Duration {
-	var span time.Duration
-	for _, d := range s.Delays(elapsed)[:max(s.Receives-1, 0)] {
-		span += elapsed + d
-	}
-	return span
-}
-
-// Lifetime is the time from a message's first receive to its move to the
-// dead-letter queue under the same assumption: Span, then the last
-// receive and its delay. The queue must keep messages longer.
-func (s Schedule) Lifetime(elapsed time.Duration) time.Duration {
-	if s.Receives < 1 {
-		return 0
-	}
-	return s.Span(elapsed) + elapsed + s.Delay(s.Receives, elapsed)
-}
 
 // Deliverer runs one delivery (*delivery.Service).
 type Deliverer interface {
@@ -132,8 +54,9 @@ type Visibility interface {
 
 // Handler handles batches of the retry queue.
 type Handler struct {
-	// Schedule is the retry policy; the zero value means DefaultSchedule.
-	Schedule Schedule
+	// Schedule is the retry policy; the zero value means
+	// retryschedule.Default.
+	Schedule retryschedule.Schedule
 	Delivery Deliverer
 	SQS      Visibility
 	QueueURL string
@@ -186,8 +109,8 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	// covers the part before the handler started.
 	start := time.Now()
 	sched := h.Schedule
-	if sched == (Schedule{}) {
-		sched = DefaultSchedule
+	if sched == (retryschedule.Schedule{}) {
+		sched = retryschedule.Default
 	}
 	var resp events.SQSEventResponse
 	for _, m := range ev.Records {
@@ -216,7 +139,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		case exportjob.IsPermanent(err):
 			// Recorded in the ledger by the export; counted here.
 			h.Log.WarnContext(ctx, "permanent failure: not retried", "org_id", p.OrgID, "day", p.Day, "attempt", p.Attempt, "error", err.Error())
-			h.count(ctx, MetricPermanentFailures, p.OrgID)
+			h.count(ctx, metrics.PermanentFailures, p.OrgID)
 		default:
 			delay := sched.Delay(received, time.Since(start))
 			if received >= sched.Receives {
@@ -229,7 +152,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 				// The queue's own visibility timeout applies instead.
 				h.Log.ErrorContext(ctx, "set the retry delay failed", "message_id", m.MessageId, "error", verr.Error())
 			}
-			h.count(ctx, "TransientFailures", p.OrgID)
+			h.count(ctx, metrics.TransientFailures, p.OrgID)
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
 		}
 	}
@@ -263,16 +186,6 @@ func (h *Handler) hide(ctx context.Context, receipt string, d time.Duration) err
 // errLeased is the transient outcome of an export that found its
 // org-day's lease held by another.
 var errLeased = errors.New("another export holds the org-day's lease")
-
-// QueueVisibility is the retry queue's visibility timeout: six times the
-// retry function's timeout, as Lambda advises for SQS event sources. It
-// applies only when a retry dies; the handler sets each failed message's
-// backoff itself.
-const QueueVisibility = 6 * exportjob.FunctionTimeout
-
-// MetricPermanentFailures counts the exports that failed for a reason no
-// retry fixes (in metrics.Namespace); the stack alarms on it.
-const MetricPermanentFailures = "PermanentFailures"
 
 // count writes one embedded-metric-format line: CloudWatch turns it into
 // a metric without an API call from the function.

@@ -25,6 +25,7 @@ import (
 	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/localdev/testenv/esm"
+	"github.com/contentful/auditlogs/internal/retryschedule"
 	"github.com/contentful/auditlogs/internal/sink"
 )
 
@@ -72,7 +73,7 @@ func TestSampleEvent(t *testing.T) {
 	if len(x.jobs) != 1 || x.jobs[0].OrgID != "acme" || x.jobs[0].Day.String() != "2026-11-24" || x.jobs[0].Attempt != 4 || x.jobs[0].Force || x.jobs[0].Owner != "" {
 		t.Fatalf("jobs %+v", x.jobs)
 	}
-	if len(vis) != 1 || vis[0].VisibilityTimeout != int32(FirstDelay/time.Second) || aws.ToString(vis[0].ReceiptHandle) != "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a" {
+	if len(vis) != 1 || vis[0].VisibilityTimeout != int32(retryschedule.FirstDelay/time.Second) || aws.ToString(vis[0].ReceiptHandle) != "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a" {
 		t.Fatalf("visibility calls %+v", vis)
 	}
 	if !strings.Contains(metrics.String(), `"TransientFailures":1`) || !strings.Contains(metrics.String(), `"Namespace":"AuditLogs"`) {
@@ -104,64 +105,6 @@ func TestPermanentIsDoneAndCounted(t *testing.T) {
 	if len(vis) != 0 || !strings.Contains(metrics.String(), `"PermanentFailures":1`) {
 		t.Fatalf("visibility %+v, metrics %s", vis, metrics.String())
 	}
-}
-
-// TestScheduleFitsSQSLimit: at full scale, for every receive and every
-// time the handler may have spent in it (up to the function's timeout),
-// the delay ends within SQS's 12 hours of the receive, less the margin.
-func TestScheduleFitsSQSLimit(t *testing.T) {
-	s := DefaultSchedule
-	if s.Limit != 12*time.Hour || s.Receives != MaxReceiveCount {
-		t.Fatalf("schedule %+v: want SQS's 12-hour limit and MaxReceiveCount", s)
-	}
-	for n := 1; n <= s.Receives+1; n++ {
-		// Every second of the timeout, and odd fractions of one (the
-		// delay is whole seconds, rounded down).
-		for elapsed := time.Duration(0); elapsed <= exportjob.FunctionTimeout; elapsed += time.Second + 7*time.Millisecond {
-			d := s.Delay(n, elapsed)
-			if d < 0 || d%time.Second != 0 || d+elapsed > s.Limit-s.Margin {
-				t.Fatalf("receive %d after %s: delay %s; want whole seconds, and delay + elapsed within %s - %s", n, elapsed, d, s.Limit, s.Margin)
-			}
-		}
-	}
-	// The doubling: 15 min, 30 min, ... 8 h, then as much as the limit
-	// allows.
-	for n, want := range map[int]time.Duration{1: 15 * time.Minute, 2: 30 * time.Minute, 6: 8 * time.Hour, 7: 12*time.Hour - ReceiveMargin, 21: 12*time.Hour - ReceiveMargin} {
-		if d := s.Delay(n, 0); d != want {
-			t.Errorf("receive %d, at once: delay %s, want %s", n, d, want)
-		}
-	}
-	if d := s.Delay(7, exportjob.FunctionTimeout); d != 12*time.Hour-ReceiveMargin-exportjob.FunctionTimeout {
-		t.Errorf("receive 7 after the whole timeout: delay %s", d)
-	}
-}
-
-// TestScheduleSpansSevenDays: the retries reach 7 days however long each
-// receive takes (from none to the function's whole timeout), and a
-// message leaves the queue for the dead-letter queue well inside the
-// queue's 14 days, even if each receive also lost the whole margin before
-// the handler started.
-func TestScheduleSpansSevenDays(t *testing.T) {
-	s := DefaultSchedule
-	const retention = 14 * 24 * time.Hour
-	for elapsed := time.Duration(0); elapsed <= exportjob.FunctionTimeout; elapsed += time.Second {
-		if span := s.Span(elapsed); span < 7*24*time.Hour {
-			t.Fatalf("receives of %s: the retries span %s, want at least 7 days", elapsed, span)
-		}
-		if life := s.Lifetime(elapsed) + time.Duration(s.Receives)*s.Margin; life >= retention {
-			t.Fatalf("receives of %s: a message lives %s in the queue, want less than its retention %s", elapsed, life, retention)
-		}
-	}
-	// The time the message spends hidden alone reaches 7 days too.
-	var hidden time.Duration
-	for _, d := range s.Delays(exportjob.FunctionTimeout)[:s.Receives-1] {
-		hidden += d
-	}
-	if hidden < 7*24*time.Hour {
-		t.Errorf("receives of the whole timeout: hidden %s in all, want at least 7 days", hidden)
-	}
-	t.Logf("span %s (instant receives) to %s (every receive %s); to the dead-letter queue after %s at most",
-		s.Span(0), s.Span(exportjob.FunctionTimeout), exportjob.FunctionTimeout, s.Lifetime(exportjob.FunctionTimeout))
 }
 
 // visibilityRecorder passes ChangeMessageVisibility calls on and records
@@ -243,7 +186,7 @@ func TestSQSRefusesOldDelay(t *testing.T) {
 	if len(calls) != 1 || calls[0].err != nil {
 		t.Fatalf("visibility calls %+v: want one, accepted", calls)
 	}
-	if got, want := calls[0].timeout, DefaultSchedule.Delay(7, 0); got > want || got < want-time.Minute {
+	if got, want := calls[0].timeout, retryschedule.Default.Delay(7, 0); got > want || got < want-time.Minute {
 		t.Errorf("the 7th failure is hidden for %s, want the schedule's %s less the handler's time", got, want)
 	}
 	again, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url)})
@@ -280,7 +223,7 @@ func TestBackoffOnMoto(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond) // past the queue's own 1 s timeout
 	again, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url)})
 	if err != nil || len(again.Messages) != 0 {
-		t.Fatalf("the failed message is visible again after 1.5 s (%v): its %s backoff was not applied", err, FirstDelay)
+		t.Fatalf("the failed message is visible again after 1.5 s (%v): its %s backoff was not applied", err, retryschedule.FirstDelay)
 	}
 }
 
@@ -314,7 +257,7 @@ func motoSQS(t *testing.T) *sqs.Client {
 
 // scaled is the retry schedule in seconds: the same rule (doubling, at
 // most Limit - Margin after the receive), five receives.
-var scaled = Schedule{First: time.Second, Limit: 4 * time.Second, Margin: time.Second, Receives: 5}
+var scaled = retryschedule.Schedule{First: time.Second, Limit: 4 * time.Second, Margin: time.Second, Receives: 5}
 
 // throughQueue drives the retry handler through a real queue on moto with
 // a dead-letter queue whose maxReceiveCount is the schedule's, as Lambda's
@@ -473,7 +416,7 @@ func TestLeasedIsTransient(t *testing.T) {
 	if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "m1" {
 		t.Fatalf("failures %+v, want the leased message kept", resp.BatchItemFailures)
 	}
-	if len(vis) != 1 || vis[0].VisibilityTimeout != int32(DefaultSchedule.Delay(2, 0)/time.Second) || aws.ToString(vis[0].ReceiptHandle) != "r1" {
+	if len(vis) != 1 || vis[0].VisibilityTimeout != int32(retryschedule.Default.Delay(2, 0)/time.Second) || aws.ToString(vis[0].ReceiptHandle) != "r1" {
 		t.Fatalf("visibility calls %+v, want the 2nd receive's backoff", vis)
 	}
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
-	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/registry"
@@ -35,21 +34,12 @@ const (
 	devKey     = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
 
-// recorder is the registry's SetSASExpiry as verify sees it.
-type recorder struct {
-	mu  sync.Mutex
-	got map[string]time.Time
-	err error
-}
+// failingExpiries is a registry that cannot record an expiry, as the
+// opener sees it.
+type failingExpiries struct{ err error }
 
-func (r *recorder) SetSASExpiry(_ context.Context, org string, expires time.Time) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.err != nil {
-		return r.err
-	}
-	r.got[org] = expires
-	return nil
+func (f failingExpiries) RecordSASExpiry(context.Context, string, string, time.Time) error {
+	return f.err
 }
 
 type azureFixture struct {
@@ -143,8 +133,7 @@ func TestAzure(t *testing.T) {
 		"AUDITLOG_KMS_KEY_EU":           euKey,
 		"AUDITLOG_AZURE_EMULATOR_HOSTS": azurite.Host,
 	})
-	rec := &recorder{got: map[string]time.Time{}}
-	v := &verify.Verifier{Destinations: a.Registry, Sinks: a.Exporter.Sinks, Expiries: rec}
+	v := &verify.Verifier{Destinations: a.Registry, Sinks: a.Sinks}
 
 	cw := azsas.ContainerPermissions{Create: true, Write: true}
 	year := time.Now().Add(365 * 24 * time.Hour).UTC().Truncate(time.Second)
@@ -212,8 +201,13 @@ func TestAzure(t *testing.T) {
 			t.Logf("report: %s", out)
 			assertNoSecret(t, out, f.secrets)
 			checkWarnings(t, r, tc.warnings)
-			switch got, ok := rec.got[tc.org]; {
-			case tc.expires.IsZero() && (ok || r.SASExpires != nil):
+			// Recorded by the opener, in the registry.
+			d, err := a.Registry.Get(ctx, tc.org)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch got := d.Azure.SASExpiry; {
+			case tc.expires.IsZero() && (!got.IsZero() || r.SASExpires != nil):
 				t.Errorf("expiry reported %v, recorded %v, want none", r.SASExpires, got)
 			case !tc.expires.IsZero() && (r.SASExpires == nil || !r.SASExpires.Equal(tc.expires) || !got.Equal(tc.expires)):
 				t.Errorf("expiry reported %v, recorded %v, want %v", r.SASExpires, got, tc.expires)
@@ -251,7 +245,7 @@ func TestAzure(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sinks := *a.Exporter.Sinks.(*app.Sinks)
+		sinks := *a.Sinks
 		sinks.Azure.Transport = swapSAS{readOnly.Query()}
 		sinks.Azure.Retry.MaxRetries = -1
 		before := f.blobs(t)
@@ -281,7 +275,7 @@ func TestAzure(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.secrets = append(f.secrets, qp.Signature(), url.QueryEscape(qp.Signature()))
-		sinks := *a.Exporter.Sinks.(*app.Sinks)
+		sinks := *a.Sinks
 		q, err := url.ParseQuery(qp.Encode())
 		if err != nil {
 			t.Fatal(err)
@@ -308,7 +302,7 @@ func TestAzure(t *testing.T) {
 			{map[sas.Residency]string{sas.EU: euKey}, verify.CauseKMSKeyMissing},
 			{map[sas.Residency]string{sas.US: "11111111-2222-3333-4444-555555555555"}, verify.CauseKMSUnavailable},
 		} {
-			sinks := *a.Exporter.Sinks.(*app.Sinks)
+			sinks := *a.Sinks
 			dec := *sinks.SAS
 			dec.KeyIDs = tc.keys
 			sinks.SAS = &dec
@@ -319,13 +313,71 @@ func TestAzure(t *testing.T) {
 		}
 	})
 
+	// An operator registers a newer SAS for the org while a check runs:
+	// the check read the old destination, decrypted the old cipher and
+	// learnt the old SAS's expiry. That expiry must not overwrite the
+	// newer one that `destination put` recorded meanwhile: the only write
+	// of an expiry is the opener's, conditional on the cipher it
+	// decrypted (registry.RecordSASExpiry).
+	t.Run("newer-expiry-recorded-meanwhile", func(t *testing.T) {
+		older := time.Now().Add(200 * 24 * time.Hour).UTC().Truncate(time.Second)
+		newer := time.Now().Add(400 * 24 * time.Hour).UTC().Truncate(time.Second)
+		registerAt("az-race", "us", f.sasURL(t, azurite.Host, f.container, cw, older), "az-healthy", "az-expiring")
+		newCipher := sastest.Encrypt(t, f.pem["us"], f.sasURL(t, azurite.Host, f.container, cw, newer))
+		racing := &racingRegistry{Registry: a.Registry, meanwhile: func() {
+			if _, err := a.Registry.PutShared(ctx, destination.Destination{OrgID: "az-race", Kind: destination.KindAzure, Prefix: "audit/", Enabled: true,
+				Azure: &destination.Azure{SASCipher: newCipher, Residency: destination.ResidencyUS, SASExpiry: newer, StorageAccount: devAccount, Container: f.container}},
+				[]string{"az-healthy", "az-expiring"}); err != nil {
+				t.Errorf("register the newer SAS: %v", err)
+			}
+		}}
+		r := (&verify.Verifier{Destinations: racing, Sinks: a.Sinks, Trust: a.Sinks}).Verify(ctx, "az-race")
+		t.Logf("report: %s", testenv.JSON(t, r))
+		if !r.OK || r.SASExpires == nil || !r.SASExpires.Equal(older) {
+			t.Fatalf("OK %v expiry %v failure %+v, want OK with the checked (older) SAS's expiry %v", r.OK, r.SASExpires, r.Failure, older)
+		}
+		// The opener's conditional write was refused, and the check says so.
+		checkWarnings(t, r, []string{verify.WarnExpiryNotRecorded})
+		if len(r.Warnings) == 1 && !strings.Contains(r.Warnings[0].Message, registry.ErrCipherReplaced.Error()) {
+			t.Errorf("warning %q, want it to say that the cipher was replaced", r.Warnings[0].Message)
+		}
+		d, err := a.Registry.Get(ctx, "az-race")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Azure.SASCipher != strings.Join(strings.Fields(newCipher), "") || !d.Azure.SASExpiry.Equal(newer) {
+			t.Fatalf("registry holds expiry %v (the newer cipher: %v), want the newer SAS's %v, not the checked one's %v",
+				d.Azure.SASExpiry, d.Azure.SASCipher == strings.Join(strings.Fields(newCipher), ""), newer, older)
+		}
+	})
+
 	t.Run("expiry-not-recorded", func(t *testing.T) {
-		failing := &recorder{err: errors.New("registry unavailable")}
-		r := (&verify.Verifier{Destinations: a.Registry, Sinks: a.Exporter.Sinks, Expiries: failing}).Verify(ctx, "az-healthy")
+		// An org whose expiry is not recorded yet, on the container the
+		// orgs above hold.
+		registerAt("az-unrecorded", "us", f.sasURL(t, azurite.Host, f.container, cw, year), "az-healthy", "az-expiring", "az-race")
+		sinks := *a.Sinks
+		sinks.Expiries = failingExpiries{errors.New("registry unavailable")}
+		r := (&verify.Verifier{Destinations: a.Registry, Sinks: &sinks}).Verify(ctx, "az-unrecorded")
 		if !r.OK || len(r.Warnings) != 1 || r.Warnings[0].Code != verify.WarnExpiryNotRecorded || !strings.Contains(r.Warnings[0].Message, "registry unavailable") {
 			t.Fatalf("OK %v warnings %+v failure %+v, want OK with %s", r.OK, r.Warnings, r.Failure, verify.WarnExpiryNotRecorded)
 		}
 	})
+}
+
+// racingRegistry is the registry as a check reads it while an operator
+// replaces the org's destination: Get answers with the destination as it
+// was, and meanwhile runs once, after that read and before the check
+// opens the sink.
+type racingRegistry struct {
+	*registry.Registry
+	once      sync.Once
+	meanwhile func()
+}
+
+func (r *racingRegistry) Get(ctx context.Context, org string) (destination.Destination, error) {
+	d, err := r.Registry.Get(ctx, org)
+	r.once.Do(r.meanwhile)
+	return d, err
 }
 
 // swapSAS sends every request with the SAS parameters of another SAS of

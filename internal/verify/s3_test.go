@@ -146,7 +146,7 @@ func pathStyle(cfg aws.Config) *s3.Client {
 }
 
 // productionApp builds the App as the Lambda functions and auditctl do
-// (app.FromEnv, app.New) from the environment given, on top of settings
+// (config.FromEnv, app.New) from the environment given, on top of settings
 // that keep the SDK away from any real cloud.
 func productionApp(t *testing.T, env map[string]string) *app.App {
 	t.Helper()
@@ -266,7 +266,7 @@ func TestS3(t *testing.T) {
 		"AWS_SECRET_ACCESS_KEY":   f.exporterSecret,
 		"AUDITLOG_REGISTRY_TABLE": table,
 	})
-	v := &verify.Verifier{Destinations: a.Registry, Sinks: a.Exporter.Sinks, Trust: a.Sinks}
+	v := &verify.Verifier{Destinations: a.Registry, Sinks: a.Sinks, Trust: a.Sinks}
 
 	for _, tc := range []struct {
 		org      string
@@ -334,11 +334,11 @@ func TestS3(t *testing.T) {
 		"AWS_SECRET_ACCESS_KEY":   "not-a-real-secret",
 		"AUDITLOG_REGISTRY_TABLE": table,
 	})
-	r := (&verify.Verifier{Destinations: a.Registry, Sinks: bogus.Exporter.Sinks}).Verify(ctx, orgHealthy)
+	r := (&verify.Verifier{Destinations: a.Registry, Sinks: bogus.Sinks}).Verify(ctx, orgHealthy)
 	if r.Failure == nil || r.Failure.Cause != verify.CauseOurCredentials || r.Failure.Stage != verify.StageOpen {
 		t.Errorf("with our credentials refused by STS: failure %+v, want %s at open", r.Failure, verify.CauseOurCredentials)
 	}
-	r = (&verify.Verifier{Destinations: bogus.Registry, Sinks: bogus.Exporter.Sinks}).Verify(ctx, orgHealthy)
+	r = (&verify.Verifier{Destinations: bogus.Registry, Sinks: bogus.Sinks}).Verify(ctx, orgHealthy)
 	if r.Failure == nil || r.Failure.Cause != verify.CauseRegistry || r.Failure.Stage != verify.StageRegistry {
 		t.Errorf("with the registry refusing us: failure %+v, want %s", r.Failure, verify.CauseRegistry)
 	}

@@ -11,6 +11,12 @@
 // The probe cannot be deleted by us: the session policy (S3) and the SAS
 // permissions (Azure) allow writing and nothing else, on purpose. Its name
 // never collides with a day's file (see ProbePrefix).
+//
+// The sink is opened by internal/sink/opener, the export's own opener:
+// what a check writes to the registry (an Azure SAS's container and
+// expiry) is the opener's conditional writes, and nothing else. verify
+// may import the sink layer, sas, destination and registry; it must not
+// import internal/app, the export, any Lambda handler package or cmd.
 package verify
 
 import (
@@ -21,6 +27,7 @@ import (
 
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/sink"
+	"github.com/contentful/auditlogs/internal/sink/opener"
 )
 
 // Timeout bounds one check: the sinks retry transient failures with
@@ -39,15 +46,11 @@ type Destinations interface {
 }
 
 // SinkOpener opens the sink of a destination, as the export does
-// (app.Sinks).
+// (opener.Opener): for Azure it records the SAS's container and expiry in
+// the registry, each only while the cipher it decrypted is still the
+// registered one, and notes an expiry it could not record.
 type SinkOpener interface {
-	Open(ctx context.Context, d destination.Destination) (sink.Sink, error)
-}
-
-// ExpiryRecorder stores a SAS's expiry in the registry once a check has
-// decrypted it (registry.Registry.SetSASExpiry).
-type ExpiryRecorder interface {
-	SetSASExpiry(ctx context.Context, org string, expires time.Time) error
+	OpenNoting(ctx context.Context, d destination.Destination) (sink.Sink, opener.Notes, error)
 }
 
 // sasSink is what an Azure sink tells about itself (azuresink.Sink).
@@ -58,8 +61,9 @@ type sasSink interface {
 }
 
 // TrustChecker checks that an S3 destination's role cannot be assumed
-// with another external ID than the org ID (app.Sinks.CheckExternalID):
-// an error wrapping s3sink.ErrExternalIDNotRequired if it can.
+// with another external ID than the org ID (opener.Opener.CheckExternalID):
+// an error wrapping s3sink.ErrExternalIDNotRequired if it can, nil for a
+// destination that has no role.
 type TrustChecker interface {
 	CheckExternalID(ctx context.Context, d destination.Destination) error
 }
@@ -72,10 +76,6 @@ type Verifier struct {
 	// assumed: a role that any external ID assumes fails the check
 	// (CauseExternalIDNotRequired) before anything is written.
 	Trust TrustChecker
-	// Expiries, when set, records the SAS expiry of an Azure destination
-	// after decryption; a failure to record is a warning, not a failed
-	// check.
-	Expiries ExpiryRecorder
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
 }
@@ -154,12 +154,12 @@ func (v *Verifier) Verify(ctx context.Context, org string) Report {
 	name := ProbeName(d.OrgID, now, random)
 	r.Key = d.Prefix + name
 
-	s, err := v.Sinks.Open(ctx, d)
+	s, notes, err := v.Sinks.OpenNoting(ctx, d)
 	if err != nil {
 		r.Failure = classify(StageOpen, d, nil, err)
 		return r
 	}
-	if v.Trust != nil && d.Kind == destination.KindS3 {
+	if v.Trust != nil { // the opener's check: nothing to check but an S3 role
 		if err := v.Trust.CheckExternalID(ctx, d); err != nil {
 			r.Failure = classify(StageOpen, d, nil, err)
 			return r
@@ -167,7 +167,7 @@ func (v *Verifier) Verify(ctx context.Context, org string) Report {
 	}
 	info, _ := s.(sasSink)
 	if info != nil {
-		r.learnSAS(ctx, v.Expiries, info, now)
+		r.learnSAS(info, notes, now)
 	}
 	content := ProbeContent(d.OrgID, now)
 	if err := s.Upload(ctx, name, strings.NewReader(content)); err != nil {
@@ -186,9 +186,12 @@ func (r *Report) describe(d destination.Destination) {
 	}
 }
 
-// learnSAS reports where the SAS writes and until when, warns when that is
-// soon, and records the expiry.
-func (r *Report) learnSAS(ctx context.Context, rec ExpiryRecorder, info sasSink, now time.Time) {
+// learnSAS reports where the SAS writes and until when, and warns when
+// that is soon or when the opener could not record the expiry. The check
+// writes no expiry of its own: the opener's write is conditional on the
+// cipher it decrypted, and an unconditional one here could put the
+// expiry of a SAS replaced meanwhile over the new SAS's.
+func (r *Report) learnSAS(info sasSink, notes opener.Notes, now time.Time) {
 	exp := info.Expiry().UTC()
 	r.StorageAccount, r.Container, r.SASExpires = info.Account(), info.Container(), &exp
 	if left := exp.Sub(now); left < ExpiryWarning {
@@ -196,10 +199,7 @@ func (r *Report) learnSAS(ctx context.Context, rec ExpiryRecorder, info sasSink,
 			"the SAS URL expires at " + exp.Format(time.RFC3339) + ", in " + days(left) +
 				": create a new SAS (create and write, a later expiry), encrypt it and send us the cipher before then"})
 	}
-	if rec == nil {
-		return
-	}
-	if err := rec.SetSASExpiry(ctx, r.OrgID, exp); err != nil {
+	if err := notes.ExpiryNotRecorded; err != nil {
 		r.Warnings = append(r.Warnings, Notice{WarnExpiryNotRecorded, "the SAS expiry could not be recorded in the registry: " + err.Error()})
 	}
 }

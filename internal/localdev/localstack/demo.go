@@ -18,12 +18,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/config"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
@@ -31,6 +32,7 @@ import (
 	"github.com/contentful/auditlogs/internal/ingest"
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/localdev/synth"
+	"github.com/contentful/auditlogs/internal/registration"
 	"github.com/contentful/auditlogs/internal/sas/opensslenc"
 )
 
@@ -65,9 +67,10 @@ func Demo(ctx context.Context, dir string, out io.Writer, nEvents int) error {
 		return err
 	}
 	if a.Ledger == nil {
-		return fmt.Errorf("environment variable AUDITLOG_LEDGER_TABLE is not set: start the local stack with `make up` and source .local/env")
+		return fmt.Errorf("environment variable %s is not set: start the local stack with `make up` and source .local/env", config.EnvLedgerTable)
 	}
 
+	reg := &registration.Registrar{Sinks: a.Sinks, SAS: a.SAS, Registry: a.Registry}
 	say("== the customers set up their storage, as the product doc describes")
 	dests := []destination.Destination{
 		{OrgID: DemoS3Org, Kind: destination.KindS3, Enabled: true, S3: &destination.S3{Bucket: Bucket, Region: "us-east-1"}},
@@ -91,19 +94,15 @@ func Demo(ctx context.Context, dir string, out io.Writer, nEvents int) error {
 			if d.Azure.SASCipher, err = opensslenc.Encrypt(ctx, pemKey, sasURL); err != nil {
 				return fmt.Errorf("encrypt the SAS URL with openssl: %w", err)
 			}
-			// As `destination put` does: decrypt and check the SAS, and
-			// record its expiry and the container it writes to (which the
-			// registry claims for the org).
-			u, err := a.SAS.Decrypt(ctx, d.Azure.Residency, d.Azure.SASCipher)
-			if err != nil {
-				return fmt.Errorf("check the SAS URL of %s: %w", d.OrgID, err)
-			}
-			d.Azure.SASExpiry = u.Expiry().UTC().Truncate(time.Second)
-			d.Azure.StorageAccount, d.Azure.Container = u.Account(), u.Container()
 			say("   %-13s Azure container %s, create+write SAS encrypted with `openssl pkeyutl` to the eu key (%d base64 characters)",
 				d.OrgID, Container, len(strings.ReplaceAll(d.Azure.SASCipher, "\n", "")))
 		}
-		saved, err := a.Registry.Put(ctx, *d)
+		// As `destination put` does, through the same check: the role
+		// assumed and its trust policy checked, or the SAS decrypted and
+		// checked, its expiry and the container it writes to (which the
+		// registry claims for the org) stored with it.
+		saved, err := reg.Register(ctx, *d, registration.Options{CipherSource: "the SAS cipher of the demo",
+			Warn: func(msg string) { say("   warning: %s", msg) }})
 		if err != nil {
 			return err
 		}
@@ -294,8 +293,8 @@ func (s *Stack) listS3(ctx context.Context, bucket string) ([]string, error) {
 
 // appAs builds the components with id's credentials, as the function of
 // that identity builds them.
-func (s *Stack) appAs(ctx context.Context, c app.Config, id grants.Identity) (*app.App, error) {
-	return app.New(ctx, c, config.WithCredentialsProvider(s.Identities[id].provider()))
+func (s *Stack) appAs(ctx context.Context, c config.Config, id grants.Identity) (*app.App, error) {
+	return app.New(ctx, c, awsconfig.WithCredentialsProvider(s.Identities[id].provider()))
 }
 
 func prefixOf(p string) string {

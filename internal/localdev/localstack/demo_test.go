@@ -61,7 +61,7 @@ func TestUpDemoDown(t *testing.T) {
 	}
 	env := readEnvFile(t, filepath.Join(dir, EnvFile))
 	for _, k := range []string{"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_LAMBDA", "AUDITLOG_EVENTS_TABLE", "AUDITLOG_REGISTRY_TABLE", "AUDITLOG_LEDGER_TABLE",
-		"AUDITLOG_KMS_KEY_US", "AUDITLOG_KMS_KEY_EU", "AUDITLOG_EXPORT_FUNCTION", "AUDITLOG_AZURE_EMULATOR_HOSTS", PrincipalsEnv,
+		"AUDITLOG_KMS_KEY_US", "AUDITLOG_KMS_KEY_EU", "AUDITLOG_EXPORT_FUNCTION", "AUDITLOG_AZURE_EMULATOR_HOSTS", "AUDITLOG_LOCAL_PRINCIPALS",
 		"AWS_ACCESS_KEY_ID", "AUDITLOG_RETRY_QUEUE_URL"} {
 		if env[k] == "" {
 			t.Errorf(".local/env lacks %s", k)
@@ -103,6 +103,11 @@ func TestUpDemoDown(t *testing.T) {
 	}
 	if strings.Contains(text, "sig=") {
 		t.Error("demo output shows a SAS signature")
+	}
+	// Registered through `destination put`'s check: the roles' trust
+	// policies require the external ID, the SAS passes.
+	if strings.Contains(text, "warning:") || !strings.Contains(text, "registered 3 destinations") {
+		t.Error("the demo's registration warned, or did not register the 3 destinations")
 	}
 	logs, _ := os.ReadFile(filepath.Join(dir, "lambda-rie.log"))
 	if n := bytes.Count(logs, []byte(`"message":"delivered"`)); n != 3 {

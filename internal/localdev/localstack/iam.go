@@ -103,7 +103,7 @@ func (s *Stack) localARNs(fn grants.Identity, n grants.Name) []string {
 	case grants.SASKeys:
 		var keys []string
 		for _, res := range []string{"us", "eu"} {
-			keys = append(keys, fmt.Sprintf("arn:aws:kms:%s:%s:key/%s", region, localKMSAccount, s.Env["AUDITLOG_KMS_KEY_"+strings.ToUpper(res)]))
+			keys = append(keys, fmt.Sprintf("arn:aws:kms:%s:%s:key/%s", region, localKMSAccount, s.Env[keyEnv[res]]))
 		}
 		return keys
 	case grants.ExportFn:

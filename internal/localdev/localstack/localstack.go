@@ -7,6 +7,11 @@
 // create+write SAS), turns on moto's authentication (iam.go), and points
 // the process's standard AWS_ENDPOINT_URL variables at them. The demo and
 // the tests use it; nothing here is used in production.
+//
+// The demo plays the operator with the production code (internal/app, and
+// internal/registration for registering, as `destination put` does). It
+// may import any internal package; no production package may import it,
+// and it must not import cmd or functions.
 package localstack
 
 import (
@@ -28,7 +33,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	azsas "github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -36,6 +41,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/contentful/auditlogs/internal/config"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/grants"
 	"github.com/contentful/auditlogs/internal/ledger"
@@ -43,7 +49,7 @@ import (
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/onboard"
 	"github.com/contentful/auditlogs/internal/registry"
-	"github.com/contentful/auditlogs/internal/retryfn"
+	"github.com/contentful/auditlogs/internal/retryschedule"
 )
 
 // Azurite's well-known development account (public, in Azure's docs).
@@ -126,21 +132,21 @@ func (s *Stack) startEmulators(opts emulator.Options) (moto, kmsSrv, azurite *em
 // residency, the customers' buckets and container.
 func (s *Stack) provision(ctx context.Context, moto, kmsSrv, azurite *emulator.Server) error {
 	s.Env = map[string]string{
-		"AWS_ENDPOINT_URL":              moto.URL,
-		"AWS_ENDPOINT_URL_KMS":          kmsSrv.URL,
-		"AWS_ACCESS_KEY_ID":             "local",
-		"AWS_SECRET_ACCESS_KEY":         "local",
-		"AWS_REGION":                    "us-east-1",
-		"AWS_EC2_METADATA_DISABLED":     "true",
-		"AUDITLOG_EVENTS_TABLE":         EventsTable,
-		"AUDITLOG_REGISTRY_TABLE":       RegistryTable,
-		"AUDITLOG_LEDGER_TABLE":         LedgerTable,
-		"AUDITLOG_AZURE_EMULATOR_HOSTS": azurite.Host,
-		"AUDITLOG_REJECTS_BUCKET":       RejectsBucket,
+		"AWS_ENDPOINT_URL":           moto.URL,
+		"AWS_ENDPOINT_URL_KMS":       kmsSrv.URL,
+		"AWS_ACCESS_KEY_ID":          "local",
+		"AWS_SECRET_ACCESS_KEY":      "local",
+		"AWS_REGION":                 "us-east-1",
+		"AWS_EC2_METADATA_DISABLED":  "true",
+		config.EnvEventsTable:        EventsTable,
+		config.EnvRegistryTable:      RegistryTable,
+		config.EnvLedgerTable:        LedgerTable,
+		config.EnvAzureEmulatorHosts: azurite.Host,
+		config.EnvRejectsBucket:      RejectsBucket,
 	}
 	s.setEnv()
 	var err error
-	if s.AWS, err = config.LoadDefaultConfig(ctx); err != nil {
+	if s.AWS, err = awsconfig.LoadDefaultConfig(ctx); err != nil {
 		return fmt.Errorf("load AWS config: %w", err)
 	}
 	s.AzuriteURL = azurite.URL
@@ -164,7 +170,7 @@ func (s *Stack) provision(ctx context.Context, moto, kmsSrv, azurite *emulator.S
 			return fmt.Errorf("create KMS key %s: %w", res, err)
 		}
 		id := aws.ToString(key.KeyMetadata.KeyId)
-		s.Env["AUDITLOG_KMS_KEY_"+strings.ToUpper(res)] = id
+		s.Env[keyEnv[res]] = id
 	}
 	s.setEnv()
 	if err := s.loadKeys(ctx); err != nil {
@@ -198,7 +204,7 @@ func (s *Stack) provision(ctx context.Context, moto, kmsSrv, azurite *emulator.S
 	for k, v := range s.Identities[grants.Operator].env() {
 		s.Env[k] = v
 	}
-	s.Env[PrincipalsEnv] = strings.Join(s.Principals(), ",")
+	s.Env[config.EnvLocalPrincipals] = strings.Join(s.Principals(), ",")
 	s.setEnv()
 	return nil
 }
@@ -209,9 +215,8 @@ func (s *Stack) QueueARN(n grants.Name) string {
 	return fmt.Sprintf("arn:aws:sqs:us-east-1:%s:%s", MotoAccount, queueNames[n])
 }
 
-// PrincipalsEnv lists, comma-separated, the ARNs of the identities the
-// functions and the CLI run as on the local stack (Principals).
-const PrincipalsEnv = "AUDITLOG_LOCAL_PRINCIPALS"
+// keyEnv is the variable of each residency's KMS key.
+var keyEnv = map[string]string{"us": config.EnvKMSKeyUS, "eu": config.EnvKMSKeyEU}
 
 // createQueues creates the retry queue with its dead-letter queue and the
 // failure queues, and sets their URLs in Env.
@@ -221,8 +226,8 @@ func (s *Stack) createQueues(ctx context.Context) error {
 	for _, n := range []grants.Name{grants.ExportFailuresDLQ, grants.ExportFailures, grants.FanOutFailures, grants.IngestFailures} {
 		in := &sqs.CreateQueueInput{QueueName: aws.String(queueNames[n])}
 		if n == grants.ExportFailures { // as the stack's: its dead-letter queue, its visibility
-			policy := fmt.Sprintf(`{"deadLetterTargetArn":"%s","maxReceiveCount":"%d"}`, s.QueueARN(grants.ExportFailuresDLQ), retryfn.DefaultSchedule.Receives)
-			in.Attributes = map[string]string{"RedrivePolicy": policy, "VisibilityTimeout": strconv.Itoa(int(retryfn.QueueVisibility / time.Second))}
+			policy := fmt.Sprintf(`{"deadLetterTargetArn":"%s","maxReceiveCount":"%d"}`, s.QueueARN(grants.ExportFailuresDLQ), retryschedule.Default.Receives)
+			in.Attributes = map[string]string{"RedrivePolicy": policy, "VisibilityTimeout": strconv.Itoa(int(retryschedule.QueueVisibility / time.Second))}
 		}
 		out, err := client.CreateQueue(ctx, in)
 		if err != nil {
@@ -230,9 +235,9 @@ func (s *Stack) createQueues(ctx context.Context) error {
 		}
 		urls[n] = aws.ToString(out.QueueUrl)
 	}
-	s.Env["AUDITLOG_RETRY_QUEUE_URL"] = urls[grants.ExportFailures]
-	s.Env["AUDITLOG_RETRY_DLQ_URL"] = urls[grants.ExportFailuresDLQ]
-	s.Env["AUDITLOG_INGEST_FAILURES_QUEUE_URL"] = urls[grants.IngestFailures]
+	s.Env[config.EnvRetryQueueURL] = urls[grants.ExportFailures]
+	s.Env[config.EnvRetryDLQURL] = urls[grants.ExportFailuresDLQ]
+	s.Env[config.EnvIngestFailuresQueueURL] = urls[grants.IngestFailures]
 	return nil
 }
 
@@ -249,9 +254,9 @@ func (s *Stack) loadKeys(ctx context.Context) error {
 	kc := kms.NewFromConfig(s.AWS)
 	s.KeyIDs, s.PublicKeys = map[string]string{}, map[string][]byte{}
 	for _, res := range []string{"us", "eu"} {
-		id := s.Env["AUDITLOG_KMS_KEY_"+strings.ToUpper(res)]
+		id := s.Env[keyEnv[res]]
 		if id == "" {
-			return fmt.Errorf("environment variable AUDITLOG_KMS_KEY_%s is not set", strings.ToUpper(res))
+			return fmt.Errorf("environment variable %s is not set", keyEnv[res])
 		}
 		pub, err := kc.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: aws.String(id)})
 		if err != nil {
@@ -279,10 +284,10 @@ func Attach(ctx context.Context, dir string) (*Stack, error) {
 	}
 	s := &Stack{Env: st.Env, Identities: st.Identities, Admin: st.Admin}
 	s.setEnv()
-	if s.AWS, err = config.LoadDefaultConfig(ctx, config.WithCredentialsProvider(s.Admin.provider())); err != nil {
+	if s.AWS, err = awsconfig.LoadDefaultConfig(ctx, awsconfig.WithCredentialsProvider(s.Admin.provider())); err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
-	s.AzuriteURL = "http://" + strings.Split(s.Env["AUDITLOG_AZURE_EMULATOR_HOSTS"], ",")[0]
+	s.AzuriteURL = "http://" + strings.Split(s.Env[config.EnvAzureEmulatorHosts], ",")[0]
 	return s, s.loadKeys(ctx)
 }
 

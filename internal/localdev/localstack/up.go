@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/contentful/auditlogs/internal/config"
 	"github.com/contentful/auditlogs/internal/grants"
 	"github.com/contentful/auditlogs/internal/localdev/emulator"
 )
@@ -113,10 +114,10 @@ func Up(ctx context.Context, dir, exportBinary string, out io.Writer) (err error
 	}
 	s.servers = append(s.servers, rie)
 	s.Env["AWS_ENDPOINT_URL_LAMBDA"] = rie.URL
-	s.Env["AUDITLOG_EXPORT_FUNCTION"] = ExportFunctionName
+	s.Env[config.EnvExportFunction] = ExportFunctionName
 	// The emulator runs one invocation at a time and refuses a second
 	// one meanwhile; Lambda would run them side by side.
-	s.Env["AUDITLOG_FANOUT_CONCURRENCY"] = "1"
+	s.Env[config.EnvFanOutConcurrency] = "1"
 
 	st := state{Started: time.Now().UTC(), Env: s.Env, Identities: s.Identities, Admin: s.Admin}
 	for _, srv := range s.servers {

@@ -23,6 +23,7 @@ import (
 	"github.com/contentful/auditlogs/internal/fanoutfn"
 	"github.com/contentful/auditlogs/internal/grants"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
+	"github.com/contentful/auditlogs/internal/metrics"
 	"github.com/contentful/auditlogs/internal/registry"
 )
 
@@ -114,9 +115,9 @@ func (s *suite) malformedRegistryItem(t *testing.T, r *row) {
 	for _, f := range fixtures {
 		lambda.byOrg[f.org] = f
 	}
-	var metrics bytes.Buffer
+	var emf bytes.Buffer
 	h := &fanoutfn.Handler{Registry: fanOut.Registry, Lambda: lambda, ExportFunction: "export", Concurrency: 2, Segments: 2,
-		Log: s.log, Metrics: &metrics}
+		Log: s.log, Metrics: &emf}
 	sum, err := h.Handle(ctx, fanoutfn.ManualRun(s.day))
 	if err != nil {
 		t.Errorf("fan-out: %v", err)
@@ -128,8 +129,8 @@ func (s *suite) malformedRegistryItem(t *testing.T, r *row) {
 	if sum.Seen != len(fixtures) || sum.Invoked != len(fixtures) || sum.Failed != 0 || len(lambda.unknown) != 0 {
 		t.Errorf("fan-out: %+v, invocations for unknown orgs %v; want every valid org invoked once", sum, lambda.unknown)
 	}
-	if line := metrics.String(); !strings.Contains(line, `"`+fanoutfn.MetricInvalidRegistryItems+`":3`) {
-		t.Errorf("metrics %s, want %s = 3", line, fanoutfn.MetricInvalidRegistryItems)
+	if line := emf.String(); !strings.Contains(line, `"`+metrics.InvalidRegistryItems+`":3`) {
+		t.Errorf("metrics %s, want %s = 3", line, metrics.InvalidRegistryItems)
 	}
 	logs := s.logs.String()
 	for _, org := range wantInvalid {

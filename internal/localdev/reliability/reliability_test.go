@@ -47,12 +47,13 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/config"
 	"github.com/contentful/auditlogs/internal/csvenc"
 	"github.com/contentful/auditlogs/internal/delivery"
 	"github.com/contentful/auditlogs/internal/destination"
@@ -85,7 +86,7 @@ const (
 	// functionTimeoutSeconds is the timeout of the function that is
 	// killed (the Lambda emulator's, AUDITLOG_FUNCTION_TIMEOUT_SECONDS), and
 	// leaseSeconds its AUDITLOG_LEASE_SECONDS: how long its org-day stays
-	// leased after its death, the least app.FromEnv accepts (more than the
+	// leased after its death, the least config.FromEnv accepts (more than the
 	// timeout plus exportjob.LeaseMargin).
 	functionTimeoutSeconds = 90
 	leaseSeconds           = functionTimeoutSeconds + 61
@@ -104,7 +105,7 @@ type suite struct {
 	motoURL                  string
 	s3p, stsp, dbp, kmsp, az *faultproxy.Proxy
 
-	cfg app.Config
+	cfg config.Config
 	a   *app.App
 	d   *delivery.Service // the export function's delivery (App.Delivery)
 	h   *exportfn.Handler // the export function's handler, around d
@@ -308,14 +309,14 @@ func setup(t *testing.T) *suite {
 	t.Setenv("AUDITLOG_AZURE_EMULATOR_HOSTS", s.az.Host)
 	t.Setenv("AUDITLOG_PART_SIZE_MIB", fmt.Sprint(partSizeMiB))
 
-	if s.cfg, err = app.FromEnv(); err != nil {
+	if s.cfg, err = config.FromEnv(); err != nil {
 		t.Fatal(err)
 	}
 	if s.cfg.Lease != exportjob.Lease {
 		t.Fatalf("default lease %s, want exportjob.Lease %s", s.cfg.Lease, exportjob.Lease)
 	}
 	// The export function's own identity, as Lambda would run it.
-	if s.a, err = app.New(ctx, s.cfg, config.WithCredentialsProvider(st.Config(grants.Export).Credentials)); err != nil {
+	if s.a, err = app.New(ctx, s.cfg, awsconfig.WithCredentialsProvider(st.Config(grants.Export).Credentials)); err != nil {
 		t.Fatal(err)
 	}
 	if s.a.Ledger == nil {

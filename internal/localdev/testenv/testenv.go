@@ -24,6 +24,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/contentful/auditlogs/internal/config"
 	"github.com/contentful/auditlogs/internal/localdev/emulator"
 )
 
@@ -32,13 +33,15 @@ type Server = emulator.Server
 
 // Required reports whether a missing emulator or tool must fail the run
 // (AUDITLOG_REQUIRE_EMULATORS=1, or CI) rather than skip.
-func Required() bool { return os.Getenv(RequireEnv) == "1" || os.Getenv("CI") == "true" }
+func Required() bool {
+	return os.Getenv(config.EnvRequireEmulators) == "1" || os.Getenv("CI") == "true"
+}
 
 func unavailable(tb testing.TB, format string, args ...any) {
 	tb.Helper()
 	msg := fmt.Sprintf(format, args...)
 	if Required() {
-		tb.Fatalf("emulator unavailable (%s=1 or CI): %s", RequireEnv, msg)
+		tb.Fatalf("emulator unavailable (%s=1 or CI): %s", config.EnvRequireEmulators, msg)
 	}
 	tb.Skipf("SKIPPED, emulator unavailable: %s (run `make tools` or `make test`)", msg)
 }
@@ -56,9 +59,6 @@ func SampleEvent(tb testing.TB, name string) []byte {
 	}
 	return b
 }
-
-// RequireEnv is the variable that turns a missing emulator into a failure.
-const RequireEnv = "AUDITLOG_REQUIRE_EMULATORS"
 
 // StartMoto starts a moto_server of the test's own, stopped when the test
 // ends. Pass env such as "INITIAL_NO_AUTH_ACTION_COUNT=9".

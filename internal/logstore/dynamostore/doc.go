@@ -1,7 +1,12 @@
 // Package dynamostore is the log store on Amazon DynamoDB: ingest writes
 // events with Store.Write and the daily export streams one org-day with
 // Store.ReadDay, in (RequestTime, RequestID) order, without ever holding
-// the day in memory.
+// the day in memory. Its settings, and their defaults, are Options: the
+// shard count and the retention are this store's, defined here only.
+//
+// It imports audit, ddbtable and the AWS SDK only: not logstore (it
+// implements its interfaces as they are), not factory, which opens it,
+// and nothing that uses the log store.
 //
 // # Table
 //
@@ -11,7 +16,7 @@
 //	sort key       sk (S)  the request ID
 //	LSI by_time    pk (S) + ts (S), projection ALL
 //	               ts = "<request_time as 13-digit zero-padded Unix ms>#<request ID>"
-//	TTL            ttl (N) Unix seconds = request_time + Retention (35 days by default)
+//	TTL            ttl (N) Unix seconds = request_time + Options.Retention (35 days by default)
 //
 // The table key is the identity: writing a request ID again overwrites the
 // item, it never adds a second row, and no read-before-write is needed. The

@@ -39,7 +39,7 @@ func TestAcceptanceOnMoto(t *testing.T) {
 	for _, shards := range []int{dynamostore.DefaultShards, 1} {
 		t.Run("Shards"+strconv.Itoa(shards), func(t *testing.T) {
 			var continued atomic.Int64
-			storetest.Run(t, func(t *testing.T) storetest.Store {
+			storetest.RunReadWriter(t, func(t *testing.T) storetest.ReadWriter {
 				client, table := dynamotest.Table(t, "logstore")
 				s := dynamostore.New(countingAPI{client, &continued}, table)
 				s.Shards = shards

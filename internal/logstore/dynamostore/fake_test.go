@@ -198,7 +198,7 @@ func (f *fakeDB) count() int {
 func TestAcceptanceOnFake(t *testing.T) {
 	for _, shards := range []int{16, 3} {
 		t.Run(fmt.Sprint("Shards", shards), func(t *testing.T) {
-			storetest.Run(t, func(*testing.T) storetest.Store {
+			storetest.RunReadWriter(t, func(*testing.T) storetest.ReadWriter {
 				s := New(newFake(7), "t")
 				s.Shards = shards
 				return s

@@ -34,13 +34,9 @@ const (
 	AttrActor    = "a"
 )
 
-// Defaults of the Store's fields.
-const (
-	DefaultShards           = 16
-	MaxShards               = 100 // the shard is written with two digits
-	DefaultRetention        = 35 * 24 * time.Hour
-	DefaultWriteConcurrency = 4
-)
+// MaxShards is the most shards a table can have (Options.Shards): the
+// shard is written with two digits.
+const MaxShards = 100
 
 // tsDigits is the width of the time in ts; maxMillis is the largest time
 // that fits, 2286-11-20T17:46:39.999Z.

@@ -26,26 +26,13 @@ type API interface {
 }
 
 // Store reads and writes one table (see the package doc for its schema).
-// Set the fields, if at all, before the first call; a Store is then safe
+// Set its Options, if at all, before the first call; a Store is then safe
 // for concurrent use.
 type Store struct {
 	client API
 	table  string
 
-	// Shards is how many partitions an org-day is spread over, 1 to
-	// MaxShards. It is a property of the table: the first write records it
-	// in the table, and a Store with another value refuses to read or
-	// write (*ShardsMismatchError; see the package doc).
-	Shards int
-	// ShardsName is what the mismatch error calls the Shards setting
-	// ("AUDITLOG_SHARDS" for the functions and auditctl); "Shards" if empty.
-	ShardsName string
-	// Retention is how long after its request time DynamoDB TTL may
-	// delete an event.
-	Retention time.Duration
-	// WriteConcurrency bounds the BatchWriteItem calls of one Write that
-	// run at the same time.
-	WriteConcurrency int
+	Options
 
 	// shardsChecked is the Shards value found to match the table's record
 	// (0: not yet); shardsMu makes concurrent first calls check once.
@@ -53,18 +40,27 @@ type Store struct {
 	shardsMu      sync.Mutex
 }
 
-// New returns a Store on table with the default Shards, Retention and
-// WriteConcurrency.
-func New(client API, table string) *Store {
-	return &Store{client: client, table: table, Shards: DefaultShards, Retention: DefaultRetention, WriteConcurrency: DefaultWriteConcurrency}
+// New returns a Store on table with the default Options.
+func New(client API, table string) *Store { return NewWithOptions(client, table, Options{}) }
+
+// NewWithOptions returns a Store on table with o, whose zero fields take
+// their defaults.
+func NewWithOptions(client API, table string, o Options) *Store {
+	return &Store{client: client, table: table, Options: o.withDefaults()}
 }
+
+// Retention is how long the store keeps an event after its request time:
+// Options.Retention, the TTL that Write sets. It implements the
+// logstore.Store method that the export asks for the oldest day it may
+// deliver.
+func (s *Store) Retention() time.Duration { return s.Options.Retention }
 
 func (s *Store) check() error {
 	if s.Shards < 1 || s.Shards > MaxShards {
 		return fmt.Errorf("%w, not %d", errShards, s.Shards)
 	}
-	if s.Retention <= 0 {
-		return fmt.Errorf("dynamostore: Retention must be positive, not %s", s.Retention)
+	if s.Options.Retention <= 0 {
+		return fmt.Errorf("dynamostore: Retention must be positive, not %s", s.Options.Retention)
 	}
 	if s.WriteConcurrency < 1 {
 		return fmt.Errorf("dynamostore: WriteConcurrency must be at least 1, not %d", s.WriteConcurrency)
@@ -206,7 +202,7 @@ func (s *Store) item(e *audit.Event, pk string, ms int64) map[string]types.Attri
 	it[AttrPK] = str(pk)
 	it[AttrSK] = str(e.RequestID)
 	it[AttrTS] = str(string(appendSortTime(make([]byte, 0, tsDigits+1+len(e.RequestID)), ms, e.RequestID)))
-	it[AttrTTL] = num(e.RequestTime.Add(s.Retention).Unix())
+	it[AttrTTL] = num(e.RequestTime.Add(s.Options.Retention).Unix())
 	it[AttrMethod] = str(e.RequestMethod)
 	it[AttrPath] = str(e.RequestPath)
 	it[AttrStatus] = num(int64(e.ResponseStatus))

@@ -3,7 +3,9 @@
 // production or large benchmarks; it passes the same acceptance suite
 // (storetest) as the DynamoDB store, so tests that use it see the same
 // behaviour: one row per org, day and request ID, last write wins, and
-// ReadDay in (RequestTime, RequestID) order.
+// ReadDay in (RequestTime, RequestID) order. It imports audit only: not
+// logstore, whose interfaces it implements as they are, nor factory, which
+// does not offer it.
 package memstore
 
 import (

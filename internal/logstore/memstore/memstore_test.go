@@ -8,5 +8,5 @@ import (
 )
 
 func TestAcceptance(t *testing.T) {
-	storetest.Run(t, func(*testing.T) storetest.Store { return memstore.New() })
+	storetest.RunReadWriter(t, func(*testing.T) storetest.ReadWriter { return memstore.New() })
 }

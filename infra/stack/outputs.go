@@ -1,0 +1,38 @@
+package stack
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// outputs are what an operator and customers need after a deploy.
+func (s *Stack) outputs() {
+	out := func(id, description string, value *string) {
+		awscdk.NewCfnOutput(s.Stack, jsii.String(id), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(description)})
+	}
+	out("CustomerTrustAccountId", "The AWS account customers' IAM roles must trust (with sts:ExternalId = their org ID)", awscdk.Aws_ACCOUNT_ID())
+	out("EventsTableName", "The log store (AUDITLOG_EVENTS_TABLE)", s.EventsTable.TableName())
+	out("RegistryTableName", "The destination registry (AUDITLOG_REGISTRY_TABLE)", s.RegistryTable.TableName())
+	out("LedgerTableName", "The delivery ledger (AUDITLOG_LEDGER_TABLE)", s.LedgerTable.TableName())
+	out("LogStoreRetentionDays", "How long the log store keeps events (the writer sets each item's TTL)", jsii.String(strconv.Itoa(s.Props.LogStoreRetentionDays)))
+	for _, r := range Residencies {
+		out("SasKey"+upperFirst(string(r))+"Arn", "The RSA-4096 key whose public key customers of residency "+string(r)+" encrypt their SAS URL to (AUDITLOG_KMS_KEY_"+strings.ToUpper(string(r))+")", s.SASKeys[r].KeyArn())
+	}
+	out("FanOutFunctionName", "The fan-out function", s.FanOut.FunctionName())
+	out("ExportFunctionName", "The export function (AUDITLOG_EXPORT_FUNCTION)", s.Export.FunctionName())
+	out("RetryFunctionName", "The retry function", s.Retry.FunctionName())
+	out("IngestFunctionName", "The ingest function", s.Ingest.FunctionName())
+	out("RequestLogStreamArn", "The Kinesis stream the platform writes its API request logs to (docs/ingest-format.md)", s.RequestLogs.StreamArn())
+	out("RejectsBucketName", "Rejected request-log records, under rejects/<day>/ (AUDITLOG_REJECTS_BUCKET)", s.Rejects.BucketName())
+	out("IngestFailuresQueueUrl", "Batches of request-log records the ingest gave up on (AUDITLOG_INGEST_FAILURES_QUEUE_URL, for auditctl ingest replay)", s.IngestFailures.QueueUrl())
+	out("ExportFailuresQueueUrl", "The retry queue: failed exports (AUDITLOG_RETRY_QUEUE_URL)", s.ExportFailures.QueueUrl())
+	out("ExportFailuresDlqUrl", "The retry queue's terminal dead-letter queue (AUDITLOG_RETRY_DLQ_URL, for auditctl redrive)", s.ExportFailuresDLQ.QueueUrl())
+	out("FanOutFailuresQueueUrl", "Failed fan-outs", s.FanOutFailures.QueueUrl())
+	out("FanOutFailuresDlqUrl", "The fanout-failures queue's dead-letter queue", s.FanOutFailuresDLQ.QueueUrl())
+	out("ScheduleDlqUrl", "Schedule events EventBridge could not deliver to the fan-out", s.ScheduleDLQ.QueueUrl())
+	out("AlarmTopicArn", "The SNS topic every alarm notifies", s.AlarmTopic.TopicArn())
+	out("OperatorPolicyArn", "What auditctl needs: attach it to the operators' roles (docs/deploy.md)", s.OperatorPolicy.ManagedPolicyArn())
+}

@@ -1,0 +1,45 @@
+package stack_test
+
+import (
+	"testing"
+
+	"github.com/contentful/auditlogs/internal/sas"
+)
+
+func TestOutputs(t *testing.T) {
+	s := defaults(t)
+	outputs, _ := s.json["Outputs"].(map[string]interface{})
+	want := map[string]string{
+		"CustomerTrustAccountId": "${Ref:AWS::AccountId}",
+		"EventsTableName":        "${Ref:" + s.id(t, s.st.EventsTable) + "}",
+		"RegistryTableName":      "${Ref:" + s.id(t, s.st.RegistryTable) + "}",
+		"LedgerTableName":        "${Ref:" + s.id(t, s.st.LedgerTable) + "}",
+		"SasKeyUsArn":            "${" + s.id(t, s.st.SASKeys[sas.US]) + ".Arn}",
+		"SasKeyEuArn":            "${" + s.id(t, s.st.SASKeys[sas.EU]) + ".Arn}",
+		"FanOutFunctionName":     "${Ref:" + s.id(t, s.st.FanOut) + "}",
+		"ExportFunctionName":     "${Ref:" + s.id(t, s.st.Export) + "}",
+		"RetryFunctionName":      "${Ref:" + s.id(t, s.st.Retry) + "}",
+		"ExportFailuresQueueUrl": "${Ref:" + s.id(t, s.st.ExportFailures) + "}",
+		"ExportFailuresDlqUrl":   "${Ref:" + s.id(t, s.st.ExportFailuresDLQ) + "}",
+		"FanOutFailuresQueueUrl": "${Ref:" + s.id(t, s.st.FanOutFailures) + "}",
+		"FanOutFailuresDlqUrl":   "${Ref:" + s.id(t, s.st.FanOutFailuresDLQ) + "}",
+		"ScheduleDlqUrl":         "${Ref:" + s.id(t, s.st.ScheduleDLQ) + "}",
+		"AlarmTopicArn":          "${Ref:" + s.id(t, s.st.AlarmTopic) + "}",
+		"IngestFunctionName":     "${Ref:" + s.id(t, s.st.Ingest) + "}",
+		"RequestLogStreamArn":    "${" + s.id(t, s.st.RequestLogs) + ".Arn}",
+		"RejectsBucketName":      "${Ref:" + s.id(t, s.st.Rejects) + "}",
+		"IngestFailuresQueueUrl": "${Ref:" + s.id(t, s.st.IngestFailures) + "}",
+		"LogStoreRetentionDays":  "35",
+		"OperatorPolicyArn":      "${Ref:" + s.id(t, s.st.OperatorPolicy) + "}",
+	}
+	for k, v := range want {
+		o, ok := outputs[k].(map[string]interface{})
+		if !ok {
+			t.Errorf("no output %s", k)
+			continue
+		}
+		if got := render(o["Value"]); got != v {
+			t.Errorf("output %s = %s, want %s", k, got, v)
+		}
+	}
+}

@@ -1,0 +1,131 @@
+package config_test
+
+import (
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/contentful/auditlogs/internal/config"
+)
+
+// stackEnvs are the functions' environments as the stack gives them
+// (infra/stack), with placeholders for the resources' names.
+var stackEnvs = map[config.Function]map[string]string{
+	config.Export: {
+		"AUDITLOG_EVENTS_TABLE": "events", "AUDITLOG_REGISTRY_TABLE": "registry", "AUDITLOG_LEDGER_TABLE": "ledger",
+		"AUDITLOG_KMS_KEY_US": "arn:us", "AUDITLOG_KMS_KEY_EU": "arn:eu", "AUDITLOG_LOG_STORE_RETENTION_DAYS": "35",
+		"AUDITLOG_LEASE_SECONDS": "1020", "AUDITLOG_FUNCTION_TIMEOUT_SECONDS": "900", "AWS_LAMBDA_LOG_FORMAT": "JSON",
+	},
+	config.Retry: {
+		"AUDITLOG_EVENTS_TABLE": "events", "AUDITLOG_REGISTRY_TABLE": "registry", "AUDITLOG_LEDGER_TABLE": "ledger",
+		"AUDITLOG_KMS_KEY_US": "arn:us", "AUDITLOG_KMS_KEY_EU": "arn:eu", "AUDITLOG_LOG_STORE_RETENTION_DAYS": "35",
+		"AUDITLOG_LEASE_SECONDS": "1020", "AUDITLOG_FUNCTION_TIMEOUT_SECONDS": "900", "AUDITLOG_RETRY_QUEUE_URL": "https://sqs/retry",
+	},
+	config.FanOut: {
+		"AUDITLOG_EVENTS_TABLE": "events", "AUDITLOG_REGISTRY_TABLE": "registry", "AUDITLOG_LEDGER_TABLE": "ledger",
+		"AUDITLOG_EXPORT_FUNCTION": "export", "AUDITLOG_FANOUT_CONCURRENCY": "16",
+	},
+	config.Ingest: {
+		"AUDITLOG_EVENTS_TABLE": "events", "AUDITLOG_REGISTRY_TABLE": "registry", "AUDITLOG_LEDGER_TABLE": "ledger",
+		"AUDITLOG_REJECTS_BUCKET": "rejects", "AUDITLOG_REJECTS_PREFIX": "rejects/", "AUDITLOG_INGEST_INCLUDE_POST": "false",
+		"AUDITLOG_LOG_STORE_RETENTION_DAYS": "35",
+	},
+}
+
+// TestValidate: each function's environment as the stack gives it passes;
+// a variable the function does not read, a required one missing or empty,
+// and a malformed value each fail, named.
+func TestValidate(t *testing.T) {
+	for _, f := range config.Functions {
+		env := stackEnvs[f]
+		if err := config.Validate(env, f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+		for _, name := range f.Required() {
+			for _, change := range []func(map[string]string){
+				func(e map[string]string) { delete(e, name) },
+				func(e map[string]string) { e[name] = "" },
+			} {
+				e := maps.Clone(env)
+				change(e)
+				if err := config.Validate(e, f); err == nil || !strings.Contains(err.Error(), name+" is not set") {
+					t.Errorf("%s without %s: %v, want an error naming it", f, name, err)
+				}
+			}
+		}
+		// The variables that some other function reads and f does not,
+		// and a misspelt one.
+		strangers := []string{"AUDITLOG_EVENT_TABLE"}
+		for _, g := range config.Functions {
+			for _, name := range append(g.Required(), g.Optional()...) {
+				if !reads(f, name) {
+					strangers = append(strangers, name)
+				}
+			}
+		}
+		for _, name := range strangers {
+			e := maps.Clone(env)
+			e[name] = "1"
+			if err := config.Validate(e, f); err == nil || !strings.Contains(err.Error(), name+": the "+string(f)+" function does not read it") {
+				t.Errorf("%s with %s: %v, want an error naming it", f, name, err)
+			}
+		}
+	}
+	// A malformed value, as FromEnv refuses it.
+	e := maps.Clone(stackEnvs[config.Export])
+	e["AUDITLOG_LEASE_SECONDS"] = "900"
+	if err := config.Validate(e, config.Export); err == nil || !strings.Contains(err.Error(), `AUDITLOG_LEASE_SECONDS="900"`) {
+		t.Errorf("export with a lease of 900 s: %v, want FromEnv's error", err)
+	}
+	// Every problem is reported, not only the first.
+	e = maps.Clone(stackEnvs[config.FanOut])
+	delete(e, "AUDITLOG_EXPORT_FUNCTION")
+	e["AUDITLOG_PART_SIZE_MIB"] = "8"
+	e["AUDITLOG_FANOUT_CONCURRENCY"] = "0"
+	err := config.Validate(e, config.FanOut)
+	for _, want := range []string{"AUDITLOG_EXPORT_FUNCTION is not set", "AUDITLOG_PART_SIZE_MIB: the fanout function", `AUDITLOG_FANOUT_CONCURRENCY="0"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("fan-out with three problems: %v, want %q among them", err, want)
+		}
+	}
+	if err := config.Validate(stackEnvs[config.Export], "exporter"); err == nil {
+		t.Error("an unknown function passed")
+	}
+}
+
+func reads(f config.Function, name string) bool {
+	return slices.Contains(append(f.Required(), f.Optional()...), name)
+}
+
+// TestRequire: the functions' cold starts check what they require; the
+// error names the first missing variable.
+func TestRequire(t *testing.T) {
+	for _, f := range config.Functions {
+		c, err := config.FromMap(stackEnvs[f])
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if err := c.Require(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	c, err := config.FromMap(map[string]string{"AUDITLOG_EVENTS_TABLE": "events", "AUDITLOG_REGISTRY_TABLE": "registry"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f, want := range map[config.Function]string{
+		config.Export: "environment variable AUDITLOG_LEDGER_TABLE is not set",
+		config.Retry:  "environment variable AUDITLOG_RETRY_QUEUE_URL is not set",
+		config.FanOut: "environment variable AUDITLOG_EXPORT_FUNCTION is not set",
+		config.Ingest: "environment variable AUDITLOG_REJECTS_BUCKET is not set",
+	} {
+		if err := c.Require(f); err == nil || err.Error() != want {
+			t.Errorf("%s: %v, want %q", f, err, want)
+		}
+	}
+	c.RetryQueueURL = "https://sqs/retry"
+	if err := c.Require(config.Retry); err == nil || err.Error() != "environment variable AUDITLOG_LEDGER_TABLE is not set" {
+		t.Errorf("retry without the ledger: %v", err)
+	}
+}
