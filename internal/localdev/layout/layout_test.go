@@ -1,0 +1,129 @@
+// Package layout holds tests of the module's structure: which packages
+// may import which, and that each package says so in its doc comment. It
+// has no code; it imports nothing of the module.
+package layout
+
+import (
+	"encoding/json"
+	"go/parser"
+	"go/token"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/contentful/auditlogs"
+
+// pkg is what `go list -json` says of a package.
+type pkg struct {
+	ImportPath string
+	Name       string
+	Doc        string
+	Dir        string
+	GoFiles    []string
+	Imports    []string // of its non-test files
+	Deps       []string
+}
+
+// list runs `go list -json -deps=false` on the module's packages.
+func list(t *testing.T, patterns ...string) []pkg {
+	t.Helper()
+	cmd := exec.Command("go", append([]string{"list", "-json"}, patterns...)...)
+	cmd.Dir = filepath.Join("..", "..", "..")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(out)
+	for {
+		var p pkg
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("go list %v: %v", patterns, err)
+	}
+	return pkgs
+}
+
+func local(path string) string { return strings.TrimPrefix(strings.TrimPrefix(path, module), "/") }
+
+// TestProductionDoesNotImportLocaldev: the code that Lambda runs and the
+// stack never link the packages for local runs and tests.
+func TestProductionDoesNotImportLocaldev(t *testing.T) {
+	for _, p := range list(t, "./functions/...", "./infra/...") {
+		for _, d := range p.Deps {
+			if strings.HasPrefix(d, module+"/internal/localdev") {
+				t.Errorf("%s links %s", local(p.ImportPath), local(d))
+			}
+		}
+	}
+}
+
+// TestArrowsPointDown: the stack links no function's handler, and the
+// fan-out does not link the export pipeline it invokes.
+func TestArrowsPointDown(t *testing.T) {
+	handler := regexp.MustCompile(`^` + regexp.QuoteMeta(module) + `/internal/[a-z]+fn$`)
+	for _, p := range list(t, "./infra/...") {
+		for _, d := range p.Deps {
+			if handler.MatchString(d) {
+				t.Errorf("%s links the handler package %s", local(p.ImportPath), local(d))
+			}
+		}
+	}
+	for _, p := range list(t, "./functions/fanout") {
+		for _, d := range p.Deps {
+			switch local(d) {
+			case "internal/export", "internal/delivery", "internal/exportfn", "internal/sink", "internal/logstore":
+				t.Errorf("%s links %s", local(p.ImportPath), local(d))
+			}
+		}
+	}
+}
+
+// TestEveryPackageSaysWhatItMayNotImport: each package's doc comment is a
+// few lines on what it holds and on its imports, so that a reader knows
+// where a change belongs before opening the code.
+func TestEveryPackageSaysWhatItMayNotImport(t *testing.T) {
+	for _, p := range list(t, "./...") {
+		if len(p.GoFiles) == 0 {
+			continue // test-only packages: this one
+		}
+		words := len(strings.Fields(p.Doc))
+		if p.Doc == "" || words < 5 {
+			t.Errorf("%s: no doc comment of a few lines", local(p.ImportPath))
+			continue
+		}
+		if !strings.Contains(fullDoc(t, p), "import") {
+			t.Errorf("%s: its doc comment does not say what it may import", local(p.ImportPath))
+		}
+	}
+}
+
+// fullDoc is p's whole package comment, from every file that has one
+// (go list gives its first sentence only).
+func fullDoc(t *testing.T, p pkg) string {
+	t.Helper()
+	var b strings.Builder
+	for _, f := range p.GoFiles {
+		file, err := parser.ParseFile(token.NewFileSet(), filepath.Join(p.Dir, f), nil, parser.PackageClauseOnly|parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if file.Doc != nil {
+			b.WriteString(file.Doc.Text())
+		}
+	}
+	return b.String()
+}
