@@ -1,6 +1,11 @@
 // Command infra is the CDK app: `cdk synth` and `cdk deploy` run it from
 // this folder (cdk.json). The settings come from the CDK context (cdk.json,
 // or `-c key=value`); see docs/deploy.md.
+//
+// A thin main: it imports infra/stack and the CDK only, builds the stack
+// from the context and synthesizes it. Like the stack it must not link a
+// function's package (internal/*fn) or internal/localdev: the layout tests
+// (internal/localdev/layout) check both.
 package main
 
 import (

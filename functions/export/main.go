@@ -2,6 +2,12 @@
 // one org-day, the Lambda adapter (internal/exportfn) running the ledgered
 // delivery that internal/app builds (internal/delivery). Clients are built
 // once, at cold start.
+//
+// A thin main: it reads and checks the settings (internal/config), builds
+// the App (internal/app) and starts the exportfn handler on the App's
+// delivery; it imports delivery and exportjob only for the signature of the
+// handler that fails every invocation after a failed cold start. It holds
+// no logic, must not import internal/localdev, and nothing imports it.
 package main
 
 import (

@@ -2,6 +2,11 @@
 // stream of the platform's API request logs, it stores the audited
 // requests as audit events (internal/ingestfn, internal/ingest). Clients
 // are built once, at cold start.
+//
+// A thin main: it builds the App from the environment (internal/app), takes
+// the ingester and the rejects sink from it and starts the ingestfn handler;
+// of this module it imports only internal/app and internal/ingestfn. It
+// holds no logic, must not import internal/localdev, and nothing imports it.
 package main
 
 import (

@@ -3,6 +3,12 @@
 // again, with backoff (internal/retryfn), through the ledgered delivery
 // that internal/app builds (internal/delivery). Clients are built once, at
 // cold start.
+//
+// A thin main: it reads and checks the settings (internal/config), builds
+// the App (internal/app) and starts the retryfn handler on the App's
+// delivery, with an SQS client of its own; of this module it imports only
+// config, app and retryfn. It holds no logic, must not import
+// internal/localdev, and nothing imports it.
 package main
 
 import (
