@@ -9,6 +9,11 @@
 // (Chromium's helpers can outlive the browser) is killed by PID. A missing
 // chromium fails the test with AUDITLOG_REQUIRE_EMULATORS=1 or in CI, and
 // skips it otherwise (testenv.RequireTools).
+//
+// Tests only: production code never imports it (encryptpage's and
+// auditctl's tests do). Of this module it imports sas and the local test
+// environment (internal/localdev/testenv, emulator). It opens the page by
+// its URL, as a browser does, so it does not import encryptpage.
 package pagetest
 
 import (

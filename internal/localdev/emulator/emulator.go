@@ -5,6 +5,10 @@
 // Tests use it through testenv, attached to the test binary and in
 // temporary folders; the local stack (`make up`) starts them detached,
 // in .local, and stops them from another process by their recorded PIDs.
+//
+// It imports only the standard library, nothing of this module. Production
+// code never imports it: testenv, pagetest and the local stack do, and
+// auditctl links it only through the local stack (up, down, demo).
 package emulator
 
 import (

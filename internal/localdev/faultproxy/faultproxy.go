@@ -16,6 +16,10 @@
 // the query (SigV4, an Azure SAS) is the same upstream as at the proxy.
 // S3 clients must use path-style addressing: the proxy's host is an IP
 // address and port, not a bucket subdomain.
+//
+// Tests only: production code imports it only from _test.go files. It
+// imports only the standard library, so that any package's tests can put
+// it in front of an emulator without a cycle.
 package faultproxy
 
 import (

@@ -1,7 +1,7 @@
-// Package testenv starts the local emulators (through package emulator) that integration tests and
-// benchmarks run against (moto_server, local-kms, Azurite) and builds SDK
-// configurations that reach them through the standard AWS_ENDPOINT_URL
-// variables only.
+// Package testenv starts the local emulators (through package emulator)
+// that integration tests and benchmarks run against (moto_server,
+// local-kms, Azurite) and builds SDK configurations that reach them
+// through the standard AWS_ENDPOINT_URL variables only.
 //
 // Each server listens on 127.0.0.1 (local-kms cannot be told a host) on a
 // free port, logs to a temporary file, and is stopped by PID: per test with
@@ -12,6 +12,13 @@
 // is missing or a server that does not start fails the test. Otherwise the
 // test is skipped with a message that says what to install: a plain
 // `go test ./...` on a machine without the tools still runs the unit tests.
+//
+// Tests only: production code imports it only from _test.go files; the
+// test helpers pagetest, sastest and dynamotest, tests only themselves,
+// import it in their code. Of this module it imports only emulator and
+// internal/config (the name of AUDITLOG_REQUIRE_EMULATORS); it must not
+// import a store, a sink or internal/app, so that every package's tests
+// can use it without a cycle.
 package testenv
 
 import (

@@ -2,6 +2,9 @@
 // events on the fly, in order, from a seed: any number of events in
 // constant memory. Benchmarks use it to measure the pipeline without a
 // database, and the whole-process benchmark uses it for 10 million events.
+//
+// Tests and benchmarks only: production code never imports it. It imports
+// only audit: not logstore, whose Reader it implements as it is.
 package genstore
 
 import (

@@ -3,6 +3,11 @@
 // public key as PEM, and encrypts a SAS URL with the documented
 // `openssl pkeyutl` and `base64` commands, run as real processes, so the
 // tests prove that the doc's commands and our decryption agree.
+//
+// Tests only: production code imports it only from _test.go files (sas's,
+// azuresink's, verify's, encryptpage's, auditctl's). Of this module it
+// imports only testenv and opensslenc; not sas, whose decryption the tests
+// check against what it writes.
 package sastest
 
 import (

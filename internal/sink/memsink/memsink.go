@@ -1,6 +1,10 @@
 // Package memsink is an in-memory Sink for unit tests. It holds whole
 // objects in memory, so it is not for production or large benchmarks
 // (see export's discarding sink for those).
+//
+// Tests only: production code imports it only from _test.go files. It
+// imports only the standard library: not even sink, whose interface it
+// implements as it is.
 package memsink
 
 import (

@@ -1,6 +1,9 @@
 // Package sinktest is the acceptance suite that every sink.Sink provider
 // must pass: the in-memory fake, S3 on moto_server and Azure on Azurite run
 // the same tests, so the fake cannot drift from the real providers.
+//
+// Tests only: production code never imports it; the providers import it
+// from their tests. It imports only sink of this module, never a provider.
 package sinktest
 
 import (

@@ -5,6 +5,11 @@
 // and deletes the messages the handler did not report in the response's
 // batchItemFailures. A failed invocation deletes nothing: the messages
 // come back when their visibility timeout ends, as on Lambda.
+//
+// Tests only: production code imports it only from _test.go files
+// (retryfn's and the reliability suite's). It imports nothing of this
+// module, only the Lambda library and the SQS client, so that it can drive
+// any SQS-triggered handler.
 package esm
 
 import (

@@ -1,6 +1,10 @@
 // Package dynamotest gives a test a log-store table of its own on its
 // package's shared moto_server, for the tests of dynamostore and of the
 // code that writes to or reads from it.
+//
+// Tests only: production code imports it only from _test.go files. It may
+// import dynamostore and testenv, and nothing that uses the log store:
+// ingest's own tests import it, so an import of the ingest would be a cycle.
 package dynamotest
 
 import (
