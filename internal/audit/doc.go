@@ -5,4 +5,9 @@
 // belongs to and the request ID that makes it unique. Everything that moves
 // events between components (ingest, the log store, tests, local runs)
 // speaks this one model, so validation lives here and nowhere else.
+//
+// Nearly every package imports audit, so it stays near the bottom: of this
+// module it imports only internal/redact (Normalize redacts an event's
+// query, referrer and path), which imports only internal/percent. It must
+// not import a store, a sink, the ingest or the AWS SDK.
 package audit

@@ -14,6 +14,10 @@
 //
 // The encoder appends to a buffer of its own and writes it out in large
 // chunks: it is on the hot path of every delivery.
+//
+// It imports only audit and the standard library: the export hands it the
+// writer (the pipe to a sink), so it must not import a sink, a store or the
+// export, which imports it.
 package csvenc
 
 import (

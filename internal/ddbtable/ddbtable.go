@@ -1,6 +1,10 @@
 // Package ddbtable creates the DynamoDB tables that tests, the local stack
 // and the CLI create themselves (the CDK stack creates the deployment's),
 // so that a CreateTable the SDK retried is not taken for a clash.
+//
+// It imports only the standard library and the AWS SDK's DynamoDB client,
+// nothing of this module: the stores that own tables (ledger, registry,
+// dynamostore) import it, so it must not import them.
 package ddbtable
 
 import (

@@ -1,6 +1,9 @@
 // Package percent holds the byte rules of RFC 3986's percent-encoding that
 // the route matcher (canonical paths) and the redaction (parameter names)
 // share.
+//
+// It imports nothing, not even of the standard library: routes and redact
+// import it, and it stays below both.
 package percent
 
 // Decode returns the byte the escape %XX at s[i:] stands for; ok is false

@@ -32,6 +32,10 @@
 // redacted (without allocating), and never panics. A redacted value can be
 // longer than the value it replaces (REDACTED is 8 bytes): callers that
 // keep a limit check it after redacting.
+//
+// Of this module redact imports only internal/percent. It must not import
+// audit or ingest: they import it (audit.Event.Normalize redacts through
+// it).
 package redact
 
 import (

@@ -41,6 +41,10 @@
 // parameter could both lead to a route for the method, the literal wins.
 // Literal segments match exactly, case included (paths are case-sensitive);
 // [NearMiss] tells whether a path would match if they did not.
+//
+// Of this module it imports only internal/percent. It knows nothing of
+// events or records: the ingest and the synthetic events (localdev/synth)
+// import it, so it must not import audit or ingest.
 package routes
 
 import (
