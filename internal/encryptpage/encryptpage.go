@@ -12,6 +12,11 @@
 // run even if the saved file is edited or something is injected into it,
 // and the hashes cost nothing since they are computed when the page is
 // rendered.
+//
+// Of this module it imports only internal/sas (the residencies and the
+// check of a public key). The caller hands it the public keys: it calls no
+// AWS service and must not import internal/app, the registry or cmd. Only
+// auditctl imports it (`auditctl encrypt-page`).
 package encryptpage
 
 import (

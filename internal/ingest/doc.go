@@ -31,6 +31,12 @@
 //     store (logstore.Writer) in batches, hands every rejected record with
 //     its reason to a [RejectSink] and counts the rest.
 //
+// Of this module ingest imports audit, logstore (the Writer interface),
+// redact and routes. It must not import a log store provider, internal/app,
+// the AWS SDK or a Lambda package: the adapters import it, the Lambda
+// handler (internal/ingestfn), the S3 reject sink (ingest/s3rejects) and
+// the replay (ingest/replay), and internal/app wires it to the store.
+//
 // # Idempotency
 //
 // The log store's key is the identity of an event: (org, UTC day of the

@@ -6,6 +6,11 @@
 // with a conditional write, so of two concurrent exports of one org-day
 // exactly one delivers; a delivered org-day is not delivered again unless
 // forced. DynamoDB details stay inside this package.
+//
+// Of this module it imports only audit and ddbtable. It must not import the
+// delivery or the export (the delivery imports it), internal/app or a
+// Lambda package; the CDK stack imports it for the table's attribute names,
+// one more reason for it to stay a store.
 package ledger
 
 import (

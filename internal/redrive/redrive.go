@@ -5,6 +5,10 @@
 // and is safe against crashes: a message is deleted from the source only
 // after the target accepted it, so a crash in between leaves a duplicate,
 // never a loss (the delivery ledger makes a duplicate export harmless).
+//
+// It imports only the SQS client, nothing of this module; only auditctl
+// imports it (`auditctl redrive`). It must not import internal/app, the
+// ledger or a Lambda package: the caller hands it the client and the queues.
 package redrive
 
 import (

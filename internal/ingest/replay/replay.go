@@ -10,6 +10,11 @@
 // noted in the ledger so they are delivered again), and Queue drains the
 // ingest-failures queue, deleting a message only once its whole range is
 // stored.
+//
+// Of this module it imports only internal/ingest (the ingester it hands
+// the records to); the caller gives it the Kinesis and SQS clients. Only
+// auditctl imports it (`auditctl ingest replay`); it must not import
+// internal/app, a log store provider or a Lambda package.
 package replay
 
 import (

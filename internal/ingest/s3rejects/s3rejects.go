@@ -9,6 +9,10 @@
 // when its first reject is the same, so most retries overwrite rather than
 // duplicate; where they do duplicate, the source (shard and sequence
 // number) tells the copies apart.
+//
+// Of this module it imports audit (the day of a key) and ingest (the Reject
+// it writes); internal/app builds it for the ingest function. It must not
+// import internal/app, a log store or a Lambda package.
 package s3rejects
 
 import (

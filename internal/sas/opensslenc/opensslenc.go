@@ -3,6 +3,10 @@
 // commands, as real processes, to encrypt it to our public key. The tests
 // and the local demo use it to prove that the doc's commands and our
 // decryption agree; production never encrypts.
+//
+// It imports only the standard library. Only sastest and the local stack
+// (internal/localdev/localstack, the demo) import it, and tests; auditctl
+// links it through the local stack, no Lambda function links it at all.
 package opensslenc
 
 import (

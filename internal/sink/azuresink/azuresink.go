@@ -16,6 +16,11 @@
 // logging redacts every query parameter but api-version, sig included.
 // Every way of printing a Sink (fmt's verbs, JSON, slog) gives where it
 // writes, never the SAS (redact.go).
+//
+// Of this module azuresink imports only sink (the interface it implements)
+// and sas (the URL it writes with). It must not import the opener, the
+// registry, internal/app, the export or another provider: they sit above
+// it or beside it.
 package azuresink
 
 import (

@@ -18,6 +18,11 @@
 // sent, so a failing source never produces a truncated object; a larger one
 // goes up as a multipart upload that is aborted when the source or the
 // context fails, so no object and no pending upload is left behind.
+//
+// Of this module s3sink imports sink (the interface it implements),
+// destination (the checks of an S3 destination) and audit (the org ID's).
+// It must not import the opener, the registry, internal/app, the export or
+// another provider: they sit above it or beside it.
 package s3sink
 
 import (
