@@ -1,5 +1,10 @@
 // Command fanout is the fan-out Lambda function: on the daily schedule it
 // invokes the export function once per enabled org (internal/fanoutfn).
+//
+// A thin main: it builds the handler from internal/app/core (the registry,
+// the ledger and a Lambda client; internal/config for the settings) and
+// starts it. It must not import internal/app, which links the export
+// pipeline that this function only invokes, nor internal/localdev.
 package main
 
 import (
@@ -10,7 +15,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/contentful/auditlogs/internal/app"
+	"github.com/contentful/auditlogs/internal/app/core"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
 )
 
@@ -30,7 +35,7 @@ func main() {
 }
 
 func build() (*fanoutfn.Handler, error) {
-	a, err := app.Load(context.Background())
+	a, err := core.Load(context.Background())
 	if err != nil {
 		return nil, err
 	}
