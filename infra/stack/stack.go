@@ -30,7 +30,7 @@
 // (the metric names it alarms on), internal/grants (the IAM statements),
 // internal/sas and the stores' attribute names (dynamostore, registry,
 // ledger). It must not import a function's package (internal/*fn):
-// TestImportsNoFunction checks that.
+// internal/localdev/layout checks that.
 package stack
 
 import (

@@ -4,10 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -326,26 +324,5 @@ func TestEnvironmentAgnostic(t *testing.T) {
 	s := defaults(t)
 	if !*awscdk.Token_IsUnresolved(s.st.Account()) || !*awscdk.Token_IsUnresolved(s.st.Region()) {
 		t.Errorf("stack env fixed: account %s, region %s", *s.st.Account(), *s.st.Region())
-	}
-}
-
-// TestImportsNoFunction: the stack imports no function's package
-// (internal/*fn), directly or not. What it shares with the functions (the
-// export's timeout, the retry schedule, the metric names) lives in leaves
-// below both.
-func TestImportsNoFunction(t *testing.T) {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command:", err)
-	}
-	out, err := exec.Command(goTool, "list", "-deps", ".").Output()
-	if err != nil {
-		t.Fatalf("go list -deps: %v", err)
-	}
-	fn := regexp.MustCompile(`/internal/[a-z]+fn$`)
-	for _, p := range strings.Fields(string(out)) {
-		if fn.MatchString(p) {
-			t.Errorf("the stack imports %s", p)
-		}
 	}
 }

@@ -274,3 +274,20 @@ func FuzzRedact(f *testing.F) {
 		}
 	})
 }
+
+// TestQuoteShort: a short plain value is quoted; a long one, or one with a
+// character of a signature or a ciphertext, is only measured.
+func TestQuoteShort(t *testing.T) {
+	for v, want := range map[string]string{
+		"us":                    `"us"`,
+		"my-account_1.core:443": `"my-account_1.core:443"`,
+		"sig=abc":               "(7 characters, not shown)",
+		"a%2Fb":                 "(5 characters, not shown)",
+		strings.Repeat("a", 65): "(65 characters, not shown)",
+		"QUJDRA==":              "(8 characters, not shown)",
+	} {
+		if got := QuoteShort(v); got != want {
+			t.Errorf("QuoteShort(%q) = %s, want %s", v, got, want)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/contentful/auditlogs/internal/destination"
+	"github.com/contentful/auditlogs/internal/redact"
 )
 
 // ClockSkew is how far in the future a SAS start time (st) may be: the
@@ -170,26 +171,26 @@ func Parse(raw string, now time.Time, p Policy) (*URL, error) {
 	if slices.ContainsFunc(p.AllowedEmulatorHosts, func(h string) bool { return strings.EqualFold(h, u.host) }) {
 		u.emulator = true
 		if u.scheme != "http" && u.scheme != "https" {
-			return nil, invalidf("SAS URL scheme %s is not http or https", quoteShort(u.scheme))
+			return nil, invalidf("SAS URL scheme %s is not http or https", redact.QuoteShort(u.scheme))
 		}
 		if len(segs) != 2 {
-			return nil, invalidf("SAS URL for emulator host %s must have the path /<account>/<container> (found %d path segments)", quoteShort(u.host), len(segs))
+			return nil, invalidf("SAS URL for emulator host %s must have the path /<account>/<container> (found %d path segments)", redact.QuoteShort(u.host), len(segs))
 		}
 		u.account, u.container = segs[0], segs[1]
 		if !destination.ValidAccountName(u.account) {
-			return nil, invalidf("SAS storage account name %s must be 3 to 24 lowercase letters or digits", quoteShort(u.account))
+			return nil, invalidf("SAS storage account name %s must be 3 to 24 lowercase letters or digits", redact.QuoteShort(u.account))
 		}
 	} else {
 		hostname := strings.ToLower(pu.Hostname())
 		account, ok := strings.CutSuffix(hostname, AzureBlobSuffix)
 		if !ok || pu.Port() != "" || account == "" || strings.Contains(account, ".") {
-			return nil, refusef(ErrHostNotAllowed, "SAS host %s is not an Azure Blob host (<account>%s)", quoteShort(u.host), AzureBlobSuffix)
+			return nil, refusef(ErrHostNotAllowed, "SAS host %s is not an Azure Blob host (<account>%s)", redact.QuoteShort(u.host), AzureBlobSuffix)
 		}
 		if !destination.ValidAccountName(account) {
-			return nil, invalidf("SAS host %s: storage account name %s must be 3 to 24 lowercase letters or digits", quoteShort(u.host), quoteShort(account))
+			return nil, invalidf("SAS host %s: storage account name %s must be 3 to 24 lowercase letters or digits", redact.QuoteShort(u.host), redact.QuoteShort(account))
 		}
 		if u.scheme != "https" {
-			return nil, invalidf("SAS URL scheme %s is not https", quoteShort(u.scheme))
+			return nil, invalidf("SAS URL scheme %s is not https", redact.QuoteShort(u.scheme))
 		}
 		switch len(segs) {
 		case 0:
@@ -201,7 +202,7 @@ func Parse(raw string, now time.Time, p Policy) (*URL, error) {
 		u.account, u.container = account, segs[0]
 	}
 	if !destination.ValidContainerName(u.container) {
-		return nil, invalidf("SAS container name %s must be 3 to 63 lowercase letters, digits or single hyphens, starting and ending with a letter or digit", quoteShort(u.container))
+		return nil, invalidf("SAS container name %s must be 3 to 63 lowercase letters, digits or single hyphens, starting and ending with a letter or digit", redact.QuoteShort(u.container))
 	}
 
 	if err := u.checkQuery(pu, now); err != nil {
@@ -240,14 +241,14 @@ func (u *URL) checkQuery(pu *url.URL, now time.Time) error {
 	}
 	for k, v := range q {
 		if len(v) > 1 {
-			return invalidf("SAS query parameter %s appears %d times", quoteShort(k), len(v))
+			return invalidf("SAS query parameter %s appears %d times", redact.QuoteShort(k), len(v))
 		}
 	}
 	if q.Get("sig") == "" {
 		return invalidf("SAS URL has no signature (sig)")
 	}
 	if sr, ok := q["sr"]; ok && sr[0] != "c" {
-		return invalidf("SAS resource type (sr) %s is not a container (c): create a container SAS", quoteShort(sr[0]))
+		return invalidf("SAS resource type (sr) %s is not a container (c): create a container SAS", redact.QuoteShort(sr[0]))
 	}
 
 	// An account SAS (ss: services, srt: resource types) reaches every
@@ -264,7 +265,7 @@ func (u *URL) checkQuery(pu *url.URL, now time.Time) error {
 		return refusef(ErrPermissions, "SAS URL has no permissions (sp): it needs create (c) and write (w)")
 	}
 	if !permsPattern.MatchString(u.permissions) {
-		return invalidf("SAS permissions (sp) %s are not permission letters", quoteShort(u.permissions))
+		return invalidf("SAS permissions (sp) %s are not permission letters", redact.QuoteShort(u.permissions))
 	}
 	var lack []string
 	if !strings.Contains(u.permissions, "c") {
@@ -284,7 +285,7 @@ func (u *URL) checkQuery(pu *url.URL, now time.Time) error {
 	}
 
 	if spr, ok := q["spr"]; ok && !slices.Contains(strings.Split(spr[0], ","), u.scheme) {
-		return invalidf("SAS protocol (spr) %s does not allow %s", quoteShort(spr[0]), u.scheme)
+		return invalidf("SAS protocol (spr) %s does not allow %s", redact.QuoteShort(spr[0]), u.scheme)
 	}
 
 	se, ok := q["se"]
@@ -305,7 +306,7 @@ func (u *URL) checkQuery(pu *url.URL, now time.Time) error {
 			return invalidf("SAS URL is not valid before its start time (st) %s", u.start.Format(time.RFC3339))
 		}
 	}
-	u.redacted = redact(pu, q)
+	u.redacted = redactURL(pu, q)
 	return nil
 }
 
@@ -353,13 +354,13 @@ func parseTime(field, v string) (time.Time, error) {
 			return t.UTC(), nil
 		}
 	}
-	return time.Time{}, invalidf("SAS %s %s is not a time Azure accepts (like 2026-12-31T00:00:00Z or 2026-12-31)", field, quoteShort(v))
+	return time.Time{}, invalidf("SAS %s %s is not a time Azure accepts (like 2026-12-31T00:00:00Z or 2026-12-31)", field, redact.QuoteShort(v))
 }
 
-// redact rebuilds the URL with every parameter but keptParams replaced by
+// redactURL rebuilds the URL with every parameter but keptParams replaced by
 // REDACTED. The kept values were validated above, so they are short and
 // plain.
-func redact(pu *url.URL, q url.Values) string {
+func redactURL(pu *url.URL, q url.Values) string {
 	keys := make([]string, 0, len(q))
 	for k := range q {
 		keys = append(keys, k)
@@ -380,7 +381,7 @@ func redact(pu *url.URL, q url.Values) string {
 			v = strings.NewReplacer("%3A", ":", "%2C", ",").Replace(url.QueryEscape(q.Get(k)))
 		} else {
 			k = url.QueryEscape(k)
-			if !isPlain(k) {
+			if !redact.IsPlain(k) {
 				k = "REDACTED"
 			}
 		}

@@ -92,6 +92,67 @@ func TestArrowsPointDown(t *testing.T) {
 	}
 }
 
+// importRules are the packages that each package must not link (directly
+// or not; a path stands for its sub-packages too), as their doc comments
+// say: the arrows of the house point down, from the adapters to the use
+// cases to the model and the leaves.
+var importRules = map[string][]string{
+	// The ledgered delivery knows no Lambda and no composition root.
+	"internal/delivery": {"internal/exportfn", "internal/retryfn", "internal/fanoutfn", "internal/ingestfn", "internal/app",
+		"internal/localdev", "cmd", "functions", "github.com/aws/aws-lambda-go"},
+	// The model holds no credentials and knows no store or sink.
+	"internal/destination": {"internal/sas", "internal/sink", "internal/registry", "internal/export", "internal/app"},
+	// The fan-out invokes the export; it does not link it.
+	"internal/fanoutfn": {"internal/export", "internal/delivery", "internal/exportfn", "internal/retryfn", "internal/app"},
+	// The registration check and the sink opener sit below every caller.
+	"internal/registration": {"internal/app", "internal/export", "internal/exportfn", "internal/fanoutfn", "internal/retryfn",
+		"internal/ingestfn", "internal/verify", "internal/localdev", "cmd", "functions"},
+	"internal/sink/opener": {"internal/app", "internal/export", "internal/exportfn", "internal/fanoutfn", "internal/retryfn",
+		"internal/ingestfn", "internal/verify", "internal/registration", "internal/localdev", "cmd", "functions"},
+	// The leaves import nothing of the module but the leaves named in
+	// their doc comments.
+	"internal/failure":       {module},
+	"internal/exportjob":     {module},
+	"internal/retryschedule": {module + "/internal/"},
+	"internal/config":        {module + "/internal/"},
+}
+
+// leafAllowed are the module packages a leaf of importRules may link.
+var leafAllowed = map[string][]string{
+	"internal/retryschedule": {"internal/exportjob"},
+	"internal/config":        {"internal/exportjob"},
+}
+
+// TestImportRules holds each package of importRules to its rule.
+func TestImportRules(t *testing.T) {
+	for path, banned := range importRules {
+		ps := list(t, "./"+path)
+		if len(ps) != 1 {
+			t.Fatalf("%s: %d packages", path, len(ps))
+		}
+		for _, dep := range ps[0].Deps {
+			p := local(dep)
+			if dep == module+"/"+path || slicesContains(leafAllowed[path], p) {
+				continue
+			}
+			for _, b := range banned {
+				if dep == b || p == b || strings.HasPrefix(p, b+"/") || (strings.HasSuffix(b, "/") && strings.HasPrefix(dep, b)) || (b == module && strings.HasPrefix(dep, module+"/")) {
+					t.Errorf("%s links %s", path, dep)
+				}
+			}
+		}
+	}
+}
+
+func slicesContains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
 // TestEveryPackageSaysWhatItMayNotImport: each package's doc comment is a
 // few lines on what it holds and on its imports, so that a reader knows
 // where a change belongs before opening the code.
