@@ -36,14 +36,34 @@ import (
 // The scenarios of the ledger, late events, the retry path through SQS
 // and leases that lapse with two writers.
 
-// Short leases of the writers that stall (A): long enough for a delivery
-// of smallEvents to reach its upload many times over, short enough for
-// the suite to see them run out.
+// Short leases of the writers that stall (A), at least: long enough for a
+// delivery of smallEvents to reach its upload many times over on an idle
+// machine, short enough for the suite to see them run out. On a loaded
+// machine paceLease lengthens them from a measured delivery.
 const (
 	commitHeldLease  = 40 * time.Second
 	recordHeldLease  = 30 * time.Second
 	shortLeaseMargin = 5 * time.Second
 )
+
+// paceLease is the lease of a stalling writer A: at least base, and
+// paceFactor times as long as a delivery of a fixture like A's takes on
+// this machine now (measured on a twin fixture of its own), plus the
+// margin the export leaves unused. A deadline derived from the work, not
+// a fixed one: on a loaded machine a fixed lease can run out before A
+// reaches the step that the scenario holds.
+func (s *suite) paceLease(t *testing.T, name string, kind destination.Kind, base time.Duration) time.Duration {
+	t.Helper()
+	twin := s.newFixture(t, "pace-"+name, kind, false)
+	start := time.Now()
+	if a := s.invokeWith(s.h, twin, "pace-"+name, 1); a.err != nil || a.out.Skipped != "" {
+		t.Fatalf("pace delivery: %s (%v)", a, a.err)
+	}
+	return max(base, paceFactor*time.Since(start)+shortLeaseMargin)
+}
+
+// paceFactor is how many deliveries' time a stalling writer's lease holds.
+const paceFactor = 4
 
 // waitFor polls cond until it holds, failing the test after within.
 func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
@@ -277,6 +297,8 @@ func (s *suite) retryThroughSQS(t *testing.T, r *row) {
 // lease lost and mark the day stale, to be delivered again.
 func (s *suite) leaseLapseCommitHeld(t *testing.T, r *row) {
 	f := s.newFixture(t, r.Scenario, destination.KindS3, false)
+	// Paced before any rule of the scenario is in place.
+	lease := s.paceLease(t, r.Scenario, destination.KindS3, commitHeldLease)
 	gate := make(chan struct{})
 	hold := &faultproxy.Rule{Name: r.Scenario, Method: http.MethodPut, Path: f.path(), Times: 1, Action: faultproxy.Hold(gate)}
 	s.s3p.Add(hold)
@@ -288,12 +310,12 @@ func (s *suite) leaseLapseCommitHeld(t *testing.T, r *row) {
 			close(gate)
 		}
 	}()
-	a := s.shortLease(commitHeldLease)
+	a := s.shortLease(lease)
 	aDone := make(chan attempt, 1)
 	go func() { aDone <- s.invokeWith(a, f, r.Scenario+"-A", 1) }()
 	var resA attempt
 	aEnded := false
-	waitFor(t, "A's commit at the proxy", commitHeldLease, func() bool {
+	waitFor(t, "A's commit at the proxy", lease, func() bool {
 		select {
 		case resA = <-aDone:
 			aEnded = true
@@ -311,7 +333,7 @@ func (s *suite) leaseLapseCommitHeld(t *testing.T, r *row) {
 	}
 	// B is tried again once the lease is free: A released it, or it ran
 	// out.
-	waitFor(t, "A's lease to end", commitHeldLease+time.Minute, func() bool {
+	waitFor(t, "A's lease to end", lease+time.Minute, func() bool {
 		e := s.entry(t, f)
 		return e.Status != ledger.Running || leaseOver(e)
 	})
@@ -355,6 +377,8 @@ func (s *suite) leaseLapseCommitHeld(t *testing.T, r *row) {
 // transiently, and the retry delivers the day again, complete.
 func (s *suite) leaseLapseRecordHeld(t *testing.T, r *row) {
 	f := s.newFixture(t, r.Scenario, destination.KindS3, false)
+	// Paced before any rule of the scenario is in place.
+	lease := s.paceLease(t, r.Scenario, destination.KindS3, recordHeldLease)
 	gate := make(chan struct{})
 	hold := ledgerFinish(r.Scenario, f, 1, faultproxy.Hold(gate))
 	s.dbp.Prepend(hold)
@@ -366,10 +390,10 @@ func (s *suite) leaseLapseRecordHeld(t *testing.T, r *row) {
 			close(gate)
 		}
 	}()
-	a := s.shortLease(recordHeldLease)
+	a := s.shortLease(lease)
 	aDone := make(chan attempt, 1)
 	go func() { aDone <- s.invokeWith(a, f, r.Scenario+"-A", 1) }()
-	waitFor(t, "A's Finish at the proxy", recordHeldLease, func() bool { return hold.Matches() > 0 })
+	waitFor(t, "A's Finish at the proxy", lease, func() bool { return hold.Matches() > 0 })
 	if keys := s.listS3(t, f); !slices.Equal(keys, []string{f.key}) {
 		t.Errorf("objects once A delivered: %v", keys)
 	}
@@ -378,7 +402,7 @@ func (s *suite) leaseLapseRecordHeld(t *testing.T, r *row) {
 		t.Errorf("B while A's lease runs: %s (%v), want skipped: leased", b1, b1.err)
 	}
 	e := s.entry(t, f)
-	waitFor(t, "A's lease to run out", recordHeldLease+time.Minute, func() bool { return leaseOver(e) })
+	waitFor(t, "A's lease to run out", lease+time.Minute, func() bool { return leaseOver(e) })
 	b2 := s.invokeWith(s.h, f, r.Scenario+"-B2", 3)
 	if b2.String() != "delivered" {
 		t.Errorf("B after A's lease ran out: %s (%v), want delivered", b2, b2.err)

@@ -164,8 +164,8 @@ func TestFaults(t *testing.T) {
 		// First: its dead lease has to run out while the others run.
 		{"killed-mid-stream", fmt.Sprintf("the export function's process (under the Lambda emulator, AUDITLOG_LEASE_SECONDS=%d) killed", leaseSeconds) + " with SIGKILL while its UploadParts are held back; invoked again while its lease runs and after it lapsed", (*suite).killedMidStream},
 		// Early too: they wait for short leases to run out.
-		{"lease-lapse-commit-held", fmt.Sprintf("two writers: A (lease %s) held at its commit, the S3 PutObject, until B is done; B invoked while A's lease runs, then once it is free", commitHeldLease), (*suite).leaseLapseCommitHeld},
-		{"lease-lapse-record-held", fmt.Sprintf("two writers: A (lease %s) delivers, its ledger Finish held past its lease; B invoked while the lease runs, then once it ran out; then A's Finish; then the retry", recordHeldLease), (*suite).leaseLapseRecordHeld},
+		{"lease-lapse-commit-held", fmt.Sprintf("two writers: A (lease %s, or %d deliveries' time if longer) held at its commit, the S3 PutObject, until B is done; B invoked while A's lease runs, then once it is free", commitHeldLease, paceFactor), (*suite).leaseLapseCommitHeld},
+		{"lease-lapse-record-held", fmt.Sprintf("two writers: A (lease %s, or %d deliveries' time if longer) delivers, its ledger Finish held past its lease; B invoked while the lease runs, then once it ran out; then A's Finish; then the retry", recordHeldLease, paceFactor), (*suite).leaseLapseRecordHeld},
 		{"s3-uploadpart-500", "S3 UploadPart of part 1: 500 InternalError, 2 times", func(s *suite, t *testing.T, r *row) {
 			s.s3PartFault(t, r, faultproxy.S3Error(500, "InternalError", "We encountered an internal error. Please try again."), 2, 1)
 		}},
