@@ -62,6 +62,24 @@ func (s *suite) paceLease(t *testing.T, name string, kind destination.Kind, base
 	return max(base, paceFactor*time.Since(start)+shortLeaseMargin)
 }
 
+// release opens a held request's gate unless the scenario opened it.
+func release(gate chan struct{}) {
+	select {
+	case <-gate:
+	default:
+		close(gate)
+	}
+}
+
+// startWriterA invokes the stalling writer A with the short lease, in the
+// background; its attempt arrives on the channel once it ends.
+func (s *suite) startWriterA(f *fixture, r *row, lease time.Duration) <-chan attempt {
+	a := s.shortLease(lease)
+	done := make(chan attempt, 1)
+	go func() { done <- s.invokeWith(a, f, r.Scenario+"-A", 1) }()
+	return done
+}
+
 // paceFactor is how many deliveries' time a stalling writer's lease holds.
 const paceFactor = 4
 
@@ -303,16 +321,8 @@ func (s *suite) leaseLapseCommitHeld(t *testing.T, r *row) {
 	hold := &faultproxy.Rule{Name: r.Scenario, Method: http.MethodPut, Path: f.path(), Times: 1, Action: faultproxy.Hold(gate)}
 	s.s3p.Add(hold)
 	defer s.s3p.Remove(hold)
-	defer func() {
-		select {
-		case <-gate:
-		default:
-			close(gate)
-		}
-	}()
-	a := s.shortLease(lease)
-	aDone := make(chan attempt, 1)
-	go func() { aDone <- s.invokeWith(a, f, r.Scenario+"-A", 1) }()
+	defer release(gate)
+	aDone := s.startWriterA(f, r, lease)
 	var resA attempt
 	aEnded := false
 	waitFor(t, "A's commit at the proxy", lease, func() bool {
@@ -383,16 +393,8 @@ func (s *suite) leaseLapseRecordHeld(t *testing.T, r *row) {
 	hold := ledgerFinish(r.Scenario, f, 1, faultproxy.Hold(gate))
 	s.dbp.Prepend(hold)
 	defer s.dbp.Remove(hold)
-	defer func() {
-		select {
-		case <-gate:
-		default:
-			close(gate)
-		}
-	}()
-	a := s.shortLease(lease)
-	aDone := make(chan attempt, 1)
-	go func() { aDone <- s.invokeWith(a, f, r.Scenario+"-A", 1) }()
+	defer release(gate)
+	aDone := s.startWriterA(f, r, lease)
 	waitFor(t, "A's Finish at the proxy", lease, func() bool { return hold.Matches() > 0 })
 	if keys := s.listS3(t, f); !slices.Equal(keys, []string{f.key}) {
 		t.Errorf("objects once A delivered: %v", keys)
