@@ -89,6 +89,11 @@ type Config struct {
 	Day     audit.Day // the UTC day the events fall on
 	Seed    int64     // the same seed gives the same events
 	Methods []string  // audited methods; nil for routes.DefaultMethods
+	// Shares, when set, fixes each org's share of Events (by position in
+	// Orgs, positive, any scale): a walk-through whose running time must
+	// not depend on the day it runs gives its orgs fixed sizes. Nil for
+	// log-normal shares drawn from the seed.
+	Shares []float64
 }
 
 // Validate reports the first problem of c.
@@ -115,6 +120,16 @@ func (c Config) Validate() error {
 	if y := c.Day.Start().Year(); y < 2000 || y > 9999 {
 		return fmt.Errorf("synth: day %s: must be between the years 2000 and 9999", c.Day)
 	}
+	if c.Shares != nil {
+		if len(c.Shares) != len(c.Orgs) {
+			return fmt.Errorf("synth: %d shares for %d orgs: want one share per org", len(c.Shares), len(c.Orgs))
+		}
+		for i, w := range c.Shares {
+			if !(w > 0) || math.IsInf(w, 0) {
+				return fmt.Errorf("synth: share %v of org %s: must be a positive number", w, c.Orgs[i])
+			}
+		}
+	}
 	for _, m := range c.Methods {
 		if !slices.Contains([]string{"POST", "PUT", "PATCH", "DELETE"}, m) {
 			return fmt.Errorf("synth: method %q: must be one of POST, PUT, PATCH, DELETE", m)
@@ -131,8 +146,9 @@ func (c Config) methods() []string {
 }
 
 // Counts returns the number of events Generate emits for each org of c.
-// The counts sum to c.Events and differ between orgs (log-normal weights
-// drawn from the seed and the org ID), the same for the same config. When
+// The counts sum to c.Events and differ between orgs (c.Shares, or
+// log-normal weights drawn from the seed and the org ID), the same for the
+// same config. When
 // c.Events >= len(c.Orgs) every org gets at least one event; otherwise the
 // heaviest orgs get one each and the others none. A repeated org ID gets
 // the sum of its shares (Validate rejects such a config).
@@ -155,8 +171,12 @@ func counts(c Config) []int {
 	w := make([]float64, n)
 	sum := 0.0
 	for i, o := range c.Orgs {
-		r := rand.New(rand.NewPCG(uint64(c.Seed), orgKey(c.Seed, o)^0x636f756e7473)) // "counts"
-		w[i] = math.Exp(1.2 * r.NormFloat64())
+		if len(c.Shares) == n {
+			w[i] = c.Shares[i]
+		} else {
+			r := rand.New(rand.NewPCG(uint64(c.Seed), orgKey(c.Seed, o)^0x636f756e7473)) // "counts"
+			w[i] = math.Exp(1.2 * r.NormFloat64())
+		}
 		sum += w[i]
 	}
 	if c.Events < n {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -78,6 +79,31 @@ func TestCounts(t *testing.T) {
 	}
 }
 
+func TestShares(t *testing.T) {
+	orgs := orgIDs(3)
+	var first map[string]int
+	for _, seed := range []int64{1, 2, 3} {
+		c := Config{Orgs: orgs, Events: 100_000, Day: testDay(t), Seed: seed, Shares: []float64{50, 35, 15}}
+		got := Counts(c)
+		// One event per org first, the rest by share: within one of
+		// 50/35/15 of 100,000, whatever the seed.
+		for i, want := range []int{50_000, 35_000, 15_000} {
+			if d := got[orgs[i]] - want; d < -1 || d > 1 {
+				t.Errorf("seed %d, shares 50/35/15 of 100,000: %s gets %d, want %d±1", seed, orgs[i], got[orgs[i]], want)
+			}
+		}
+		if first == nil {
+			first = got
+		} else if !maps.Equal(first, got) {
+			t.Errorf("seed %d: %v, seed 1: %v; fixed shares must not depend on the seed", seed, got, first)
+		}
+	}
+	c := Config{Orgs: orgs, Events: 10, Day: testDay(t), Shares: []float64{1, 1, 1}}
+	if got := Counts(c); got[orgs[0]]+got[orgs[1]]+got[orgs[2]] != 10 || got[orgs[0]] < 3 || got[orgs[0]] > 4 {
+		t.Errorf("even shares of 10: %v", got)
+	}
+}
+
 func TestGenerateEmitsCounts(t *testing.T) {
 	c := Config{Orgs: orgIDs(7), Events: 20_000, Day: testDay(t), Seed: 7}
 	want := Counts(c)
@@ -137,6 +163,9 @@ func TestValidate(t *testing.T) {
 		{Config{Orgs: []string{"a1"}, Events: 1}, "no day"},
 		{Config{Orgs: []string{"a1"}, Events: 1, Day: old}, "2000"},
 		{Config{Orgs: []string{"a1"}, Events: 1, Day: day, Methods: []string{"GET"}}, `"GET"`},
+		{Config{Orgs: []string{"a1", "b1"}, Events: 1, Day: day, Shares: []float64{1}}, "1 shares for 2 orgs"},
+		{Config{Orgs: []string{"a1", "b1"}, Events: 1, Day: day, Shares: []float64{1, 0}}, "share 0 of org b1"},
+		{Config{Orgs: []string{"a1"}, Events: 1, Day: day, Shares: []float64{math.NaN()}}, "share NaN of org a1"},
 	} {
 		err := Generate(context.Background(), c.cfg, func(*audit.Event) error { return nil })
 		if err == nil || !strings.Contains(err.Error(), c.want) {
