@@ -5,9 +5,9 @@
 // hold) and WriteBatches.
 //
 // Providers live in packages below this one (dynamostore on DynamoDB,
+// lakestore reading the S3 data lake that internal/compaction writes,
 // memstore in memory for tests, genstore generating days for benchmarks)
-// and pass the acceptance suite in storetest; an S3 data-lake store is
-// expected later and must pass the same suite. factory opens the provider
+// and pass the acceptance suite in storetest. factory opens the provider
 // that the configuration names. This package imports only audit: it may
 // not import a provider, factory or anything that uses the store.
 package logstore

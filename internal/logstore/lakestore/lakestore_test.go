@@ -1,0 +1,144 @@
+package lakestore_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/compaction"
+	"github.com/contentful/auditlogs/internal/lake"
+	"github.com/contentful/auditlogs/internal/localdev/firehose"
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
+	"github.com/contentful/auditlogs/internal/logstore"
+	"github.com/contentful/auditlogs/internal/logstore/lakestore"
+	"github.com/contentful/auditlogs/internal/logstore/storetest"
+	"github.com/contentful/auditlogs/internal/objstore"
+	"github.com/contentful/auditlogs/internal/objstore/memobj"
+	"github.com/contentful/auditlogs/internal/objstore/s3obj"
+)
+
+// seeded writes events as Firehose would (one Write), compacts every
+// bucket-day that received any, with a small sort budget so that the
+// suite's larger days go through sorted runs on disk, and returns the
+// reader.
+func seeded(t *testing.T, b objstore.Bucket, events []audit.Event) logstore.Reader {
+	t.Helper()
+	ctx := context.Background()
+	if len(events) > 0 {
+		if err := (&firehose.Writer{Lake: b}).Write(ctx, events); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type part struct {
+		day    audit.Day
+		bucket int
+	}
+	done := map[part]bool{}
+	c := &compaction.Compactor{Lake: b, TempDir: t.TempDir(), RunBytes: 64 << 10}
+	for _, e := range events {
+		p := part{audit.DayOf(e.RequestTime.UTC()), lake.BucketOf(e.OrgID)}
+		if done[p] {
+			continue
+		}
+		done[p] = true
+		if _, err := c.Compact(ctx, p.day, p.bucket); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &lakestore.Store{Lake: b}
+}
+
+// compacting compacts the org's bucket-day before each read, as auditctl
+// export does: the suite reads orgs and days that received no events, and
+// their bucket-days need a manifest too.
+type compacting struct {
+	c *compaction.Compactor
+	s *lakestore.Store
+}
+
+func (r compacting) ReadDay(ctx context.Context, org string, day audit.Day, fn func(e *audit.Event) error) error {
+	if _, err := r.c.Compact(ctx, day, lake.BucketOf(org)); err != nil {
+		return err
+	}
+	return r.s.ReadDay(ctx, org, day, fn)
+}
+
+func open(t *testing.T, b objstore.Bucket, events []audit.Event) logstore.Reader {
+	seeded(t, b, events)
+	return compacting{&compaction.Compactor{Lake: b, TempDir: t.TempDir()}, &lakestore.Store{Lake: b}}
+}
+
+func testDay(t *testing.T) audit.Day {
+	d, err := audit.ParseDay("2026-11-24")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestAcceptanceInMemory(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, events []audit.Event) logstore.Reader {
+		return open(t, &memobj.Bucket{}, events)
+	})
+}
+
+func TestAcceptanceOnMoto(t *testing.T) {
+	moto := testenv.StartMoto(t)
+	client := s3.NewFromConfig(testenv.AWSConfig(t, testenv.Endpoints{Default: moto.URL}), func(o *s3.Options) { o.UsePathStyle = true })
+	storetest.Run(t, func(t *testing.T, events []audit.Event) logstore.Reader {
+		name := testenv.UniqueName("lake")
+		if _, err := client.CreateBucket(testenv.Context(t), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+			t.Fatal(err)
+		}
+		return open(t, s3obj.New(client, name), events)
+	})
+}
+
+// TestNotCompactedIsAnError: a bucket-day without a manifest is never an
+// empty day.
+func TestNotCompactedIsAnError(t *testing.T) {
+	b := &memobj.Bucket{}
+	day := testDay(t)
+	e := audit.Event{OrgID: "acme", RequestID: "r1", RequestTime: day.Start().Add(time.Hour), RequestMethod: "PUT",
+		RequestPath: "/spaces/s/entries/e", ResponseStatus: 200}
+	if err := (&firehose.Writer{Lake: b}).Write(context.Background(), []audit.Event{e}); err != nil {
+		t.Fatal(err)
+	}
+	s := &lakestore.Store{Lake: b}
+	err := s.ReadDay(context.Background(), "acme", day, func(*audit.Event) error { return nil })
+	if !errors.Is(err, lakestore.ErrNotCompacted) || !strings.Contains(err.Error(), lake.ManifestKey(day, lake.BucketOf("acme"))) {
+		t.Fatalf("read before compaction: %v, want ErrNotCompacted naming the manifest", err)
+	}
+}
+
+// TestChangedObjectIsAnError: an object that differs from its manifest
+// fails the read, after the events it held were handed out (the export
+// then aborts its upload).
+func TestChangedObjectIsAnError(t *testing.T) {
+	b := &memobj.Bucket{}
+	day := testDay(t)
+	var events []audit.Event
+	for i := range 3 {
+		events = append(events, audit.Event{OrgID: "acme", RequestID: "r" + string(rune('0'+i)), RequestTime: day.Start().Add(time.Duration(i) * time.Hour),
+			RequestMethod: "PUT", RequestPath: "/spaces/s/entries/e", ResponseStatus: 200})
+	}
+	s := seeded(t, b, events)
+	// Another compaction's object, of two of the three events, in place.
+	other := &memobj.Bucket{}
+	seeded(t, other, events[:2])
+	r, _ := other.Get(context.Background(), lake.OrgDayKey("acme", day))
+	if err := b.Put(context.Background(), lake.OrgDayKey("acme", day), r); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err := s.ReadDay(context.Background(), "acme", day, func(*audit.Event) error { n++; return nil })
+	if !errors.Is(err, lakestore.ErrChanged) || !strings.Contains(err.Error(), "2 rows") {
+		t.Fatalf("read of a replaced object: %v (after %d events), want ErrChanged saying 2 rows", err, n)
+	}
+}
