@@ -29,6 +29,8 @@ require (
 
 require github.com/aws/aws-sdk-go-v2/service/kinesis v1.56.13
 
+require github.com/aws/aws-sdk-go-v2/service/firehose v1.52.12
+
 require (
 	github.com/Azure/azure-sdk-for-go/sdk/internal v1.13.0 // indirect
 	github.com/Azure/azure-sdk-for-go/sdk/storage/internal v0.1.0 // indirect
