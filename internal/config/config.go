@@ -31,6 +31,9 @@ const (
 	EnvRegistryTable = "AUDITLOG_REGISTRY_TABLE"
 	EnvLedgerTable   = "AUDITLOG_LEDGER_TABLE"
 
+	EnvLakeBucket = "AUDITLOG_LAKE_BUCKET"
+	EnvLakeStream = "AUDITLOG_LAKE_STREAM"
+
 	EnvKMSKeyUS           = "AUDITLOG_KMS_KEY_US"
 	EnvKMSKeyEU           = "AUDITLOG_KMS_KEY_EU"
 	EnvAzureEmulatorHosts = "AUDITLOG_AZURE_EMULATOR_HOSTS"
@@ -86,6 +89,8 @@ type Config struct {
 	EventsTable   string   // AUDITLOG_EVENTS_TABLE: the DynamoDB log store's table
 	RegistryTable string   // AUDITLOG_REGISTRY_TABLE: the destinations
 	LedgerTable   string   // AUDITLOG_LEDGER_TABLE: the delivery ledger (required by the export and retry functions; the fan-out's catch-up and the ingest's late events use it)
+	LakeBucket    string   // AUDITLOG_LAKE_BUCKET: the S3 data lake's bucket (internal/lake), which the compaction function compacts and a log store of kind lake reads
+	LakeStream    string   // AUDITLOG_LAKE_STREAM: the Firehose stream the ingest writes raw records to (kind lake); unset, raw objects are written to the lake directly (auditctl, the local stack)
 	KMSKeyUS      string   // AUDITLOG_KMS_KEY_US: key ID or ARN for residency us
 	KMSKeyEU      string   // AUDITLOG_KMS_KEY_EU: key ID or ARN for residency eu
 	EmulatorHosts []string // AUDITLOG_AZURE_EMULATOR_HOSTS: host:port list; empty in production
@@ -134,6 +139,22 @@ type Config struct {
 // variable and its value.
 func FromEnv() (Config, error) { return read(os.LookupEnv) }
 
+// FromEnvFor reads Config from the environment as function f's cold start
+// does: every value checked as FromEnv checks it, and the variables that
+// f requires (and only those) required.
+func FromEnvFor(f Function) (Config, error) { return readFor(os.LookupEnv, f) }
+
+// FromMapFor is FromEnvFor on env instead of the process environment.
+func FromMapFor(env map[string]string, f Function) (Config, error) { return readFor(mapLookup(env), f) }
+
+func readFor(env lookup, f Function) (Config, error) {
+	c, err := parse(env)
+	if err != nil {
+		return c, err
+	}
+	return c, c.Require(f)
+}
+
 // FromMap is FromEnv on env instead of the process's environment.
 func FromMap(env map[string]string) (Config, error) { return read(mapLookup(env)) }
 
@@ -177,6 +198,8 @@ func parse(env lookup) (Config, error) {
 		EventsTable:   env.get(EnvEventsTable),
 		RegistryTable: env.get(EnvRegistryTable),
 		LedgerTable:   env.get(EnvLedgerTable),
+		LakeBucket:    env.get(EnvLakeBucket),
+		LakeStream:    env.get(EnvLakeStream),
 		PartSize:      DefaultPartSizeMiB << 20,
 		Concurrency:   DefaultUploadConcurrency,
 		Lease:         DefaultLease,
@@ -278,6 +301,10 @@ func (c Config) setting(name string) string {
 		return c.RegistryTable
 	case EnvLedgerTable:
 		return c.LedgerTable
+	case EnvLakeBucket:
+		return c.LakeBucket
+	case EnvLakeStream:
+		return c.LakeStream
 	case EnvKMSKeyUS:
 		return c.KMSKeyUS
 	case EnvKMSKeyEU:

@@ -17,6 +17,10 @@ const (
 	FanOut Function = "fanout"
 	Retry  Function = "retry"
 	Ingest Function = "ingest"
+	// Compact is the compaction function (functions/compact), which the
+	// compaction state machine runs once per org bucket. It reads its
+	// configuration with FromEnvFor: it has no log store table.
+	Compact Function = "compact"
 )
 
 // Functions are all of them.
@@ -39,6 +43,10 @@ var functionVars = map[Function]struct{ required, optional []string }{
 	FanOut: {
 		required: []string{EnvEventsTable, EnvRegistryTable, EnvExportFunction},
 		optional: []string{EnvLogStore, EnvLedgerTable, EnvFanOutConcurrency}, // the ledger for the catch-up
+	},
+	Compact: {
+		required: []string{EnvLakeBucket},
+		optional: []string{EnvLedgerTable}, // to mark org-days stale that late events changed
 	},
 	Ingest: {
 		required: []string{EnvEventsTable, EnvRegistryTable, EnvRejectsBucket},

@@ -129,3 +129,18 @@ func TestRequire(t *testing.T) {
 		t.Errorf("retry without the ledger: %v", err)
 	}
 }
+
+// TestFromEnvFor: the compaction function requires its lake and nothing
+// of the log store or the registry.
+func TestFromEnvFor(t *testing.T) {
+	c, err := config.FromMapFor(map[string]string{"AUDITLOG_LAKE_BUCKET": "lake", "AUDITLOG_LEDGER_TABLE": "ledger"}, config.Compact)
+	if err != nil || c.LakeBucket != "lake" || c.LedgerTable != "ledger" {
+		t.Fatalf("FromMapFor(compact) = %+v, %v", c, err)
+	}
+	if _, err := config.FromMapFor(map[string]string{"AUDITLOG_LEDGER_TABLE": "ledger"}, config.Compact); err == nil || !strings.Contains(err.Error(), "AUDITLOG_LAKE_BUCKET is not set") {
+		t.Fatalf("compact without its lake: %v", err)
+	}
+	if _, err := config.FromMapFor(map[string]string{"AUDITLOG_LAKE_BUCKET": "lake", "AUDITLOG_SHARDS": "0"}, config.Compact); err == nil || !strings.Contains(err.Error(), "AUDITLOG_SHARDS") {
+		t.Fatalf("a malformed value: %v", err)
+	}
+}

@@ -55,6 +55,14 @@ func New(client *s3.Client, name string) *Bucket {
 	return &Bucket{client: client, tm: tm, name: name}
 }
 
+// PathStyleForEmulators makes a client send path-style requests when an
+// endpoint override (AWS_ENDPOINT_URL, which only the local stack and the
+// tests set) points it at an emulator: moto serves buckets on its one host.
+// Without an override S3's default, virtual-hosted style, stays, which it
+// requires for new features and regions. Use it as an s3.Options function
+// of every S3 client of ours.
+func PathStyleForEmulators(o *s3.Options) { o.UsePathStyle = o.BaseEndpoint != nil }
+
 // Name is the bucket's name.
 func (b *Bucket) Name() string { return b.name }
 

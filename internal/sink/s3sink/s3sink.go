@@ -41,6 +41,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/contentful/auditlogs/internal/destination"
+	"github.com/contentful/auditlogs/internal/objstore/s3obj"
 	"github.com/contentful/auditlogs/internal/sink"
 )
 
@@ -184,12 +185,9 @@ func newS3Client(cfg aws.Config, region string, creds aws.CredentialsProvider) *
 	})
 }
 
-// PathStyleForEmulators addresses buckets by path when the endpoint is
-// overridden (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3): that means an
-// emulator, which does not serve bucket subdomains. Real S3 keeps
-// virtual-hosted style, which it requires for new features and regions.
-// Use it as an s3.Options function of every S3 client of ours.
-func PathStyleForEmulators(o *s3.Options) { o.UsePathStyle = o.BaseEndpoint != nil }
+// PathStyleForEmulators is s3obj's (one rule for every S3 client of ours):
+// path-style requests when an endpoint override points at an emulator.
+var PathStyleForEmulators = s3obj.PathStyleForEmulators
 
 // New returns a Sink on a client the caller already has (its credentials,
 // region and endpoint are used as they are).
