@@ -19,7 +19,7 @@ import (
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/compaction"
 	"github.com/contentful/auditlogs/internal/lake"
-	"github.com/contentful/auditlogs/internal/localdev/firehose"
+	"github.com/contentful/auditlogs/internal/lake/directwriter"
 	"github.com/contentful/auditlogs/internal/objstore"
 	"github.com/contentful/auditlogs/internal/objstore/memobj"
 )
@@ -99,7 +99,7 @@ func gen(orgs []string, n int) (writes [][]audit.Event, want map[string][]audit.
 
 func ingest(t *testing.T, b objstore.Bucket, writes [][]audit.Event) {
 	t.Helper()
-	fw := &firehose.Writer{Lake: b}
+	fw := &directwriter.Writer{Lake: b}
 	for _, w := range writes {
 		if err := fw.Write(context.Background(), w); err != nil {
 			t.Fatal(err)

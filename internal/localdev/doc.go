@@ -8,8 +8,6 @@
 //   - faultproxy: a fault-injecting proxy in front of the emulators
 //   - reliability: the fault suite, driving the production wiring through it
 //   - synth: realistic synthetic events (auditctl events generate, the demo)
-//   - firehose: raw objects written into the lake as Amazon Data Firehose
-//     writes them (moto's Firehose does not partition or compress)
 //
 // Production packages (functions/, infra/, internal/ outside this folder) may
 // import these only from their _test.go files; the one exception is auditctl's

@@ -13,7 +13,7 @@ import (
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/compaction"
 	"github.com/contentful/auditlogs/internal/lake"
-	"github.com/contentful/auditlogs/internal/localdev/firehose"
+	"github.com/contentful/auditlogs/internal/lake/directwriter"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/logstore"
 	"github.com/contentful/auditlogs/internal/logstore/lakestore"
@@ -31,7 +31,7 @@ func seeded(t *testing.T, b objstore.Bucket, events []audit.Event) logstore.Read
 	t.Helper()
 	ctx := context.Background()
 	if len(events) > 0 {
-		if err := (&firehose.Writer{Lake: b}).Write(ctx, events); err != nil {
+		if err := (&directwriter.Writer{Lake: b}).Write(ctx, events); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -107,7 +107,7 @@ func TestNotCompactedIsAnError(t *testing.T) {
 	day := testDay(t)
 	e := audit.Event{OrgID: "acme", RequestID: "r1", RequestTime: day.Start().Add(time.Hour), RequestMethod: "PUT",
 		RequestPath: "/spaces/s/entries/e", ResponseStatus: 200}
-	if err := (&firehose.Writer{Lake: b}).Write(context.Background(), []audit.Event{e}); err != nil {
+	if err := (&directwriter.Writer{Lake: b}).Write(context.Background(), []audit.Event{e}); err != nil {
 		t.Fatal(err)
 	}
 	s := &lakestore.Store{Lake: b}

@@ -1,21 +1,23 @@
-// Package firehose writes raw objects into the lake as Amazon Data
-// Firehose would, for local runs and tests: moto's Firehose writes each
-// PutRecordBatch at once as one object under the literal prefix (it
-// ignores dynamic partitioning and compression), so the local stack and
-// the tests reproduce the object layout that the real stream produces
-// instead. Each Write becomes one gzip-compressed object per (day, org
-// bucket) partition, named
+// Package directwriter writes raw objects into the lake itself, in the
+// layout Amazon Data Firehose produces: the writer of the lake when no
+// Firehose stream is configured (AUDITLOG_LAKE_STREAM unset): auditctl's
+// `events load` and `ingest` run by an operator, the local stack, whose
+// emulated Firehose neither partitions nor compresses, and the tests. Each
+// Write becomes one gzip-compressed object per (day, org bucket)
+// partition, named
 //
 //	raw/day=YYYY-MM-DD/bucket=NNN/<stream>-1-YYYY-MM-DD-HH-MM-SS-<sequence>-<random>.gz
 //
-// as Firehose names them (stream, version, the time of the oldest record's
-// arrival, a UUID), with a sequence number ahead of the random part so
-// that objects written in the same second list in the order they were
-// written: the order compaction takes for the order of writes.
+// as Firehose names them (stream, version, the time of the oldest record,
+// a UUID), with the writer's sequence number ahead of the random part, so
+// that this process's objects of the same second list in the order they were
+// written: the order compaction takes for the order of writes. (Objects of
+// two writers in the same second, as of two Firehose buffers, have no
+// order; the platform's request IDs make that matter only for a replay
+// that changes an event, which comes later anyway.)
 //
-// Like everything under internal/localdev it is for local runs and tests.
 // It imports audit, lake and objstore.
-package firehose
+package directwriter
 
 import (
 	"bytes"
@@ -33,19 +35,26 @@ import (
 	"github.com/contentful/auditlogs/internal/objstore"
 )
 
+// DefaultStream is the stream name in the objects' names when Stream is
+// empty.
+const DefaultStream = "auditlogs-direct"
+
 // Writer is a logstore.Writer that writes raw objects.
 type Writer struct {
 	Lake   objstore.Bucket
-	Stream string           // the stream's name in object names ("auditlogs-raw" if empty)
+	Stream string           // the stream's name in object names (DefaultStream if empty)
 	Now    func() time.Time // nil for time.Now
 
 	mu sync.Mutex
 }
 
+// seq numbers the objects of this process, across writers.
 var seq atomic.Int64
 
 // Write stores events as raw objects, one per partition, after checking
-// every event (nothing is written if one is invalid).
+// every event (nothing is written if one is invalid). A failed Write may
+// have written some of its objects: writing the same events again is safe,
+// since compaction keeps one copy of each request ID.
 func (w *Writer) Write(ctx context.Context, events []audit.Event) error {
 	type part struct {
 		day    audit.Day
@@ -57,7 +66,7 @@ func (w *Writer) Write(ctx context.Context, events []audit.Event) error {
 		e := events[i]
 		e.Normalize()
 		if err := e.Validate(); err != nil {
-			return fmt.Errorf("firehose: event %d (request %q): %w", i, e.RequestID, err)
+			return fmt.Errorf("lake writer: event %d (request %q): %w", i, e.RequestID, err)
 		}
 		p := part{audit.DayOf(e.RequestTime), lake.BucketOf(e.OrgID)}
 		if _, ok := groups[p]; !ok {
@@ -71,7 +80,7 @@ func (w *Writer) Write(ctx context.Context, events []audit.Event) error {
 	}
 	stream := w.Stream
 	if stream == "" {
-		stream = "auditlogs-raw"
+		stream = DefaultStream
 	}
 	// One Write at a time, so the sequence numbers of one Write's objects
 	// are above those of every earlier Write.
@@ -80,16 +89,18 @@ func (w *Writer) Write(ctx context.Context, events []audit.Event) error {
 	for _, p := range order {
 		var buf bytes.Buffer
 		zw := gzip.NewWriter(&buf)
-		zw.Write(groups[p])
+		if _, err := zw.Write(groups[p]); err != nil {
+			return fmt.Errorf("lake writer: %w", err)
+		}
 		if err := zw.Close(); err != nil {
-			return fmt.Errorf("firehose: %w", err)
+			return fmt.Errorf("lake writer: %w", err)
 		}
 		var rnd [8]byte
 		rand.Read(rnd[:])
 		key := fmt.Sprintf("%s%s-1-%s-%012d-%s.gz", lake.RawBucketPrefix(p.day, p.bucket), stream,
 			now().UTC().Format("2006-01-02-15-04-05"), seq.Add(1), hex.EncodeToString(rnd[:]))
 		if err := w.Lake.Put(ctx, key, &buf); err != nil {
-			return fmt.Errorf("firehose: %w", err)
+			return fmt.Errorf("lake writer: %w", err)
 		}
 	}
 	return nil
