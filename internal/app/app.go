@@ -23,6 +23,7 @@ import (
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -34,6 +35,7 @@ import (
 	"github.com/contentful/auditlogs/internal/ingest/s3rejects"
 	"github.com/contentful/auditlogs/internal/logstore"
 	"github.com/contentful/auditlogs/internal/logstore/factory"
+	"github.com/contentful/auditlogs/internal/objstore/s3obj"
 	"github.com/contentful/auditlogs/internal/sas"
 	"github.com/contentful/auditlogs/internal/sink/azuresink"
 	"github.com/contentful/auditlogs/internal/sink/opener"
@@ -77,7 +79,9 @@ func New(ctx context.Context, c config.Config, opts ...func(*awsconfig.LoadOptio
 	sc := factory.Config{Kind: c.LogStore, DynamoDB: factory.DynamoDB{Table: c.EventsTable}}
 	sc.DynamoDB.Options.Shards, sc.DynamoDB.Options.ShardsName = c.Shards, config.EnvShards
 	sc.DynamoDB.Options.Retention = c.Retention
-	store, err := factory.Open(sc, factory.Clients{DynamoDB: db})
+	sc.Lake = factory.Lake{Bucket: c.LakeBucket, Stream: c.LakeStream, Retention: c.Retention}
+	store, err := factory.Open(sc, factory.Clients{DynamoDB: db,
+		S3: s3.NewFromConfig(awsCfg, s3obj.PathStyleForEmulators), Firehose: firehose.NewFromConfig(awsCfg)})
 	if err != nil {
 		return nil, fmt.Errorf("environment variable %s=%q: %w", config.EnvLogStore, c.LogStore, err)
 	}

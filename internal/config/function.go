@@ -50,12 +50,12 @@ var functionVars = map[Function]struct{ required, optional []string }{
 	},
 	Ingest: {
 		required: []string{EnvEventsTable, EnvRegistryTable, EnvRejectsBucket},
-		optional: []string{EnvLogStore, EnvLedgerTable, EnvShards, EnvLogStoreRetentionDays, EnvIngestIncludePOST, EnvRejectsPrefix}, // the ledger for late events
+		optional: []string{EnvLogStore, EnvLakeBucket, EnvLakeStream, EnvLedgerTable, EnvShards, EnvLogStoreRetentionDays, EnvIngestIncludePOST, EnvRejectsPrefix}, // the ledger for late events
 	},
 }
 
 // deliveryVars are the optional settings of the functions that deliver.
-var deliveryVars = []string{EnvLogStore, EnvKMSKeyUS, EnvKMSKeyEU, EnvAzureEmulatorHosts, EnvShards, EnvPartSizeMiB, EnvUploadConcurrency,
+var deliveryVars = []string{EnvLogStore, EnvLakeBucket, EnvKMSKeyUS, EnvKMSKeyEU, EnvAzureEmulatorHosts, EnvShards, EnvPartSizeMiB, EnvUploadConcurrency,
 	EnvLogStoreRetentionDays, EnvLeaseSeconds, EnvFunctionTimeoutSeconds}
 
 // Required are the variables f's cold start fails without.

@@ -1,6 +1,7 @@
 // Package factory opens the log store that the configuration names: the
-// one place that knows every production provider (today dynamostore; an S3
-// data lake next) and picks one by its kind, behind logstore.Store. The
+// one place that knows every production provider (dynamostore, and
+// lakestore on the S3 data lake, written through Firehose or directly) and
+// picks one by its kind, behind logstore.Store. The
 // functions and auditctl call it through internal/app; nothing else needs
 // to know which provider runs.
 //
@@ -13,21 +14,29 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/contentful/auditlogs/internal/lake/directwriter"
+	"github.com/contentful/auditlogs/internal/lake/firehosewriter"
 	"github.com/contentful/auditlogs/internal/logstore"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
+	"github.com/contentful/auditlogs/internal/logstore/lakestore"
+	"github.com/contentful/auditlogs/internal/objstore/s3obj"
 )
 
 // The kinds of store Open knows.
 const (
 	KindDynamoDB = "dynamodb" // dynamostore: one DynamoDB table, org-days sharded
+	KindLake     = "lake"     // lakestore: the S3 data lake, compacted per org-day
 )
 
 // DefaultKind is the kind of an empty Config.Kind.
 const DefaultKind = KindDynamoDB
 
 // Kinds lists the kinds Open knows, DefaultKind first.
-var Kinds = []string{KindDynamoDB}
+var Kinds = []string{KindDynamoDB, KindLake}
 
 // Config says which store to open and with what settings. It is data
 // only, read from the environment by internal/app; the clients the
@@ -37,6 +46,17 @@ type Config struct {
 	Kind string
 	// DynamoDB is the settings of KindDynamoDB; other kinds ignore them.
 	DynamoDB DynamoDB
+	// Lake is the settings of KindLake.
+	Lake Lake
+}
+
+// Lake is the settings of the lake store.
+type Lake struct {
+	Bucket string // the lake's bucket (required)
+	// Stream is the Firehose stream the store writes raw records to; ""
+	// writes raw objects directly (lake/directwriter).
+	Stream    string
+	Retention time.Duration // 0: lakestore.DefaultRetention
 }
 
 // DynamoDB is the settings of the DynamoDB store.
@@ -51,7 +71,9 @@ type DynamoDB struct {
 // Clients are the SDK clients the providers use, built once by the caller
 // and shared with its other components.
 type Clients struct {
-	DynamoDB dynamostore.API // required by KindDynamoDB
+	DynamoDB dynamostore.API    // required by KindDynamoDB
+	S3       *s3.Client         // required by KindLake
+	Firehose firehosewriter.API // required by KindLake with a Stream
 }
 
 // CheckKind returns an error unless kind is "" or one of Kinds.
@@ -71,6 +93,22 @@ func Open(c Config, clients Clients) (logstore.Store, error) {
 			return nil, fmt.Errorf("log store %s: no DynamoDB client", KindDynamoDB)
 		}
 		return dynamostore.NewWithOptions(clients.DynamoDB, c.DynamoDB.Table, c.DynamoDB.Options), nil
+	case KindLake:
+		if c.Lake.Bucket == "" {
+			return nil, fmt.Errorf("log store %s: no lake bucket", KindLake)
+		}
+		if clients.S3 == nil {
+			return nil, fmt.Errorf("log store %s: no S3 client", KindLake)
+		}
+		b := s3obj.New(clients.S3, c.Lake.Bucket)
+		s := &lakestore.Store{Lake: b, RetentionPeriod: c.Lake.Retention, Writer: &directwriter.Writer{Lake: b}}
+		if c.Lake.Stream != "" {
+			if clients.Firehose == nil {
+				return nil, fmt.Errorf("log store %s: stream %s but no Firehose client", KindLake, c.Lake.Stream)
+			}
+			s.Writer = &firehosewriter.Writer{Client: clients.Firehose, Stream: c.Lake.Stream}
+		}
+		return s, nil
 	}
 	return nil, CheckKind(c.Kind)
 }

@@ -27,6 +27,7 @@ import (
 	"hash"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/lake"
@@ -40,12 +41,40 @@ var ErrNotCompacted = errors.New("the org's bucket-day is not compacted yet")
 // ErrChanged is wrapped when an org-day object does not match its manifest.
 var ErrChanged = errors.New("the org-day object does not match its manifest (being compacted again?)")
 
-// Store reads org-days from a lake.
+// DefaultRetention is how long the lake keeps org-day objects unless the
+// configuration says otherwise: the lifecycle rule of lake/ in the stack.
+const DefaultRetention = 35 * 24 * time.Hour
+
+// Store reads org-days from a lake and, through Writer, stores events as
+// raw objects for compaction (Firehose, or the lake's direct writer).
 type Store struct {
 	Lake objstore.Bucket
+	// Writer stores events; nil for a store that only reads (the
+	// export's): Write then fails.
+	Writer logstore.Writer
+	// RetentionPeriod is how long org-day objects are kept (0:
+	// DefaultRetention).
+	RetentionPeriod time.Duration
 }
 
-var _ logstore.Reader = (*Store)(nil)
+var _ logstore.Store = (*Store)(nil)
+
+// Write hands events to the store's writer. They become readable once
+// their bucket-day is compacted.
+func (s *Store) Write(ctx context.Context, events []audit.Event) error {
+	if s.Writer == nil {
+		return errors.New("lakestore: this store has no writer (read only)")
+	}
+	return s.Writer.Write(ctx, events)
+}
+
+// Retention is how long the lake keeps an org-day; see logstore.Store.
+func (s *Store) Retention() time.Duration {
+	if s.RetentionPeriod > 0 {
+		return s.RetentionPeriod
+	}
+	return DefaultRetention
+}
 
 // ReadDay streams the org-day; see the package doc.
 func (s *Store) ReadDay(ctx context.Context, org string, day audit.Day, fn func(e *audit.Event) error) error {
