@@ -44,13 +44,19 @@ func newExport() *cobra.Command {
 org-day's lease in the delivery ledger (AUDITLOG_LEDGER_TABLE), delivers,
 and records the outcome. A day the ledger shows as delivered is skipped
 unless --force is given; --force re-delivers it (same key, same content
-unless the log store changed). Without a ledger table it delivers directly.`,
+unless the log store changed). Without a ledger table it delivers directly.
+With the lake as log store (AUDITLOG_LOG_STORE=lake) it first compacts the
+org's bucket-day, as auditctl compact does, so that events just loaded are
+delivered.`,
 		Example: `  auditctl export --org acme --day 2026-11-24
   auditctl export --org acme --day 2026-11-24 --force --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, a, err := loadAppForDay(cmd, day)
 			if err != nil {
+				return err
+			}
+			if err := compactFor(cmd.Context(), a, org, d); err != nil {
 				return err
 			}
 			var out delivery.Outcome

@@ -62,7 +62,7 @@ func newRoot() *cobra.Command {
 		newUp(), newDown(), newDemo(), newExport(), newEvents(), newDestination(), newRun(), newStatus(), newRedrive(),
 		newIngest(),
 		newKeys(), newSAS(), newEncryptPage(),
-		newVerify(), newPolicies(), newBackfill(),
+		newVerify(), newPolicies(), newBackfill(), newCompact(),
 	)
 	return root
 }
