@@ -1,8 +1,9 @@
 // Package compaction turns one bucket-day of the lake's raw objects (what
 // Firehose wrote, in any order, with repeats) into one object per org-day,
-// sorted by (request time, request ID), each request ID once, and then a
-// manifest that names every object with its rows, bytes and SHA-256 (see
-// internal/lake for the layout). It is the handler the Step Functions
+// sorted by (request time, request ID), each request ID once, with the
+// org-day's delivered file beside it (the customer's CSV, byte for byte,
+// which the export copies), and then a manifest that names every object
+// with its rows, bytes and SHA-256 (see internal/lake for the layout). It is the handler the Step Functions
 // Distributed Map runs for each bucket, and what `auditctl compact` runs
 // in process.
 //
@@ -21,7 +22,8 @@
 // events), the org-day is marked stale in the ledger before the new
 // manifest is written, so the catch-up delivers it again, complete.
 //
-// It imports audit, lake and objstore, and declares the one ledger method
+// It imports audit, csvenc (the delivered file's encoder), lake and
+// objstore, and declares the one ledger method
 // it needs (StaleMarker).
 package compaction
 
@@ -39,6 +41,7 @@ import (
 	"os"
 
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/csvenc"
 	"github.com/contentful/auditlogs/internal/lake"
 	"github.com/contentful/auditlogs/internal/objstore"
 )
@@ -211,7 +214,10 @@ func (c *Compactor) Compact(ctx context.Context, day audit.Day, bucket int) (Res
 			}
 		}
 		if w == nil {
-			w = c.newOrgWriter(ctx, r.e.OrgID, day)
+			var err error
+			if w, err = c.newOrgWriter(ctx, r.e.OrgID, day); err != nil {
+				return err
+			}
 		}
 		return w.write(&r.e)
 	})
@@ -348,34 +354,66 @@ func (c *Compactor) readRaw(ctx context.Context, in lake.Input, day audit.Day, b
 	}
 }
 
-// orgWriter streams one org-day object: gzip, counted and hashed as it
-// goes, through a pipe into the lake's Put.
+// orgWriter streams one org-day's two objects (the NDJSON record and the
+// delivered file), each counted and hashed as it goes, through a pipe into
+// the lake's Put.
 type orgWriter struct {
 	org   string
-	key   string
-	pw    *io.PipeWriter
-	zw    *gzip.Writer
-	bw    *bufio.Writer
-	cnt   *countHash
 	rows  int64
 	first audit.Event
 	last  audit.Event
 	line  []byte
-	done  chan error
+
+	ndjson *upload
+	zw     *gzip.Writer
+	bw     *bufio.Writer
+	file   *upload
+	csv    *csvenc.Encoder
 }
 
-func (c *Compactor) newOrgWriter(ctx context.Context, org string, day audit.Day) *orgWriter {
+// upload is one object being streamed to the lake.
+type upload struct {
+	key  string
+	pw   *io.PipeWriter
+	cnt  *countHash
+	done chan error
+}
+
+func (c *Compactor) upload(ctx context.Context, key string) *upload {
 	pr, pw := io.Pipe()
-	w := &orgWriter{org: org, key: lake.OrgDayKey(org, day), pw: pw, done: make(chan error, 1)}
-	w.cnt = &countHash{w: pw, h: sha256.New()}
-	w.zw, _ = gzip.NewWriterLevel(w.cnt, gzip.DefaultCompression)
-	w.bw = bufio.NewWriterSize(w.zw, 256<<10)
+	u := &upload{key: key, pw: pw, cnt: &countHash{w: pw, h: sha256.New()}, done: make(chan error, 1)}
 	go func() {
-		err := c.Lake.Put(ctx, w.key, pr)
+		err := c.Lake.Put(ctx, key, pr)
 		pr.CloseWithError(err) // unblock the writer if Put stopped early
-		w.done <- err
+		u.done <- err
 	}()
-	return w
+	return u
+}
+
+// finish ends the stream: complete (err nil) or aborted with err.
+func (u *upload) finish(err error) error {
+	if err != nil {
+		u.pw.CloseWithError(err)
+		<-u.done
+		return err
+	}
+	u.pw.Close()
+	if err := <-u.done; err != nil {
+		return fmt.Errorf("%s: %w", u.key, err)
+	}
+	return nil
+}
+
+func (c *Compactor) newOrgWriter(ctx context.Context, org string, day audit.Day) (*orgWriter, error) {
+	w := &orgWriter{org: org, ndjson: c.upload(ctx, lake.OrgDayKey(org, day)), file: c.upload(ctx, lake.OrgDayFileKey(org, day))}
+	w.zw, _ = gzip.NewWriterLevel(w.ndjson.cnt, gzip.DefaultCompression)
+	w.bw = bufio.NewWriterSize(w.zw, 256<<10)
+	w.csv = csvenc.NewEncoder(w.file.cnt)
+	if err := w.csv.WriteHeader(); err != nil {
+		w.abort(err)
+		return nil, fmt.Errorf("org-day file %s: %w", w.file.key, err)
+	}
+	return w, nil
 }
 
 func (w *orgWriter) write(e *audit.Event) error {
@@ -386,7 +424,10 @@ func (w *orgWriter) write(e *audit.Event) error {
 	w.rows++
 	w.line = lake.AppendEvent(w.line[:0], e)
 	if _, err := w.bw.Write(w.line); err != nil {
-		return fmt.Errorf("org-day %s: %w", w.key, err)
+		return fmt.Errorf("org-day %s: %w", w.ndjson.key, err)
+	}
+	if err := w.csv.Write(e); err != nil {
+		return fmt.Errorf("org-day file %s: %w", w.file.key, err)
 	}
 	return nil
 }
@@ -397,22 +438,29 @@ func (w *orgWriter) close() (lake.OrgDay, error) {
 		err = w.zw.Close()
 	}
 	if err != nil {
-		w.pw.CloseWithError(err)
-		<-w.done
-		return lake.OrgDay{}, fmt.Errorf("org-day %s: %w", w.key, err)
+		w.abort(err)
+		return lake.OrgDay{}, fmt.Errorf("org-day %s: %w", w.ndjson.key, err)
 	}
-	w.pw.Close()
-	if err := <-w.done; err != nil {
-		return lake.OrgDay{}, fmt.Errorf("org-day %s: %w", w.key, err)
+	if err := w.csv.Flush(); err != nil {
+		w.abort(err)
+		return lake.OrgDay{}, fmt.Errorf("org-day file %s: %w", w.file.key, err)
 	}
-	return lake.OrgDay{Org: w.org, Key: w.key, Rows: w.rows, Bytes: w.cnt.n, SHA256: hex.EncodeToString(w.cnt.h.Sum(nil)),
-		First: w.first.RequestTime, Last: w.last.RequestTime}, nil
+	// Both complete, or neither counts: a failed one fails the
+	// compaction, whose manifest then is not written.
+	errN := w.ndjson.finish(nil)
+	errF := w.file.finish(nil)
+	if err := errors.Join(errN, errF); err != nil {
+		return lake.OrgDay{}, err
+	}
+	return lake.OrgDay{Org: w.org, Key: w.ndjson.key, Rows: w.rows, Bytes: w.ndjson.cnt.n, SHA256: hex.EncodeToString(w.ndjson.cnt.h.Sum(nil)),
+		First: w.first.RequestTime, Last: w.last.RequestTime,
+		File: lake.File{Key: w.file.key, Bytes: w.file.cnt.n, SHA256: hex.EncodeToString(w.file.cnt.h.Sum(nil))}}, nil
 }
 
-// abort stops the upload: the object stays as it was.
+// abort stops both uploads: the objects stay as they were.
 func (w *orgWriter) abort(cause error) {
-	w.pw.CloseWithError(cause)
-	<-w.done
+	w.ndjson.finish(cause)
+	w.file.finish(cause)
 }
 
 type countHash struct {

@@ -195,11 +195,12 @@ func clone(t *testing.T, b *memobj.Bucket) *memobj.Bucket {
 	return out
 }
 
-// snapshot is every object of the lake but the raw ones, by key.
+// snapshot is every object of the lake but the raw ones (org-days,
+// delivered files, manifests), by key.
 func snapshot(t *testing.T, b *memobj.Bucket) map[string]string {
 	out := map[string]string{}
 	for _, k := range b.Keys() {
-		if strings.HasPrefix(k, lake.LakePrefix) {
+		if strings.HasPrefix(k, lake.LakePrefix) || strings.HasPrefix(k, lake.ExportPrefix) {
 			out[k] = string(read(t, b, k))
 		}
 	}

@@ -9,7 +9,14 @@
 //
 //	raw/day=2026-12-01/bucket=017/auditlogs-raw-1-2026-12-01-13-05-09-<uuid>.gz
 //	lake/day=2026-12-01/bucket=017/org=acme/events.ndjson.gz
+//	export/day=2026-12-01/bucket=017/org=acme/events.csv
 //	lake/manifests/day=2026-12-01/bucket=017.json
+//
+// The export/ object is the org-day as the customer's file, byte for byte
+// (the CSV of internal/csvenc, header included): the export copies it, so
+// that delivering a day is one sequential read. The lake/ object is the
+// record of the org-day with its request IDs, which a later compaction
+// merges with late events and which Athena reads.
 //
 // Names are defined here once: the ingest's writer, compaction, the lake
 // reader, the CDK stack (Firehose's prefix, lifecycle rules, the Glue
@@ -42,6 +49,10 @@ const (
 	// so a reader (the export, Athena) never sees two versions side by
 	// side.
 	OrgDayObject = "events.ndjson.gz"
+	// ExportPrefix holds the org-days as delivered files, apart from
+	// lake/ so that the Glue table over lake/ never reads them.
+	ExportPrefix = "export/"
+	OrgDayFile   = "events.csv"
 )
 
 // BucketOf is the org bucket of an org ID: FNV-1a (32 bit) of its bytes
@@ -80,6 +91,11 @@ func RawBucketPrefix(day audit.Day, bucket int) string {
 // OrgDayKey is the key of an org-day's compacted object.
 func OrgDayKey(org string, day audit.Day) string {
 	return LakePrefix + "day=" + day.String() + "/bucket=" + BucketName(BucketOf(org)) + "/org=" + org + "/" + OrgDayObject
+}
+
+// OrgDayFileKey is the key of an org-day's delivered file.
+func OrgDayFileKey(org string, day audit.Day) string {
+	return ExportPrefix + "day=" + day.String() + "/bucket=" + BucketName(BucketOf(org)) + "/org=" + org + "/" + OrgDayFile
 }
 
 // ManifestKey is the key of a bucket-day's manifest.

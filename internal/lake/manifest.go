@@ -55,6 +55,15 @@ type OrgDay struct {
 	// First and Last are the request times of its first and last event.
 	First time.Time `json:"first"`
 	Last  time.Time `json:"last"`
+	// File is the org-day as the customer's file (ExportPrefix).
+	File File `json:"file"`
+}
+
+// File is an org-day's delivered file: its Rows are the OrgDay's.
+type File struct {
+	Key    string `json:"key"`
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"` // hex
 }
 
 // Org returns the org's entry.

@@ -14,7 +14,9 @@ package logstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/contentful/auditlogs/internal/audit"
@@ -29,6 +31,29 @@ type Reader interface {
 	// the end of the day: a truncated day must not look complete.
 	ReadDay(ctx context.Context, org string, day audit.Day, fn func(e *audit.Event) error) error
 }
+
+// DayFile is an org-day already encoded as the customer's file: the CSV of
+// internal/csvenc, header included, as export.Deliver would write it from
+// the day's events. Body must be closed.
+type DayFile struct {
+	Body   io.ReadCloser
+	Rows   int64
+	Bytes  int64
+	SHA256 string // hex, of exactly Bytes bytes of Body
+}
+
+// FileReader is a Reader that may hold org-days as files (the lake, whose
+// compaction writes them). The export copies such a file instead of
+// encoding the events again, checking its bytes and SHA-256 as they flow.
+type FileReader interface {
+	Reader
+	// OpenDayFile opens the org-day's file; ErrNoDayFile (wrapped) when
+	// the store holds none for it, and the export then reads the events.
+	OpenDayFile(ctx context.Context, org string, day audit.Day) (DayFile, error)
+}
+
+// ErrNoDayFile is wrapped by OpenDayFile when there is no file to copy.
+var ErrNoDayFile = errors.New("no delivered file for this org-day")
 
 // Writer stores events.
 type Writer interface {

@@ -57,7 +57,10 @@ type Store struct {
 	RetentionPeriod time.Duration
 }
 
-var _ logstore.Store = (*Store)(nil)
+var (
+	_ logstore.Store      = (*Store)(nil)
+	_ logstore.FileReader = (*Store)(nil)
+)
 
 // Write hands events to the store's writer. They become readable once
 // their bucket-day is compacted.
@@ -85,24 +88,10 @@ func (s *Store) ReadDay(ctx context.Context, org string, day audit.Day, fn func(
 		return fmt.Errorf("lakestore: read day for org %s: day is not set", org)
 	}
 	where := fmt.Sprintf("lakestore: read org %s day %s", org, day)
-	bucket := lake.BucketOf(org)
-	mk := lake.ManifestKey(day, bucket)
-	mr, err := s.Lake.Get(ctx, mk)
-	if errors.Is(err, objstore.ErrNotFound) {
-		return fmt.Errorf("%s: %w (no %s)", where, ErrNotCompacted, mk)
-	}
+	od, ok, err := s.entry(ctx, org, day)
 	if err != nil {
-		return fmt.Errorf("%s: manifest: %w", where, err)
+		return fmt.Errorf("%s: %w", where, err)
 	}
-	m, err := lake.DecodeManifest(mr)
-	mr.Close()
-	if err != nil {
-		return fmt.Errorf("%s: manifest %s: %w", where, mk, err)
-	}
-	if m.Day != day || m.Bucket != bucket {
-		return fmt.Errorf("%s: manifest %s is of day %s bucket %d", where, mk, m.Day, m.Bucket)
-	}
-	od, ok := m.Org(org)
 	if !ok {
 		return nil // no events that day
 	}
@@ -163,6 +152,56 @@ func (s *Store) ReadDay(ctx context.Context, org string, day audit.Day, fn func(
 			where, od.Key, ErrChanged, rows, ch.n, sum, od.Rows, od.Bytes, od.SHA256)
 	}
 	return nil
+}
+
+// entry is the org's entry in its bucket-day's manifest; ok is false when
+// the manifest names no such org (no events that day).
+func (s *Store) entry(ctx context.Context, org string, day audit.Day) (lake.OrgDay, bool, error) {
+	bucket := lake.BucketOf(org)
+	mk := lake.ManifestKey(day, bucket)
+	mr, err := s.Lake.Get(ctx, mk)
+	if errors.Is(err, objstore.ErrNotFound) {
+		return lake.OrgDay{}, false, fmt.Errorf("%w (no %s)", ErrNotCompacted, mk)
+	}
+	if err != nil {
+		return lake.OrgDay{}, false, fmt.Errorf("manifest: %w", err)
+	}
+	m, err := lake.DecodeManifest(mr)
+	mr.Close()
+	if err != nil {
+		return lake.OrgDay{}, false, fmt.Errorf("manifest %s: %w", mk, err)
+	}
+	if m.Day != day || m.Bucket != bucket {
+		return lake.OrgDay{}, false, fmt.Errorf("manifest %s is of day %s bucket %d", mk, m.Day, m.Bucket)
+	}
+	od, ok := m.Org(org)
+	return od, ok, nil
+}
+
+// OpenDayFile opens the org-day's delivered file that compaction wrote;
+// see logstore.FileReader. The caller checks the bytes and the SHA-256
+// against the DayFile as they flow: a file that does not match (a
+// compaction rewriting it at that moment) must fail the delivery.
+func (s *Store) OpenDayFile(ctx context.Context, org string, day audit.Day) (logstore.DayFile, error) {
+	if err := audit.ValidateOrgID(org); err != nil {
+		return logstore.DayFile{}, fmt.Errorf("lakestore: open day file: %w", err)
+	}
+	where := fmt.Sprintf("lakestore: open the file of org %s day %s", org, day)
+	od, ok, err := s.entry(ctx, org, day)
+	if err != nil {
+		return logstore.DayFile{}, fmt.Errorf("%s: %w", where, err)
+	}
+	if !ok || od.File.Key == "" {
+		return logstore.DayFile{}, fmt.Errorf("%s: %w", where, logstore.ErrNoDayFile)
+	}
+	body, err := s.Lake.Get(ctx, od.File.Key)
+	if errors.Is(err, objstore.ErrNotFound) {
+		return logstore.DayFile{}, fmt.Errorf("%s: %w: %s is missing", where, ErrChanged, od.File.Key)
+	}
+	if err != nil {
+		return logstore.DayFile{}, fmt.Errorf("%s: %w", where, err)
+	}
+	return logstore.DayFile{Body: body, Rows: od.Rows, Bytes: od.File.Bytes, SHA256: od.File.SHA256}, nil
 }
 
 func before(a, b *audit.Event) bool {

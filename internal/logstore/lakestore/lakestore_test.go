@@ -1,8 +1,11 @@
 package lakestore_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -12,15 +15,18 @@ import (
 
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/compaction"
+	"github.com/contentful/auditlogs/internal/export"
 	"github.com/contentful/auditlogs/internal/lake"
 	"github.com/contentful/auditlogs/internal/lake/directwriter"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/logstore"
 	"github.com/contentful/auditlogs/internal/logstore/lakestore"
+	"github.com/contentful/auditlogs/internal/logstore/memstore"
 	"github.com/contentful/auditlogs/internal/logstore/storetest"
 	"github.com/contentful/auditlogs/internal/objstore"
 	"github.com/contentful/auditlogs/internal/objstore/memobj"
 	"github.com/contentful/auditlogs/internal/objstore/s3obj"
+	"github.com/contentful/auditlogs/internal/sink/memsink"
 )
 
 // seeded writes events as Firehose would (one Write), compacts every
@@ -141,4 +147,75 @@ func TestChangedObjectIsAnError(t *testing.T) {
 	if !errors.Is(err, lakestore.ErrChanged) || !strings.Contains(err.Error(), "2 rows") {
 		t.Fatalf("read of a replaced object: %v (after %d events), want ErrChanged saying 2 rows", err, n)
 	}
+}
+
+// TestDeliveredFileIsTheEncodedDay: the export copies the lake's file of
+// an org-day, and what it delivers is byte for byte what it delivers from
+// the same events read one by one (the in-memory store); a file that does
+// not match its manifest fails the delivery and leaves nothing in the
+// sink; an org without events gets the header-only file.
+func TestDeliveredFileIsTheEncodedDay(t *testing.T) {
+	ctx := context.Background()
+	day := testDay(t)
+	var events []audit.Event
+	for i := range 3000 {
+		e := audit.Event{OrgID: []string{"acme", "globex"}[i%2], RequestID: fmt.Sprintf("r%05d", i), RequestTime: day.Start().Add(time.Duration((i*7919)%86400) * time.Second),
+			RequestMethod: "PATCH", RequestPath: fmt.Sprintf("/spaces/s/entries/%d", i), RequestQuery: "a=\"1\",b", ResponseStatus: 200 + i%3, ContentLength: int64(i),
+			Space: "s", Route: "/spaces/:space/entries/:entry", Referrer: "https://app.contentful.com/x,y", ActorID: "user:é"}
+		events = append(events, e, e) // and a Firehose retry of each
+	}
+	b := &memobj.Bucket{}
+	lakeStore := seeded(t, b, events)
+	mem := memstore.New()
+	if err := mem.Write(ctx, events); err != nil {
+		t.Fatal(err)
+	}
+	for _, org := range []string{"acme", "globex", "initech"} {
+		if org == "initech" {
+			// A bucket-day of its own, compacted with nothing in it.
+			if _, err := (&compaction.Compactor{Lake: b, TempDir: t.TempDir()}).Compact(ctx, day, lake.BucketOf(org)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fromLake, fromEvents := memsink.New(), memsink.New()
+		rl, err := export.Deliver(ctx, lakeStore, fromLake, org, day, "f.csv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		re, err := export.Deliver(ctx, mem, fromEvents, org, day, "f.csv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _, _ := fromLake.Get(ctx, "f.csv")
+		e, _, _ := fromEvents.Get(ctx, "f.csv")
+		if !bytes.Equal(a, e) || rl.Rows != re.Rows || rl.SHA256 != re.SHA256 || rl.Bytes != re.Bytes {
+			t.Fatalf("%s: from the lake %d rows %d bytes %s, from the events %d rows %d bytes %s", org, rl.Rows, rl.Bytes, rl.SHA256, re.Rows, re.Bytes, re.SHA256)
+		}
+		if want := map[string]int64{"acme": 1500, "globex": 1500, "initech": 0}[org]; rl.Rows != want {
+			t.Fatalf("%s: %d rows, want %d", org, rl.Rows, want)
+		}
+	}
+	// The file replaced by another (one byte changed): the delivery fails
+	// and the sink holds nothing.
+	key := lake.OrgDayFileKey("acme", day)
+	data, _ := io.ReadAll(must(b.Get(ctx, key)))
+	data[len(data)-2] ^= 1
+	if err := b.Put(ctx, key, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	s := memsink.New()
+	_, err := export.Deliver(ctx, lakeStore, s, "acme", day, "f.csv")
+	if !errors.Is(err, export.ErrInconsistentStore) {
+		t.Fatalf("delivery of a changed file: %v, want ErrInconsistentStore", err)
+	}
+	if names, _ := s.List(ctx, ""); len(names) != 0 {
+		t.Fatalf("the sink holds %v after a failed delivery", names)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
