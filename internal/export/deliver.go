@@ -10,6 +10,11 @@
 // nothing visible unless the stream ends cleanly, so a delivery is all or
 // nothing.
 //
+// A store that holds org-days as files already (logstore.FileReader: the
+// lake, whose compaction writes them) is copied instead: one sequential
+// read, its bytes and SHA-256 checked against what the store said before
+// the stream ends.
+//
 // It reads the log store through logstore.Reader and is given the store's
 // retention (Exporter.Retention): it may not import a log store provider,
 // logstore/factory or internal/app, which wires it to the store.
