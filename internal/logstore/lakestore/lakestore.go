@@ -179,7 +179,8 @@ func (s *Store) entry(ctx context.Context, org string, day audit.Day) (lake.OrgD
 }
 
 // OpenDayFile opens the org-day's delivered file that compaction wrote;
-// see logstore.FileReader. The caller checks the bytes and the SHA-256
+// see logstore.FileReader. A file that is gone (expired) is ErrNoDayFile,
+// and the export encodes the events instead. The caller checks the bytes and the SHA-256
 // against the DayFile as they flow: a file that does not match (a
 // compaction rewriting it at that moment) must fail the delivery.
 func (s *Store) OpenDayFile(ctx context.Context, org string, day audit.Day) (logstore.DayFile, error) {
@@ -196,7 +197,10 @@ func (s *Store) OpenDayFile(ctx context.Context, org string, day audit.Day) (log
 	}
 	body, err := s.Lake.Get(ctx, od.File.Key)
 	if errors.Is(err, objstore.ErrNotFound) {
-		return logstore.DayFile{}, fmt.Errorf("%s: %w: %s is missing", where, ErrChanged, od.File.Key)
+		// Delivered files expire a week after their day (the lake's
+		// lifecycle rule): a later delivery, a backfill, encodes the
+		// day from its events, which the lake keeps for the retention.
+		return logstore.DayFile{}, fmt.Errorf("%s: %s has expired: %w", where, od.File.Key, logstore.ErrNoDayFile)
 	}
 	if err != nil {
 		return logstore.DayFile{}, fmt.Errorf("%s: %w", where, err)

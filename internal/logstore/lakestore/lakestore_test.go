@@ -195,10 +195,21 @@ func TestDeliveredFileIsTheEncodedDay(t *testing.T) {
 			t.Fatalf("%s: %d rows, want %d", org, rl.Rows, want)
 		}
 	}
-	// The file replaced by another (one byte changed): the delivery fails
-	// and the sink holds nothing.
+	// The file expired: the day is encoded from its events, the same bytes.
 	key := lake.OrgDayFileKey("acme", day)
 	data, _ := io.ReadAll(must(b.Get(ctx, key)))
+	if err := b.Delete(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	expired := memsink.New()
+	if _, err := export.Deliver(ctx, lakeStore, expired, "acme", day, "f.csv"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := expired.Get(ctx, "f.csv"); !bytes.Equal(got, data) {
+		t.Fatalf("delivered from the events after the file expired: %d bytes, the file had %d", len(got), len(data))
+	}
+	// The file replaced by another (one byte changed): the delivery fails
+	// and the sink holds nothing.
 	data[len(data)-2] ^= 1
 	if err := b.Put(ctx, key, bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
