@@ -5,6 +5,12 @@
 // most 500 records and 4 MiB. Firehose buffers, compresses and writes them
 // under raw/day=/bucket=/ (the stack configures its dynamic partitioning).
 //
+// Many events travel in one Firehose record (up to MaxAggregateBytes of
+// lines): Firehose bills ingestion per record rounded up to 5 KB, and an
+// event is about 500 bytes, so one record per event would cost ten times
+// as much. The stream splits the records again (its RecordDeAggregation
+// processor, JSON sub-records) before it partitions each event.
+//
 // Records that a call reports as failed (FailedPutCount: throttling, an
 // internal error) are sent again, alone, with backoff, up to MaxAttempts
 // times; then Write fails naming how many were not accepted, so the ingest
@@ -28,11 +34,14 @@ import (
 	"github.com/contentful/auditlogs/internal/lake"
 )
 
-// Firehose's limits of one PutRecordBatch call and one record.
+// Firehose's limits of one PutRecordBatch call and one record, and the
+// size the writer packs records to.
 const (
 	MaxBatchRecords = 500
 	MaxBatchBytes   = 4 << 20
 	MaxRecordBytes  = 1000 << 10
+	// MaxAggregateBytes leaves a 4 MiB call room for four full records.
+	MaxAggregateBytes = 1000 << 10
 )
 
 // API is the part of the Firehose client the writer uses.
@@ -54,7 +63,8 @@ type Writer struct {
 // Write stores events (see the package doc). Every event is checked
 // first: if one is invalid nothing is sent.
 func (w *Writer) Write(ctx context.Context, events []audit.Event) error {
-	recs := make([][]byte, 0, len(events))
+	var recs [][]byte
+	var cur []byte
 	for i := range events {
 		e := events[i]
 		e.Normalize()
@@ -65,7 +75,13 @@ func (w *Writer) Write(ctx context.Context, events []audit.Event) error {
 		if len(line) > MaxRecordBytes {
 			return fmt.Errorf("firehose writer: event %d (request %q): %d bytes as a raw record, over Firehose's %d", i, e.RequestID, len(line), MaxRecordBytes)
 		}
-		recs = append(recs, line)
+		if len(cur)+len(line) > MaxAggregateBytes {
+			recs, cur = append(recs, cur), nil
+		}
+		cur = append(cur, line...)
+	}
+	if len(cur) > 0 {
+		recs = append(recs, cur)
 	}
 	for start := 0; start < len(recs); {
 		end, size := start, 0
@@ -74,7 +90,7 @@ func (w *Writer) Write(ctx context.Context, events []audit.Event) error {
 			end++
 		}
 		if err := w.send(ctx, recs[start:end]); err != nil {
-			return fmt.Errorf("firehose writer: stream %s: events %d to %d of %d: %w", w.Stream, start, end-1, len(recs), err)
+			return fmt.Errorf("firehose writer: stream %s: records %d to %d of %d (%d events in all): %w", w.Stream, start, end-1, len(recs), len(events), err)
 		}
 		start = end
 	}

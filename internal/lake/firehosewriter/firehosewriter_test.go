@@ -107,12 +107,28 @@ func TestBatchesWithinFirehoseLimits(t *testing.T) {
 		if len(got) != c.n || got[0] != in[0] || got[c.n-1] != in[c.n-1] {
 			t.Fatalf("%d events stored of %d, or changed", len(got), c.n)
 		}
+		// Packed: each record but the last of a call near the aggregate
+		// size, never over it, and far fewer records than events.
+		for _, r := range f.stored {
+			if len(r) > firehosewriter.MaxAggregateBytes {
+				t.Fatalf("a record of %d bytes", len(r))
+			}
+		}
+		if len(f.stored) > c.n/10 {
+			t.Fatalf("%d events in %d records: not packed", c.n, len(f.stored))
+		}
 	}
 }
 
 func TestRefusedRecordsAreSentAgain(t *testing.T) {
-	f := &fake{refuse: func(call, i int) bool { return call < 2 && i%3 == 0 }}
-	in := events(300, 10)
+	// About 30 KiB an event: 33 to a record, four records to a call.
+	in := events(300, 30<<10)
+	clean := &fake{}
+	if err := (&firehosewriter.Writer{Client: clean, Stream: "raw"}).Write(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	// The first two calls refuse every other record.
+	f := &fake{refuse: func(call, i int) bool { return call < 2 && i%2 == 0 }}
 	if err := (&firehosewriter.Writer{Client: f, Stream: "raw", Backoff: noWait}).Write(context.Background(), in); err != nil {
 		t.Fatal(err)
 	}
@@ -121,15 +137,18 @@ func TestRefusedRecordsAreSentAgain(t *testing.T) {
 	for _, e := range got {
 		seen[e.RequestID]++
 	}
-	if len(seen) != 300 || len(got) != 300 || len(f.calls) != 3 || f.calls[1] != 100 || f.calls[2] != 34 {
-		t.Fatalf("%d distinct of %d stored in calls %v; want all 300 once, the refused 100 then 34 sent again", len(seen), len(got), f.calls)
+	if len(seen) != 300 || len(got) != 300 {
+		t.Fatalf("%d distinct of %d stored; want all 300 once", len(seen), len(got))
+	}
+	if len(f.calls) <= len(clean.calls) || f.calls[1] != (f.calls[0]+1)/2 {
+		t.Fatalf("calls %v (without refusals %v): want the refused half of the first call sent again alone", f.calls, clean.calls)
 	}
 }
 
 func TestGivesUpNamingTheCount(t *testing.T) {
 	f := &fake{refuse: func(_, i int) bool { return i < 2 }}
 	err := (&firehosewriter.Writer{Client: f, Stream: "raw", MaxAttempts: 3, Backoff: noWait}).Write(context.Background(), events(10, 1))
-	if err == nil || !strings.Contains(err.Error(), "2 of 10 records not accepted after 3 attempts") || !strings.Contains(err.Error(), "ServiceUnavailableException") {
+	if err == nil || !strings.Contains(err.Error(), "1 of 1 records not accepted after 3 attempts") || !strings.Contains(err.Error(), "10 events") || !strings.Contains(err.Error(), "ServiceUnavailableException") {
 		t.Fatalf("err = %v", err)
 	}
 	boom := errors.New("access denied")
@@ -173,7 +192,7 @@ func TestThroughMotoFirehose(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	in := events(700, 50)
+	in := events(700, 30<<10) // 21 MiB: six calls of four packed records
 	if err := (&firehosewriter.Writer{Client: fh, Stream: "auditlogs-raw"}).Write(ctx, in); err != nil {
 		t.Fatal(err)
 	}
@@ -192,8 +211,8 @@ func TestThroughMotoFirehose(t *testing.T) {
 		all = append(all, b...)
 	}
 	got := decode(t, all)
-	if len(list.Contents) != 2 || len(got) != 700 {
-		t.Fatalf("%d objects, %d events; want 2 calls' objects holding all 700", len(list.Contents), len(got))
+	if len(list.Contents) != 6 || len(got) != 700 {
+		t.Fatalf("%d objects, %d events; want 6 calls' objects holding all 700", len(list.Contents), len(got))
 	}
 	ids := map[string]audit.Event{}
 	for _, e := range got {
