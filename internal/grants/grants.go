@@ -28,12 +28,13 @@ const (
 	Retry    Identity = "retry"
 	FanOut   Identity = "fanout"
 	Ingest   Identity = "ingest"
+	Compact  Identity = "compact"
 	Operator Identity = "operator"
 )
 
 // Functions are the identities that are Lambda functions, in the order the
 // stack creates them.
-var Functions = []Identity{FanOut, Export, Retry, Ingest}
+var Functions = []Identity{FanOut, Export, Retry, Ingest, Compact}
 
 // Identities are all of them.
 var Identities = append(slices.Clone(Functions), Operator)
@@ -54,6 +55,8 @@ const (
 	IngestFailures    Name = "ingest-failures"     // the ingest's on-failure queue
 	RequestLogs       Name = "request-logs"        // the Kinesis stream of API request logs
 	RejectsBucket     Name = "rejects-bucket"      // rejected request-log records
+	LakeBucket        Name = "lake-bucket"         // the log store: the S3 data lake (internal/lake)
+	LakeStream        Name = "lake-stream"         // the Firehose stream that writes the lake's raw objects
 	// LogGroup is the acting function's own log group.
 	LogGroup Name = "own-log-group"
 	// CustomerRoles are roles in any account: customers' roles live in
@@ -118,6 +121,38 @@ var readShardCount = Statement{Sid: "ReadShardCount", Effect: Allow, Actions: []
 // and records it if the table has none.
 var recordShardCount = Statement{Sid: "RecordShardCount", Effect: Allow, Actions: []string{"dynamodb:GetItem", "dynamodb:PutItem"}, Resources: on(EventsTable), Condition: onShardCount}
 
+// The lake's prefixes (internal/lake; a test checks they agree): raw
+// objects (Firehose writes them, compaction reads them), compacted
+// org-days and their manifests (compaction writes them, the export reads
+// them), and the delivered files that compaction prepares (the export
+// copies them).
+const (
+	LakeRawPrefix       = "raw/"
+	LakeOrgDayPrefix    = "lake/"
+	LakeManifestsPrefix = "lake/manifests/"
+	LakeExportPrefix    = "export/"
+)
+
+// lakePath is the objects of the lake bucket under prefix.
+func lakePath(prefix string) Resource { return Resource{Name: LakeBucket, Path: "/" + prefix + "*"} }
+
+// listLake lets ListObjectsV2 of the lake bucket see the keys under
+// prefix only. The reads need it for the manifests: without s3:ListBucket,
+// S3 answers a missing key with 403 AccessDenied, and "not compacted yet"
+// (a manifest that does not exist, a transient failure) would read as a
+// permission error.
+func listLake(sid, prefix string) Statement {
+	return Statement{Sid: sid, Effect: Allow, Actions: []string{"s3:ListBucket"}, Resources: on(LakeBucket),
+		Condition: map[string]map[string]string{"StringLike": {"s3:prefix": prefix + "*"}}}
+}
+
+// readLake reads an org-day (lakestore): its bucket-day's manifest, the
+// org-day object and the delivered file beside it; nothing of raw/.
+var readLake = []Statement{
+	allow("ReadLake", []string{"s3:GetObject"}, lakePath(LakeOrgDayPrefix), lakePath(LakeExportPrefix)),
+	listLake("FindManifests", LakeManifestsPrefix),
+}
+
 // DecryptAlgorithm is the only algorithm a SAS cipher may be decrypted
 // with (sas.Algorithm; a test checks they agree).
 const DecryptAlgorithm = "RSAES_OAEP_SHA_256"
@@ -167,6 +202,7 @@ func delivery() []Statement {
 		allow("RecordSasExpiryAndContainer", []string{"dynamodb:UpdateItem"}, on(RegistryTable)...),
 		queryLogStore,
 		readShardCount,
+		readLake[0], readLake[1],
 		allow("RecordDelivery", []string{"dynamodb:UpdateItem"}, on(LedgerTable)...),
 	)
 }
@@ -205,13 +241,35 @@ func For(id Identity) []Statement {
 			// s3rejects.Sink (under the prefix only).
 			allow("WriteLogStore", []string{"dynamodb:BatchWriteItem"}, on(EventsTable)...),
 			recordShardCount,
+			// firehosewriter: the raw records of the lake, through the
+			// stream, which alone writes raw/.
+			allow("WriteRawRecords", []string{"firehose:PutRecordBatch"}, on(LakeStream)...),
 			allow("NoteLateEvents", []string{"dynamodb:UpdateItem"}, on(LedgerTable)...),
 			allow("WriteRejects", []string{"s3:PutObject"}, Resource{Name: RejectsBucket, Path: "/" + RejectsPrefix + "*"}),
 		}
+	case Compact:
+		// compaction.Compactor: list and read a bucket-day's raw objects
+		// and what earlier compactions wrote; write org-days, their
+		// delivered files and the manifest (each whole: PutObject, or a
+		// multipart upload that is aborted on failure); mark changed
+		// org-days stale (ledger.MarkStale, an UpdateItem). It deletes
+		// nothing: raw objects expire by the bucket's lifecycle.
+		return compact()
 	case Operator:
 		return operator()
 	}
 	panic(fmt.Sprintf("grants: unknown identity %q", id))
+}
+
+func compact() []Statement {
+	return []Statement{
+		writeOwnLogs,
+		listLake("ListRawObjects", LakeRawPrefix),
+		listLake("FindManifests", LakeManifestsPrefix),
+		allow("ReadRawAndCompacted", []string{"s3:GetObject"}, lakePath(LakeRawPrefix), lakePath(LakeOrgDayPrefix)),
+		allow("WriteCompacted", []string{"s3:PutObject", "s3:AbortMultipartUpload"}, lakePath(LakeOrgDayPrefix), lakePath(LakeExportPrefix)),
+		allow("MarkStale", []string{"dynamodb:UpdateItem"}, on(LedgerTable)...),
+	}
 }
 
 // operator is what auditctl needs against a deployment, command by
@@ -230,6 +288,16 @@ func operator() []Statement {
 		// the shard count, which export and backfill read).
 		allow("WriteLogStore", []string{"dynamodb:BatchWriteItem"}, on(EventsTable)...),
 		recordShardCount,
+		// The lake: export and backfill read it; events load, ingest and
+		// ingest replay write raw objects straight into raw/ (the direct
+		// writer, with no stream) or through the stream; compact runs the
+		// compaction in process, with its permissions.
+		readLake[0],
+		allow("WriteRawObjects", []string{"s3:PutObject", "s3:AbortMultipartUpload"}, lakePath(LakeRawPrefix)),
+		allow("WriteRawRecords", []string{"firehose:PutRecordBatch"}, on(LakeStream)...),
+		listLake("ListLake", ""),
+		allow("ReadRawObjects", []string{"s3:GetObject"}, lakePath(LakeRawPrefix)),
+		allow("WriteCompacted", []string{"s3:PutObject", "s3:AbortMultipartUpload"}, lakePath(LakeOrgDayPrefix), lakePath(LakeExportPrefix)),
 		// keys public, sas encrypt, encrypt-page read the public keys;
 		// destination put and verify check a cipher by decrypting it (the
 		// key policy must also name the operator: KeyOperatorArns).

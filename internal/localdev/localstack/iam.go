@@ -112,6 +112,12 @@ func (s *Stack) localARNs(fn grants.Identity, n grants.Name) []string {
 		return []string{s.QueueARN(n)}
 	case grants.RejectsBucket:
 		return []string{"arn:aws:s3:::" + RejectsBucket}
+	case grants.LakeBucket:
+		return []string{"arn:aws:s3:::" + LakeBucket}
+	case grants.LakeStream:
+		// No stream runs locally (see LakeBucket): the name the stack's
+		// would have, which no call reaches.
+		return []string{fmt.Sprintf("arn:aws:firehose:%s:%s:deliverystream/auditlogs-local-raw", region, MotoAccount)}
 	case grants.LogGroup:
 		return []string{fmt.Sprintf("arn:aws:logs:%s:%s:log-group:/aws/lambda/auditlogs-local-%s", region, MotoAccount, fn)}
 	case grants.CustomerRoles:
@@ -120,6 +126,14 @@ func (s *Stack) localARNs(fn grants.Identity, n grants.Name) []string {
 		return []string{"arn:aws:iam::" + OwnAccount + ":role/*"}
 	}
 	panic(fmt.Sprintf("localstack: no local ARN for %q", n))
+}
+
+// localOnly are the statements an identity needs on the local stack
+// beyond its grants: the ingest writes the raw objects that Firehose writes
+// in the cloud (lake/directwriter), under raw/ only.
+var localOnly = map[grants.Identity][]grants.Statement{
+	grants.Ingest: {{Sid: "StandInForTheStream", Effect: grants.Allow, Actions: []string{"s3:PutObject", "s3:AbortMultipartUpload"},
+		Resources: []grants.Resource{{Name: grants.LakeBucket, Path: "/" + grants.LakeRawPrefix + "*"}}}},
 }
 
 // localKMSAccount is the account local-kms is started with (emulator.LocalKMS).
@@ -139,7 +153,7 @@ func (s *Stack) policyDocument(id grants.Identity) (string, error) {
 		Version   string      `json:"Version"`
 		Statement []statement `json:"Statement"`
 	}{Version: "2012-10-17"}
-	for _, st := range grants.For(id) {
+	for _, st := range append(grants.For(id), localOnly[id]...) {
 		out := statement{Sid: st.Sid, Effect: string(st.Effect), Condition: st.Condition}
 		for _, a := range st.Actions {
 			out.Action = append(out.Action, a)

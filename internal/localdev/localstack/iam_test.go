@@ -26,6 +26,7 @@ import (
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/grants"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
+	"github.com/contentful/auditlogs/internal/objstore/s3obj"
 	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/sink"
 )
@@ -103,6 +104,16 @@ func TestIdentitiesHaveTheStacksPermissions(t *testing.T) {
 		_, err := sts.NewFromConfig(st.Config(id)).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(role), RoleSessionName: aws.String("t"), ExternalId: aws.String(external)})
 		return err
 	}
+	s3As := func(id grants.Identity) *s3.Client {
+		return s3.NewFromConfig(st.Config(id), s3obj.PathStyleForEmulators)
+	}
+	// An object of each part of the lake, put by the administrator.
+	lakeObject, rawObject := grants.LakeOrgDayPrefix+"day=2026-01-01/bucket=000/org=iam-org/events.ndjson.gz", grants.LakeRawPrefix+"day=2026-01-01/bucket=000/r.gz"
+	for _, k := range []string{lakeObject, rawObject} {
+		if _, err := st.s3().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(LakeBucket), Key: aws.String(k), Body: strings.NewReader("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, c := range []struct {
 		name    string
 		allowed bool
@@ -124,8 +135,48 @@ func TestIdentitiesHaveTheStacksPermissions(t *testing.T) {
 			_, err := db(grants.Export).Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(RegistryTable)})
 			return err
 		}},
-		{"the ingest may not read the log store", false, func() error {
-			_, err := db(grants.Ingest).Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(EventsTable)})
+		{"the ingest writes raw objects (in Firehose's place)", true, func() error {
+			_, err := s3As(grants.Ingest).PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(LakeBucket), Key: aws.String(grants.LakeRawPrefix + "x.gz"), Body: strings.NewReader("x")})
+			return err
+		}},
+		{"the ingest may not read the lake", false, func() error {
+			_, err := s3As(grants.Ingest).GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(LakeBucket), Key: aws.String(lakeObject)})
+			return err
+		}},
+		{"the ingest may not write compacted org-days", false, func() error {
+			_, err := s3As(grants.Ingest).PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(LakeBucket), Key: aws.String(grants.LakeOrgDayPrefix + "x"), Body: strings.NewReader("x")})
+			return err
+		}},
+		{"the export reads a compacted org-day", true, func() error {
+			_, err := s3As(grants.Export).GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(LakeBucket), Key: aws.String(lakeObject)})
+			return err
+		}},
+		{"the export may not read raw objects", false, func() error {
+			_, err := s3As(grants.Export).GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(LakeBucket), Key: aws.String(rawObject)})
+			return err
+		}},
+		{"the export may not write the lake", false, func() error {
+			_, err := s3As(grants.Export).PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(LakeBucket), Key: aws.String(lakeObject), Body: strings.NewReader("x")})
+			return err
+		}},
+		{"the compaction reads raw objects", true, func() error {
+			_, err := s3As(grants.Compact).GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(LakeBucket), Key: aws.String(rawObject)})
+			return err
+		}},
+		{"the compaction writes compacted org-days", true, func() error {
+			_, err := s3As(grants.Compact).PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(LakeBucket), Key: aws.String(grants.LakeOrgDayPrefix + "y"), Body: strings.NewReader("y")})
+			return err
+		}},
+		{"the compaction may not write raw objects", false, func() error {
+			_, err := s3As(grants.Compact).PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(LakeBucket), Key: aws.String(rawObject), Body: strings.NewReader("x")})
+			return err
+		}},
+		{"the compaction deletes nothing", false, func() error {
+			_, err := s3As(grants.Compact).DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(LakeBucket), Key: aws.String(rawObject)})
+			return err
+		}},
+		{"the fan-out may not read the lake", false, func() error {
+			_, err := s3As(grants.FanOut).GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(LakeBucket), Key: aws.String(lakeObject)})
 			return err
 		}},
 		// (Not which table: moto does not resolve DynamoDB resources, see
@@ -206,7 +257,7 @@ func TestPolicyDocuments(t *testing.T) {
 		if err := json.Unmarshal([]byte(raw), &doc); err != nil {
 			t.Fatal(err)
 		}
-		want := grants.For(id)
+		want := append(grants.For(id), localOnly[id]...)
 		if len(doc.Statement) != len(want) {
 			t.Fatalf("%s: %d statements, want %d", id, len(doc.Statement), len(want))
 		}

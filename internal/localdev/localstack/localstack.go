@@ -1,7 +1,8 @@
 // Package localstack runs the delivery system on one machine: it starts the
 // emulators (moto_server, local-kms, Azurite), creates what the cloud stack
 // would hold (the log store, registry and ledger tables, a KMS key per
-// residency, the retry and failure queues, the rejects bucket, and an IAM
+// residency, the retry and failure queues, the rejects bucket, the lake's
+// bucket, and an IAM
 // user per identity of internal/grants with the policy the CDK stack gives
 // it), what customers would hold (buckets, IAM roles, a container with a
 // create+write SAS), turns on moto's authentication (iam.go), and points
@@ -47,6 +48,7 @@ import (
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/localdev/emulator"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
+	"github.com/contentful/auditlogs/internal/objstore/s3obj"
 	"github.com/contentful/auditlogs/internal/onboard"
 	"github.com/contentful/auditlogs/internal/registry"
 	"github.com/contentful/auditlogs/internal/retryschedule"
@@ -67,6 +69,12 @@ const (
 	OtherBucket   = "other-customer-audit-bucket"
 	Container     = "customer-audit-container"
 	RejectsBucket = "auditlogs-rejects"
+	// LakeBucket is the log store: the S3 data lake (internal/lake). The
+	// local stack has no Firehose stream (moto's writes each batch as one
+	// object at once and ignores the partitioning): the ingest writes raw
+	// objects in Firehose's layout itself (lake/directwriter), and
+	// compaction runs in process (auditctl compact, the demo).
+	LakeBucket = "auditlogs-lake"
 )
 
 // queueNames are the local queues, by the name internal/grants gives them.
@@ -143,6 +151,7 @@ func (s *Stack) provision(ctx context.Context, moto, kmsSrv, azurite *emulator.S
 		config.EnvLedgerTable:        LedgerTable,
 		config.EnvAzureEmulatorHosts: azurite.Host,
 		config.EnvRejectsBucket:      RejectsBucket,
+		config.EnvLakeBucket:         LakeBucket,
 	}
 	s.setEnv()
 	var err error
@@ -176,7 +185,7 @@ func (s *Stack) provision(ctx context.Context, moto, kmsSrv, azurite *emulator.S
 	if err := s.loadKeys(ctx); err != nil {
 		return err
 	}
-	for _, b := range []string{Bucket, OtherBucket, RejectsBucket} {
+	for _, b := range []string{Bucket, OtherBucket, RejectsBucket, LakeBucket} {
 		if _, err := s.s3().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
 			return fmt.Errorf("create bucket %s: %w", b, err)
 		}
@@ -302,8 +311,7 @@ func (s *Stack) Stop() {
 // whole-object checksum to validate on download; the SDK's warning about
 // that is noise here (the demo hashes what it reads).
 func (s *Stack) s3() *s3.Client {
-	return s3.NewFromConfig(s.AWS, func(o *s3.Options) {
-		o.UsePathStyle = true
+	return s3.NewFromConfig(s.AWS, s3obj.PathStyleForEmulators, func(o *s3.Options) {
 		o.DisableLogOutputChecksumValidationSkipped = true
 	})
 }
