@@ -13,6 +13,7 @@ package emulator
 
 import (
 	"bytes"
+	_ "embed"
 	"fmt"
 	"net"
 	"os"
@@ -257,10 +258,26 @@ func tail(b []byte, n int) string {
 	return string(bytes.TrimSpace(b))
 }
 
-// Moto is moto_server: S3, DynamoDB, STS, IAM, SQS.
+// Moto is moto_server: S3, DynamoDB, STS, IAM, SQS. Its Python loads
+// motofix/sitecustomize.py (written to the server's folder, named by
+// PYTHONPATH), which makes moto accept the signature of an S3 request whose
+// path or query holds escaped characters as S3 does: keys and prefixes such
+// as raw/day=2026-12-01/ (see the file).
 var Moto = Spec{Name: "moto", Tool: "moto_server", Args: func(port int, _ string) []string {
 	return []string{"-H", "127.0.0.1", "-p", strconv.Itoa(port)}
+}, Env: func(_ int, dir string) []string {
+	fix := filepath.Join(dir, "motofix")
+	if err := os.MkdirAll(fix, 0o755); err != nil {
+		return nil // moto then refuses such requests: the tests that send them fail
+	}
+	if err := os.WriteFile(filepath.Join(fix, "sitecustomize.py"), motoFix, 0o644); err != nil {
+		return nil
+	}
+	return []string{"PYTHONPATH=" + fix}
 }}
+
+//go:embed motofix/sitecustomize.py
+var motoFix []byte
 
 // LocalKMS is local-kms (it binds all interfaces: it has no host option).
 var LocalKMS = Spec{Name: "local-kms", Tool: "local-kms", Env: func(port int, dir string) []string {

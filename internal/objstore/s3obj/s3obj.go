@@ -12,9 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -22,8 +19,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
-	"github.com/aws/smithy-go/middleware"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/contentful/auditlogs/internal/objstore"
 )
@@ -66,49 +61,7 @@ func New(client *s3.Client, name string) *Bucket {
 // Without an override S3's default, virtual-hosted style, stays, which it
 // requires for new features and regions. Use it as an s3.Options function
 // of every S3 client of ours.
-//
-// An emulator on the loopback interface also gets its keys' "=" sent as
-// is (keepEqualsInPath): moto normalizes the request path it checks a
-// signature against, so a key such as lake/day=2026-12-01/… (the lake's
-// layout) signed as S3 wants it, with %3D, is refused once moto
-// authenticates. S3 itself, and any endpoint not on the loopback
-// interface, gets the SDK's encoding unchanged.
-func PathStyleForEmulators(o *s3.Options) {
-	o.UsePathStyle = o.BaseEndpoint != nil
-	if o.BaseEndpoint != nil && onLoopback(*o.BaseEndpoint) {
-		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
-			return st.Finalize.Insert(keepEqualsInPath{}, "Signing", middleware.Before)
-		})
-	}
-}
-
-// onLoopback reports whether endpoint names a host on the loopback
-// interface (127.0.0.0/8, ::1, localhost).
-func onLoopback(endpoint string) bool {
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return false
-	}
-	h := u.Hostname()
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
-
-// keepEqualsInPath un-escapes "=" in the request's path before it is
-// signed, so that the signature and the path moto sees agree.
-type keepEqualsInPath struct{}
-
-func (keepEqualsInPath) ID() string { return "KeepEqualsInPathForEmulators" }
-
-func (keepEqualsInPath) HandleFinalize(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-	if req, ok := in.Request.(*smithyhttp.Request); ok && strings.Contains(req.URL.RawPath, "%3D") {
-		req.URL.RawPath = strings.ReplaceAll(req.URL.RawPath, "%3D", "=")
-	}
-	return next.HandleFinalize(ctx, in)
-}
+func PathStyleForEmulators(o *s3.Options) { o.UsePathStyle = o.BaseEndpoint != nil }
 
 // Name is the bucket's name.
 func (b *Bucket) Name() string { return b.name }
