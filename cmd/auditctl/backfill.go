@@ -97,6 +97,9 @@ out by itself). The exit code is 1 unless every day was delivered.`,
 				return fmt.Errorf("org %s: its destination is disabled; enable it with auditctl destination put first", org)
 			}
 
+			if err := compactFor(cmd.Context(), a, org, days...); err != nil {
+				return err
+			}
 			prog := newProgress(cmd.ErrOrStderr(), len(days))
 			// The delivery's warnings and errors (a day's failure, a
 			// lease taken over, a ledger write that failed) show as they

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"strings"
@@ -14,15 +15,16 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/spf13/cobra"
 
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/backfill"
 	"github.com/contentful/auditlogs/internal/destination"
+	"github.com/contentful/auditlogs/internal/lake"
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/localdev/localstack"
-	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
+	"github.com/contentful/auditlogs/internal/objstore/s3obj"
 	"github.com/contentful/auditlogs/internal/registry"
 )
 
@@ -62,10 +64,8 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-const corruptPath = "/spaces/s/entries/corrupt"
-
 // TestBackfill runs backfill on a local stack with events on four days:
-// one of them empty, one holding an item the export cannot read. The
+// one of them empty, one whose compacted file in the lake was changed. The
 // subtests build on each other, in order.
 func TestBackfill(t *testing.T) {
 	ctx := context.Background()
@@ -73,14 +73,11 @@ func TestBackfill(t *testing.T) {
 	const org = "bf-org"
 	today := audit.DayOf(time.Now())
 	days := []audit.Day{today.AddDays(-4), today.AddDays(-3), today.AddDays(-2), today.AddDays(-1)}
-	counts := []int{40, 0, 25, 12} // events per day; the third holds the corrupt one
+	counts := []int{40, 0, 25, 12} // events per day; the third one's file is changed
 	var events []audit.Event
 	for i, d := range days {
 		for j := range counts[i] {
 			path := fmt.Sprintf("/spaces/s/entries/e%d", j)
-			if i == 2 && j == 0 {
-				path = corruptPath
-			}
 			events = append(events, audit.Event{OrgID: org, RequestID: fmt.Sprintf("d%dr%03d", i, j), RequestTime: d.Start().Add(time.Duration(j) * time.Minute),
 				RequestMethod: "DELETE", RequestPath: path, ResponseStatus: 204})
 		}
@@ -96,8 +93,12 @@ func TestBackfill(t *testing.T) {
 	if out, err := run("destination", "put", "--org", org, "--s3-bucket", localstack.Bucket, "--region", "us-east-1", "--role-arn", role, "--prefix", "bf"); err != nil {
 		t.Fatalf("destination put: %v\n%s", err, out)
 	}
-	// Make the third day's first event unreadable: its status a string.
-	corrupt(t, st, &types.AttributeValueMemberS{Value: "oops"})
+	// Compact the third day and change a byte of its file in the lake:
+	// the export must refuse to deliver it.
+	if out, err := run("compact", "--day", days[2].String(), "--bucket", fmt.Sprint(lake.BucketOf(org))); err != nil {
+		t.Fatalf("compact: %v\n%s", err, out)
+	}
+	restore := corrupt(t, st, org, days[2])
 
 	from, to := days[0].String(), days[3].String()
 
@@ -113,8 +114,8 @@ func TestBackfill(t *testing.T) {
 		}
 		for i, d := range sum.Days {
 			if i == 2 {
-				if d.Status != backfill.Failed || !strings.Contains(d.Error, "corrupt item") || !strings.Contains(d.Error, "attribute st is not a number") {
-					t.Errorf("day %s: %+v, want failed on the corrupt item", d.Day, d)
+				if d.Status != backfill.Failed || !strings.Contains(d.Error, "inconsistent") || !strings.Contains(d.Error, "the store said") {
+					t.Errorf("day %s: %+v, want failed on the changed file", d.Day, d)
 				}
 				continue
 			}
@@ -151,7 +152,7 @@ func TestBackfill(t *testing.T) {
 	})
 
 	t.Run("OnlyMissingAfterTheFix", func(t *testing.T) {
-		corrupt(t, st, &types.AttributeValueMemberN{Value: "204"})
+		restore()
 		out, err := run("backfill", "--org", org, "--from", from, "--to", to, "--only-missing")
 		if err != nil {
 			t.Fatalf("%v\n%s", err, out)
@@ -262,26 +263,32 @@ func TestBackfill(t *testing.T) {
 	})
 }
 
-// corrupt sets the response status of the event stored with corruptPath.
-func corrupt(t *testing.T, st *localstack.Stack, status types.AttributeValue) {
+// corrupt changes one byte of the compacted file of org's day in the
+// lake (as a disk or a person might) and returns the function that puts
+// the original back.
+func corrupt(t *testing.T, st *localstack.Stack, org string, day audit.Day) (restore func()) {
 	t.Helper()
 	ctx := context.Background()
-	db := dynamodb.NewFromConfig(st.AWS)
-	table := os.Getenv("AUDITLOG_EVENTS_TABLE")
-	out, err := db.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table), FilterExpression: aws.String("#p = :p"),
-		ExpressionAttributeNames: map[string]string{"#p": dynamostore.AttrPath}, ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: corruptPath}}})
-	if err != nil || len(out.Items) != 1 {
-		t.Fatalf("find the event to corrupt: %v, %d items", err, len(out.Items))
-	}
-	it := out.Items[0]
-	_, err = db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table),
-		Key:                       map[string]types.AttributeValue{dynamostore.AttrPK: it[dynamostore.AttrPK], dynamostore.AttrSK: it[dynamostore.AttrSK]},
-		UpdateExpression:          aws.String("SET #st = :st"),
-		ExpressionAttributeNames:  map[string]string{"#st": dynamostore.AttrStatus},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":st": status}})
+	c := s3.NewFromConfig(st.AWS, s3obj.LakeOptions)
+	key := lake.OrgDayFileKey(org, day)
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(localstack.LakeBucket), Key: aws.String(key)})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("read %s: %v", key, err)
 	}
+	orig, err := io.ReadAll(out.Body)
+	out.Body.Close()
+	if err != nil || len(orig) < 2 {
+		t.Fatalf("read %s: %d bytes, %v", key, len(orig), err)
+	}
+	put := func(b []byte) {
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(localstack.LakeBucket), Key: aws.String(key), Body: bytes.NewReader(b)}); err != nil {
+			t.Fatalf("write %s: %v", key, err)
+		}
+	}
+	changed := bytes.Clone(orig)
+	changed[len(changed)-2] ^= 1
+	put(changed)
+	return func() { put(orig) }
 }
 
 func ledgerDays(t *testing.T, st *localstack.Stack, org string, from, to audit.Day) map[audit.Day]ledger.Entry {

@@ -208,8 +208,10 @@ func newRun() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run --day YYYY-MM-DD",
 		Short: "Run the fan-out now: invoke the export function once per enabled org",
-		Long: `run does what the daily schedule does, for the given day: the fan-out handler
-reads the registry and invokes the export function (AUDITLOG_EXPORT_FUNCTION)
+		Long: `run does what the daily schedule does, for the given day: with the lake as log
+store (AUDITLOG_LOG_STORE=lake) it first compacts each org bucket of the day
+in process, as the state machine does before the fan-out (buckets already
+compacted are left as they are); then the fan-out handler reads the registry and invokes the export function (AUDITLOG_EXPORT_FUNCTION)
 asynchronously once per enabled org, through the Lambda Invoke API (on the
 local stack, the Lambda emulator at AWS_ENDPOINT_URL_LAMBDA). It prints the
 summary and fails, naming them, if invocations failed.`,
@@ -219,6 +221,9 @@ summary and fails, naming them, if invocations failed.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, a, err := loadAppForDay(cmd, day)
 			if err != nil {
+				return err
+			}
+			if err := compactAll(cmd.Context(), a, d); err != nil {
 				return err
 			}
 			h, err := a.FanOut()

@@ -98,10 +98,11 @@ as it is; running it again is safe.`,
 	return cmd
 }
 
-// compactFor compacts the bucket-day that holds org's day when the log
-// store is the lake, so that an export run by hand delivers what was
-// loaded just before; with another store it does nothing.
-func compactFor(ctx context.Context, a *app.App, org string, d audit.Day) error {
+// compactFor compacts the bucket-days that hold org's days when the log
+// store is the lake, so that an export or a backfill run by hand delivers
+// what was loaded just before; with another store it does nothing. A
+// bucket-day already compacted is left as it is.
+func compactFor(ctx context.Context, a *app.App, org string, days ...audit.Day) error {
 	if a.Config.LogStore != factory.KindLake {
 		return nil
 	}
@@ -110,6 +111,29 @@ func compactFor(ctx context.Context, a *app.App, org string, d audit.Day) error 
 		return err
 	}
 	b := lake.BucketOf(org)
-	_, err = h.Handle(ctx, compactfn.Event{Bucket: &b, Day: d.String()})
-	return err
+	for _, d := range days {
+		if _, err := h.Handle(ctx, compactfn.Event{Bucket: &b, Day: d.String()}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// compactAll compacts every bucket of day when the log store is the lake
+// (what the state machine does before the fan-out); with another store it
+// does nothing.
+func compactAll(ctx context.Context, a *app.App, d audit.Day) error {
+	if a.Config.LogStore != factory.KindLake {
+		return nil
+	}
+	h, err := compactapp.New(ctx, a.Config, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	for b := range lake.Buckets {
+		if _, err := h.Handle(ctx, compactfn.Event{Bucket: &b, Day: d.String()}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

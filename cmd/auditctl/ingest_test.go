@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,13 +16,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/ingest"
+	"github.com/contentful/auditlogs/internal/lake"
 	"github.com/contentful/auditlogs/internal/localdev/localstack"
-	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
+	"github.com/contentful/auditlogs/internal/objstore/s3obj"
 )
 
 // TestIngestExport ingests request-log records on a local stack and
@@ -129,10 +131,9 @@ func TestIngestExport(t *testing.T) {
 // malformed record holding one, go through auditctl ingest on a local
 // stack and the day is exported. The delivered query is exactly
 // access_token=REDACTED&locale=en, and no token is anywhere in the log
-// store's table (a raw Scan), the delivered file, the rejects or the
+// store (every object of the lake, raw), the delivered file, the rejects or the
 // command's output. No message prints a token: they say where one was.
 func TestIngestRedactsCredentials(t *testing.T) {
-	ctx := context.Background()
 	st := startStack(t)
 	day := audit.DayOf(time.Now()).AddDays(-1)
 	// Made-up tokens of the platform's shape (CFPAT- and 43 characters),
@@ -199,34 +200,13 @@ func TestIngestRedactsCredentials(t *testing.T) {
 		t.Errorf("rejected fields %v, want record, request_time", fields)
 	}
 
-	// The log store, read raw: every attribute of every item.
-	db := dynamodb.NewFromConfig(st.AWS)
-	items := 0
-	var raw bytes.Buffer
-	p := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{TableName: aws.String(localstack.EventsTable)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			t.Fatalf("scan %s: %v", localstack.EventsTable, err)
-		}
-		for _, item := range page.Items {
-			// Every attribute is searched; the table's own record (its
-			// shard count) is not an event.
-			if pk, _ := item[dynamostore.AttrPK].(*types.AttributeValueMemberS); pk == nil || pk.Value != dynamostore.MetaPK {
-				items++
-			}
-			for k, v := range item {
-				raw.WriteString(k + "=")
-				writeAttr(&raw, v)
-				raw.WriteByte('\n')
-			}
-		}
+	// The log store, read raw: every object of the lake, decompressed.
+	raw, nRaw := lakeContents(t, st)
+	if nRaw != 2 || !strings.Contains(string(raw), "access_token=REDACTED&locale=en") {
+		t.Fatalf("the lake: %d records, want 2, one with the redacted query", nRaw)
 	}
-	if items != 2 || !strings.Contains(raw.String(), "access_token=REDACTED&locale=en") {
-		t.Fatalf("scan: %d items, want 2, one with the redacted query", items)
-	}
-	if found := holds(raw.Bytes()); len(found) > 0 {
-		t.Errorf("the log store's table holds %v", found)
+	if found := holds(raw); len(found) > 0 {
+		t.Errorf("the lake holds %v", found)
 	}
 
 	// The delivered file.
@@ -254,36 +234,43 @@ func TestIngestRedactsCredentials(t *testing.T) {
 	}
 }
 
-// writeAttr writes every value an attribute holds, nested ones included.
-func writeAttr(b *bytes.Buffer, v types.AttributeValue) {
-	switch a := v.(type) {
-	case *types.AttributeValueMemberS:
-		b.WriteString(a.Value)
-	case *types.AttributeValueMemberN:
-		b.WriteString(a.Value)
-	case *types.AttributeValueMemberB:
-		b.Write(a.Value)
-	case *types.AttributeValueMemberSS:
-		b.WriteString(strings.Join(a.Value, ","))
-	case *types.AttributeValueMemberNS:
-		b.WriteString(strings.Join(a.Value, ","))
-	case *types.AttributeValueMemberBS:
-		b.Write(bytes.Join(a.Value, []byte(",")))
-	case *types.AttributeValueMemberL:
-		for _, e := range a.Value {
-			writeAttr(b, e)
-			b.WriteByte(',')
+// lakeContents reads every object of the local stack's lake, gunzipped
+// where it is compressed, and counts the records (lines) of its raw
+// objects.
+func lakeContents(t *testing.T, st *localstack.Stack) ([]byte, int) {
+	t.Helper()
+	ctx := context.Background()
+	c := s3.NewFromConfig(st.AWS, s3obj.LakeOptions)
+	var all bytes.Buffer
+	lines := 0
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(localstack.LakeBucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatalf("list the lake: %v", err)
 		}
-	case *types.AttributeValueMemberM:
-		for k, e := range a.Value {
-			b.WriteString(k + ":")
-			writeAttr(b, e)
-			b.WriteByte(',')
+		for _, o := range page.Contents {
+			out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(localstack.LakeBucket), Key: o.Key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(out.Body)
+			out.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if zr, err := gzip.NewReader(bytes.NewReader(body)); err == nil {
+				if body, err = io.ReadAll(zr); err != nil {
+					t.Fatalf("gunzip %s: %v", aws.ToString(o.Key), err)
+				}
+			}
+			if strings.HasPrefix(aws.ToString(o.Key), lake.RawPrefix) {
+				lines += bytes.Count(body, []byte("\n"))
+			}
+			all.Write(body)
 		}
-	case *types.AttributeValueMemberBOOL, *types.AttributeValueMemberNULL:
-	default:
-		b.WriteString(fmt.Sprintf("%#v", v))
 	}
+	return all.Bytes(), lines
 }
 
 // exportToS3 registers an S3 destination for org with a role of its own,

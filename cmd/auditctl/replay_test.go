@@ -18,6 +18,7 @@ import (
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/ingest/replay"
+	"github.com/contentful/auditlogs/internal/lake"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
@@ -86,6 +87,9 @@ func TestIngestReplay(t *testing.T) {
 	a, err := app.Load(ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if out, err := run("compact", "--day", day.String(), "--bucket", fmt.Sprint(lake.BucketOf("replay-org"))); err != nil {
+		t.Fatalf("compact: %v\n%s", err, out)
 	}
 	var ids []string
 	if err := a.Store.ReadDay(ctx, "replay-org", day, func(e *audit.Event) error { ids = append(ids, e.RequestID); return nil }); err != nil {

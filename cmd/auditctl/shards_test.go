@@ -27,7 +27,7 @@ func TestEventsLoadRefusesAnotherShardCount(t *testing.T) {
 		"AWS_ENDPOINT_URL": moto.URL, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_SESSION_TOKEN": "",
 		"AWS_REGION": "us-east-1", "AWS_PROFILE": "", "AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
 		"AWS_EC2_METADATA_DISABLED": "true", "AUDITLOG_EVENTS_TABLE": table, "AUDITLOG_REGISTRY_TABLE": "unused-registry",
-		"AUDITLOG_LEDGER_TABLE": "", "AUDITLOG_SHARDS": "",
+		"AUDITLOG_LEDGER_TABLE": "", "AUDITLOG_SHARDS": "", "AUDITLOG_LOG_STORE": "dynamodb", "AUDITLOG_LAKE_BUCKET": "",
 	} {
 		t.Setenv(k, v)
 	}

@@ -81,7 +81,7 @@ func New(ctx context.Context, c config.Config, opts ...func(*awsconfig.LoadOptio
 	sc.DynamoDB.Options.Retention = c.Retention
 	sc.Lake = factory.Lake{Bucket: c.LakeBucket, Stream: c.LakeStream, Retention: c.Retention}
 	store, err := factory.Open(sc, factory.Clients{DynamoDB: db,
-		S3: s3.NewFromConfig(awsCfg, s3obj.PathStyleForEmulators), Firehose: firehose.NewFromConfig(awsCfg)})
+		S3: s3.NewFromConfig(awsCfg, s3obj.LakeOptions), Firehose: firehose.NewFromConfig(awsCfg)})
 	if err != nil {
 		return nil, fmt.Errorf("environment variable %s=%q: %w", config.EnvLogStore, c.LogStore, err)
 	}

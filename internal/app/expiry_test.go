@@ -58,6 +58,7 @@ func TestExportRecordsSASExpiry(t *testing.T) {
 	}
 	export := func() {
 		t.Helper()
+		compact(t, org)
 		if _, err := apps.Exporter.Export(ctx, org, day); err != nil {
 			t.Fatal(err)
 		}

@@ -35,7 +35,7 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opts ...func(*a
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
-	comp := &compaction.Compactor{Lake: s3obj.New(s3.NewFromConfig(awsCfg, s3obj.PathStyleForEmulators), c.LakeBucket), Log: log}
+	comp := &compaction.Compactor{Lake: s3obj.New(s3.NewFromConfig(awsCfg, s3obj.LakeOptions), c.LakeBucket), Log: log}
 	if c.LedgerTable != "" {
 		comp.Stale = ledger.New(dynamodb.NewFromConfig(awsCfg), c.LedgerTable)
 	}

@@ -21,15 +21,20 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/contentful/auditlogs/internal/app"
+	"github.com/contentful/auditlogs/internal/app/compactapp"
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/compactfn"
+	"github.com/contentful/auditlogs/internal/compaction"
 	"github.com/contentful/auditlogs/internal/config"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
 	"github.com/contentful/auditlogs/internal/grants"
 	"github.com/contentful/auditlogs/internal/ingest"
+	"github.com/contentful/auditlogs/internal/lake"
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/localdev/synth"
 	"github.com/contentful/auditlogs/internal/registration"
@@ -50,9 +55,12 @@ const (
 // create+write SAS URL is encrypted with the doc's openssl commands),
 // registers their destinations, ingests a day of the platform's API
 // request logs across them (audited writes, reads, a create, an unknown
-// route, malformed records) through the ingest's code, runs the fan-out, which invokes the export function once per org
-// through the Lambda emulator, and reads each delivered file back from
-// the customer's storage: rows, bytes and SHA-256. It fails when any
+// route, malformed records) through the ingest's code into the lake's raw
+// objects, compacts each org bucket of the day with the compaction
+// function's code, runs the fan-out, which invokes the export function
+// once per org through the Lambda emulator, and reads each delivered file
+// back from the customer's storage: rows, bytes and SHA-256; then it
+// prints the time of each stage. It fails when any
 // org's file is missing or its row count differs from what was
 // generated.
 func Demo(ctx context.Context, dir string, out io.Writer, nEvents int) error {
@@ -113,14 +121,12 @@ func Demo(ctx context.Context, dir string, out io.Writer, nEvents int) error {
 	// Yesterday: a day that is over and inside the log store's retention
 	// whenever the demo runs.
 	day := audit.DayOf(time.Now()).AddDays(-1)
-	// Fixed shares, so that the demo's running time does not depend on the
-	// day it runs: the largest org's export must end well inside the
-	// export function's timeout (exportjob.FunctionTimeout), which on the
-	// local stack is moto serving its Query pages.
+	// Fixed shares: the same three files whatever the day.
 	gen := synth.Config{Orgs: []string{DemoS3Org, DemoOtherS3Org, DemoAzureOrg}, Events: nEvents, Day: day, Seed: day.Start().Unix(),
 		Shares: demoShares}
 	counts := synth.Counts(gen)
-	say("\n== the platform's API request logs of %s, through the ingest into the log store (table %s)", day, EventsTable)
+	var stages []stage
+	say("\n== the platform's API request logs of %s, through the ingest into the lake's raw objects (s3://%s/%s)", day, LakeBucket, lake.RawPrefix)
 	start := time.Now()
 	// As the ingest function would: its own identity and permissions.
 	ingester, err := st.appAs(ctx, a.Config, grants.Ingest)
@@ -131,8 +137,9 @@ func Demo(ctx context.Context, dir string, out io.Writer, nEvents int) error {
 	if err != nil {
 		return err
 	}
+	stages = append(stages, stage{"ingest", time.Since(start)})
 	say("   %d records in %s: %d stored (%s %d, %s %d, %s %d), %d skipped (%d reads and creates, %d on no audited route), %d rejected",
-		ic.Records, time.Since(start).Round(time.Second), ic.Stored, DemoS3Org, counts[DemoS3Org], DemoOtherS3Org, counts[DemoOtherS3Org],
+		ic.Records, time.Since(start).Round(time.Millisecond), ic.Stored, DemoS3Org, counts[DemoS3Org], DemoOtherS3Org, counts[DemoOtherS3Org],
 		DemoAzureOrg, counts[DemoAzureOrg], ic.Skipped(), ic.SkippedMethod, ic.SkippedRoute, ic.Rejected)
 	for _, r := range rejects {
 		say("   rejected %s: %s %s", r.Source, r.Field, r.Reason)
@@ -141,13 +148,32 @@ func Demo(ctx context.Context, dir string, out io.Writer, nEvents int) error {
 		return fmt.Errorf("ingest: %+v, want %d stored, %d rejected, 1 skipped for its route", ic, nEvents, len(demoMalformed))
 	}
 
-	say("\n== the fan-out for %s: one export invocation per enabled org through the Lambda emulator (%s)", day, a.Config.ExportFunction)
-	if est := time.Duration(nEvents) * demoEventCost; est > time.Minute {
-		largest := time.Duration(counts[DemoS3Org]) * demoEventCost
-		say("   the emulator runs one export at a time and moto serves about %d events a second: about %d minutes in all, %s's about %d of the export function's %d",
-			int(time.Second/demoEventCost), int(est.Round(time.Minute).Minutes()), DemoS3Org,
-			int(largest.Round(time.Minute).Minutes()), int(exportjob.FunctionTimeout.Minutes()))
+	say("\n== compaction of %s: each of the %d org buckets, as the state machine's Distributed Map runs the compaction function", day, lake.Buckets)
+	start = time.Now()
+	results, err := st.compactDay(ctx, a.Config, day)
+	if err != nil {
+		return err
 	}
+	stages = append(stages, stage{"compaction", time.Since(start)})
+	var inputs, orgs int
+	var records, duplicates, rows int64
+	for _, r := range results {
+		inputs += r.Inputs
+		records += r.Records
+		duplicates += r.Duplicates
+		orgs += r.Orgs
+		rows += r.Rows
+		if r.Orgs > 0 {
+			say("   bucket %s: %d raw objects, %d records, %d duplicates, %d org-days, %d rows", lake.BucketName(r.Bucket), r.Inputs, r.Records, r.Duplicates, r.Orgs, r.Rows)
+		}
+	}
+	say("   %d bucket-days in %s: %d raw objects, %d records, %d duplicates dropped, %d org-days of %d rows, each with its manifest entry",
+		len(results), time.Since(start).Round(time.Millisecond), inputs, records, duplicates, orgs, rows)
+	if rows != int64(nEvents) {
+		return fmt.Errorf("compaction: %d rows, want the %d events ingested", rows, nEvents)
+	}
+
+	say("\n== the fan-out for %s: one export invocation per enabled org through the Lambda emulator (%s)", day, a.Config.ExportFunction)
 	fanOut, err := st.appAs(ctx, a.Config, grants.FanOut)
 	if err != nil {
 		return err
@@ -159,7 +185,9 @@ func Demo(ctx context.Context, dir string, out io.Writer, nEvents int) error {
 	h.Log = slog.New(slog.DiscardHandler) // its summary is printed below
 	start = time.Now()
 	sum, fanErr := h.Handle(ctx, fanoutfn.ManualRun(day))
-	say("   %d orgs seen, %d invoked, %d failed, in %s", sum.Seen, sum.Invoked, sum.Failed, time.Since(start).Round(time.Second))
+	stages = append(stages, stage{"fan-out and exports", time.Since(start)})
+	say("   %d orgs seen, %d invoked, %d failed, in %s", sum.Seen, sum.Invoked, sum.Failed, time.Since(start).Round(time.Millisecond))
+	start = time.Now()
 
 	say("\n== delivered objects, read back from the customers' storage")
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
@@ -216,6 +244,7 @@ func Demo(ctx context.Context, dir string, out io.Writer, nEvents int) error {
 		}
 	}
 	tw.Flush()
+	stages = append(stages, stage{"read-back", time.Since(start)})
 	if len(firstLines) > 0 {
 		say("\n== %s", firstLines[0])
 		for _, l := range firstLines[1:] {
@@ -226,20 +255,57 @@ func Demo(ctx context.Context, dir string, out io.Writer, nEvents int) error {
 		return fmt.Errorf("the demo's delivery failed: %w", err)
 	}
 	say("\n== every org's file holds exactly the events generated for it")
+	say("\n== stages of %d audited events", nEvents)
+	var total time.Duration
+	for _, sg := range stages {
+		say("   %-20s %8s", sg.name, sg.took.Round(time.Millisecond))
+		total += sg.took
+	}
+	say("   %-20s %8s", "end to end", total.Round(time.Millisecond))
 	return st.demoRefusal(ctx, say, a, dests[0], day)
+}
+
+// stage is a step of the daily job and how long it took.
+type stage struct {
+	name string
+	took time.Duration
+}
+
+// demoCompactions is how many bucket-days the demo compacts at once: the
+// Distributed Map runs up to 16 functions of one vCPU each; here they share
+// the machine with moto.
+const demoCompactions = 4
+
+// compactDay runs the compaction function's code (compactapp, the
+// handler the Distributed Map invokes) in this process for each bucket of
+// day, with the compaction function's identity and permissions.
+func (s *Stack) compactDay(ctx context.Context, c config.Config, day audit.Day) ([]compaction.Result, error) {
+	h, err := compactapp.New(ctx, c, slog.New(slog.DiscardHandler), awsconfig.WithCredentialsProvider(s.Identities[grants.Compact].provider()))
+	if err != nil {
+		return nil, err
+	}
+	results := make([]compaction.Result, lake.Buckets)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(demoCompactions)
+	for b := range lake.Buckets {
+		g.Go(func() error {
+			out, err := h.Handle(gctx, compactfn.Event{Bucket: &b, Day: day.String()})
+			if err != nil {
+				return err
+			}
+			if len(out.Results) != 1 {
+				return fmt.Errorf("compaction of bucket %d: %d results, want 1", b, len(out.Results))
+			}
+			results[b] = out.Results[0]
+			return nil
+		})
+	}
+	return results, g.Wait()
 }
 
 // demoShares are the demo orgs' shares of its events, in the order of
 // synth.Config.Orgs: 50,000, 35,000 and 15,000 of the default 100,000.
 var demoShares = []float64{50, 35, 15}
-
-// demoEventCost is what one event of an export costs on the local stack:
-// moto's Query on the by-time index walks the whole table and spends
-// Python on every item it answers, about 270 events a second measured on
-// a 2-core machine, as low as 90 on a loaded one. At the default 100,000
-// events the largest org's export takes about 3 minutes, a fifth of the
-// function's timeout.
-const demoEventCost = 4 * time.Millisecond
 
 // DemoIntruderOrg registers another org's role in the demo, to be refused.
 const DemoIntruderOrg = "mallory-s3"

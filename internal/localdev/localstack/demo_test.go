@@ -26,7 +26,8 @@ import (
 
 // TestUpDemoDown runs what `make demo` runs, with fewer events: Up starts
 // the stack in the background (the export binary built for this machine
-// under the Lambda emulator), the demo's fan-out invokes it once per org,
+// under the Lambda emulator), the demo ingests into the lake and compacts
+// each bucket, the demo's fan-out invokes the export once per org,
 // and each org's file is read back with the generated row count; a second
 // Up leaves the running stack alone; Down stops exactly the recorded
 // processes.
@@ -60,7 +61,7 @@ func TestUpDemoDown(t *testing.T) {
 		t.Fatalf("recorded %+v, want moto, local-kms, Azurite and the Lambda emulator", st.Servers)
 	}
 	env := readEnvFile(t, filepath.Join(dir, EnvFile))
-	for _, k := range []string{"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_LAMBDA", "AUDITLOG_EVENTS_TABLE", "AUDITLOG_REGISTRY_TABLE", "AUDITLOG_LEDGER_TABLE",
+	for _, k := range []string{"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_LAMBDA", "AUDITLOG_LOG_STORE", "AUDITLOG_LAKE_BUCKET", "AUDITLOG_REGISTRY_TABLE", "AUDITLOG_LEDGER_TABLE",
 		"AUDITLOG_KMS_KEY_US", "AUDITLOG_KMS_KEY_EU", "AUDITLOG_EXPORT_FUNCTION", "AUDITLOG_AZURE_EMULATOR_HOSTS", "AUDITLOG_LOCAL_PRINCIPALS",
 		"AWS_ACCESS_KEY_ID", "AUDITLOG_RETRY_QUEUE_URL"} {
 		if env[k] == "" {
@@ -94,7 +95,7 @@ func TestUpDemoDown(t *testing.T) {
 	text := out.String()
 	for _, want := range []string{"3 orgs seen, 3 invoked, 0 failed", "s3://" + Bucket, "s3://" + OtherBucket, "azure://" + Container,
 		"contentful/audit-logs/contentful-audit-", "request_time,request_method,request_path", "every org's file holds exactly the events generated for it",
-		"600 stored", "rejected demo:malformed-1: record", "rejected demo:malformed-2: response_status",
+		"600 stored", "org-days of 600 rows", "rejected demo:malformed-1: record", "stages of 600 audited events", "end to end", "rejected demo:malformed-2: response_status",
 		"IAM refuses what AWS would: org " + DemoIntruderOrg, `assumed the role with external ID "` + DemoIntruderOrg + `": refused, PermanentError`,
 		"is not authorized to perform: sts:AssumeRole", "the ledger records a permanent failure for " + DemoIntruderOrg} {
 		if !strings.Contains(text, want) {

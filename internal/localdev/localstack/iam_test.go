@@ -71,6 +71,9 @@ func TestAnotherOrgsRoleIsRefused(t *testing.T) {
 		}
 	}
 	day := audit.DayOf(time.Now()).AddDays(-1)
+	if _, err := st.compactDay(ctx, a.Config, day); err != nil { // an empty day, compacted
+		t.Fatal(err)
+	}
 	if _, err := a.Exporter.Export(ctx, "victim-org", day); err != nil {
 		t.Fatalf("the role's own org: %v", err)
 	}

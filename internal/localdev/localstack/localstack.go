@@ -48,6 +48,7 @@ import (
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/localdev/emulator"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
+	"github.com/contentful/auditlogs/internal/logstore/factory"
 	"github.com/contentful/auditlogs/internal/objstore/s3obj"
 	"github.com/contentful/auditlogs/internal/onboard"
 	"github.com/contentful/auditlogs/internal/registry"
@@ -151,6 +152,7 @@ func (s *Stack) provision(ctx context.Context, moto, kmsSrv, azurite *emulator.S
 		config.EnvLedgerTable:        LedgerTable,
 		config.EnvAzureEmulatorHosts: azurite.Host,
 		config.EnvRejectsBucket:      RejectsBucket,
+		config.EnvLogStore:           factory.KindLake,
 		config.EnvLakeBucket:         LakeBucket,
 	}
 	s.setEnv()

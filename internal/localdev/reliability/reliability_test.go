@@ -53,6 +53,7 @@ import (
 
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/compaction"
 	"github.com/contentful/auditlogs/internal/config"
 	"github.com/contentful/auditlogs/internal/csvenc"
 	"github.com/contentful/auditlogs/internal/delivery"
@@ -60,13 +61,15 @@ import (
 	"github.com/contentful/auditlogs/internal/exportfn"
 	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/grants"
+	"github.com/contentful/auditlogs/internal/lake"
+	"github.com/contentful/auditlogs/internal/lake/directwriter"
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/localdev/faultproxy"
 	"github.com/contentful/auditlogs/internal/localdev/localstack"
 	"github.com/contentful/auditlogs/internal/localdev/synth"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/logstore"
-	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
+	"github.com/contentful/auditlogs/internal/objstore/s3obj"
 	"github.com/contentful/auditlogs/internal/registry"
 )
 
@@ -117,8 +120,13 @@ type suite struct {
 	s3c    *s3.Client
 	ledger *ledger.Ledger
 	reg    *registry.Registry
-	store  *dynamostore.Store
+	raw    logstore.Writer // raw objects into the lake, as Firehose writes them
+	comp   *compaction.Compactor
 	blobs  *container.Client
+	// compactMu lets one compaction run at a time: scenarios' orgs share
+	// buckets, and the daily state machine never runs two compactions of a
+	// bucket-day at once.
+	compactMu sync.Mutex
 
 	logs *testenv.SyncBuffer // the delivery's log lines
 
@@ -199,11 +207,14 @@ func TestFaults(t *testing.T) {
 		}},
 		{"sts-accessdenied", "STS AssumeRole: 403 AccessDenied (ledger: failed, permanent, with the reason; not retried; no object) until the customer fixes the role; then the next run", (*suite).stsAccessDenied},
 		{"kms-decrypt-500", "KMS Decrypt of the SAS cipher: 500 KMSInternalException, 3 times", (*suite).kmsDecrypt},
-		{"dynamodb-query-throttled", "DynamoDB Query of shard 00: 400 ProvisionedThroughputExceededException, 4 times", (*suite).dynamoThrottled},
+		{"lake-get-slowdown", "S3 GetObject of the org-day's file in the lake: 503 SlowDown, 3 times (every try of the SDK)", (*suite).lakeSlowDown},
+		{"compaction-killed", "the compaction of the bucket-day dies before its manifest (every try of the manifest's PUT reset); the export; compacted again; the export", (*suite).compactionKilled},
+		{"duplicate-raw-object", "every raw record of the org-day written twice (a Firehose retry); compacted; the export", (*suite).duplicateRawObject},
+		{"export-before-compaction", "the export invoked before the org's bucket-day is compacted; then compacted; the export", (*suite).exportBeforeCompaction},
 		{"duplicate-invocations", "the same org-day invoked twice in a row", (*suite).duplicate},
 		{"concurrent-invocations", "the same org-day invoked twice at once (its upload held back 1 s)", (*suite).concurrent},
 		{"ledger-finish-fails", fmt.Sprintf("DynamoDB UpdateItem of the ledger's Finish, after the upload: 500 InternalServerError, %d times (every try of the SDK)", dynamoAttempts), (*suite).ledgerFinishFails},
-		{"late-event-after-delivery", "one more request of the delivered day reaches the ingest (its code, the ledger as LateNoter); then the next export, without force", (*suite).lateEvent},
+		{"late-raw-object-after-compaction", "after the delivery, one more request of the day reaches the ingest (its code) as a new raw object; the next daily compaction (its lookback); then the next export, without force", (*suite).lateEvent},
 		{"malformed-registry-item", "three registry items that are no destination (a kind that does not exist, a bucket name S3 refuses, an Azure destination without its cipher) among three valid ones; the daily fan-out", (*suite).malformedRegistryItem},
 		{"retry-through-sqs", "S3 PutObject: 503 SlowDown, 9 times (3 invocations × 3 tries); Lambda's on-failure record into the retry queue (moto's SQS, dead-letter queue after 21 receives); the retry function invoked as its event source mapping does", (*suite).retryThroughSQS},
 	}
@@ -337,7 +348,9 @@ func setup(t *testing.T) *suite {
 	db := dynamodb.NewFromConfig(direct)
 	s.ledger = ledger.New(db, localstack.LedgerTable)
 	s.reg = registry.New(db, localstack.RegistryTable)
-	s.store = dynamostore.New(db, localstack.EventsTable)
+	lakeBucket := s3obj.New(s3.NewFromConfig(direct, s3obj.LakeOptions), localstack.LakeBucket)
+	s.raw = &directwriter.Writer{Lake: lakeBucket}
+	s.comp = &compaction.Compactor{Lake: lakeBucket, Stale: s.ledger, TempDir: t.TempDir()}
 	cred, err := azblob.NewSharedKeyCredential(localstack.DevAccount, localstack.DevKey)
 	if err != nil {
 		t.Fatal(err)
@@ -410,8 +423,31 @@ func (f *fixture) path() string {
 // newFixture registers an org with its own prefix in the customer bucket
 // (S3, through a role with the org as external ID) or container (Azure,
 // through a create+write SAS URL to the Azurite proxy, encrypted to the us
-// key) and stores its synthetic events of the day.
+// key), stores its synthetic events of the day as raw objects of the lake
+// and compacts its bucket-day, as the daily state machine does before the
+// fan-out.
 func (s *suite) newFixture(t *testing.T, name string, kind destination.Kind, multipart bool) *fixture {
+	t.Helper()
+	f := s.newRawFixture(t, name, kind, multipart)
+	s.compact(t, f)
+	return f
+}
+
+// compact compacts the fixture's bucket-day.
+func (s *suite) compact(t *testing.T, f *fixture) compaction.Result {
+	t.Helper()
+	s.compactMu.Lock()
+	defer s.compactMu.Unlock()
+	res, err := s.comp.Compact(context.Background(), s.day, lake.BucketOf(f.org))
+	if err != nil {
+		t.Fatalf("compact the bucket-day of %s: %v", f.org, err)
+	}
+	return res
+}
+
+// newRawFixture is newFixture without the compaction: the org-day's
+// events are raw objects only.
+func (s *suite) newRawFixture(t *testing.T, name string, kind destination.Kind, multipart bool) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	f := &fixture{name: name, org: "rel-" + name, multipart: multipart}
@@ -449,7 +485,7 @@ func (s *suite) newFixture(t *testing.T, name string, kind destination.Kind, mul
 	f.key = saved.Key(s.day)
 
 	n := smallEvents
-	var w logstore.Writer = recording{s.store, f}
+	var w logstore.Writer = recording{s.raw, f}
 	if multipart {
 		n, w = multipartEvents, padded{w}
 	}
@@ -481,8 +517,7 @@ func (s *suite) register(ctx context.Context, d destination.Destination) (destin
 
 // padding makes each event of a multipart scenario about 4.3 KB of CSV,
 // so that a file of two 5 MiB parts takes 1,400 events rather than
-// 20,000: moto needs about 2 ms of Python per event of a Query answer,
-// whatever its size. The query string is a plausible one (a long select).
+// 20,000. The query string is a plausible one (a long select).
 var padding = "select=" + strings.TrimSuffix(strings.Repeat("fields.title,fields.slug,fields.body,fields.author,fields.tags,", 64), ",")
 
 type padded struct{ w logstore.Writer }
@@ -696,25 +731,100 @@ func (s *suite) kmsDecrypt(t *testing.T, r *row) {
 }
 
 // dynamoThrottled: the log store throttles the Query of one shard.
-func (s *suite) dynamoThrottled(t *testing.T, r *row) {
+func (s *suite) lakeSlowDown(t *testing.T, r *row) {
 	f := s.newFixture(t, r.Scenario, destination.KindS3, false)
-	rule := &faultproxy.Rule{Name: r.Scenario, Method: http.MethodPost, Header: map[string]string{"X-Amz-Target": "DynamoDB_20120810.Query"},
-		BodyContains: dynamostore.PartitionKey(f.org, s.day, 0) + `"`, Times: dynamoAttempts,
-		Action: faultproxy.DynamoDBError(400, "ProvisionedThroughputExceededException", "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.")}
-	s.dbp.Add(rule)
-	defer s.dbp.Remove(rule)
+	rule := &faultproxy.Rule{Name: r.Scenario, Method: http.MethodGet, Path: "/" + localstack.LakeBucket + "/" + lake.OrgDayFileKey(f.org, s.day),
+		Times: s3Attempts, Action: faultproxy.S3Error(503, "SlowDown", "Please reduce your request rate.")}
+	s.s3p.Add(rule)
+	defer s.s3p.Remove(rule)
 	as := s.drive(t, f, 1, nil)
 	r.Hits, r.Attempts, r.Outcome = rule.Hits(), len(as), outcome(as)
 	wantAttempts(t, as, 2)
-	if rule.Hits() != dynamoAttempts {
-		t.Errorf("the fault fired %d times, want %d", rule.Hits(), dynamoAttempts)
+	if rule.Hits() != s3Attempts {
+		t.Errorf("the fault fired %d times, want %d", rule.Hits(), s3Attempts)
 	}
 	s.check(t, f, r, as, 2, 1)
 }
 
-// dynamoAttempts is the DynamoDB client's default number of tries of a
-// request (the other AWS clients make 3).
-const dynamoAttempts = 4
+// s3Attempts is the S3 client's default number of tries of a request;
+// dynamoAttempts the DynamoDB client's.
+const (
+	s3Attempts     = 3
+	dynamoAttempts = 4
+)
+
+// compactionKilled: the compaction of the fixture's bucket-day dies after
+// it wrote the org-days, before the manifest (every try of its PUT reset):
+// nothing it wrote is visible, the export fails transiently (not compacted
+// yet); compacted again, the day is delivered once, complete.
+func (s *suite) compactionKilled(t *testing.T, r *row) {
+	ctx := context.Background()
+	f := s.newRawFixture(t, r.Scenario, destination.KindS3, false)
+	b := lake.BucketOf(f.org)
+	proxied := testenv.AWSConfig(t, testenv.Endpoints{Default: s.s3p.URL})
+	proxied.Credentials = s.st.AWS.Credentials
+	comp := &compaction.Compactor{Lake: s3obj.New(s3.NewFromConfig(proxied, s3obj.LakeOptions), localstack.LakeBucket), Stale: s.ledger, TempDir: t.TempDir()}
+	rule := &faultproxy.Rule{Name: r.Scenario, Method: http.MethodPut, Path: "/" + localstack.LakeBucket + "/" + lake.ManifestKey(s.day, b),
+		Times: s3Attempts, Action: faultproxy.Reset(0)}
+	s.s3p.Add(rule)
+	s.compactMu.Lock()
+	_, err := comp.Compact(ctx, s.day, b)
+	s.compactMu.Unlock()
+	s.s3p.Remove(rule)
+	if err == nil {
+		t.Fatal("the compaction succeeded through the fault")
+	}
+	as := []attempt{s.invoke(f, 1)}
+	if as[0].String() != "transient" {
+		t.Fatalf("export after the killed compaction: %s, want a transient failure", as[0])
+	}
+	s.compact(t, f)
+	as = append(as, s.drive(t, f, 2, nil)...)
+	r.Hits, r.Attempts, r.Outcome = rule.Hits(), len(as), "compaction killed → "+outcome(as[:1])+" → compacted again → "+outcome(as[1:])
+	wantAttempts(t, as, 2)
+	s.check(t, f, r, as, 2, 1)
+}
+
+// duplicateRawObject: the org-day's raw records reach the lake twice (a
+// Firehose retry of a whole buffer): compaction keeps each request ID
+// once.
+func (s *suite) duplicateRawObject(t *testing.T, r *row) {
+	ctx := context.Background()
+	f := s.newRawFixture(t, r.Scenario, destination.KindS3, false)
+	f.mu.Lock()
+	again := slices.Clone(f.events)
+	f.mu.Unlock()
+	if err := s.raw.Write(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	res := s.compact(t, f)
+	if res.Duplicates < int64(len(again)) {
+		t.Errorf("compaction dropped %d duplicates, want at least the %d records written twice", res.Duplicates, len(again))
+	}
+	as := s.drive(t, f, 1, nil)
+	r.Attempts, r.Outcome = len(as), fmt.Sprintf("raw records written twice, %d duplicates dropped → %s", res.Duplicates, outcome(as))
+	wantAttempts(t, as, 1)
+	s.check(t, f, r, as, 1, 1)
+}
+
+// exportBeforeCompaction: the export of an org-day whose bucket-day is not
+// compacted yet fails transiently, delivering nothing; once compacted, it
+// delivers.
+func (s *suite) exportBeforeCompaction(t *testing.T, r *row) {
+	f := s.newRawFixture(t, r.Scenario, destination.KindS3, false)
+	as := []attempt{s.invoke(f, 1)}
+	if as[0].String() != "transient" || !strings.Contains(as[0].err.Error(), "not compacted") {
+		t.Fatalf("export before the compaction: %s (%v), want a transient failure: not compacted", as[0], as[0].err)
+	}
+	if keys := s.listS3(t, f); len(keys) != 0 {
+		t.Fatalf("objects %v after the export of an uncompacted day", keys)
+	}
+	s.compact(t, f)
+	as = append(as, s.drive(t, f, 2, nil)...)
+	r.Attempts, r.Outcome = len(as), outcome(as[:1])+" → compacted → "+outcome(as[1:])
+	wantAttempts(t, as, 2)
+	s.check(t, f, r, as, 2, 1)
+}
 
 // duplicate: the same org-day twice in a row: one delivery, then
 // already-delivered.

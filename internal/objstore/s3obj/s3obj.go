@@ -63,6 +63,15 @@ func New(client *s3.Client, name string) *Bucket {
 // of every S3 client of ours.
 func PathStyleForEmulators(o *s3.Options) { o.UsePathStyle = o.BaseEndpoint != nil }
 
+// LakeOptions are the options of a client of the lake's bucket:
+// PathStyleForEmulators, and no log line for a response without a checksum
+// to validate (a multipart object's): the lake's manifest names each
+// object's SHA-256, which its readers check.
+func LakeOptions(o *s3.Options) {
+	PathStyleForEmulators(o)
+	o.DisableLogOutputChecksumValidationSkipped = true
+}
+
 // Name is the bucket's name.
 func (b *Bucket) Name() string { return b.name }
 
