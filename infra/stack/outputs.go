@@ -37,5 +37,7 @@ func (s *Stack) outputs() {
 	out("FanOutFailuresDlqUrl", "The fanout-failures queue's dead-letter queue", s.FanOutFailuresDLQ.QueueUrl())
 	out("ScheduleDlqUrl", "Schedule events EventBridge could not deliver to the fan-out", s.ScheduleDLQ.QueueUrl())
 	out("AlarmTopicArn", "The SNS topic every alarm notifies", s.AlarmTopic.TopicArn())
+	out("GlueDatabaseName", "The Glue database of the lake's tables, for Athena (docs/operations.md)", s.GlueDatabase.Ref())
+	out("AthenaWorkGroupName", "The Athena workgroup for queries over the lake (results encrypted, in a bucket of their own)", s.AthenaWorkGroup.Ref())
 	out("OperatorPolicyArn", "What auditctl needs: attach it to the operators' roles (docs/deploy.md)", s.OperatorPolicy.ManagedPolicyArn())
 }

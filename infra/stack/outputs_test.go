@@ -15,6 +15,8 @@ func TestOutputs(t *testing.T) {
 		"LakeStreamName":            "${Ref:" + *s.st.GetLogicalId(s.st.RawStream) + "}",
 		"CompactionStateMachineArn": "${" + *s.st.GetLogicalId(s.st.StateMachine) + ".Arn}",
 		"CompactFunctionName":       "${Ref:" + s.id(t, s.st.Compact) + "}",
+		"GlueDatabaseName":          "${Ref:" + *s.st.GetLogicalId(s.st.GlueDatabase) + "}",
+		"AthenaWorkGroupName":       "${Ref:" + *s.st.GetLogicalId(s.st.AthenaWorkGroup) + "}",
 		"RegistryTableName":         "${Ref:" + s.id(t, s.st.RegistryTable) + "}",
 		"LedgerTableName":           "${Ref:" + s.id(t, s.st.LedgerTable) + "}",
 		"SasKeyUsArn":               "${" + s.id(t, s.st.SASKeys[sas.US]) + ".Arn}",

@@ -1,7 +1,7 @@
 // Package stack defines the audit-log delivery stack: the log store, an
 // S3 data lake (docs/lake.md) filled by a Firehose stream and compacted
 // daily by a Step Functions state machine running the compaction
-// function; the DynamoDB tables
+// function, with a Glue catalog over it for Athena; the DynamoDB tables
 // (destination registry, delivery ledger); the Kinesis stream of API
 // request logs and the ingest function that hands its audited requests to
 // the lake's stream (with its bucket of rejected records); the KMS keys
@@ -20,6 +20,7 @@
 // tables, the request-log stream and the rejects bucket; lake.go the
 // lake's bucket and the Firehose stream that writes its raw objects;
 // compaction.go the compaction function, its state machine and schedule;
+// catalog.go the Glue catalog and the Athena workgroup over the lake;
 // queues.go the SQS queues; keys.go the SAS keys and the rule reporting
 // changes to them; functions.go the Lambda functions with their roles, log
 // groups, environments and triggers; grants.go their IAM statements and
@@ -252,9 +253,10 @@ var logRetention = map[int]awslogs.RetentionDays{
 
 // Stack is the deployed stack and the constructs tests and callers need,
 // grouped by concern. Each group is built in its own file (storage.go,
-// lake.go, compaction.go, queues.go, keys.go, functions.go,
-// alarms.go; the grants in grants.go, the outputs in outputs.go), every resource directly in the stack's
-// scope, so that a resource's logical ID is its construct ID's.
+// lake.go, compaction.go, catalog.go, queues.go, keys.go, functions.go,
+// alarms.go; the grants in grants.go, the outputs in outputs.go), every
+// resource directly in the stack's scope, so that a resource's logical ID
+// is its construct ID's.
 type Stack struct {
 	awscdk.Stack
 	Props StackProps // with defaults filled in
@@ -262,6 +264,7 @@ type Stack struct {
 	Storage
 	Lake
 	Compaction
+	Catalog
 	Queues
 	Keys
 	Lambdas
@@ -296,6 +299,7 @@ func New(scope constructs.Construct, id string, props StackProps) (*Stack, error
 	s.requestLogStorage(name) // storage.go: the request-log stream, the rejects bucket
 	s.ingestFunction()        // functions.go
 	s.compaction(name)        // compaction.go: the function, its state machine and schedule
+	s.catalog(name)           // catalog.go: Glue and Athena over the lake
 	s.grantAll(name)          // grants.go
 	s.alarms(name)            // alarms.go
 	s.keyChangeRule()         // keys.go: notifies the alarm topic
