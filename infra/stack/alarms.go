@@ -29,6 +29,13 @@ type Monitoring struct {
 // again (ledger.NoteLate), but customers get them a day late.
 const ingestLagAlarm = 30 * time.Minute
 
+// rawFreshnessAlarm: the oldest record in the Firehose stream is this old.
+// A healthy stream delivers within 1.5 times its buffering interval (900 s,
+// about 22 minutes); older records have not reached the lake, and the
+// compaction at 00:30 (compactfn.Margin past midnight) misses those of
+// the day before.
+const rawFreshnessAlarm = 30 * time.Minute
+
 // alarms creates the alarm topic and the alarms, each notifying it.
 func (s *Stack) alarms(name func(string) *string) {
 	st, p := s.Stack, s.Props
@@ -104,7 +111,7 @@ func (s *Stack) alarms(name func(string) *string) {
 		"Messages of the fanout-failures queue were received too often and reached its dead-letter queue.",
 		depth(s.FanOutFailuresDLQ, "Maximum"), 1)
 	alarm("ScheduleDlqAlarm", "schedule-dlq",
-		"EventBridge could not invoke the fan-out function: the day's fan-out did not run.",
+		"EventBridge could not invoke the fan-out function or start the compaction state machine: the day's fan-out or compaction did not run (the message names the rule).",
 		depth(s.ScheduleDLQ, "Maximum"), 1)
 	alarm("ExportErrorsAlarm", "export-errors",
 		"The export function returned errors (Lambda retries them, then the retry function).", s.Export.MetricErrors(sum), 1)
@@ -135,6 +142,41 @@ func (s *Stack) alarms(name func(string) *string) {
 	alarm("IngestRejectedAlarm", "ingest-rejected",
 		"The ingest rejected malformed request-log records: they are in the rejects bucket under rejects/<day>/ with their reasons (docs/ingest-format.md).",
 		service(metrics.IngestRejected, fiveMinutes, "Sum"), 1)
+	// The lake: the Firehose stream that writes its raw objects, and the
+	// daily compaction.
+	firehose := func(metric, statistic string) awscloudwatch.IMetric {
+		return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace: jsii.String("AWS/Firehose"), MetricName: jsii.String(metric), Period: fiveMinutes, Statistic: jsii.String(statistic),
+			DimensionsMap: &map[string]*string{"DeliveryStreamName": s.RawStream.Ref()},
+		})
+	}
+	alarmWith("RawStreamFreshnessAlarm", "raw-stream-freshness",
+		"The Firehose stream's oldest record is more than 30 minutes old (DeliveryToS3.DataFreshness): it is not delivering to the lake (its log group says why). Nothing is lost while it retries, but a compaction that runs meanwhile misses those events, which arrive as late events (delivered again a day late).",
+		firehose("DeliveryToS3.DataFreshness", "Maximum"), 1, rawFreshnessAlarm.Seconds(), awscloudwatch.TreatMissingData_NOT_BREACHING)
+	alarm("RawStreamThrottledAlarm", "raw-stream-throttled",
+		"Firehose throttled the ingest's records (ThrottledRecords): the ingest sends them again and fails its batch if they stay refused (ingest-lag); raise the stream's quota if it persists.",
+		firehose("ThrottledRecords", "Sum"), 1)
+	alarm("RawStreamPartitionsExceededAlarm", "raw-stream-partitions-exceeded",
+		"The Firehose stream has more active partitions (day x org bucket) than its quota (PartitionCountExceeded): the records of the others go to raw-errors/activePartitionExceeded/ instead of raw/ and are missing from the lake until replayed; ask for a higher quota.",
+		firehose("PartitionCountExceeded", "Maximum"), 1)
+	compaction := func(metric string) awscloudwatch.IMetric {
+		return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace: jsii.String("AWS/States"), MetricName: jsii.String(metric), Period: fiveMinutes, Statistic: jsii.String("Sum"),
+			DimensionsMap: &map[string]*string{"StateMachineArn": s.StateMachine.AttrArn()},
+		})
+	}
+	alarm("CompactionFailedAlarm", "compaction-failed",
+		"The daily compaction failed: a bucket's compaction failed after its retries, or the input was bad. Exports of its days fail until it runs (the retry queue retries them): read the execution's failed Map run, fix the cause, then start the state machine with {\"day\": \"YYYY-MM-DD\"}.",
+		compaction("ExecutionsFailed"), 1)
+	alarm("CompactionTimedOutAlarm", "compaction-timed-out",
+		"The daily compaction ran out of its 6 hours: see its Map run for the buckets that did not finish, then start it again for the day.",
+		compaction("ExecutionsTimedOut"), 1)
+	alarm("CompactionAbortedAlarm", "compaction-aborted",
+		"The daily compaction was stopped before it ended: start it again for the day.",
+		compaction("ExecutionsAborted"), 1)
+	alarm("CompactErrorsAlarm", "compact-errors",
+		"The compaction function returned errors (the state machine retries them; compaction-failed says when it gave up).", s.Compact.MetricErrors(sum), 1)
+
 	alarm("IngestNearMissAlarm", "ingest-near-miss",
 		"The ingest skipped audited requests whose path matches an audited route only when case is ignored (/Spaces/.../Entries/...): perhaps changes that are not audited. The ingest's \"near miss\" log line names the first path and its source.",
 		service(metrics.IngestSkippedNearMiss, fiveMinutes, "Sum"), 1)

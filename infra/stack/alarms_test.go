@@ -41,8 +41,11 @@ func TestAlarms(t *testing.T) {
 			t.Errorf("alarm %s: actions %v, want the alarm topic", id, p["AlarmActions"])
 		}
 		want := float64(1)
-		if p["MetricName"] == "IteratorAge" { // milliseconds behind the stream
+		switch p["MetricName"] {
+		case "IteratorAge": // milliseconds behind the stream
 			want = float64((30 * time.Minute).Milliseconds())
+		case "DeliveryToS3.DataFreshness": // seconds, the oldest record's age
+			want = (30 * time.Minute).Seconds()
 		}
 		if p["Threshold"] != want || p["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" {
 			t.Errorf("alarm %s: %v %v, want >= %v", id, p["ComparisonOperator"], p["Threshold"], want)
@@ -71,10 +74,11 @@ func TestAlarms(t *testing.T) {
 		}
 	}
 	for fn, metrics := range map[constructs.IConstruct][]string{
-		s.st.Export: {"Errors", "DestinationDeliveryFailures"},
-		s.st.FanOut: {"Errors", "DestinationDeliveryFailures"},
-		s.st.Retry:  {"Errors"},
-		s.st.Ingest: {"Errors", "IteratorAge"},
+		s.st.Export:  {"Errors", "DestinationDeliveryFailures"},
+		s.st.FanOut:  {"Errors", "DestinationDeliveryFailures"},
+		s.st.Retry:   {"Errors"},
+		s.st.Ingest:  {"Errors", "IteratorAge"},
+		s.st.Compact: {"Errors"},
 	} {
 		for _, m := range metrics {
 			if !alarmed["${Ref:"+s.id(t, fn)+"}"][m] {
@@ -82,6 +86,29 @@ func TestAlarms(t *testing.T) {
 			}
 		}
 	}
+	// The lake: the state machine's failed, timed-out and aborted
+	// executions; the Firehose stream's freshness, throttling and
+	// partitions over its quota.
+	sm := "${" + *s.st.GetLogicalId(s.st.StateMachine) + ".Arn}"
+	for _, m := range []string{"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"} {
+		if !alarmed[sm][m] {
+			t.Errorf("the compaction state machine has no %s alarm", m)
+		}
+		has(t, s.tmpl, "AWS::CloudWatch::Alarm", map[string]interface{}{
+			"Namespace": "AWS/States", "MetricName": m, "Statistic": "Sum", "Threshold": 1, "EvaluationPeriods": 1,
+			"ComparisonOperator": "GreaterThanOrEqualToThreshold", "TreatMissingData": "notBreaching",
+		})
+	}
+	stream := "${Ref:" + *s.st.GetLogicalId(s.st.RawStream) + "}"
+	for m, st := range map[string]string{"DeliveryToS3.DataFreshness": "Maximum", "ThrottledRecords": "Sum", "PartitionCountExceeded": "Maximum"} {
+		if !alarmed[stream][m] {
+			t.Errorf("the Firehose stream has no %s alarm", m)
+		}
+		has(t, s.tmpl, "AWS::CloudWatch::Alarm", map[string]interface{}{"Namespace": "AWS/Firehose", "MetricName": m, "Statistic": st, "Period": 300})
+	}
+	has(t, s.tmpl, "AWS::CloudWatch::Alarm", map[string]interface{}{
+		"Namespace": "AWS/Firehose", "MetricName": "DeliveryToS3.DataFreshness", "Threshold": 1800, "AlarmName": "auditlogs-dev-raw-stream-freshness",
+	})
 	for _, m := range []string{metrics.PermanentFailures, metrics.IngestRejected} {
 		has(t, s.tmpl, "AWS::CloudWatch::Alarm", map[string]interface{}{"Namespace": metrics.Namespace, "MetricName": m})
 	}

@@ -15,13 +15,15 @@ import (
 // synth, rather than at the function's cold start. References to other
 // resources are rendered as ${...} strings, which stand for the names and
 // ARNs CloudFormation fills in. Both the default stack and one with every
-// optional context set are checked, so each branch of the environment is.
+// optional context set are checked, so each branch of the environment is;
+// the compaction function's too (config.Compact, read with FromEnvFor).
 func TestEnvironmentIsTheConfigContract(t *testing.T) {
 	full := synth(t, stack.StackProps{StageName: "prod", IngestIncludePOST: true, LogStoreRetentionDays: 30, FanOutConcurrency: 8})
 	for name, s := range map[string]*synthesized{"defaults": defaults(t), "full": full} {
 		fns := map[config.Function]string{
 			config.Export: s.id(t, s.st.Export), config.Retry: s.id(t, s.st.Retry),
 			config.FanOut: s.id(t, s.st.FanOut), config.Ingest: s.id(t, s.st.Ingest),
+			config.Compact: s.id(t, s.st.Compact),
 		}
 		if len(fns) != len(config.Functions) || len(stack.Functions) != len(config.Functions) {
 			t.Fatalf("the stack deploys %v, the configuration contract knows %v", stack.Functions, config.Functions)
@@ -38,6 +40,10 @@ func TestEnvironmentIsTheConfigContract(t *testing.T) {
 			}
 			if err := config.Validate(env, f); err != nil {
 				t.Errorf("%s: the %s function's environment: %v", name, f, err)
+			}
+			// And as the function's cold start reads it.
+			if _, err := config.FromMapFor(env, f); err != nil {
+				t.Errorf("%s: the %s function's cold start: %v", name, f, err)
 			}
 			for k := range env {
 				if !strings.HasPrefix(k, config.Prefix) && !strings.HasPrefix(k, "AWS_") {

@@ -14,6 +14,7 @@ import (
 const (
 	CtxStage                     = "stage"
 	CtxSchedule                  = "schedule"
+	CtxCompactionSchedule        = "compactionSchedule"
 	CtxLogStoreRetentionDays     = "logStoreRetentionDays"
 	CtxAlarmEmail                = "alarmEmail"
 	CtxExportReservedConcurrency = "exportReservedConcurrency"
@@ -77,6 +78,7 @@ func PropsFromValues(get func(key string) interface{}) (StackProps, error) {
 	}
 	str(CtxStage, &p.StageName)
 	str(CtxSchedule, &p.ScheduleExpression)
+	str(CtxCompactionSchedule, &p.CompactionSchedule)
 	str(CtxAlarmEmail, &p.AlarmEmail)
 	str(CtxCodeDir, &p.CodeDir)
 	num(CtxLogStoreRetentionDays, &p.LogStoreRetentionDays)

@@ -13,6 +13,7 @@ import (
 func TestPropsFromContext(t *testing.T) {
 	ctx := map[string]interface{}{
 		stack.CtxStage: "prod", stack.CtxSchedule: "rate(12 hours)", stack.CtxAlarmEmail: "ops@example.com",
+		stack.CtxCompactionSchedule:        "cron(40 0 * * ? *)",
 		stack.CtxExportReservedConcurrency: "20", // -c key=value passes strings
 		stack.CtxRetryMaxConcurrency:       "4",
 		stack.CtxLogStoreRetentionDays:     float64(40),
@@ -25,7 +26,7 @@ func TestPropsFromContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	p = p.Defaults()
-	if p.StageName != "prod" || p.ScheduleExpression != "rate(12 hours)" || p.AlarmEmail != "ops@example.com" ||
+	if p.StageName != "prod" || p.ScheduleExpression != "rate(12 hours)" || p.CompactionSchedule != "cron(40 0 * * ? *)" || p.AlarmEmail != "ops@example.com" ||
 		p.ExportReservedConcurrency != 20 || p.RetryMaxConcurrency != 4 || p.LogStoreRetentionDays != 40 || p.FanOutConcurrency != 16 ||
 		p.CodeDir != stack.DefaultCodeDir || !reflect.DeepEqual(p.KeyAdminArns, []string{"arn:aws:iam::1:role/a", "arn:aws:iam::1:role/b"}) ||
 		!reflect.DeepEqual(p.KeyOperatorArns, []string{"arn:aws:iam::1:role/ops"}) || !p.IngestIncludePOST {

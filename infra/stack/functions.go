@@ -25,13 +25,15 @@ import (
 // their execution roles and log groups, and what starts them or takes
 // their failures: the daily schedule of the fan-out, the event source
 // mappings of the retry queue and the request-log stream, the
-// asynchronous invocation configurations of the export and the fan-out.
-// Each function's environment is written out where the function is
-// built. The roles' statements are added by grantAll (grants.go).
+// asynchronous invocation configurations of the export and the fan-out
+// (the compaction state machine, which runs the compaction function, is
+// compaction.go's). Each function's environment is written out where the
+// function is built. The roles' statements are added by grantAll
+// (grants.go).
 type Lambdas struct {
-	FanOut, Export, Retry, Ingest                 awslambda.Function
-	FanOutRole, ExportRole, RetryRole, IngestRole awsiam.Role
-	LogGroups                                     map[string]awslogs.LogGroup // by function
+	FanOut, Export, Retry, Ingest, Compact                     awslambda.Function
+	FanOutRole, ExportRole, RetryRole, IngestRole, CompactRole awsiam.Role
+	LogGroups                                                  map[string]awslogs.LogGroup // by function
 	// RetrySource feeds the retry function from ExportFailures;
 	// IngestSource the ingest function from RequestLogs.
 	RetrySource, IngestSource awslambda.EventSourceMapping
@@ -58,6 +60,7 @@ func (s *Stack) roles() {
 	s.RetryRole = newFunctionRole(st, "RetryRole", "auditlogs "+p.StageName+": the retry function")
 	s.FanOutRole = newFunctionRole(st, "FanOutRole", "auditlogs "+p.StageName+": the fan-out function")
 	s.IngestRole = newFunctionRole(st, "IngestRole", "auditlogs "+p.StageName+": the ingest function")
+	s.CompactRole = newFunctionRole(st, "CompactRole", "auditlogs "+p.StageName+": the compaction function")
 	for _, fn := range Functions { // in order: the template is the same on every synth
 		lg := awslogs.NewLogGroup(st, jsii.String(constructID[fn]+"Logs"), &awslogs.LogGroupProps{
 			Retention:     logRetention[p.LogRetentionDays],
@@ -73,12 +76,15 @@ func (s *Stack) roles() {
 func (s *Stack) deliveryFunctions() {
 	st, p := s.Stack, s.Props
 	deliveryEnv := map[string]*string{
-		config.EnvEventsTable:   s.EventsTable.TableName(),
+		// The log store: the lake, read (lakestore).
+		config.EnvLogStore:      jsii.String(config.LogStoreLake),
+		config.EnvLakeBucket:    s.LakeBucket.BucketName(),
 		config.EnvRegistryTable: s.RegistryTable.TableName(),
 		config.EnvLedgerTable:   s.LedgerTable.TableName(),
 		config.EnvKMSKeyUS:      s.SASKeys[sas.US].KeyArn(),
 		config.EnvKMSKeyEU:      s.SASKeys[sas.EU].KeyArn(),
-		// The oldest day an export agrees to deliver.
+		// The oldest day an export agrees to deliver: the lake's
+		// retention (its lifecycle rule on lake/).
 		config.EnvLogStoreRetentionDays: jsii.String(strconv.Itoa(p.LogStoreRetentionDays)),
 		// The org-day's lease outlasts the function's timeout (checked at
 		// cold start, config.FromEnv): set explicitly, from the same
@@ -128,7 +134,6 @@ func (s *Stack) deliveryFunctions() {
 	// for throttling backoff.
 	s.FanOut = s.newFunction(FanOutFunction, "invokes the export once per enabled org and undelivered day, daily",
 		s.FanOutRole, 512, 10*time.Minute, 0, map[string]*string{
-			config.EnvEventsTable:       s.EventsTable.TableName(),
 			config.EnvRegistryTable:     s.RegistryTable.TableName(),
 			config.EnvLedgerTable:       s.LedgerTable.TableName(),
 			config.EnvExportFunction:    s.Export.FunctionName(),
@@ -162,14 +167,16 @@ func (s *Stack) ingestFunction() {
 	role := s.IngestRole
 	s.Ingest = s.newFunction(IngestFunction, "stores the audited API requests of the request-log stream in the log store",
 		role, 1024, ingestTimeout, 0, map[string]*string{
-			config.EnvEventsTable:       s.EventsTable.TableName(),
+			// The log store: the lake, written through the Firehose
+			// stream (firehosewriter), which writes the raw objects.
+			config.EnvLogStore:          jsii.String(config.LogStoreLake),
+			config.EnvLakeBucket:        s.LakeBucket.BucketName(),
+			config.EnvLakeStream:        s.RawStream.Ref(),
 			config.EnvRegistryTable:     s.RegistryTable.TableName(),
 			config.EnvLedgerTable:       s.LedgerTable.TableName(),
 			config.EnvRejectsBucket:     s.Rejects.BucketName(),
 			config.EnvRejectsPrefix:     jsii.String(grants.RejectsPrefix),
 			config.EnvIngestIncludePOST: jsii.String(strconv.FormatBool(p.IngestIncludePOST)),
-			// The TTL the ingest sets on each event.
-			config.EnvLogStoreRetentionDays: jsii.String(strconv.Itoa(p.LogStoreRetentionDays)),
 		})
 	// The handler reports the first record it did not finish (partial
 	// batch response), so a failure sends back only the rest of the batch;
@@ -197,17 +204,19 @@ func (s *Stack) ingestFunction() {
 
 // constructID is each function's construct ID (and prefix of its log
 // group's and role's).
-var constructID = map[string]string{FanOutFunction: "FanOut", ExportFunction: "Export", RetryFunction: "Retry", IngestFunction: "Ingest"}
+var constructID = map[string]string{FanOutFunction: "FanOut", ExportFunction: "Export", RetryFunction: "Retry", IngestFunction: "Ingest",
+	CompactFunction: "Compact"}
 
 // newFunction is function fn of the stack, named auditlogs-<stage>-<fn>:
 // arm64, provided.al2023, code from CodeDir/<fn>, JSON logs into its log
-// group, and reserved concurrency if not zero.
-func (s *Stack) newFunction(fn, description string, role awsiam.Role, memory int, timeout time.Duration, reserved int, env map[string]*string) awslambda.Function {
+// group, and reserved concurrency if not zero; tweaks set the rest.
+func (s *Stack) newFunction(fn, description string, role awsiam.Role, memory int, timeout time.Duration, reserved int, env map[string]*string,
+	tweaks ...func(*awslambda.FunctionProps)) awslambda.Function {
 	var rc *float64
 	if reserved > 0 {
 		rc = jsii.Number(reserved)
 	}
-	return awslambda.NewFunction(s.Stack, jsii.String(constructID[fn]), &awslambda.FunctionProps{
+	props := &awslambda.FunctionProps{
 		FunctionName:                 jsii.String("auditlogs-" + s.Props.StageName + "-" + fn),
 		ReservedConcurrentExecutions: rc,
 		Description:                  jsii.String("auditlogs " + s.Props.StageName + ": " + description),
@@ -221,7 +230,11 @@ func (s *Stack) newFunction(fn, description string, role awsiam.Role, memory int
 		MemorySize:                   jsii.Number(memory),
 		Timeout:                      awscdk.Duration_Seconds(jsii.Number(timeout.Seconds())),
 		Environment:                  &env,
-	})
+	}
+	for _, t := range tweaks {
+		t(props)
+	}
+	return awslambda.NewFunction(s.Stack, jsii.String(constructID[fn]), props)
 }
 
 // newFunctionRole is a Lambda execution role with no managed policy (the

@@ -20,14 +20,17 @@ import (
 func TestFunctions(t *testing.T) {
 	s := defaults(t)
 	fns := s.resources("AWS::Lambda::Function")
-	if len(fns) != 4 {
-		t.Fatalf("%d functions, want 4 (no helper functions such as log retention)", len(fns))
+	if len(fns) != 5 {
+		t.Fatalf("%d functions, want 5 (no helper functions such as log retention)", len(fns))
 	}
-	exportID, fanOutID, retryID, ingestID := s.id(t, s.st.Export), s.id(t, s.st.FanOut), s.id(t, s.st.Retry), s.id(t, s.st.Ingest)
-	events, reg, led := s.id(t, s.st.EventsTable), s.id(t, s.st.RegistryTable), s.id(t, s.st.LedgerTable)
+	exportID, fanOutID, retryID, ingestID, compactID := s.id(t, s.st.Export), s.id(t, s.st.FanOut), s.id(t, s.st.Retry), s.id(t, s.st.Ingest), s.id(t, s.st.Compact)
+	lakeBucket, reg, led := s.id(t, s.st.LakeBucket), s.id(t, s.st.RegistryTable), s.id(t, s.st.LedgerTable)
 	keyUS, keyEU := s.id(t, s.st.SASKeys[sas.US]), s.id(t, s.st.SASKeys[sas.EU])
+	// The functions that read the log store read the lake: its kind and
+	// its bucket, and no events table.
 	delivery := map[string]string{
-		"AUDITLOG_EVENTS_TABLE":   "${Ref:" + events + "}",
+		"AUDITLOG_LOG_STORE":      "lake",
+		"AUDITLOG_LAKE_BUCKET":    "${Ref:" + lakeBucket + "}",
 		"AUDITLOG_REGISTRY_TABLE": "${Ref:" + reg + "}",
 		"AUDITLOG_LEDGER_TABLE":   "${Ref:" + led + "}",
 		"AUDITLOG_KMS_KEY_US":     "${" + keyUS + ".Arn}",
@@ -49,21 +52,26 @@ func TestFunctions(t *testing.T) {
 		{exportID, s.id(t, s.st.ExportRole), "auditlogs-dev-export", 2048, 900, delivery},
 		{retryID, s.id(t, s.st.RetryRole), "auditlogs-dev-retry", 2048, 900, retryEnv},
 		{fanOutID, s.id(t, s.st.FanOutRole), "auditlogs-dev-fanout", 512, 600, map[string]string{
-			"AUDITLOG_EVENTS_TABLE":       "${Ref:" + events + "}",
 			"AUDITLOG_REGISTRY_TABLE":     "${Ref:" + reg + "}",
 			"AUDITLOG_LEDGER_TABLE":       "${Ref:" + led + "}",
 			"AUDITLOG_EXPORT_FUNCTION":    "${Ref:" + exportID + "}",
 			"AUDITLOG_FANOUT_CONCURRENCY": "16",
 		}},
+		// The ingest writes the lake through the Firehose stream.
 		{ingestID, s.id(t, s.st.IngestRole), "auditlogs-dev-ingest", 1024, 300, map[string]string{
-			"AUDITLOG_EVENTS_TABLE":        "${Ref:" + events + "}",
+			"AUDITLOG_LOG_STORE":           "lake",
+			"AUDITLOG_LAKE_BUCKET":         "${Ref:" + lakeBucket + "}",
+			"AUDITLOG_LAKE_STREAM":         "${Ref:" + *s.st.GetLogicalId(s.st.RawStream) + "}",
 			"AUDITLOG_REGISTRY_TABLE":      "${Ref:" + reg + "}",
 			"AUDITLOG_LEDGER_TABLE":        "${Ref:" + led + "}",
 			"AUDITLOG_REJECTS_BUCKET":      "${Ref:" + s.id(t, s.st.Rejects) + "}",
 			"AUDITLOG_REJECTS_PREFIX":      "rejects/",
 			"AUDITLOG_INGEST_INCLUDE_POST": "false",
-
-			"AUDITLOG_LOG_STORE_RETENTION_DAYS": "35",
+		}},
+		// One full vCPU, Lambda's longest timeout.
+		{compactID, s.id(t, s.st.CompactRole), "auditlogs-dev-compact", 1769, 900, map[string]string{
+			"AUDITLOG_LAKE_BUCKET":  "${Ref:" + lakeBucket + "}",
+			"AUDITLOG_LEDGER_TABLE": "${Ref:" + led + "}",
 		}},
 	} {
 		f := fns[c.id]
@@ -120,6 +128,15 @@ func TestFunctions(t *testing.T) {
 		}
 		if terr != nil || float64(told) != timeout {
 			t.Errorf("%s: AUDITLOG_FUNCTION_TIMEOUT_SECONDS %v, want the function's timeout %v", id, vars["AUDITLOG_FUNCTION_TIMEOUT_SECONDS"], timeout)
+		}
+	}
+	// The compaction's sorted runs are on /tmp: 10 GiB of it.
+	if v := prop(fns[compactID], "Properties", "EphemeralStorage", "Size"); v != float64(10240) {
+		t.Errorf("compact: ephemeral storage %v MiB, want 10240", v)
+	}
+	for _, id := range []string{exportID, retryID, fanOutID, ingestID} {
+		if v := prop(fns[id], "Properties", "EphemeralStorage"); v != nil {
+			t.Errorf("%s: ephemeral storage %v, want Lambda's default", id, v)
 		}
 	}
 	// The retry's concurrency is capped by its event source mapping
@@ -260,14 +277,20 @@ func TestSchedule(t *testing.T) {
 
 func checkSchedule(t *testing.T, s *synthesized, want string) {
 	t.Helper()
-	rules := map[string]map[string]interface{}{} // the schedules; the other rule is TestKeyChangeRule's
+	// The schedules: the fan-out's and the compaction's
+	// (TestCompactionSchedule); the other rule is TestKeyChangeRule's.
+	rules := map[string]map[string]interface{}{}
+	scheduled := 0
 	for id, r := range s.resources("AWS::Events::Rule") {
 		if prop(r, "Properties", "ScheduleExpression") != nil {
-			rules[id] = r
+			scheduled++
+			if id == s.id(t, s.st.Schedule) {
+				rules[id] = r
+			}
 		}
 	}
-	if len(rules) != 1 {
-		t.Fatalf("%d scheduled rules, want 1", len(rules))
+	if scheduled != 2 || len(rules) != 1 {
+		t.Fatalf("%d scheduled rules, the fan-out's found %d times: want 2 and once", scheduled, len(rules))
 	}
 	for id, r := range rules {
 		p := r["Properties"].(map[string]interface{})

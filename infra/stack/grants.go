@@ -11,18 +11,22 @@ import (
 )
 
 // grantAll gives each function's role the statements internal/grants
-// holds for it, and creates the operators' managed policy from the same
-// source. It runs once every resource exists, so that every statement can
-// name its resources. The roles carry nothing else.
+// holds for it on the lake (grants.LakeStore: the stack's log store), and
+// creates the operators' managed policy from the same source. It runs once
+// every resource exists, so that every statement can name its resources.
+// The roles carry nothing else. (The roles of the AWS services that the
+// stack configures, the Firehose stream's and the state machine's, are
+// lake.go's and compaction.go's.)
 func (s *Stack) grantAll(name func(string) *string) {
-	roles := map[string]awsiam.Role{ExportFunction: s.ExportRole, RetryFunction: s.RetryRole, FanOutFunction: s.FanOutRole, IngestFunction: s.IngestRole}
+	roles := map[string]awsiam.Role{ExportFunction: s.ExportRole, RetryFunction: s.RetryRole, FanOutFunction: s.FanOutRole, IngestFunction: s.IngestRole,
+		CompactFunction: s.CompactRole}
 	for _, fn := range Functions {
-		for _, st := range grants.For(grants.Identity(fn)) {
+		for _, st := range grants.ForStore(grants.Identity(fn), grants.LakeStore) {
 			roles[fn].AddToPrincipalPolicy(s.statement(fn, st))
 		}
 	}
 	var sts []awsiam.PolicyStatement
-	for _, st := range grants.For(grants.Operator) {
+	for _, st := range grants.ForStore(grants.Operator, grants.LakeStore) {
 		sts = append(sts, s.statement("", st))
 	}
 	s.OperatorPolicy = awsiam.NewManagedPolicy(s.Stack, jsii.String("OperatorPolicy"), &awsiam.ManagedPolicyProps{
@@ -67,8 +71,10 @@ func (s *Stack) statement(fn string, st grants.Statement) awsiam.PolicyStatement
 // arns are the ARNs of a resource that internal/grants names.
 func (s *Stack) arns(fn string, n grants.Name) []*string {
 	switch n {
-	case grants.EventsTable:
-		return []*string{s.EventsTable.TableArn()}
+	case grants.LakeBucket:
+		return []*string{s.LakeBucket.BucketArn()}
+	case grants.LakeStream:
+		return []*string{s.RawStream.AttrArn()}
 	case grants.RegistryTable:
 		return []*string{s.RegistryTable.TableArn()}
 	case grants.LedgerTable:

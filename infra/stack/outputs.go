@@ -14,10 +14,12 @@ func (s *Stack) outputs() {
 		awscdk.NewCfnOutput(s.Stack, jsii.String(id), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(description)})
 	}
 	out("CustomerTrustAccountId", "The AWS account customers' IAM roles must trust (with sts:ExternalId = their org ID)", awscdk.Aws_ACCOUNT_ID())
-	out("EventsTableName", "The log store (AUDITLOG_EVENTS_TABLE)", s.EventsTable.TableName())
+	out("LakeBucketName", "The log store: the S3 data lake (AUDITLOG_LAKE_BUCKET, with AUDITLOG_LOG_STORE=lake)", s.LakeBucket.BucketName())
+	out("LakeStreamName", "The Firehose stream that writes the lake's raw records (AUDITLOG_LAKE_STREAM)", s.RawStream.Ref())
+	out("CompactionStateMachineArn", "The daily compaction of the lake; start it with {\"day\": \"YYYY-MM-DD\"} to compact a day by hand", s.StateMachine.AttrArn())
 	out("RegistryTableName", "The destination registry (AUDITLOG_REGISTRY_TABLE)", s.RegistryTable.TableName())
 	out("LedgerTableName", "The delivery ledger (AUDITLOG_LEDGER_TABLE)", s.LedgerTable.TableName())
-	out("LogStoreRetentionDays", "How long the log store keeps events (the writer sets each item's TTL)", jsii.String(strconv.Itoa(s.Props.LogStoreRetentionDays)))
+	out("LogStoreRetentionDays", "How long the log store keeps events (the lake's lifecycle rule on lake/)", jsii.String(strconv.Itoa(s.Props.LogStoreRetentionDays)))
 	for _, r := range Residencies {
 		out("SasKey"+upperFirst(string(r))+"Arn", "The RSA-4096 key whose public key customers of residency "+string(r)+" encrypt their SAS URL to (AUDITLOG_KMS_KEY_"+strings.ToUpper(string(r))+")", s.SASKeys[r].KeyArn())
 	}
@@ -25,6 +27,7 @@ func (s *Stack) outputs() {
 	out("ExportFunctionName", "The export function (AUDITLOG_EXPORT_FUNCTION)", s.Export.FunctionName())
 	out("RetryFunctionName", "The retry function", s.Retry.FunctionName())
 	out("IngestFunctionName", "The ingest function", s.Ingest.FunctionName())
+	out("CompactFunctionName", "The compaction function", s.Compact.FunctionName())
 	out("RequestLogStreamArn", "The Kinesis stream the platform writes its API request logs to (docs/ingest-format.md)", s.RequestLogs.StreamArn())
 	out("RejectsBucketName", "Rejected request-log records, under rejects/<day>/ (AUDITLOG_REJECTS_BUCKET)", s.Rejects.BucketName())
 	out("IngestFailuresQueueUrl", "Batches of request-log records the ingest gave up on (AUDITLOG_INGEST_FAILURES_QUEUE_URL, for auditctl ingest replay)", s.IngestFailures.QueueUrl())
@@ -34,5 +37,7 @@ func (s *Stack) outputs() {
 	out("FanOutFailuresDlqUrl", "The fanout-failures queue's dead-letter queue", s.FanOutFailuresDLQ.QueueUrl())
 	out("ScheduleDlqUrl", "Schedule events EventBridge could not deliver to the fan-out", s.ScheduleDLQ.QueueUrl())
 	out("AlarmTopicArn", "The SNS topic every alarm notifies", s.AlarmTopic.TopicArn())
+	out("GlueDatabaseName", "The Glue database of the lake's tables, for Athena (docs/operations.md)", s.GlueDatabase.Ref())
+	out("AthenaWorkGroupName", "The Athena workgroup for queries over the lake (results encrypted, in a bucket of their own)", s.AthenaWorkGroup.Ref())
 	out("OperatorPolicyArn", "What auditctl needs: attach it to the operators' roles (docs/deploy.md)", s.OperatorPolicy.ManagedPolicyArn())
 }

@@ -10,27 +10,36 @@ func TestOutputs(t *testing.T) {
 	s := defaults(t)
 	outputs, _ := s.json["Outputs"].(map[string]interface{})
 	want := map[string]string{
-		"CustomerTrustAccountId": "${Ref:AWS::AccountId}",
-		"EventsTableName":        "${Ref:" + s.id(t, s.st.EventsTable) + "}",
-		"RegistryTableName":      "${Ref:" + s.id(t, s.st.RegistryTable) + "}",
-		"LedgerTableName":        "${Ref:" + s.id(t, s.st.LedgerTable) + "}",
-		"SasKeyUsArn":            "${" + s.id(t, s.st.SASKeys[sas.US]) + ".Arn}",
-		"SasKeyEuArn":            "${" + s.id(t, s.st.SASKeys[sas.EU]) + ".Arn}",
-		"FanOutFunctionName":     "${Ref:" + s.id(t, s.st.FanOut) + "}",
-		"ExportFunctionName":     "${Ref:" + s.id(t, s.st.Export) + "}",
-		"RetryFunctionName":      "${Ref:" + s.id(t, s.st.Retry) + "}",
-		"ExportFailuresQueueUrl": "${Ref:" + s.id(t, s.st.ExportFailures) + "}",
-		"ExportFailuresDlqUrl":   "${Ref:" + s.id(t, s.st.ExportFailuresDLQ) + "}",
-		"FanOutFailuresQueueUrl": "${Ref:" + s.id(t, s.st.FanOutFailures) + "}",
-		"FanOutFailuresDlqUrl":   "${Ref:" + s.id(t, s.st.FanOutFailuresDLQ) + "}",
-		"ScheduleDlqUrl":         "${Ref:" + s.id(t, s.st.ScheduleDLQ) + "}",
-		"AlarmTopicArn":          "${Ref:" + s.id(t, s.st.AlarmTopic) + "}",
-		"IngestFunctionName":     "${Ref:" + s.id(t, s.st.Ingest) + "}",
-		"RequestLogStreamArn":    "${" + s.id(t, s.st.RequestLogs) + ".Arn}",
-		"RejectsBucketName":      "${Ref:" + s.id(t, s.st.Rejects) + "}",
-		"IngestFailuresQueueUrl": "${Ref:" + s.id(t, s.st.IngestFailures) + "}",
-		"LogStoreRetentionDays":  "35",
-		"OperatorPolicyArn":      "${Ref:" + s.id(t, s.st.OperatorPolicy) + "}",
+		"CustomerTrustAccountId":    "${Ref:AWS::AccountId}",
+		"LakeBucketName":            "${Ref:" + s.id(t, s.st.LakeBucket) + "}",
+		"LakeStreamName":            "${Ref:" + *s.st.GetLogicalId(s.st.RawStream) + "}",
+		"CompactionStateMachineArn": "${" + *s.st.GetLogicalId(s.st.StateMachine) + ".Arn}",
+		"CompactFunctionName":       "${Ref:" + s.id(t, s.st.Compact) + "}",
+		"GlueDatabaseName":          "${Ref:" + *s.st.GetLogicalId(s.st.GlueDatabase) + "}",
+		"AthenaWorkGroupName":       "${Ref:" + *s.st.GetLogicalId(s.st.AthenaWorkGroup) + "}",
+		"RegistryTableName":         "${Ref:" + s.id(t, s.st.RegistryTable) + "}",
+		"LedgerTableName":           "${Ref:" + s.id(t, s.st.LedgerTable) + "}",
+		"SasKeyUsArn":               "${" + s.id(t, s.st.SASKeys[sas.US]) + ".Arn}",
+		"SasKeyEuArn":               "${" + s.id(t, s.st.SASKeys[sas.EU]) + ".Arn}",
+		"FanOutFunctionName":        "${Ref:" + s.id(t, s.st.FanOut) + "}",
+		"ExportFunctionName":        "${Ref:" + s.id(t, s.st.Export) + "}",
+		"RetryFunctionName":         "${Ref:" + s.id(t, s.st.Retry) + "}",
+		"ExportFailuresQueueUrl":    "${Ref:" + s.id(t, s.st.ExportFailures) + "}",
+		"ExportFailuresDlqUrl":      "${Ref:" + s.id(t, s.st.ExportFailuresDLQ) + "}",
+		"FanOutFailuresQueueUrl":    "${Ref:" + s.id(t, s.st.FanOutFailures) + "}",
+		"FanOutFailuresDlqUrl":      "${Ref:" + s.id(t, s.st.FanOutFailuresDLQ) + "}",
+		"ScheduleDlqUrl":            "${Ref:" + s.id(t, s.st.ScheduleDLQ) + "}",
+		"AlarmTopicArn":             "${Ref:" + s.id(t, s.st.AlarmTopic) + "}",
+		"IngestFunctionName":        "${Ref:" + s.id(t, s.st.Ingest) + "}",
+		"RequestLogStreamArn":       "${" + s.id(t, s.st.RequestLogs) + ".Arn}",
+		"RejectsBucketName":         "${Ref:" + s.id(t, s.st.Rejects) + "}",
+		"IngestFailuresQueueUrl":    "${Ref:" + s.id(t, s.st.IngestFailures) + "}",
+		"LogStoreRetentionDays":     "35",
+		"OperatorPolicyArn":         "${Ref:" + s.id(t, s.st.OperatorPolicy) + "}",
+	}
+	// The log store's DynamoDB table is gone, and so is its output.
+	if _, ok := outputs["EventsTableName"]; ok {
+		t.Error("output EventsTableName: the stack has no events table")
 	}
 	for k, v := range want {
 		o, ok := outputs[k].(map[string]interface{})

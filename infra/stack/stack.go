@@ -1,10 +1,13 @@
-// Package stack defines the audit-log delivery stack: the DynamoDB tables
-// (log store, destination registry, delivery ledger), the Kinesis stream of
-// API request logs and the ingest function that fills the log store from
-// it (with its bucket of rejected records), the KMS keys that decrypt
-// customers' SAS URLs, the fan-out, export and retry Lambda functions, the
-// daily schedule, the failure and dead-letter queues, and the alarms
-// (docs/deploy.md).
+// Package stack defines the audit-log delivery stack: the log store, an
+// S3 data lake (docs/lake.md) filled by a Firehose stream and compacted
+// daily by a Step Functions state machine running the compaction
+// function, with a Glue catalog over it for Athena; the DynamoDB tables
+// (destination registry, delivery ledger); the Kinesis stream of API
+// request logs and the ingest function that hands its audited requests to
+// the lake's stream (with its bucket of rejected records); the KMS keys
+// that decrypt customers' SAS URLs; the fan-out, export and retry Lambda
+// functions; the daily schedules; the failure and dead-letter queues; and
+// the alarms (docs/deploy.md).
 //
 // The stack is environment-agnostic (no account or region is fixed at
 // synth time): `cdk deploy` takes them from the caller's credentials.
@@ -14,12 +17,15 @@
 //
 // The files follow the stack's concerns: stack.go holds the props and New,
 // which builds the groups in the order of the template; storage.go the
-// tables, the request-log stream and the rejects bucket; queues.go the SQS
-// queues; keys.go the SAS keys and the rule reporting changes to them;
-// functions.go the Lambda functions with their roles, log groups,
-// environments and triggers; grants.go their IAM statements and the
-// operators' policy; alarms.go the alarm topic and the alarms; outputs.go
-// the stack's outputs; context.go the CDK context. Every resource is
+// tables, the request-log stream and the rejects bucket; lake.go the
+// lake's bucket and the Firehose stream that writes its raw objects;
+// compaction.go the compaction function, its state machine and schedule;
+// catalog.go the Glue catalog and the Athena workgroup over the lake;
+// queues.go the SQS queues; keys.go the SAS keys and the rule reporting
+// changes to them; functions.go the Lambda functions with their roles, log
+// groups, environments and triggers; grants.go their IAM statements and
+// the operators' policy; alarms.go the alarm topic and the alarms;
+// outputs.go the stack's outputs; context.go the CDK context. Every resource is
 // created in the stack's own scope, not in a nested construct, so that
 // its logical ID is its construct ID's: a changed logical ID would
 // replace a deployed table, key or queue.
@@ -28,9 +34,10 @@
 // functions: internal/exportjob (the export's timeout and lease),
 // internal/retryschedule (the retry queue's settings), internal/metrics
 // (the metric names it alarms on), internal/grants (the IAM statements),
-// internal/sas and the stores' attribute names (dynamostore, registry,
-// ledger). It must not import a function's package (internal/*fn):
-// internal/localdev/layout checks that.
+// internal/sas, internal/lake (the lake's layout), lakestore (its
+// retention) and the tables' attribute names (registry, ledger). It must
+// not import a function's package (internal/*fn): internal/localdev/layout
+// checks that.
 package stack
 
 import (
@@ -48,14 +55,24 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/contentful/auditlogs/internal/config"
-	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
+	"github.com/contentful/auditlogs/internal/logstore/lakestore"
 	"github.com/contentful/auditlogs/internal/sas"
 )
 
 // Defaults of StackProps.
 const (
-	DefaultStageName                 = "dev"
-	DefaultSchedule                  = "cron(0 1 * * ? *)" // daily, 01:00 UTC
+	DefaultStageName = "dev"
+	DefaultSchedule  = "cron(0 1 * * ? *)" // daily, 01:00 UTC
+	// DefaultCompactionSchedule starts the compaction state machine
+	// daily at 00:30 UTC: the day closed at midnight, Firehose has
+	// flushed its last buffers (at most 900 s, 1.5 times that end to end),
+	// and compactfn.Margin (30 minutes) has passed, so the run compacts
+	// the day before (and looks back a week for late events). It runs
+	// half an hour before the fan-out (DefaultSchedule), which delivers
+	// that day: an export that reaches a bucket not compacted yet fails
+	// transiently (lakestore.ErrNotCompacted) and the retry queue runs it
+	// again.
+	DefaultCompactionSchedule        = "cron(30 0 * * ? *)"
 	DefaultExportReservedConcurrency = 50
 	DefaultRetryMaxConcurrency       = 10
 	DefaultFanOutConcurrency         = config.DefaultFanOutConcurrency
@@ -64,20 +81,22 @@ const (
 )
 
 // DefaultLogStoreRetentionDays is how long the log store keeps an event:
-// the writer's default TTL (dynamostore.DefaultRetention).
-var DefaultLogStoreRetentionDays = int(dynamostore.DefaultRetention / (24 * time.Hour))
+// the lake's default retention (lakestore.DefaultRetention), its lifecycle
+// rule on the org-day objects.
+var DefaultLogStoreRetentionDays = int(lakestore.DefaultRetention / (24 * time.Hour))
 
 // Function names, as the folders under functions/ and build/ name them.
 const (
-	FanOutFunction = "fanout"
-	ExportFunction = "export"
-	RetryFunction  = "retry"
-	IngestFunction = "ingest"
+	FanOutFunction  = "fanout"
+	ExportFunction  = "export"
+	RetryFunction   = "retry"
+	IngestFunction  = "ingest"
+	CompactFunction = "compact"
 )
 
 // Functions are the functions the stack deploys, one per folder of
 // functions/ (a test checks that none is missing).
-var Functions = []string{FanOutFunction, ExportFunction, RetryFunction, IngestFunction}
+var Functions = []string{FanOutFunction, ExportFunction, RetryFunction, IngestFunction, CompactFunction}
 
 // Residencies with a SAS decryption key, in the order of the key IDs.
 var Residencies = []sas.Residency{sas.US, sas.EU}
@@ -94,11 +113,17 @@ type StackProps struct {
 	// ScheduleExpression is the EventBridge schedule of the fan-out.
 	// Default DefaultSchedule (daily at 01:00 UTC).
 	ScheduleExpression string
+	// CompactionSchedule is the EventBridge schedule of the compaction
+	// state machine, which should run after compactfn.Margin (30 minutes)
+	// past midnight and before the fan-out. Default
+	// DefaultCompactionSchedule (daily at 00:30 UTC).
+	CompactionSchedule string
 	// LogStoreRetentionDays is how long the log store keeps events
-	// (AUDITLOG_LOG_STORE_RETENTION_DAYS): the TTL the ingest sets on each
-	// event, the oldest day the export delivers, and how long rejected
-	// records are kept. At least 2, so yesterday's events are still there
-	// for the export and its retries. Default 35 (dynamostore.DefaultRetention).
+	// (AUDITLOG_LOG_STORE_RETENTION_DAYS): the lifecycle rule that expires
+	// the lake's org-day objects, the oldest day the export delivers, and
+	// how long rejected records are kept. At least 2, so yesterday's
+	// events are still there for the export and its retries. Default 35
+	// (lakestore.DefaultRetention).
 	LogStoreRetentionDays int
 	// AlarmEmail, when set, is subscribed to the alarm topic.
 	AlarmEmail string
@@ -150,6 +175,9 @@ func (p StackProps) Defaults() StackProps {
 	if p.ScheduleExpression == "" {
 		p.ScheduleExpression = DefaultSchedule
 	}
+	if p.CompactionSchedule == "" {
+		p.CompactionSchedule = DefaultCompactionSchedule
+	}
 	if p.LogStoreRetentionDays == 0 {
 		p.LogStoreRetentionDays = DefaultLogStoreRetentionDays
 	}
@@ -180,6 +208,9 @@ func (p StackProps) Validate() error {
 	}
 	if !scheduleRE.MatchString(p.ScheduleExpression) {
 		return fmt.Errorf("schedule %q: want an EventBridge cron(...) or rate(...) expression", p.ScheduleExpression)
+	}
+	if !scheduleRE.MatchString(p.CompactionSchedule) {
+		return fmt.Errorf("compaction schedule %q: want an EventBridge cron(...) or rate(...) expression", p.CompactionSchedule)
 	}
 	if p.LogStoreRetentionDays < 2 {
 		return fmt.Errorf("log-store retention %d days: want at least 2 (the export reads yesterday)", p.LogStoreRetentionDays)
@@ -222,14 +253,18 @@ var logRetention = map[int]awslogs.RetentionDays{
 
 // Stack is the deployed stack and the constructs tests and callers need,
 // grouped by concern. Each group is built in its own file (storage.go,
-// queues.go, keys.go, functions.go, alarms.go; the grants in grants.go,
-// the outputs in outputs.go), every resource directly in the stack's
-// scope, so that a resource's logical ID is its construct ID's.
+// lake.go, compaction.go, catalog.go, queues.go, keys.go, functions.go,
+// alarms.go; the grants in grants.go, the outputs in outputs.go), every
+// resource directly in the stack's scope, so that a resource's logical ID
+// is its construct ID's.
 type Stack struct {
 	awscdk.Stack
 	Props StackProps // with defaults filled in
 
 	Storage
+	Lake
+	Compaction
+	Catalog
 	Queues
 	Keys
 	Lambdas
@@ -258,10 +293,13 @@ func New(scope constructs.Construct, id string, props StackProps) (*Stack, error
 	s.queues(name)            // queues.go
 	s.roles()                 // functions.go: roles and log groups
 	s.sasKeys()               // keys.go: decryptable by the export's and retry's roles
+	s.lakeStorage(name)       // lake.go: the lake's bucket, the Firehose stream of raw records
 	s.deliveryFunctions()     // functions.go: export, retry, fan-out
 	s.schedule()              // functions.go: the fan-out's daily trigger
 	s.requestLogStorage(name) // storage.go: the request-log stream, the rejects bucket
 	s.ingestFunction()        // functions.go
+	s.compaction(name)        // compaction.go: the function, its state machine and schedule
+	s.catalog(name)           // catalog.go: Glue and Athena over the lake
 	s.grantAll(name)          // grants.go
 	s.alarms(name)            // alarms.go
 	s.keyChangeRule()         // keys.go: notifies the alarm topic

@@ -267,14 +267,19 @@ func TestOverrides(t *testing.T) {
 		RetryMaxConcurrency:       3,
 		IngestIncludePOST:         true,
 		LogStoreRetentionDays:     40,
+		CompactionSchedule:        "cron(45 0 * * ? *)",
 	})
 	checkSchedule(t, s, "cron(30 2 * * ? *)")
+	checkCompactionSchedule(t, s, "cron(45 0 * * ? *)")
+	// The lake keeps org-day objects for the retention.
+	if days := lifecycleDays(t, s, s.id(t, s.st.LakeBucket))["expire-lake"]; days != 40 {
+		t.Errorf("lake/ expires after %v days, want the retention's 40", days)
+	}
 	checkKeyPolicies(t, s, []string{admin, cfnExec}, operator)
 	has(t, s.tmpl, "AWS::Lambda::Function", map[string]interface{}{
 		"FunctionName": "auditlogs-prod-ingest",
 		"Environment": map[string]interface{}{"Variables": assertions.Match_ObjectLike(&map[string]interface{}{
-			"AUDITLOG_INGEST_INCLUDE_POST":      "true",
-			"AUDITLOG_LOG_STORE_RETENTION_DAYS": "40",
+			"AUDITLOG_INGEST_INCLUDE_POST": "true",
 		})},
 	})
 	has(t, s.tmpl, "AWS::Lambda::Function", map[string]interface{}{
@@ -308,6 +313,7 @@ func TestValidate(t *testing.T) {
 		"concurrency":   {ExportReservedConcurrency: -1, CodeDir: dir},
 		"no code":       {CodeDir: t.TempDir()},
 		"retry max":     {RetryMaxConcurrency: 1, CodeDir: dir},
+		"compaction":    {CompactionSchedule: "at 00:30", CodeDir: dir},
 	} {
 		if err := p.Defaults().Validate(); err == nil {
 			t.Errorf("%s: invalid props accepted", name)

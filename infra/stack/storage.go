@@ -11,18 +11,17 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/contentful/auditlogs/internal/ledger"
-	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/registry"
 )
 
-// Storage is the stack's data: the log store, the destination registry
-// and the delivery ledger (DynamoDB); the Kinesis stream of API request
-// logs that the platform writes and the ingest function reads; and the
-// bucket of the records the ingest rejects.
+// Storage is the stack's data besides the log store (the lake, lake.go):
+// the destination registry and the delivery ledger (DynamoDB); the Kinesis
+// stream of API request logs that the platform writes and the ingest
+// function reads; and the bucket of the records the ingest rejects.
 type Storage struct {
-	EventsTable, RegistryTable, LedgerTable awsdynamodb.Table
-	RequestLogs                             awskinesis.Stream
-	Rejects                                 awss3.Bucket
+	RegistryTable, LedgerTable awsdynamodb.Table
+	RequestLogs                awskinesis.Stream
+	Rejects                    awss3.Bucket
 }
 
 // requestLogRetention is how long the stream keeps a record: a week,
@@ -30,18 +29,15 @@ type Storage struct {
 // read a batch the ingest gave up on back from the stream.
 const requestLogRetention = 7 * 24 * time.Hour
 
-// tables builds the log store (with its index by time), the registry and
-// the ledger.
+// tables builds the registry and the ledger. The log store's DynamoDB
+// table (EventsTable) is no longer part of the stack: the log store is the
+// lake. A stack deployed with it leaves it in the account (it was retained,
+// with deletion protection on) until an operator deletes it
+// (docs/deploy.md).
 func (s *Stack) tables() {
 	st := s.Stack
-	s.EventsTable = newTable(st, "EventsTable", dynamostore.AttrPK, dynamostore.AttrSK, dynamostore.AttrTTL)
-	s.EventsTable.AddLocalSecondaryIndex(&awsdynamodb.LocalSecondaryIndexProps{
-		IndexName:      jsii.String(dynamostore.IndexByTime),
-		SortKey:        &awsdynamodb.Attribute{Name: jsii.String(dynamostore.AttrTS), Type: awsdynamodb.AttributeType_STRING},
-		ProjectionType: awsdynamodb.ProjectionType_ALL,
-	})
-	s.RegistryTable = newTable(st, "RegistryTable", registry.AttrOrgID, "", "")
-	s.LedgerTable = newTable(st, "LedgerTable", ledger.AttrOrgID, ledger.AttrDay, "")
+	s.RegistryTable = newTable(st, "RegistryTable", registry.AttrOrgID, "")
+	s.LedgerTable = newTable(st, "LedgerTable", ledger.AttrOrgID, ledger.AttrDay)
 }
 
 // requestLogStorage builds the request-log stream and the rejects bucket.
@@ -74,8 +70,8 @@ func (s *Stack) requestLogStorage(name func(string) *string) {
 // newTable is a table of on-demand billing, point-in-time recovery,
 // deletion protection, encryption with the AWS-managed key (aws/dynamodb:
 // key use shows in CloudTrail, no key policy to keep), kept when removed
-// from the stack. sk and ttl may be empty.
-func newTable(scope constructs.Construct, id, pk, sk, ttl string) awsdynamodb.Table {
+// from the stack. sk may be empty.
+func newTable(scope constructs.Construct, id, pk, sk string) awsdynamodb.Table {
 	props := &awsdynamodb.TableProps{
 		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(pk), Type: awsdynamodb.AttributeType_STRING},
 		BillingMode:  awsdynamodb.BillingMode_PAY_PER_REQUEST,
@@ -88,9 +84,6 @@ func newTable(scope constructs.Construct, id, pk, sk, ttl string) awsdynamodb.Ta
 	}
 	if sk != "" {
 		props.SortKey = &awsdynamodb.Attribute{Name: jsii.String(sk), Type: awsdynamodb.AttributeType_STRING}
-	}
-	if ttl != "" {
-		props.TimeToLiveAttribute = jsii.String(ttl)
 	}
 	return awsdynamodb.NewTable(scope, jsii.String(id), props)
 }

@@ -6,15 +6,15 @@ import (
 	"testing"
 
 	"github.com/contentful/auditlogs/internal/ledger"
-	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/registry"
 )
 
 func TestTables(t *testing.T) {
 	s := defaults(t)
+	// The log store is the lake: no events table.
 	tables := s.resources("AWS::DynamoDB::Table")
-	if len(tables) != 3 {
-		t.Fatalf("%d tables, want 3 (log store, registry, ledger)", len(tables))
+	if len(tables) != 2 {
+		t.Fatalf("%d tables, want 2 (registry, ledger)", len(tables))
 	}
 	for id, r := range tables {
 		if r["DeletionPolicy"] != "Retain" || r["UpdateReplacePolicy"] != "Retain" {
@@ -33,25 +33,6 @@ func TestTables(t *testing.T) {
 		if v := prop(r, "Properties", "SSESpecification", "SSEEnabled"); v != true {
 			t.Errorf("%s: SSEEnabled %v, want true (AWS-managed key)", id, v)
 		}
-	}
-
-	events := s.resource(t, s.id(t, s.st.EventsTable))
-	wantKeys(t, "log store", events, [][2]string{{dynamostore.AttrPK, "HASH"}, {dynamostore.AttrSK, "RANGE"}})
-	wantAttrs(t, "log store", events, dynamostore.AttrPK, dynamostore.AttrSK, dynamostore.AttrTS)
-	if v := prop(events, "Properties", "TimeToLiveSpecification"); !reflect.DeepEqual(v, map[string]interface{}{"AttributeName": dynamostore.AttrTTL, "Enabled": true}) {
-		t.Errorf("log store TTL: %v, want %s enabled", v, dynamostore.AttrTTL)
-	}
-	lsis := list2(prop(events, "Properties", "LocalSecondaryIndexes"))
-	wantLSI := map[string]interface{}{
-		"IndexName": dynamostore.IndexByTime,
-		"KeySchema": []interface{}{
-			map[string]interface{}{"AttributeName": dynamostore.AttrPK, "KeyType": "HASH"},
-			map[string]interface{}{"AttributeName": dynamostore.AttrTS, "KeyType": "RANGE"},
-		},
-		"Projection": map[string]interface{}{"ProjectionType": "ALL"},
-	}
-	if len(lsis) != 1 || !reflect.DeepEqual(lsis[0], wantLSI) {
-		t.Errorf("log store LSIs: %v, want %v", lsis, wantLSI)
 	}
 
 	reg := s.resource(t, s.id(t, s.st.RegistryTable))

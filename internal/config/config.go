@@ -108,10 +108,10 @@ type Config struct {
 	// it from the same constant as the function's timeout).
 	FunctionTimeout time.Duration
 	// AUDITLOG_LOG_STORE_RETENTION_DAYS: how long the log store keeps an
-	// event (0: the store's default, dynamostore.DefaultRetention): the
-	// TTL the writer sets, and the oldest day the export agrees to deliver
-	// (an older day may have lost events to TTL), which the export asks
-	// the store for.
+	// event (0: the store's default, dynamostore.DefaultRetention or
+	// lakestore.DefaultRetention): the TTL the DynamoDB writer sets, and
+	// the oldest day the export agrees to deliver (an older day may have
+	// lost events), which the export asks the store for.
 	Retention time.Duration
 
 	// The ingest function's settings; the others ignore them.
@@ -134,9 +134,34 @@ type Config struct {
 	AccountID              string // AUDITLOG_ACCOUNT_ID: our AWS account, trusted by customers' roles
 }
 
+// The log store's kinds whose variables the contract knows
+// (logstore/factory's KindDynamoDB and KindLake; a test there checks they
+// agree). "" is the factory's default, dynamodb.
+const (
+	LogStoreDynamoDB = "dynamodb"
+	LogStoreLake     = "lake"
+)
+
+// StoreVariable is the variable that a log store of kind requires: the
+// table of kind dynamodb (and of ""), the lake's bucket of kind lake; ""
+// for a kind the contract does not know (logstore/factory refuses it,
+// naming it).
+func StoreVariable(kind string) string {
+	switch kind {
+	case "", LogStoreDynamoDB:
+		return EnvEventsTable
+	case LogStoreLake:
+		return EnvLakeBucket
+	}
+	return ""
+}
+
 // FromEnv reads Config from the environment; a malformed value, or a
-// table that every function needs and is not set, is an error naming the
-// variable and its value.
+// variable that every process holding the log store needs (the log
+// store's of its kind, StoreVariable, and the registry's table) and is not
+// set, is an error naming the variable and its value. A function that
+// holds no log store (the fan-out, the compaction) reads its Config with
+// FromEnvFor instead.
 func FromEnv() (Config, error) { return read(os.LookupEnv) }
 
 // FromEnvFor reads Config from the environment as function f's cold start
@@ -182,8 +207,8 @@ func read(env lookup) (Config, error) {
 	if err != nil {
 		return c, err
 	}
-	for _, name := range []string{EnvEventsTable, EnvRegistryTable} {
-		if c.setting(name) == "" {
+	for _, name := range []string{StoreVariable(c.LogStore), EnvRegistryTable} {
+		if name != "" && c.setting(name) == "" {
 			return c, notSet(name)
 		}
 	}

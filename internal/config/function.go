@@ -19,53 +19,71 @@ const (
 	Ingest Function = "ingest"
 	// Compact is the compaction function (functions/compact), which the
 	// compaction state machine runs once per org bucket. It reads its
-	// configuration with FromEnvFor: it has no log store table.
+	// configuration with FromEnvFor: it opens no log store and no registry.
 	Compact Function = "compact"
 )
 
-// Functions are all of them.
-var Functions = []Function{Export, FanOut, Retry, Ingest}
+// Functions are all of them, as the stack deploys them.
+var Functions = []Function{Export, FanOut, Retry, Ingest, Compact}
 
 // functionVars is what each function requires (its cold start fails
 // without) and what else it reads. A variable outside both does nothing
-// there: in a function's environment it is a mistake (Validate).
-var functionVars = map[Function]struct{ required, optional []string }{
+// there: in a function's environment it is a mistake (Validate). A
+// function that holds the log store (store) also requires the variable of
+// its kind (StoreVariable), which its optional list therefore holds.
+var functionVars = map[Function]struct {
+	required, optional []string
+	store              bool
+}{
 	Export: {
-		required: []string{EnvEventsTable, EnvRegistryTable, EnvLedgerTable},
+		required: []string{EnvRegistryTable, EnvLedgerTable},
 		optional: deliveryVars,
+		store:    true,
 	},
 	// The retry function runs exports in process: the export's settings,
 	// and its queue.
 	Retry: {
-		required: []string{EnvRetryQueueURL, EnvEventsTable, EnvRegistryTable, EnvLedgerTable},
+		required: []string{EnvRetryQueueURL, EnvRegistryTable, EnvLedgerTable},
 		optional: deliveryVars,
+		store:    true,
 	},
+	// The fan-out invokes exports: it opens no log store.
 	FanOut: {
-		required: []string{EnvEventsTable, EnvRegistryTable, EnvExportFunction},
-		optional: []string{EnvLogStore, EnvLedgerTable, EnvFanOutConcurrency}, // the ledger for the catch-up
+		required: []string{EnvRegistryTable, EnvExportFunction},
+		optional: []string{EnvLedgerTable, EnvFanOutConcurrency}, // the ledger for the catch-up
 	},
 	Compact: {
 		required: []string{EnvLakeBucket},
 		optional: []string{EnvLedgerTable}, // to mark org-days stale that late events changed
 	},
 	Ingest: {
-		required: []string{EnvEventsTable, EnvRegistryTable, EnvRejectsBucket},
-		optional: []string{EnvLogStore, EnvLakeBucket, EnvLakeStream, EnvLedgerTable, EnvShards, EnvLogStoreRetentionDays, EnvIngestIncludePOST, EnvRejectsPrefix}, // the ledger for late events
+		required: []string{EnvRegistryTable, EnvRejectsBucket},
+		optional: append(slices.Clone(storeVars), EnvLakeStream, EnvLedgerTable, EnvLogStoreRetentionDays, EnvIngestIncludePOST, EnvRejectsPrefix), // the ledger for late events
+		store:    true,
 	},
 }
 
-// deliveryVars are the optional settings of the functions that deliver.
-var deliveryVars = []string{EnvLogStore, EnvLakeBucket, EnvKMSKeyUS, EnvKMSKeyEU, EnvAzureEmulatorHosts, EnvShards, EnvPartSizeMiB, EnvUploadConcurrency,
-	EnvLogStoreRetentionDays, EnvLeaseSeconds, EnvFunctionTimeoutSeconds}
+// storeVars are the log store's settings of every kind.
+var storeVars = []string{EnvLogStore, EnvEventsTable, EnvShards, EnvLakeBucket}
 
-// Required are the variables f's cold start fails without.
+// deliveryVars are the optional settings of the functions that deliver.
+var deliveryVars = append(slices.Clone(storeVars), EnvKMSKeyUS, EnvKMSKeyEU, EnvAzureEmulatorHosts, EnvPartSizeMiB, EnvUploadConcurrency,
+	EnvLogStoreRetentionDays, EnvLeaseSeconds, EnvFunctionTimeoutSeconds)
+
+// Required are the variables f's cold start fails without, whatever the
+// log store's kind (see HoldsLogStore for the variable of the kind).
 func (f Function) Required() []string { return slices.Clone(functionVars[f].required) }
 
 // Optional are the other variables f reads.
 func (f Function) Optional() []string { return slices.Clone(functionVars[f].optional) }
 
-// Require checks that c holds every variable f requires, in their order:
-// the error names the first missing one.
+// HoldsLogStore reports whether f opens the log store, and so requires
+// the variable of its kind (StoreVariable) besides Required.
+func (f Function) HoldsLogStore() bool { return functionVars[f].store }
+
+// Require checks that c holds every variable f requires, in their order,
+// then the log store's of c's kind if f holds the log store: the error
+// names the first missing one.
 func (c Config) Require(f Function) error {
 	vars, ok := functionVars[f]
 	if !ok {
@@ -75,6 +93,9 @@ func (c Config) Require(f Function) error {
 		if c.setting(name) == "" {
 			return notSet(name)
 		}
+	}
+	if name := StoreVariable(c.LogStore); vars.store && name != "" && c.setting(name) == "" {
+		return notSet(name)
 	}
 	return nil
 }
@@ -100,7 +121,11 @@ func Validate(env map[string]string, f Function) error {
 			errs = append(errs, fmt.Errorf("environment variable %s: the %s function does not read it", k, f))
 		}
 	}
-	for _, k := range vars.required {
+	required := slices.Clone(vars.required)
+	if name := StoreVariable(env[EnvLogStore]); vars.store && name != "" {
+		required = append(required, name)
+	}
+	for _, k := range required {
 		if env[k] == "" {
 			errs = append(errs, fmt.Errorf("environment variable %s is not set: the %s function requires it", k, f))
 		}

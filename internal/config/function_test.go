@@ -10,27 +10,30 @@ import (
 )
 
 // stackEnvs are the functions' environments as the stack gives them
-// (infra/stack), with placeholders for the resources' names.
+// (infra/stack: the log store on the lake), with placeholders for the
+// resources' names.
 var stackEnvs = map[config.Function]map[string]string{
 	config.Export: {
-		"AUDITLOG_EVENTS_TABLE": "events", "AUDITLOG_REGISTRY_TABLE": "registry", "AUDITLOG_LEDGER_TABLE": "ledger",
+		"AUDITLOG_LOG_STORE": "lake", "AUDITLOG_LAKE_BUCKET": "lake", "AUDITLOG_REGISTRY_TABLE": "registry", "AUDITLOG_LEDGER_TABLE": "ledger",
 		"AUDITLOG_KMS_KEY_US": "arn:us", "AUDITLOG_KMS_KEY_EU": "arn:eu", "AUDITLOG_LOG_STORE_RETENTION_DAYS": "35",
 		"AUDITLOG_LEASE_SECONDS": "1020", "AUDITLOG_FUNCTION_TIMEOUT_SECONDS": "900", "AWS_LAMBDA_LOG_FORMAT": "JSON",
 	},
 	config.Retry: {
-		"AUDITLOG_EVENTS_TABLE": "events", "AUDITLOG_REGISTRY_TABLE": "registry", "AUDITLOG_LEDGER_TABLE": "ledger",
+		"AUDITLOG_LOG_STORE": "lake", "AUDITLOG_LAKE_BUCKET": "lake", "AUDITLOG_REGISTRY_TABLE": "registry", "AUDITLOG_LEDGER_TABLE": "ledger",
 		"AUDITLOG_KMS_KEY_US": "arn:us", "AUDITLOG_KMS_KEY_EU": "arn:eu", "AUDITLOG_LOG_STORE_RETENTION_DAYS": "35",
 		"AUDITLOG_LEASE_SECONDS": "1020", "AUDITLOG_FUNCTION_TIMEOUT_SECONDS": "900", "AUDITLOG_RETRY_QUEUE_URL": "https://sqs/retry",
 	},
 	config.FanOut: {
-		"AUDITLOG_EVENTS_TABLE": "events", "AUDITLOG_REGISTRY_TABLE": "registry", "AUDITLOG_LEDGER_TABLE": "ledger",
+		"AUDITLOG_REGISTRY_TABLE": "registry", "AUDITLOG_LEDGER_TABLE": "ledger",
 		"AUDITLOG_EXPORT_FUNCTION": "export", "AUDITLOG_FANOUT_CONCURRENCY": "16",
 	},
 	config.Ingest: {
-		"AUDITLOG_EVENTS_TABLE": "events", "AUDITLOG_REGISTRY_TABLE": "registry", "AUDITLOG_LEDGER_TABLE": "ledger",
+		"AUDITLOG_LOG_STORE": "lake", "AUDITLOG_LAKE_BUCKET": "lake", "AUDITLOG_LAKE_STREAM": "raw",
+		"AUDITLOG_REGISTRY_TABLE": "registry", "AUDITLOG_LEDGER_TABLE": "ledger",
 		"AUDITLOG_REJECTS_BUCKET": "rejects", "AUDITLOG_REJECTS_PREFIX": "rejects/", "AUDITLOG_INGEST_INCLUDE_POST": "false",
 		"AUDITLOG_LOG_STORE_RETENTION_DAYS": "35",
 	},
+	config.Compact: {"AUDITLOG_LAKE_BUCKET": "lake", "AUDITLOG_LEDGER_TABLE": "ledger"},
 }
 
 // TestValidate: each function's environment as the stack gives it passes;
@@ -102,12 +105,17 @@ func reads(f config.Function, name string) bool {
 // error names the first missing variable.
 func TestRequire(t *testing.T) {
 	for _, f := range config.Functions {
-		c, err := config.FromMap(stackEnvs[f])
+		c, err := config.FromMapFor(stackEnvs[f], f)
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
 		if err := c.Require(f); err != nil {
 			t.Errorf("%s: %v", f, err)
+		}
+		if f.HoldsLogStore() {
+			if _, err := config.FromMap(stackEnvs[f]); err != nil {
+				t.Errorf("%s: FromMap: %v", f, err)
+			}
 		}
 	}
 	c, err := config.FromMap(map[string]string{"AUDITLOG_EVENTS_TABLE": "events", "AUDITLOG_REGISTRY_TABLE": "registry"})
@@ -115,10 +123,11 @@ func TestRequire(t *testing.T) {
 		t.Fatal(err)
 	}
 	for f, want := range map[config.Function]string{
-		config.Export: "environment variable AUDITLOG_LEDGER_TABLE is not set",
-		config.Retry:  "environment variable AUDITLOG_RETRY_QUEUE_URL is not set",
-		config.FanOut: "environment variable AUDITLOG_EXPORT_FUNCTION is not set",
-		config.Ingest: "environment variable AUDITLOG_REJECTS_BUCKET is not set",
+		config.Export:  "environment variable AUDITLOG_LEDGER_TABLE is not set",
+		config.Retry:   "environment variable AUDITLOG_RETRY_QUEUE_URL is not set",
+		config.FanOut:  "environment variable AUDITLOG_EXPORT_FUNCTION is not set",
+		config.Ingest:  "environment variable AUDITLOG_REJECTS_BUCKET is not set",
+		config.Compact: "environment variable AUDITLOG_LAKE_BUCKET is not set",
 	} {
 		if err := c.Require(f); err == nil || err.Error() != want {
 			t.Errorf("%s: %v, want %q", f, err, want)
@@ -142,5 +151,57 @@ func TestFromEnvFor(t *testing.T) {
 	}
 	if _, err := config.FromMapFor(map[string]string{"AUDITLOG_LAKE_BUCKET": "lake", "AUDITLOG_SHARDS": "0"}, config.Compact); err == nil || !strings.Contains(err.Error(), "AUDITLOG_SHARDS") {
 		t.Fatalf("a malformed value: %v", err)
+	}
+}
+
+// TestLogStoreVariable: a function that holds the log store requires the
+// variable of the store's kind, the table of kind dynamodb (the default)
+// or the lake's bucket of kind lake, and not the other kind's; FromEnv
+// requires it too. The fan-out and the compaction hold no log store.
+func TestLogStoreVariable(t *testing.T) {
+	for kind, want := range map[string]string{"": "AUDITLOG_EVENTS_TABLE", "dynamodb": "AUDITLOG_EVENTS_TABLE", "lake": "AUDITLOG_LAKE_BUCKET", "s3": ""} {
+		if got := config.StoreVariable(kind); got != want {
+			t.Errorf("StoreVariable(%q) = %q, want %q", kind, got, want)
+		}
+	}
+	base := map[string]string{"AUDITLOG_REGISTRY_TABLE": "registry", "AUDITLOG_LEDGER_TABLE": "ledger", "AUDITLOG_RETRY_QUEUE_URL": "https://sqs/retry",
+		"AUDITLOG_REJECTS_BUCKET": "rejects"}
+	for _, f := range []config.Function{config.Export, config.Retry, config.Ingest} {
+		if !f.HoldsLogStore() {
+			t.Errorf("%s does not hold the log store", f)
+		}
+		for _, c := range []struct{ kind, other, missing string }{
+			{"", "AUDITLOG_LAKE_BUCKET", "AUDITLOG_EVENTS_TABLE"},
+			{"dynamodb", "AUDITLOG_LAKE_BUCKET", "AUDITLOG_EVENTS_TABLE"},
+			{"lake", "AUDITLOG_EVENTS_TABLE", "AUDITLOG_LAKE_BUCKET"},
+		} {
+			env := maps.Clone(base)
+			if c.kind != "" {
+				env["AUDITLOG_LOG_STORE"] = c.kind
+			}
+			env[c.other] = "x" // the other kind's variable does not do
+			want := "environment variable " + c.missing + " is not set"
+			if _, err := config.FromMapFor(env, f); err == nil || err.Error() != want {
+				t.Errorf("%s, kind %q: FromMapFor: %v, want %q", f, c.kind, err, want)
+			}
+			if _, err := config.FromMap(env); err == nil || err.Error() != want {
+				t.Errorf("%s, kind %q: FromMap: %v, want %q", f, c.kind, err, want)
+			}
+			if err := config.Validate(env, f); err == nil || !strings.Contains(err.Error(), c.missing+" is not set") {
+				t.Errorf("%s, kind %q: Validate: %v, want an error naming %s", f, c.kind, err, c.missing)
+			}
+			env[c.missing] = "x"
+			if _, err := config.FromMapFor(env, f); err != nil {
+				t.Errorf("%s, kind %q, with %s: %v", f, c.kind, c.missing, err)
+			}
+		}
+	}
+	for _, f := range []config.Function{config.FanOut, config.Compact} {
+		if f.HoldsLogStore() {
+			t.Errorf("%s holds the log store", f)
+		}
+		if _, err := config.FromMapFor(stackEnvs[f], f); err != nil {
+			t.Errorf("%s without a log store's variable: %v", f, err)
+		}
 	}
 }

@@ -1,5 +1,5 @@
 // Package grants is the one description of what each identity of the
-// service may do in AWS: the roles of the four Lambda functions and the
+// service may do in AWS: the roles of the Lambda functions and the
 // operators' policy (auditctl). Every statement is written out by hand,
 // one action list on the resources it needs and nothing more, and names
 // its resources symbolically (a Resource), so that two renderers can turn
@@ -8,6 +8,13 @@
 // (internal/localstack) into the inline policies of the IAM users that the
 // functions and the CLI run as on an authenticating moto. A permission the
 // stack does not grant is therefore missing locally too.
+//
+// What an identity may do depends on the log store the deployment runs on
+// (Store): the CDK stack and the local stack run on the S3 data lake
+// (For, which is ForStore with LakeStore); DynamoDBStore is the events
+// table's, until it is removed. The compaction function exists only with
+// the lake; the Firehose stream's and the compaction state machine's
+// roles belong to AWS services, not to our code, and are the stack's own.
 //
 // The package is a leaf: it imports nothing of the service, so that the
 // stack does not link the functions' code to learn their permissions.
@@ -28,16 +35,33 @@ const (
 	Retry    Identity = "retry"
 	FanOut   Identity = "fanout"
 	Ingest   Identity = "ingest"
-	Compact  Identity = "compact"
 	Operator Identity = "operator"
+	// Compact is the compaction function, which only a deployment on the
+	// lake has (LakeStore): it is in neither Functions nor Identities,
+	// the identities of every deployment (the local stack creates a user
+	// for each).
+	Compact Identity = "compact"
 )
 
-// Functions are the identities that are Lambda functions, in the order the
-// stack creates them.
-var Functions = []Identity{FanOut, Export, Retry, Ingest, Compact}
+// Functions are the identities that are Lambda functions on every log
+// store, in the order the stack creates them.
+var Functions = []Identity{FanOut, Export, Retry, Ingest}
 
 // Identities are all of them.
 var Identities = append(slices.Clone(Functions), Operator)
+
+// LakeIdentities are the identities of a deployment on the lake: those of
+// every deployment and the compaction function.
+var LakeIdentities = append(slices.Clone(Identities), Compact)
+
+// Store is the log store a deployment runs on.
+type Store string
+
+// The stores.
+const (
+	DynamoDBStore Store = "dynamodb" // the events table
+	LakeStore     Store = "lake"     // the S3 data lake (the CDK stack, the local stack)
+)
 
 // Name is a resource of the stack.
 type Name string
@@ -55,8 +79,8 @@ const (
 	IngestFailures    Name = "ingest-failures"     // the ingest's on-failure queue
 	RequestLogs       Name = "request-logs"        // the Kinesis stream of API request logs
 	RejectsBucket     Name = "rejects-bucket"      // rejected request-log records
-	LakeBucket        Name = "lake-bucket"         // the log store: the S3 data lake (internal/lake)
-	LakeStream        Name = "lake-stream"         // the Firehose stream that writes the lake's raw objects
+	LakeBucket        Name = "lake-bucket"         // the S3 data lake (LakeStore)
+	LakeStream        Name = "lake-stream"         // the Firehose stream that writes the lake's raw objects (LakeStore)
 	// LogGroup is the acting function's own log group.
 	LogGroup Name = "own-log-group"
 	// CustomerRoles are roles in any account: customers' roles live in
@@ -100,6 +124,16 @@ type Statement struct {
 // ingest may write.
 const RejectsPrefix = "rejects/"
 
+// The lake's prefixes (lake.RawPrefix, lake.LakePrefix, lake.ExportPrefix;
+// a test checks they agree): raw objects, which Firehose writes and
+// compaction reads; the org-day objects and manifests, which compaction
+// writes and the export reads; the delivered files, likewise.
+const (
+	LakeRawPrefix    = "raw/"
+	LakeOrgDayPrefix = "lake/"
+	LakeExportPrefix = "export/"
+)
+
 // ByTimeIndex is the log store's index that the export queries
 // (dynamostore.IndexByTime; a test checks they agree).
 const ByTimeIndex = "by_time"
@@ -120,38 +154,6 @@ var readShardCount = Statement{Sid: "ReadShardCount", Effect: Allow, Actions: []
 // recordShardCount: the first write of a process checks the shard count
 // and records it if the table has none.
 var recordShardCount = Statement{Sid: "RecordShardCount", Effect: Allow, Actions: []string{"dynamodb:GetItem", "dynamodb:PutItem"}, Resources: on(EventsTable), Condition: onShardCount}
-
-// The lake's prefixes (internal/lake; a test checks they agree): raw
-// objects (Firehose writes them, compaction reads them), compacted
-// org-days and their manifests (compaction writes them, the export reads
-// them), and the delivered files that compaction prepares (the export
-// copies them).
-const (
-	LakeRawPrefix       = "raw/"
-	LakeOrgDayPrefix    = "lake/"
-	LakeManifestsPrefix = "lake/manifests/"
-	LakeExportPrefix    = "export/"
-)
-
-// lakePath is the objects of the lake bucket under prefix.
-func lakePath(prefix string) Resource { return Resource{Name: LakeBucket, Path: "/" + prefix + "*"} }
-
-// listLake lets ListObjectsV2 of the lake bucket see the keys under
-// prefix only. The reads need it for the manifests: without s3:ListBucket,
-// S3 answers a missing key with 403 AccessDenied, and "not compacted yet"
-// (a manifest that does not exist, a transient failure) would read as a
-// permission error.
-func listLake(sid, prefix string) Statement {
-	return Statement{Sid: sid, Effect: Allow, Actions: []string{"s3:ListBucket"}, Resources: on(LakeBucket),
-		Condition: map[string]map[string]string{"StringLike": {"s3:prefix": prefix + "*"}}}
-}
-
-// readLake reads an org-day (lakestore): its bucket-day's manifest, the
-// org-day object and the delivered file beside it; nothing of raw/.
-var readLake = []Statement{
-	allow("ReadLake", []string{"s3:GetObject"}, lakePath(LakeOrgDayPrefix), lakePath(LakeExportPrefix)),
-	listLake("FindManifests", LakeManifestsPrefix),
-}
 
 // DecryptAlgorithm is the only algorithm a SAS cipher may be decrypted
 // with (sas.Algorithm; a test checks they agree).
@@ -185,6 +187,62 @@ var assumeCustomerRoles = []Statement{
 var queryLogStore = allow("QueryLogStore", []string{"dynamodb:Query"},
 	Resource{Name: EventsTable}, Resource{Name: EventsTable, Path: "/index/" + ByTimeIndex})
 
+// objects are the lake's objects under prefix.
+func objects(prefix string) Resource { return Resource{Name: LakeBucket, Path: "/" + prefix + "*"} }
+
+// listUnder lets s3:ListBucket list the lake under prefix only. It is
+// also what makes a GetObject of a missing key under prefix answer
+// NoSuchKey (404) rather than AccessDenied (403): S3 tells a caller that a
+// key does not exist only if it may list it, checking s3:prefix against
+// the key. The lake's readers depend on that: a missing manifest is a
+// bucket-day not compacted yet, a missing delivered file one that expired
+// (lakestore), a missing manifest for compaction the first one.
+func listUnder(sid, prefix string) Statement {
+	return Statement{Sid: sid, Effect: Allow, Actions: []string{"s3:ListBucket"}, Resources: on(LakeBucket),
+		Condition: map[string]map[string]string{"StringLike": {"s3:prefix": prefix + "*"}}}
+}
+
+// readLake is what lakestore reads of an org-day: the bucket-day's
+// manifest and the org-day's object under lake/, its delivered file under
+// export/; nothing of raw/, nothing written.
+var readLake = []Statement{
+	allow("ReadLake", []string{"s3:GetObject"}, objects(LakeOrgDayPrefix), objects(LakeExportPrefix)),
+	listUnder("ListLake", LakeOrgDayPrefix),
+	listUnder("ListExportFiles", LakeExportPrefix),
+}
+
+// readLogStore is what reading an org-day needs of the store.
+func readLogStore(store Store) []Statement {
+	if store == LakeStore {
+		return slices.Clone(readLake)
+	}
+	return []Statement{queryLogStore, readShardCount}
+}
+
+// writeLogStore is what storing events needs of the store:
+// dynamostore.Store.Write (BatchWriteItem only: no read, no delete) and
+// its shard-count check, or the lake's Firehose writer (PutRecordBatch on
+// the one stream; Firehose, not the writer, puts the raw objects).
+func writeLogStore(store Store) []Statement {
+	if store == LakeStore {
+		return []Statement{allow("WriteRawRecords", []string{"firehose:PutRecordBatch"}, on(LakeStream)...)}
+	}
+	return []Statement{allow("WriteLogStore", []string{"dynamodb:BatchWriteItem"}, on(EventsTable)...), recordShardCount}
+}
+
+// compaction is what compaction.Compactor does to the lake (through
+// objstore/s3obj): list a bucket-day's raw objects; read them, the
+// previous manifest and the org-day objects it names; write the org-day
+// objects, the delivered files and the manifest (PutObject, or a
+// multipart upload, which S3 authorizes as PutObject, aborted on failure).
+// Nothing is deleted: raw objects expire by the lake's lifecycle rules.
+var compaction = []Statement{
+	listUnder("ListRawObjects", LakeRawPrefix),
+	listUnder("ListLake", LakeOrgDayPrefix),
+	allow("ReadRawAndLake", []string{"s3:GetObject"}, objects(LakeRawPrefix), objects(LakeOrgDayPrefix)),
+	allow("WriteLakeAndExport", []string{"s3:PutObject", "s3:AbortMultipartUpload"}, objects(LakeOrgDayPrefix), objects(LakeExportPrefix)),
+}
+
 // delivery is what running an export needs: assume customers' roles,
 // decrypt SAS ciphers, read the destination (registry.Get), record what
 // decrypting its SAS URL tells (registry.RecordSASExpiry: one attribute,
@@ -192,32 +250,38 @@ var queryLogStore = allow("QueryLogStore", []string{"dynamodb:Query"},
 // destination that does not hold its storage account and container yet:
 // a TransactWriteItems of UpdateItems only, conditional on the cipher and
 // the claim's version, which DynamoDB authorizes action by action, with
-// the claim read by GetItem: so no PutItem or DeleteItem), query the log
+// the claim read by GetItem: so no PutItem or DeleteItem), read the log
 // store, and record the delivery in the ledger (ledger.Begin/Finish/Fail,
 // all UpdateItem).
-func delivery() []Statement {
-	return append(slices.Clone(assumeCustomerRoles),
+func delivery(store Store) []Statement {
+	sts := append(slices.Clone(assumeCustomerRoles),
 		allow("DecryptSasCiphers", []string{"kms:Decrypt"}, on(SASKeys)...),
 		allow("ReadDestination", []string{"dynamodb:GetItem"}, on(RegistryTable)...),
 		allow("RecordSasExpiryAndContainer", []string{"dynamodb:UpdateItem"}, on(RegistryTable)...),
-		queryLogStore,
-		readShardCount,
-		readLake[0], readLake[1],
-		allow("RecordDelivery", []string{"dynamodb:UpdateItem"}, on(LedgerTable)...),
 	)
+	sts = append(sts, readLogStore(store)...)
+	return append(sts, allow("RecordDelivery", []string{"dynamodb:UpdateItem"}, on(LedgerTable)...))
 }
 
-// For returns the statements of an identity's policy. It panics on an
-// unknown identity (a programming error: the identities are constants).
-func For(id Identity) []Statement {
+// For returns the statements of an identity's policy on the lake
+// (ForStore with LakeStore): the CDK stack's and the local stack's.
+func For(id Identity) []Statement { return ForStore(id, LakeStore) }
+
+// ForStore returns the statements of an identity's policy on a deployment
+// whose log store is store. It panics on an unknown identity or store (a
+// programming error: both are constants).
+func ForStore(id Identity, store Store) []Statement {
+	if store != DynamoDBStore && store != LakeStore {
+		panic(fmt.Sprintf("grants: unknown store %q", store))
+	}
 	switch id {
 	case Export:
-		return append(append([]Statement{writeOwnLogs}, delivery()...),
+		return append(append([]Statement{writeOwnLogs}, delivery(store)...),
 			// Failed asynchronous exports reach the retry queue as the
 			// function's on-failure destination, sent with its role.
 			allow("SendToFailureQueue", []string{"sqs:SendMessage"}, on(ExportFailures)...))
 	case Retry:
-		return append(append([]Statement{writeOwnLogs}, delivery()...),
+		return append(append([]Statement{writeOwnLogs}, delivery(store)...),
 			// The event source mapping polls with these; the handler sets
 			// each failed message's backoff with ChangeMessageVisibility.
 			allow("ConsumeRetryQueue", []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}, on(ExportFailures)...))
@@ -231,73 +295,65 @@ func For(id Identity) []Statement {
 			allow("SendToFailureQueue", []string{"sqs:SendMessage"}, on(FanOutFailures)...),
 		}
 	case Ingest:
-		return []Statement{
+		sts := []Statement{
 			writeOwnLogs,
 			// What the Kinesis event source mapping calls on the role's behalf.
 			allow("ReadRequestLogs", []string{"kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords",
 				"kinesis:GetShardIterator", "kinesis:ListShards"}, on(RequestLogs)...),
 			allow("SendToFailureQueue", []string{"sqs:SendMessage"}, on(IngestFailures)...),
-			// dynamostore.Store.Write (no read, no delete), ledger.NoteLate,
-			// s3rejects.Sink (under the prefix only).
-			allow("WriteLogStore", []string{"dynamodb:BatchWriteItem"}, on(EventsTable)...),
-			recordShardCount,
-			// firehosewriter: the raw records of the lake, through the
-			// stream, which alone writes raw/.
-			allow("WriteRawRecords", []string{"firehose:PutRecordBatch"}, on(LakeStream)...),
-			allow("NoteLateEvents", []string{"dynamodb:UpdateItem"}, on(LedgerTable)...),
-			allow("WriteRejects", []string{"s3:PutObject"}, Resource{Name: RejectsBucket, Path: "/" + RejectsPrefix + "*"}),
 		}
+		// The store's writer, ledger.NoteLate, s3rejects.Sink (under the
+		// prefix only).
+		sts = append(sts, writeLogStore(store)...)
+		return append(sts,
+			allow("NoteLateEvents", []string{"dynamodb:UpdateItem"}, on(LedgerTable)...),
+			allow("WriteRejects", []string{"s3:PutObject"}, Resource{Name: RejectsBucket, Path: "/" + RejectsPrefix + "*"}))
 	case Compact:
-		// compaction.Compactor: list and read a bucket-day's raw objects
-		// and what earlier compactions wrote; write org-days, their
-		// delivered files and the manifest (each whole: PutObject, or a
-		// multipart upload that is aborted on failure); mark changed
-		// org-days stale (ledger.MarkStale, an UpdateItem). It deletes
-		// nothing: raw objects expire by the bucket's lifecycle.
-		return compact()
+		if store != LakeStore {
+			panic(fmt.Sprintf("grants: %s exists only with the lake, not the %s store", id, store))
+		}
+		// Late events mark the org-days they change stale
+		// (ledger.MarkStale: one UpdateItem, if the entry exists).
+		return append(append([]Statement{writeOwnLogs}, compaction...),
+			allow("MarkStale", []string{"dynamodb:UpdateItem"}, on(LedgerTable)...))
 	case Operator:
-		return operator()
+		return operator(store)
 	}
 	panic(fmt.Sprintf("grants: unknown identity %q", id))
-}
-
-func compact() []Statement {
-	return []Statement{
-		writeOwnLogs,
-		listLake("ListRawObjects", LakeRawPrefix),
-		listLake("FindManifests", LakeManifestsPrefix),
-		allow("ReadRawAndCompacted", []string{"s3:GetObject"}, lakePath(LakeRawPrefix), lakePath(LakeOrgDayPrefix)),
-		allow("WriteCompacted", []string{"s3:PutObject", "s3:AbortMultipartUpload"}, lakePath(LakeOrgDayPrefix), lakePath(LakeExportPrefix)),
-		allow("MarkStale", []string{"dynamodb:UpdateItem"}, on(LedgerTable)...),
-	}
 }
 
 // operator is what auditctl needs against a deployment, command by
 // command (docs/operations.md): nothing to delete but a destination,
 // nothing of the customers' storage but through their roles.
-func operator() []Statement {
-	return append(slices.Clone(assumeCustomerRoles), // verify, export, backfill; put checks the role
+func operator(store Store) []Statement {
+	sts := append(slices.Clone(assumeCustomerRoles), // verify, export, backfill; put checks the role
 		// destination put|get|list|enable|disable|delete, status.
 		allow("ManageDestinations", []string{"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan"}, on(RegistryTable)...),
 		// status; export and backfill take the lease and record the
-		// outcome; events load and ingest note late days.
-		allow("ReadAndRecordDeliveries", []string{"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"}, on(LedgerTable)...),
-		// export and backfill read an org-day.
-		queryLogStore,
-		// events load, ingest and ingest replay store events (and check
-		// the shard count, which export and backfill read).
-		allow("WriteLogStore", []string{"dynamodb:BatchWriteItem"}, on(EventsTable)...),
-		recordShardCount,
-		// The lake: export and backfill read it; events load, ingest and
-		// ingest replay write raw objects straight into raw/ (the direct
-		// writer, with no stream) or through the stream; compact runs the
-		// compaction in process, with its permissions.
-		readLake[0],
-		allow("WriteRawObjects", []string{"s3:PutObject", "s3:AbortMultipartUpload"}, lakePath(LakeRawPrefix)),
-		allow("WriteRawRecords", []string{"firehose:PutRecordBatch"}, on(LakeStream)...),
-		listLake("ListLake", ""),
-		allow("ReadRawObjects", []string{"s3:GetObject"}, lakePath(LakeRawPrefix)),
-		allow("WriteCompacted", []string{"s3:PutObject", "s3:AbortMultipartUpload"}, lakePath(LakeOrgDayPrefix), lakePath(LakeExportPrefix)),
+		// outcome; events load and ingest note late days; compact marks
+		// org-days stale.
+		allow("ReadAndRecordDeliveries", []string{"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"}, on(LedgerTable)...))
+	// export and backfill read an org-day (on DynamoDB, the shard-count
+	// check is recordShardCount's, below).
+	if store == LakeStore {
+		sts = append(sts, readLake...)
+	} else {
+		sts = append(sts, queryLogStore)
+	}
+	// events load, ingest and ingest replay store events (on DynamoDB
+	// they also check the shard count, which export and backfill read;
+	// on the lake through the stream, AUDITLOG_LAKE_STREAM).
+	sts = append(sts, writeLogStore(store)...)
+	if store == LakeStore {
+		// compact runs the compaction in process: what the compaction
+		// function may do to the lake (ListLake and the ledger are above).
+		for _, st := range compaction {
+			if st.Sid != "ListLake" {
+				sts = append(sts, st)
+			}
+		}
+	}
+	return append(sts,
 		// keys public, sas encrypt, encrypt-page read the public keys;
 		// destination put and verify check a cipher by decrypting it (the
 		// key policy must also name the operator: KeyOperatorArns).

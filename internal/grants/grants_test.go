@@ -1,6 +1,9 @@
 package grants
 
 import (
+	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -8,6 +11,9 @@ import (
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/sas"
 )
+
+// stores are the identities of a deployment on each log store.
+var stores = map[Store][]Identity{DynamoDBStore: Identities, LakeStore: LakeIdentities}
 
 // The constants the statements repeat are the ones the code uses.
 func TestNamesAgreeWithTheCode(t *testing.T) {
@@ -17,47 +23,53 @@ func TestNamesAgreeWithTheCode(t *testing.T) {
 	if ShardCountKey != dynamostore.MetaPK {
 		t.Errorf("ShardCountKey %q, the log store's record is %q", ShardCountKey, dynamostore.MetaPK)
 	}
-	for _, p := range [][2]string{{LakeRawPrefix, lake.RawPrefix}, {LakeOrgDayPrefix, lake.LakePrefix},
-		{LakeManifestsPrefix, lake.ManifestPrefix}, {LakeExportPrefix, lake.ExportPrefix}} {
-		if p[0] != p[1] {
-			t.Errorf("lake prefix %q in the grants, %q in the lake's layout", p[0], p[1])
-		}
-	}
 	if DecryptAlgorithm != string(sas.Algorithm) {
 		t.Errorf("DecryptAlgorithm %q, sas decrypts with %q", DecryptAlgorithm, sas.Algorithm)
+	}
+	if LakeRawPrefix != lake.RawPrefix || LakeOrgDayPrefix != lake.LakePrefix || LakeExportPrefix != lake.ExportPrefix {
+		t.Errorf("lake prefixes %q %q %q, the lake's are %q %q %q", LakeRawPrefix, LakeOrgDayPrefix, LakeExportPrefix, lake.RawPrefix, lake.LakePrefix, lake.ExportPrefix)
+	}
+	if !strings.HasPrefix(lake.ManifestPrefix, LakeOrgDayPrefix) {
+		t.Errorf("the manifests (%s) are not under %s, which the lake's readers may list", lake.ManifestPrefix, LakeOrgDayPrefix)
 	}
 }
 
 func TestStatementsAreWellFormed(t *testing.T) {
-	for _, id := range Identities {
-		sts := For(id)
-		if len(sts) == 0 {
-			t.Errorf("%s: no statements", id)
+	for store, ids := range stores {
+		for _, id := range ids {
+			checkWellFormed(t, store, id, ForStore(id, store))
 		}
-		sids := map[string]bool{}
-		for _, st := range sts {
-			if st.Sid == "" || sids[st.Sid] {
-				t.Errorf("%s: Sid %q empty or repeated (a policy document needs them unique)", id, st.Sid)
+	}
+}
+
+func checkWellFormed(t *testing.T, store Store, id Identity, sts []Statement) {
+	t.Helper()
+	if len(sts) == 0 {
+		t.Errorf("%s: no statements", id)
+	}
+	sids := map[string]bool{}
+	for _, st := range sts {
+		if st.Sid == "" || sids[st.Sid] {
+			t.Errorf("%s on %s: Sid %q empty or repeated (a policy document needs them unique)", id, store, st.Sid)
+		}
+		sids[st.Sid] = true
+		if st.Effect != Allow && st.Effect != Deny {
+			t.Errorf("%s %s: effect %q", id, st.Sid, st.Effect)
+		}
+		if len(st.Actions) == 0 || len(st.Resources) == 0 {
+			t.Errorf("%s %s: no actions or no resources", id, st.Sid)
+		}
+		for _, a := range st.Actions {
+			if strings.Contains(a, "*") || !strings.Contains(a, ":") {
+				t.Errorf("%s %s: action %q is a wildcard or has no service", id, st.Sid, a)
 			}
-			sids[st.Sid] = true
-			if st.Effect != Allow && st.Effect != Deny {
-				t.Errorf("%s %s: effect %q", id, st.Sid, st.Effect)
+		}
+		for _, r := range st.Resources {
+			if r.Name == "" {
+				t.Errorf("%s %s: a resource without a name", id, st.Sid)
 			}
-			if len(st.Actions) == 0 || len(st.Resources) == 0 {
-				t.Errorf("%s %s: no actions or no resources", id, st.Sid)
-			}
-			for _, a := range st.Actions {
-				if strings.Contains(a, "*") || !strings.Contains(a, ":") {
-					t.Errorf("%s %s: action %q is a wildcard or has no service", id, st.Sid, a)
-				}
-			}
-			for _, r := range st.Resources {
-				if r.Name == "" {
-					t.Errorf("%s %s: a resource without a name", id, st.Sid)
-				}
-				if r.Name == LogGroup && id == Operator {
-					t.Errorf("the operators have no log group of their own")
-				}
+			if r.Name == LogGroup && id == Operator {
+				t.Errorf("the operators have no log group of their own")
 			}
 		}
 	}
@@ -65,22 +77,29 @@ func TestStatementsAreWellFormed(t *testing.T) {
 
 // Whoever may assume customers' roles is denied this account's own.
 func TestAssumeRoleAlwaysWithTheDeny(t *testing.T) {
-	for _, id := range Identities {
-		var assumes, denies bool
-		for _, st := range For(id) {
-			for _, a := range st.Actions {
-				if a != "sts:AssumeRole" {
-					continue
-				}
-				for _, r := range st.Resources {
-					assumes = assumes || (st.Effect == Allow && r.Name == CustomerRoles)
-					denies = denies || (st.Effect == Deny && r.Name == OwnAccountRoles)
-				}
+	for store, ids := range stores {
+		for _, id := range ids {
+			checkAssumeWithDeny(t, id, ForStore(id, store))
+		}
+	}
+}
+
+func checkAssumeWithDeny(t *testing.T, id Identity, sts []Statement) {
+	t.Helper()
+	var assumes, denies bool
+	for _, st := range sts {
+		for _, a := range st.Actions {
+			if a != "sts:AssumeRole" {
+				continue
+			}
+			for _, r := range st.Resources {
+				assumes = assumes || (st.Effect == Allow && r.Name == CustomerRoles)
+				denies = denies || (st.Effect == Deny && r.Name == OwnAccountRoles)
 			}
 		}
-		if assumes != denies {
-			t.Errorf("%s: allows customer roles %t, denies own-account roles %t", id, assumes, denies)
-		}
+	}
+	if assumes != denies {
+		t.Errorf("%s: allows customer roles %t, denies own-account roles %t", id, assumes, denies)
 	}
 }
 
@@ -93,62 +112,130 @@ func TestUnknownIdentityPanics(t *testing.T) {
 	For("nobody")
 }
 
-// s3On lists "action path" for every S3 action an identity is allowed on
-// the lake bucket.
-func s3On(id Identity) map[string]bool {
-	got := map[string]bool{}
-	for _, st := range For(id) {
-		for _, r := range st.Resources {
-			if r.Name != LakeBucket || st.Effect != Allow {
-				continue
-			}
-			for _, a := range st.Actions {
-				key := a + " " + r.Path
-				if c := st.Condition["StringLike"]["s3:prefix"]; c != "" || a == "s3:ListBucket" {
-					key += " prefix=" + c
-				}
-				got[key] = true
-			}
+func TestUnknownStorePanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("ForStore of an unknown store did not panic")
 		}
-	}
-	return got
+	}()
+	ForStore(Export, "s3")
 }
 
-// Least privilege on the lake: the delivery reads compacted org-days and
-// their files, never raw objects, and writes nothing; the compaction
-// reads raw/ and lake/ and writes lake/ and export/ only, deleting
-// nothing; the ingest reaches the lake only through the stream; the
-// fan-out not at all.
-func TestLakeGrants(t *testing.T) {
+// TestCompactionOnlyOnTheLake: the compaction function has statements on
+// the lake only, and is not an identity of every deployment (the local
+// stack, on DynamoDB, creates a user for each of those).
+func TestCompactionOnlyOnTheLake(t *testing.T) {
+	if slices.Contains(Identities, Compact) || !slices.Contains(LakeIdentities, Compact) {
+		t.Errorf("Identities %v, LakeIdentities %v: want compact in the second only", Identities, LakeIdentities)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("ForStore(compact, dynamodb) did not panic")
+		}
+	}()
+	ForStore(Compact, DynamoDBStore)
+}
+
+// rendered is a statement as one line: effect, sorted actions, resources
+// (name+path) and condition.
+func rendered(st Statement) string {
+	actions := slices.Sorted(slices.Values(st.Actions))
+	var rs []string
+	for _, r := range st.Resources {
+		rs = append(rs, string(r.Name)+r.Path)
+	}
+	slices.Sort(rs)
+	out := fmt.Sprintf("%s %s on %s", st.Effect, strings.Join(actions, ","), strings.Join(rs, ","))
+	if len(st.Condition) > 0 {
+		out += fmt.Sprint(" if ", st.Condition)
+	}
+	return out
+}
+
+func renderAll(sts []Statement) []string {
+	var out []string
+	for _, st := range sts {
+		out = append(out, rendered(st))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestLakeStatements: on the lake, what each identity may do to the lake,
+// the stream and the events table, statement for statement.
+func TestLakeStatements(t *testing.T) {
+	listUnder := func(prefix string) string {
+		return "Allow s3:ListBucket on lake-bucket if map[StringLike:map[s3:prefix:" + prefix + "*]]"
+	}
+	readLake := []string{
+		"Allow s3:GetObject on lake-bucket/export/*,lake-bucket/lake/*",
+		listUnder("lake/"), listUnder("export/"),
+	}
+	compaction := []string{
+		listUnder("raw/"), listUnder("lake/"),
+		"Allow s3:GetObject on lake-bucket/lake/*,lake-bucket/raw/*",
+		"Allow s3:AbortMultipartUpload,s3:PutObject on lake-bucket/export/*,lake-bucket/lake/*",
+	}
+	onLake := func(sts []Statement) []string { // the statements on the lake, the stream or the events table
+		var out []Statement
+		for _, st := range sts {
+			if slices.ContainsFunc(st.Resources, func(r Resource) bool {
+				return r.Name == LakeBucket || r.Name == LakeStream || r.Name == EventsTable
+			}) {
+				out = append(out, st)
+			}
+		}
+		return renderAll(out)
+	}
 	want := map[Identity][]string{
-		Export: {"s3:GetObject /lake/*", "s3:GetObject /export/*", "s3:ListBucket  prefix=lake/manifests/*"},
-		Retry:  {"s3:GetObject /lake/*", "s3:GetObject /export/*", "s3:ListBucket  prefix=lake/manifests/*"},
-		Compact: {"s3:ListBucket  prefix=raw/*", "s3:ListBucket  prefix=lake/manifests/*", "s3:GetObject /raw/*", "s3:GetObject /lake/*",
-			"s3:PutObject /lake/*", "s3:PutObject /export/*", "s3:AbortMultipartUpload /lake/*", "s3:AbortMultipartUpload /export/*"},
-		Ingest: nil,
+		Export: readLake,
+		Retry:  readLake,
+		Ingest: {"Allow firehose:PutRecordBatch on lake-stream"},
 		FanOut: nil,
+		// export and backfill read; events load, ingest, ingest replay
+		// write through the stream; compact compacts.
+		Operator: append(append(slices.Clone(readLake), "Allow firehose:PutRecordBatch on lake-stream"),
+			listUnder("raw/"), "Allow s3:GetObject on lake-bucket/lake/*,lake-bucket/raw/*",
+			"Allow s3:AbortMultipartUpload,s3:PutObject on lake-bucket/export/*,lake-bucket/lake/*"),
+		Compact: compaction,
 	}
-	for id, w := range want {
-		got := s3On(id)
-		for _, k := range w {
-			if !got[k] {
-				t.Errorf("%s: %q not granted", id, k)
+	for _, id := range LakeIdentities {
+		w := slices.Clone(want[id])
+		slices.Sort(w)
+		if got := onLake(ForStore(id, LakeStore)); !reflect.DeepEqual(got, w) {
+			t.Errorf("%s on the lake:\n got %q\nwant %q", id, got, w)
+		}
+		for _, st := range ForStore(id, LakeStore) {
+			for _, a := range st.Actions {
+				if a == "s3:DeleteObject" || strings.HasPrefix(a, "dynamodb:") && slices.ContainsFunc(st.Resources, func(r Resource) bool { return r.Name == EventsTable }) {
+					t.Errorf("%s %s: %s", id, st.Sid, a)
+				}
 			}
-			delete(got, k)
-		}
-		for k := range got {
-			t.Errorf("%s: %q granted beyond what it needs", id, k)
 		}
 	}
-	var stream bool
-	for _, st := range For(Ingest) {
-		for _, r := range st.Resources {
-			if r.Name == LakeStream {
-				stream = stream || strings.Join(st.Actions, ",") == "firehose:PutRecordBatch"
+	// The compaction function: the lake, its logs and the ledger's stale
+	// marks (ledger.MarkStale), nothing else.
+	got := renderAll(ForStore(Compact, LakeStore))
+	w := append(slices.Clone(compaction), "Allow logs:CreateLogStream,logs:PutLogEvents on own-log-group", "Allow dynamodb:UpdateItem on ledger-table")
+	slices.Sort(w)
+	if !reflect.DeepEqual(got, w) {
+		t.Errorf("compact:\n got %q\nwant %q", got, w)
+	}
+	// Apart from the log store, an identity may do the same on both.
+	for _, id := range Identities {
+		var d, l []string
+		for _, r := range renderAll(ForStore(id, DynamoDBStore)) {
+			if !strings.Contains(r, string(EventsTable)) {
+				d = append(d, r)
 			}
 		}
-	}
-	if !stream {
-		t.Error("the ingest may not put records to the lake's stream")
+		for _, r := range renderAll(ForStore(id, LakeStore)) {
+			if !strings.Contains(r, string(LakeBucket)) && !strings.Contains(r, string(LakeStream)) {
+				l = append(l, r)
+			}
+		}
+		if !reflect.DeepEqual(d, l) {
+			t.Errorf("%s: apart from the log store, on DynamoDB %q, on the lake %q", id, d, l)
+		}
 	}
 }

@@ -38,10 +38,11 @@ type App struct {
 	Ledger   *ledger.Ledger // nil without AUDITLOG_LEDGER_TABLE
 }
 
-// Load is the Config of the environment (config.FromEnv), then the App
-// (New): what the fan-out function starts with.
+// Load is the fan-out's Config of the environment (config.FromEnvFor:
+// what the fan-out requires, and no log store, which it does not open),
+// then the App (New): what the fan-out function starts with.
 func Load(ctx context.Context) (*App, error) {
-	c, err := config.FromEnv()
+	c, err := config.FromEnvFor(config.FanOut)
 	if err != nil {
 		return nil, err
 	}

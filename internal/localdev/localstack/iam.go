@@ -129,12 +129,16 @@ func (s *Stack) localARNs(fn grants.Identity, n grants.Name) []string {
 }
 
 // localOnly are the statements an identity needs on the local stack
-// beyond its grants: the ingest writes the raw objects that Firehose writes
-// in the cloud (lake/directwriter), under raw/ only.
+// beyond its grants: with no stream (see LakeBucket), the ingest and the
+// operators' events load and ingest write the raw objects that Firehose
+// writes in the cloud (lake/directwriter), under raw/ only.
 var localOnly = map[grants.Identity][]grants.Statement{
-	grants.Ingest: {{Sid: "StandInForTheStream", Effect: grants.Allow, Actions: []string{"s3:PutObject", "s3:AbortMultipartUpload"},
-		Resources: []grants.Resource{{Name: grants.LakeBucket, Path: "/" + grants.LakeRawPrefix + "*"}}}},
+	grants.Ingest:   {standInForTheStream},
+	grants.Operator: {standInForTheStream},
 }
+
+var standInForTheStream = grants.Statement{Sid: "StandInForTheStream", Effect: grants.Allow, Actions: []string{"s3:PutObject", "s3:AbortMultipartUpload"},
+	Resources: []grants.Resource{{Name: grants.LakeBucket, Path: "/" + grants.LakeRawPrefix + "*"}}}
 
 // localKMSAccount is the account local-kms is started with (emulator.LocalKMS).
 const localKMSAccount = "111122223333"
@@ -181,7 +185,7 @@ func (s *Stack) policyDocument(id grants.Identity) (string, error) {
 func (s *Stack) createIdentities(ctx context.Context) error {
 	client := iam.NewFromConfig(s.AWS)
 	s.Identities = map[grants.Identity]Credentials{}
-	for _, id := range grants.Identities {
+	for _, id := range grants.LakeIdentities {
 		doc, err := s.policyDocument(id)
 		if err != nil {
 			return err
@@ -239,7 +243,7 @@ func authenticate(ctx context.Context, motoURL string) error {
 // exact ARN, never by an account's root.
 func (s *Stack) Principals() []string {
 	var arns []string
-	for _, id := range grants.Identities {
+	for _, id := range grants.LakeIdentities {
 		arns = append(arns, s.Identities[id].ARN)
 	}
 	return arns

@@ -254,7 +254,7 @@ func TestIdentitiesHaveTheStacksPermissions(t *testing.T) {
 // resource (tables, streams).
 func TestPolicyDocuments(t *testing.T) {
 	s := &Stack{Env: map[string]string{"AUDITLOG_KMS_KEY_US": "k-us", "AUDITLOG_KMS_KEY_EU": "k-eu"}}
-	for _, id := range grants.Identities {
+	for _, id := range grants.LakeIdentities {
 		raw, err := s.policyDocument(id)
 		if err != nil {
 			t.Fatal(err)

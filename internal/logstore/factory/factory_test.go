@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/contentful/auditlogs/internal/config"
 	"github.com/contentful/auditlogs/internal/lake/directwriter"
 	"github.com/contentful/auditlogs/internal/lake/firehosewriter"
 	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
@@ -106,5 +107,18 @@ func TestDynamoDBOptions(t *testing.T) {
 	}
 	if _, err := factory.Open(factory.Config{}, factory.Clients{}); err == nil {
 		t.Error("Open without a DynamoDB client succeeded")
+	}
+}
+
+// TestKindsAreTheConfigContracts: the kinds that internal/config knows the
+// variables of (config.StoreVariable) are the factory's.
+func TestKindsAreTheConfigContracts(t *testing.T) {
+	if config.LogStoreDynamoDB != factory.KindDynamoDB || config.LogStoreLake != factory.KindLake {
+		t.Errorf("config knows kinds %q and %q, the factory %q", config.LogStoreDynamoDB, config.LogStoreLake, factory.Kinds)
+	}
+	for _, kind := range append([]string{""}, factory.Kinds...) {
+		if config.StoreVariable(kind) == "" {
+			t.Errorf("config.StoreVariable(%q) names no variable", kind)
+		}
 	}
 }
