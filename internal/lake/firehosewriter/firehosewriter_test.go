@@ -92,7 +92,7 @@ func noWait(int) time.Duration { return 0 }
 func TestBatchesWithinFirehoseLimits(t *testing.T) {
 	for _, c := range []struct {
 		n, queryLen int
-	}{{1201, 10}, {300, 30 << 10}} { // many small records; large ones, 4 MiB per call
+	}{{1201, 10}, {300, 30 << 10}} { // many small events (500 a record); large ones (4 MiB per call)
 		f := &fake{}
 		in := events(c.n, c.queryLen)
 		if err := (&firehosewriter.Writer{Client: f, Stream: "raw"}).Write(context.Background(), in); err != nil {
@@ -110,8 +110,8 @@ func TestBatchesWithinFirehoseLimits(t *testing.T) {
 		// Packed: each record but the last of a call near the aggregate
 		// size, never over it, and far fewer records than events.
 		for _, r := range f.stored {
-			if len(r) > firehosewriter.MaxAggregateBytes {
-				t.Fatalf("a record of %d bytes", len(r))
+			if n := bytes.Count(r, []byte("\n")); len(r) > firehosewriter.MaxAggregateBytes || n > firehosewriter.MaxAggregateEvents {
+				t.Fatalf("a record of %d bytes, %d events", len(r), n)
 			}
 		}
 		if len(f.stored) > c.n/10 {
