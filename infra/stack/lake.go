@@ -43,10 +43,10 @@ const (
 	// RawErrorPrefix is the stream's error prefix.
 	RawErrorPrefix = RawErrorsPrefix + "!{firehose:error-output-type}/!{timestamp:yyyy-MM-dd}/"
 	// RawPartitionQuery reads the partition keys of a raw record
-	// (lake.AppendRaw): the UTC day of its request_time (the event
+	// (lake.AppendRaw): the UTC day of its request time (lake.KeyTime, the event
 	// format's time is UTC with a Z, so its first 10 characters are the
 	// day) and its org bucket, as three digits (lake.KeyBucket).
-	RawPartitionQuery = `{day: .request_time[0:10], bucket: .` + lake.KeyBucket + `}`
+	RawPartitionQuery = `{day: .` + lake.KeyTime + `[0:10], bucket: .` + lake.KeyBucket + `}`
 	// rawBufferMiB and rawBufferInterval are the stream's buffering per
 	// partition: dynamic partitioning needs at least 64 MiB, and the
 	// longest interval (900 s) makes the fewest, largest raw objects;

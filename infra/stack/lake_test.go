@@ -211,7 +211,7 @@ func TestRawStream(t *testing.T) {
 	}
 	wantProcs := []string{
 		"RecordDeAggregation SubRecordType=JSON",
-		"MetadataExtraction MetadataExtractionQuery={day: .request_time[0:10], bucket: .bucket} JsonParsingEngine=JQ-1.6",
+		"MetadataExtraction MetadataExtractionQuery={day: .t[0:10], bucket: .b} JsonParsingEngine=JQ-1.6",
 		"AppendDelimiterToRecord",
 	}
 	if !reflect.DeepEqual(procs, wantProcs) {
@@ -262,8 +262,8 @@ func TestRawPartitioning(t *testing.T) {
 	// The event format's times are UTC with a Z: the first 10 characters
 	// are the UTC day, whatever the time zone it was given in.
 	e.RequestTime = time.Date(2026, 12, 2, 0, 30, 0, 0, time.FixedZone("CET", 3600))
-	if got := string(lake.AppendRaw(nil, &e)); !strings.Contains(got, `"request_time":"2026-12-01T23:30:00.000Z"`) {
-		t.Errorf("raw record %s: request_time not UTC", got)
+	if got := string(lake.AppendRaw(nil, &e)); !strings.Contains(got, `"`+lake.KeyTime+`":"2026-12-01T23:30:00.000Z"`) {
+		t.Errorf("raw record %s: its request time not UTC", got)
 	}
 	// Records without the keys (none the ingest writes) fail
 	// partitioning and land under the error prefix, not in raw/.

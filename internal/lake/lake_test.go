@@ -125,3 +125,32 @@ func TestReaderRefuses(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A raw record is the event with short keys and its bucket, read back
+// as the same event; an org-day line keeps the format's keys.
+func TestRawRecordRoundTrip(t *testing.T) {
+	e := audit.Event{OrgID: "acme", RequestID: "r1", RequestTime: time.Date(2026, 12, 1, 23, 59, 1, 5e6, time.UTC), RequestMethod: "PATCH",
+		RequestPath: "/spaces/s/entries/e", RequestQuery: "a=1", ResponseStatus: 200, ContentLength: 12, Space: "s", Route: "/spaces/:space_id/entries/:entry_id",
+		Referrer: "https://x/y", ActorID: "user:u"}
+	raw, line := AppendRaw(nil, &e), AppendEvent(nil, &e)
+	if len(raw) >= len(line) || bytes.Contains(raw, []byte(`"request_time"`)) || !bytes.Contains(raw, []byte(`"`+KeyTime+`":"2026-12-01T23:59:01.005Z"`)) {
+		t.Fatalf("raw record %s (%d bytes), line %d bytes", raw, len(raw), len(line))
+	}
+	for _, in := range [][]byte{raw, line} {
+		var got audit.Event
+		bucket, err := NewReader(bytes.NewReader(in)).Next(&got)
+		if err != nil || got != e {
+			t.Fatalf("read %s: %+v, %v", in, got, err)
+		}
+		if want := ""; bytes.Equal(in, raw) {
+			want = BucketName(BucketOf("acme"))
+			if bucket != want {
+				t.Fatalf("bucket %q, want %q", bucket, want)
+			}
+		}
+	}
+	var got audit.Event
+	if _, err := NewReader(bytes.NewReader([]byte(`{"o":"acme","i":"r","t":"2026-12-01T00:00:00.000Z","m":"PUT","p":"/x","s":"200"}`))).Next(&got); err == nil || !strings.Contains(err.Error(), "response_status") {
+		t.Fatalf("a raw record's wrong value: %v, want an error naming response_status", err)
+	}
+}

@@ -63,7 +63,7 @@ func TestLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	data, _ := io.ReadAll(zr)
-	if !strings.Contains(string(data), `"request_id":"a1"`) || strings.Contains(string(data), `"a3"`) || !strings.Contains(string(data), `"bucket":"`+lake.BucketName(lake.BucketOf("acme"))+`"`) {
+	if !strings.Contains(string(data), `"i":"a1"`) || strings.Contains(string(data), `"a3"`) || !strings.Contains(string(data), `"`+lake.KeyBucket+`":"`+lake.BucketName(lake.BucketOf("acme"))+`"`) {
 		t.Fatalf("first object of acme's partition holds %s", data)
 	}
 }
