@@ -9,6 +9,9 @@ export PATH := $(TOOLS):$(CURDIR)/node_modules/.bin:$(PATH)
 # Pinned tools (also used by .ci/run through these targets).
 LOCAL_KMS := github.com/nsmithuk/local-kms@v0.0.0-20260228092603-2a5e92d09ab6
 LAMBDA_RIE := github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
+# Python's tools, installed into a virtual environment under .tools/ when
+# the machine has none of its own (moto_server and cfn-lint on PATH win).
+PY_TOOLS := moto[server]==5.2.1 cfn-lint==1.51.0
 
 # The local stack's folder: state, env file, binaries, emulator data, logs.
 LOCAL := .local
@@ -22,7 +25,13 @@ all: test
 
 ## tools: install the emulators the tests use, from this repository's pins
 tools: $(TOOLS)/local-kms $(TOOLS)/aws-lambda-rie node_modules/.package-lock.json
-	@command -v moto_server >/dev/null || { echo "moto_server not found: install Python's moto[server] 5.2.1"; exit 1; }
+	@if ! command -v moto_server >/dev/null || ! command -v cfn-lint >/dev/null; then \
+		command -v python3 >/dev/null || { echo "python3 not found: it runs moto_server and cfn-lint"; exit 1; }; \
+		echo "installing $(PY_TOOLS) into .tools/venv"; \
+		python3 -m venv .tools/venv && .tools/venv/bin/pip install --quiet --disable-pip-version-check $(foreach t,$(PY_TOOLS),'$(t)') || exit 1; \
+		mkdir -p $(TOOLS) && ln -sf ../venv/bin/moto_server ../venv/bin/cfn-lint $(TOOLS)/; \
+	fi
+	@command -v moto_server >/dev/null || { echo "moto_server not found"; exit 1; }
 	@command -v openssl >/dev/null || { echo "openssl not found"; exit 1; }
 
 $(TOOLS)/local-kms:
