@@ -138,17 +138,10 @@ func (s *Stack) catalog(name func(string) *string) {
 
 	// Query results hold audit events: private, encrypted, TLS only,
 	// gone after a week.
-	s.AthenaResults = awss3.NewBucket(st, jsii.String("AthenaResults"), &awss3.BucketProps{
-		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
-		Encryption:        awss3.BucketEncryption_S3_MANAGED,
-		EnforceSSL:        jsii.Bool(true),
-		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
-		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
-		LifecycleRules: &[]*awss3.LifecycleRule{
-			{Id: jsii.String("expire-results"), Expiration: awscdk.Duration_Days(jsii.Number(athenaResultsDays))},
-			{Id: jsii.String("abort-incomplete-uploads"), AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(1))},
-		},
-	})
+	s.AthenaResults = privateBucket(st, "AthenaResults",
+		&awss3.LifecycleRule{Id: jsii.String("expire-results"), Expiration: awscdk.Duration_Days(jsii.Number(athenaResultsDays))},
+		&awss3.LifecycleRule{Id: jsii.String("abort-incomplete-uploads"), AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(1))},
+	)
 	s.AthenaWorkGroup = awsathena.NewCfnWorkGroup(st, jsii.String("AthenaWorkGroup"), &awsathena.CfnWorkGroupProps{
 		Name:                  name("lake"),
 		Description:           jsii.String("auditlogs " + p.StageName + ": queries over the lake's Glue tables (docs/operations.md)"),

@@ -74,29 +74,21 @@ const (
 func (s *Stack) lakeStorage(name func(string) *string) {
 	st, p := s.Stack, s.Props
 	days := func(n int) awscdk.Duration { return awscdk.Duration_Days(jsii.Number(float64(n))) }
-	// The audit events of every org: private, encrypted (SSE-S3), TLS
-	// only, objects owned by the bucket (no ACLs), kept when removed from
-	// the stack. Each prefix expires on its own schedule.
-	s.LakeBucket = awss3.NewBucket(st, jsii.String("LakeBucket"), &awss3.BucketProps{
-		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
-		Encryption:        awss3.BucketEncryption_S3_MANAGED,
-		EnforceSSL:        jsii.Bool(true),
-		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
-		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
-		LifecycleRules: &[]*awss3.LifecycleRule{
-			{Id: jsii.String("expire-raw"), Prefix: jsii.String(lake.RawPrefix), Expiration: days(rawExpiryDays)},
-			{Id: jsii.String("expire-raw-errors"), Prefix: jsii.String(RawErrorsPrefix), Expiration: days(rawExpiryDays)},
-			// The org-day objects and the manifests: the log store's
-			// retention (AUDITLOG_LOG_STORE_RETENTION_DAYS, which the
-			// export is told, so it refuses older days).
-			{Id: jsii.String("expire-lake"), Prefix: jsii.String(lake.LakePrefix), Expiration: days(p.LogStoreRetentionDays)},
-			// The delivered files: the daily delivery and a week of its
-			// retries copy them; a later one encodes the org-day object.
-			{Id: jsii.String("expire-export"), Prefix: jsii.String(lake.ExportPrefix), Expiration: days(lake.ExportFileDays)},
-			// Compaction's and Firehose's failed multipart uploads.
-			{Id: jsii.String("abort-incomplete-uploads"), AbortIncompleteMultipartUploadAfter: days(1)},
-		},
-	})
+	// The audit events of every org (privateBucket). Each prefix expires
+	// on its own schedule.
+	s.LakeBucket = privateBucket(st, "LakeBucket",
+		&awss3.LifecycleRule{Id: jsii.String("expire-raw"), Prefix: jsii.String(lake.RawPrefix), Expiration: days(rawExpiryDays)},
+		&awss3.LifecycleRule{Id: jsii.String("expire-raw-errors"), Prefix: jsii.String(RawErrorsPrefix), Expiration: days(rawExpiryDays)},
+		// The org-day objects and the manifests: the log store's
+		// retention (AUDITLOG_LOG_STORE_RETENTION_DAYS, which the
+		// export is told, so it refuses older days).
+		&awss3.LifecycleRule{Id: jsii.String("expire-lake"), Prefix: jsii.String(lake.LakePrefix), Expiration: days(p.LogStoreRetentionDays)},
+		// The delivered files: the daily delivery and a week of its
+		// retries copy them; a later one encodes the org-day object.
+		&awss3.LifecycleRule{Id: jsii.String("expire-export"), Prefix: jsii.String(lake.ExportPrefix), Expiration: days(lake.ExportFileDays)},
+		// Compaction's and Firehose's failed multipart uploads.
+		&awss3.LifecycleRule{Id: jsii.String("abort-incomplete-uploads"), AbortIncompleteMultipartUploadAfter: days(1)},
+	)
 
 	// Firehose's delivery errors, kept as long as the functions' logs.
 	s.RawStreamLogs = awslogs.NewLogGroup(st, jsii.String("RawStreamLogs"), &awslogs.LogGroupProps{

@@ -54,16 +54,24 @@ func (s *Stack) requestLogStorage(name func(string) *string) {
 	})
 	// Rejected records hold request data: private, encrypted, TLS only,
 	// kept as long as the log store keeps events.
-	s.Rejects = awss3.NewBucket(st, jsii.String("Rejects"), &awss3.BucketProps{
+	s.Rejects = privateBucket(st, "Rejects", &awss3.LifecycleRule{
+		Id:         jsii.String("expire-rejects"),
+		Expiration: awscdk.Duration_Days(jsii.Number(float64(p.LogStoreRetentionDays))),
+	})
+}
+
+// privateBucket is every bucket of ours, as each holds audit events or
+// request data: public access blocked, SSE-S3, TLS only, objects owned by
+// the bucket (no ACLs), kept when removed from the stack; rules are its
+// lifecycle.
+func privateBucket(scope constructs.Construct, id string, rules ...*awss3.LifecycleRule) awss3.Bucket {
+	return awss3.NewBucket(scope, jsii.String(id), &awss3.BucketProps{
 		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
 		Encryption:        awss3.BucketEncryption_S3_MANAGED,
 		EnforceSSL:        jsii.Bool(true),
 		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
 		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
-		LifecycleRules: &[]*awss3.LifecycleRule{{
-			Id:         jsii.String("expire-rejects"),
-			Expiration: awscdk.Duration_Days(jsii.Number(float64(p.LogStoreRetentionDays))),
-		}},
+		LifecycleRules:    &rules,
 	})
 }
 
