@@ -78,7 +78,7 @@ const (
 )
 
 // Resource is a resource, or a part of it: Path is appended to its ARN
-// ("/index/by_time", "/rejects/*").
+// ("/lake/*", "/rejects/*").
 type Resource struct {
 	Name Name
 	Path string
