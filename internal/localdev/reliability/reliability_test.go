@@ -730,7 +730,8 @@ func (s *suite) kmsDecrypt(t *testing.T, r *row) {
 	s.check(t, f, r, as, 2, 1)
 }
 
-// dynamoThrottled: the log store throttles the Query of one shard.
+// lakeSlowDown: the lake answers every try of the GetObject of the
+// org-day's delivered file with SlowDown (503).
 func (s *suite) lakeSlowDown(t *testing.T, r *row) {
 	f := s.newFixture(t, r.Scenario, destination.KindS3, false)
 	rule := &faultproxy.Rule{Name: r.Scenario, Method: http.MethodGet, Path: "/" + localstack.LakeBucket + "/" + lake.OrgDayFileKey(f.org, s.day),
