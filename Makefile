@@ -89,8 +89,6 @@ vet:
 bench: tools
 	@echo "== (a) 1,000,000 generated events -> CSV -> SHA-256 -> discarding sink, one core"
 	AUDITLOG_REQUIRE_EMULATORS=1 go test -run '^$$' -bench 'BenchmarkDeliverGenerated' -benchtime 5x -count 3 -cpu 1 ./internal/export/
-	@echo "== (b) 100,000 events: DynamoDB reader pipeline vs bare Query loop, on moto_server and on a replay of its answers (about 20 minutes: moto is slow)"
-	AUDITLOG_REQUIRE_EMULATORS=1 go test -timeout 60m -run '^$$' -bench 'BenchmarkReadDayPipeline|BenchmarkBareQuery|BenchmarkDecodeItem' -benchtime 1x ./internal/logstore/dynamostore/
 	@echo "== fan-out: 100,000 enabled destinations through the Lambda client to a local invoke endpoint, without and with the ledger read"
 	go test -run '^$$' -bench 'BenchmarkFanOut100k' -benchtime 1x -count 3 ./internal/fanoutfn/
 	@echo "== (c) whole process, generated day, peak RSS"

@@ -30,7 +30,7 @@ func TestListAndStatusNameInvalidItems(t *testing.T) {
 	for k, v := range map[string]string{
 		"AWS_ENDPOINT_URL": moto.URL, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_SESSION_TOKEN": "",
 		"AWS_REGION": "us-east-1", "AWS_PROFILE": "", "AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
-		"AWS_EC2_METADATA_DISABLED": "true", "AUDITLOG_EVENTS_TABLE": "unused-events",
+		"AWS_EC2_METADATA_DISABLED": "true", "AUDITLOG_LAKE_BUCKET": "unused-lake",
 		"AUDITLOG_REGISTRY_TABLE": regTable, "AUDITLOG_LEDGER_TABLE": ledTable,
 	} {
 		t.Setenv(k, v)

@@ -58,7 +58,7 @@ func TestPutChecksTrustPolicy(t *testing.T) {
 	for k, v := range map[string]string{
 		"AWS_ENDPOINT_URL": moto.URL, "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, "AWS_SESSION_TOKEN": "",
 		"AWS_REGION": "us-east-1", "AWS_PROFILE": "", "AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
-		"AWS_EC2_METADATA_DISABLED": "true", "AUDITLOG_REGISTRY_TABLE": table, "AUDITLOG_EVENTS_TABLE": "unused-events",
+		"AWS_EC2_METADATA_DISABLED": "true", "AUDITLOG_REGISTRY_TABLE": table, "AUDITLOG_LAKE_BUCKET": "unused-lake",
 		"AWS_ENDPOINT_URL_STS": "", "AWS_ENDPOINT_URL_S3": "", "AWS_ENDPOINT_URL_DYNAMODB": "", "AUDITLOG_LEDGER_TABLE": "",
 	} {
 		t.Setenv(k, v)

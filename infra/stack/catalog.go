@@ -34,8 +34,8 @@ type Catalog struct {
 
 // The Glue tables' names and columns.
 const (
-	GlueEventsTable      = "events"
-	GlueEventsByDayTable = "events_by_day"
+	GlueEventsName      = "events"
+	GlueEventsByDayName = "events_by_day"
 	// GlueProjectionStart is the first day the tables project; the last
 	// is today (NOW). Days the lake no longer keeps read as empty.
 	GlueProjectionStart = "2024-01-01"
@@ -125,13 +125,15 @@ func (s *Stack) catalog(name func(string) *string) {
 		return t
 	}
 	day, bucket := GlueColumn{"day", "string"}, GlueColumn{"bucket", "int"}
-	s.GlueEvents = table("GlueEventsTable", GlueEventsTable, "One org's audit events: name the org (WHERE org = '...'), and a day range",
+	// The construct IDs are the tables' logical IDs in the deployed
+	// template: renaming one would replace its table.
+	s.GlueEvents = table("GlueEventsTable", GlueEventsName, "One org's audit events: name the org (WHERE org = '...'), and a day range",
 		[]GlueColumn{day, bucket, {"org", "string"}}, map[string]*string{
 			"projection.org.type": jsii.String("injected"),
 			// lake.OrgDayKey: lake/day=D/bucket=NNN/org=O/events.ndjson.gz
 			"storage.location.template": jsii.String(location + "day=${day}/bucket=${bucket}/org=${org}/"),
 		})
-	s.GlueEventsByDay = table("GlueEventsByDayTable", GlueEventsByDayTable, "Every org's audit events by day and org bucket: name a day range",
+	s.GlueEventsByDay = table("GlueEventsByDayTable", GlueEventsByDayName, "Every org's audit events by day and org bucket: name a day range",
 		[]GlueColumn{day, bucket}, map[string]*string{
 			"storage.location.template": jsii.String(location + "day=${day}/bucket=${bucket}/"),
 		})

@@ -27,7 +27,7 @@ func TestFunctions(t *testing.T) {
 	lakeBucket, reg, led := s.id(t, s.st.LakeBucket), s.id(t, s.st.RegistryTable), s.id(t, s.st.LedgerTable)
 	keyUS, keyEU := s.id(t, s.st.SASKeys[sas.US]), s.id(t, s.st.SASKeys[sas.EU])
 	// The functions that read the log store read the lake: its kind and
-	// its bucket, and no events table.
+	// its bucket (the log store has no table).
 	delivery := map[string]string{
 		"AUDITLOG_LOG_STORE":      "lake",
 		"AUDITLOG_LAKE_BUCKET":    "${Ref:" + lakeBucket + "}",

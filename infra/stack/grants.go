@@ -11,7 +11,7 @@ import (
 )
 
 // grantAll gives each function's role the statements internal/grants
-// holds for it on the lake (grants.LakeStore: the stack's log store), and
+// holds for it (grants.For: the log store is the lake), and
 // creates the operators' managed policy from the same source. It runs once
 // every resource exists, so that every statement can name its resources.
 // The roles carry nothing else. (The roles of the AWS services that the
@@ -21,12 +21,12 @@ func (s *Stack) grantAll(name func(string) *string) {
 	roles := map[string]awsiam.Role{ExportFunction: s.ExportRole, RetryFunction: s.RetryRole, FanOutFunction: s.FanOutRole, IngestFunction: s.IngestRole,
 		CompactFunction: s.CompactRole}
 	for _, fn := range Functions {
-		for _, st := range grants.ForStore(grants.Identity(fn), grants.LakeStore) {
+		for _, st := range grants.For(grants.Identity(fn)) {
 			roles[fn].AddToPrincipalPolicy(s.statement(fn, st))
 		}
 	}
 	var sts []awsiam.PolicyStatement
-	for _, st := range grants.ForStore(grants.Operator, grants.LakeStore) {
+	for _, st := range grants.For(grants.Operator) {
 		sts = append(sts, s.statement("", st))
 	}
 	s.OperatorPolicy = awsiam.NewManagedPolicy(s.Stack, jsii.String("OperatorPolicy"), &awsiam.ManagedPolicyProps{

@@ -37,9 +37,12 @@ func TestOutputs(t *testing.T) {
 		"LogStoreRetentionDays":     "35",
 		"OperatorPolicyArn":         "${Ref:" + s.id(t, s.st.OperatorPolicy) + "}",
 	}
-	// The log store's DynamoDB table is gone, and so is its output.
-	if _, ok := outputs["EventsTableName"]; ok {
-		t.Error("output EventsTableName: the stack has no events table")
+	// No other output (the former DynamoDB log store's table output is
+	// gone with it).
+	for k := range outputs {
+		if _, ok := want[k]; !ok {
+			t.Errorf("output %s: not one the stack should have", k)
+		}
 	}
 	for k, v := range want {
 		o, ok := outputs[k].(map[string]interface{})

@@ -29,11 +29,10 @@ type Storage struct {
 // read a batch the ingest gave up on back from the stream.
 const requestLogRetention = 7 * 24 * time.Hour
 
-// tables builds the registry and the ledger. The log store's DynamoDB
-// table (EventsTable) is no longer part of the stack: the log store is the
-// lake. A stack deployed with it leaves it in the account (it was retained,
-// with deletion protection on) until an operator deletes it
-// (docs/deploy.md).
+// tables builds the registry and the ledger: the log store is the lake,
+// with no table of its own. A stack deployed with the former DynamoDB log
+// store leaves that table in the account (it was retained, with deletion
+// protection on) until an operator deletes it (docs/deploy.md).
 func (s *Stack) tables() {
 	st := s.Stack
 	s.RegistryTable = newTable(st, "RegistryTable", registry.AttrOrgID, "")

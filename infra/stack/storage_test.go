@@ -11,7 +11,7 @@ import (
 
 func TestTables(t *testing.T) {
 	s := defaults(t)
-	// The log store is the lake: no events table.
+	// The log store is the lake: no table of its own.
 	tables := s.resources("AWS::DynamoDB::Table")
 	if len(tables) != 2 {
 		t.Fatalf("%d tables, want 2 (registry, ledger)", len(tables))

@@ -75,13 +75,9 @@ func New(ctx context.Context, c config.Config, opts ...func(*awsconfig.LoadOptio
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, db, reg := base.AWS, base.DynamoDB, base.Registry
-	sc := factory.Config{Kind: c.LogStore, DynamoDB: factory.DynamoDB{Table: c.EventsTable}}
-	sc.DynamoDB.Options.Shards, sc.DynamoDB.Options.ShardsName = c.Shards, config.EnvShards
-	sc.DynamoDB.Options.Retention = c.Retention
-	sc.Lake = factory.Lake{Bucket: c.LakeBucket, Stream: c.LakeStream, Retention: c.Retention}
-	store, err := factory.Open(sc, factory.Clients{DynamoDB: db,
-		S3: s3.NewFromConfig(awsCfg, s3obj.LakeOptions), Firehose: firehose.NewFromConfig(awsCfg)})
+	awsCfg, reg := base.AWS, base.Registry
+	sc := factory.Config{Kind: c.LogStore, Lake: factory.Lake{Bucket: c.LakeBucket, Stream: c.LakeStream, Retention: c.Retention}}
+	store, err := factory.Open(sc, factory.Clients{S3: s3.NewFromConfig(awsCfg, s3obj.LakeOptions), Firehose: firehose.NewFromConfig(awsCfg)})
 	if err != nil {
 		return nil, fmt.Errorf("environment variable %s=%q: %w", config.EnvLogStore, c.LogStore, err)
 	}

@@ -9,33 +9,29 @@ import (
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/config"
 	"github.com/contentful/auditlogs/internal/grants"
-	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
+	"github.com/contentful/auditlogs/internal/logstore/lakestore"
 	"github.com/contentful/auditlogs/internal/sink/azuresink"
 	"github.com/contentful/auditlogs/internal/sink/s3sink"
 )
 
-// TestRetentionReachesWriterAndExporter: AUDITLOG_LOG_STORE_RETENTION_DAYS
-// is the TTL the log store's writer sets and the export's oldest day;
-// unset, both are the store's own default.
-func TestRetentionReachesWriterAndExporter(t *testing.T) {
-	for _, c := range []struct{ set, want time.Duration }{{40 * 24 * time.Hour, 40 * 24 * time.Hour}, {0, dynamostore.DefaultRetention}} {
-		a, err := app.New(context.Background(), config.Config{EventsTable: "e", RegistryTable: "r", Retention: c.set})
+// TestRetentionReachesStoreAndExporter: AUDITLOG_LOG_STORE_RETENTION_DAYS
+// is the lake store's retention and the export's oldest day; unset, both
+// are the store's own default.
+func TestRetentionReachesStoreAndExporter(t *testing.T) {
+	for _, c := range []struct{ set, want time.Duration }{{40 * 24 * time.Hour, 40 * 24 * time.Hour}, {0, lakestore.DefaultRetention}} {
+		a, err := app.New(context.Background(), config.Config{LakeBucket: "l", RegistryTable: "r", Retention: c.set})
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := a.Store.(*dynamostore.Store) // the default kind
+		s := a.Store.(*lakestore.Store) // the default kind
 		if s.Retention() != c.want || a.Exporter.Retention != c.want {
 			t.Fatalf("retention %s: store retention %s, export retention %s, want %s", c.set, s.Retention(), a.Exporter.Retention, c.want)
 		}
-		// A shard-count mismatch names the variable.
-		if s.ShardsName != config.EnvShards || s.Shards != dynamostore.DefaultShards {
-			t.Fatalf("store shards %d named %q, want %d named %s", s.Shards, s.ShardsName, dynamostore.DefaultShards, config.EnvShards)
-		}
 	}
 	// An unknown kind names the variable and the value.
-	_, err := app.New(context.Background(), config.Config{EventsTable: "e", RegistryTable: "r", LogStore: "lake"})
-	if err == nil || !strings.Contains(err.Error(), "AUDITLOG_LOG_STORE") || !strings.Contains(err.Error(), `"lake"`) {
-		t.Fatalf("kind lake: %v, want an error naming AUDITLOG_LOG_STORE and the value", err)
+	_, err := app.New(context.Background(), config.Config{LakeBucket: "l", RegistryTable: "r", LogStore: "dynamodb"})
+	if err == nil || !strings.Contains(err.Error(), "AUDITLOG_LOG_STORE") || !strings.Contains(err.Error(), `"dynamodb"`) {
+		t.Fatalf("kind dynamodb: %v, want an error naming AUDITLOG_LOG_STORE and the value", err)
 	}
 }
 

@@ -4,8 +4,8 @@
 // stop the others.
 //
 // Days go one after another by default. Each delivery is already parallel
-// inside (every log store shard is queried at once, several parts upload
-// at once), so more days at once mostly adds load on the log store, which
+// inside (the lake's file is read ahead while several parts upload at
+// once), so more days at once mostly adds load on the log store, which
 // the daily run shares, and on the customer's bucket; one at a time also
 // makes an interruption stop after exactly the day in progress. A small
 // Concurrency is allowed for long ranges of small days.

@@ -27,7 +27,6 @@ const Prefix = "AUDITLOG_"
 // each one (a test holds the two together); Config says what each means.
 const (
 	EnvLogStore      = "AUDITLOG_LOG_STORE"
-	EnvEventsTable   = "AUDITLOG_EVENTS_TABLE"
 	EnvRegistryTable = "AUDITLOG_REGISTRY_TABLE"
 	EnvLedgerTable   = "AUDITLOG_LEDGER_TABLE"
 
@@ -38,7 +37,6 @@ const (
 	EnvKMSKeyEU           = "AUDITLOG_KMS_KEY_EU"
 	EnvAzureEmulatorHosts = "AUDITLOG_AZURE_EMULATOR_HOSTS"
 
-	EnvShards                 = "AUDITLOG_SHARDS"
 	EnvPartSizeMiB            = "AUDITLOG_PART_SIZE_MIB"
 	EnvUploadConcurrency      = "AUDITLOG_UPLOAD_CONCURRENCY"
 	EnvLogStoreRetentionDays  = "AUDITLOG_LOG_STORE_RETENTION_DAYS"
@@ -64,9 +62,9 @@ const (
 )
 
 // The defaults of the settings that have one, and the bounds FromEnv
-// checks. The log store's settings (its kind, shard count and retention)
-// have none here: unset, they stay zero and the store's own defaults
-// apply (logstore/factory, dynamostore.Options), each defined once there.
+// checks. The log store's settings (its kind and retention) have none
+// here: unset, they stay zero and the store's own defaults apply
+// (logstore/factory, lakestore.DefaultRetention), each defined once there.
 const (
 	DefaultPartSizeMiB       = 8
 	MinPartSizeMiB           = 5
@@ -85,16 +83,14 @@ const (
 
 // Config is read from the environment variables of the comments.
 type Config struct {
-	LogStore      string   // AUDITLOG_LOG_STORE: the log store's kind, which logstore/factory opens ("" is its default, dynamodb)
-	EventsTable   string   // AUDITLOG_EVENTS_TABLE: the DynamoDB log store's table
+	LogStore      string   // AUDITLOG_LOG_STORE: the log store's kind, which logstore/factory opens ("" is its default, lake, the only one)
 	RegistryTable string   // AUDITLOG_REGISTRY_TABLE: the destinations
 	LedgerTable   string   // AUDITLOG_LEDGER_TABLE: the delivery ledger (required by the export and retry functions; the fan-out's catch-up and the ingest's late events use it)
-	LakeBucket    string   // AUDITLOG_LAKE_BUCKET: the S3 data lake's bucket (internal/lake), which the compaction function compacts and a log store of kind lake reads
-	LakeStream    string   // AUDITLOG_LAKE_STREAM: the Firehose stream the ingest writes raw records to (kind lake); unset, raw objects are written to the lake directly (auditctl, the local stack)
+	LakeBucket    string   // AUDITLOG_LAKE_BUCKET: the S3 data lake's bucket (internal/lake), which the compaction function compacts and the log store reads
+	LakeStream    string   // AUDITLOG_LAKE_STREAM: the Firehose stream the ingest writes raw records to; unset, raw objects are written to the lake directly (auditctl, the local stack)
 	KMSKeyUS      string   // AUDITLOG_KMS_KEY_US: key ID or ARN for residency us
 	KMSKeyEU      string   // AUDITLOG_KMS_KEY_EU: key ID or ARN for residency eu
 	EmulatorHosts []string // AUDITLOG_AZURE_EMULATOR_HOSTS: host:port list; empty in production
-	Shards        int      // AUDITLOG_SHARDS: partitions per org-day of the DynamoDB log store (0: the store's default, dynamostore.DefaultShards; a property of the table)
 	PartSize      int64    // AUDITLOG_PART_SIZE_MIB: S3 part and Azure block size (default 8)
 	Concurrency   int      // AUDITLOG_UPLOAD_CONCURRENCY: parts or blocks in flight (default 4)
 	// AUDITLOG_LEASE_SECONDS: how long an export holds its org-day's lease
@@ -108,10 +104,11 @@ type Config struct {
 	// it from the same constant as the function's timeout).
 	FunctionTimeout time.Duration
 	// AUDITLOG_LOG_STORE_RETENTION_DAYS: how long the log store keeps an
-	// event (0: the store's default, dynamostore.DefaultRetention or
-	// lakestore.DefaultRetention): the TTL the DynamoDB writer sets, and
-	// the oldest day the export agrees to deliver (an older day may have
-	// lost events), which the export asks the store for.
+	// event (0: the store's default, lakestore.DefaultRetention): the
+	// lake's retention of org-day objects (the stack's lifecycle rule on
+	// lake/ comes from the same setting), and so the oldest day the
+	// export agrees to deliver (an older day may have lost events), which
+	// the export asks the store for.
 	Retention time.Duration
 
 	// The ingest function's settings; the others ignore them.
@@ -134,23 +131,17 @@ type Config struct {
 	AccountID              string // AUDITLOG_ACCOUNT_ID: our AWS account, trusted by customers' roles
 }
 
-// The log store's kinds whose variables the contract knows
-// (logstore/factory's KindDynamoDB and KindLake; a test there checks they
-// agree). "" is the factory's default, dynamodb.
-const (
-	LogStoreDynamoDB = "dynamodb"
-	LogStoreLake     = "lake"
-)
+// LogStoreLake is the log store's kind whose variables the contract
+// knows, the only one (logstore/factory's KindLake; a test there checks
+// they agree). "" is the factory's default, lake.
+const LogStoreLake = "lake"
 
 // StoreVariable is the variable that a log store of kind requires: the
-// table of kind dynamodb (and of ""), the lake's bucket of kind lake; ""
-// for a kind the contract does not know (logstore/factory refuses it,
-// naming it).
+// lake's bucket of kind lake (and of ""); "" for a kind the contract does
+// not know (logstore/factory refuses it, naming it).
 func StoreVariable(kind string) string {
 	switch kind {
-	case "", LogStoreDynamoDB:
-		return EnvEventsTable
-	case LogStoreLake:
+	case "", LogStoreLake:
 		return EnvLakeBucket
 	}
 	return ""
@@ -220,7 +211,6 @@ func read(env lookup) (Config, error) {
 func parse(env lookup) (Config, error) {
 	c := Config{
 		LogStore:      env.get(EnvLogStore),
-		EventsTable:   env.get(EnvEventsTable),
 		RegistryTable: env.get(EnvRegistryTable),
 		LedgerTable:   env.get(EnvLedgerTable),
 		LakeBucket:    env.get(EnvLakeBucket),
@@ -256,7 +246,7 @@ func parse(env lookup) (Config, error) {
 	for _, v := range []struct {
 		name string
 		dst  *int
-	}{{EnvShards, &c.Shards}, {EnvUploadConcurrency, &c.Concurrency}, {EnvFanOutConcurrency, &c.FanOutConcurrency}} {
+	}{{EnvUploadConcurrency, &c.Concurrency}, {EnvFanOutConcurrency, &c.FanOutConcurrency}} {
 		if s := env.get(v.name); s != "" {
 			n, err := strconv.Atoi(s)
 			if err != nil || n < 1 {
@@ -320,8 +310,6 @@ func (c Config) setting(name string) string {
 	switch name {
 	case EnvLogStore:
 		return c.LogStore
-	case EnvEventsTable:
-		return c.EventsTable
 	case EnvRegistryTable:
 		return c.RegistryTable
 	case EnvLedgerTable:

@@ -17,9 +17,9 @@ import (
 // TestConfigFromEnv: defaults, set values, and malformed values named
 // with the variable.
 func TestConfigFromEnv(t *testing.T) {
-	t.Setenv("AUDITLOG_EVENTS_TABLE", "events")
+	t.Setenv("AUDITLOG_LAKE_BUCKET", "lake")
 	t.Setenv("AUDITLOG_REGISTRY_TABLE", "registry")
-	for _, k := range []string{"AUDITLOG_LEASE_SECONDS", "AUDITLOG_FUNCTION_TIMEOUT_SECONDS", "AUDITLOG_PART_SIZE_MIB", "AUDITLOG_FANOUT_CONCURRENCY", "AUDITLOG_UPLOAD_CONCURRENCY", "AUDITLOG_SHARDS", "AUDITLOG_INGEST_INCLUDE_POST", "AUDITLOG_LOG_STORE_RETENTION_DAYS", "AUDITLOG_LOG_STORE"} {
+	for _, k := range []string{"AUDITLOG_LEASE_SECONDS", "AUDITLOG_FUNCTION_TIMEOUT_SECONDS", "AUDITLOG_PART_SIZE_MIB", "AUDITLOG_FANOUT_CONCURRENCY", "AUDITLOG_UPLOAD_CONCURRENCY", "AUDITLOG_INGEST_INCLUDE_POST", "AUDITLOG_LOG_STORE_RETENTION_DAYS", "AUDITLOG_LOG_STORE"} {
 		t.Setenv(k, "")
 	}
 	t.Setenv("AUDITLOG_REJECTS_PREFIX", "") // restored after the test
@@ -29,7 +29,7 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Lease != exportjob.Lease || c.FunctionTimeout != exportjob.FunctionTimeout || c.PartSize != 8<<20 || c.FanOutConcurrency != 16 || c.Concurrency != 4 || c.IncludePOST || c.RejectsPrefix != "rejects/" ||
-		c.LogStore != "" || c.Shards != 0 || c.Retention != 0 { // the log store's own defaults apply
+		c.LogStore != "" || c.LakeBucket != "lake" || c.Retention != 0 { // the log store's own defaults apply
 		t.Fatalf("defaults %+v", c)
 	}
 	t.Setenv("AUDITLOG_LEASE_SECONDS", "100")
@@ -37,14 +37,13 @@ func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("AUDITLOG_FANOUT_CONCURRENCY", "1")
 	t.Setenv("AUDITLOG_INGEST_INCLUDE_POST", "true")
 	t.Setenv("AUDITLOG_LOG_STORE_RETENTION_DAYS", "40")
-	t.Setenv("AUDITLOG_SHARDS", "8")
-	t.Setenv("AUDITLOG_LOG_STORE", "dynamodb")
+	t.Setenv("AUDITLOG_LOG_STORE", "lake")
 	t.Setenv("AUDITLOG_REJECTS_PREFIX", "")
 	if c, err = config.FromEnv(); err != nil || c.Lease != 100*time.Second || c.FunctionTimeout != 30*time.Second || c.FanOutConcurrency != 1 || !c.IncludePOST || c.RejectsPrefix != "" || c.Retention != 40*24*time.Hour ||
-		c.Shards != 8 || c.LogStore != "dynamodb" {
+		c.LogStore != "lake" {
 		t.Fatalf("set: %+v, %v", c, err)
 	}
-	for k, v := range map[string]string{"AUDITLOG_LEASE_SECONDS": "0", "AUDITLOG_FUNCTION_TIMEOUT_SECONDS": "901", "AUDITLOG_PART_SIZE_MIB": "4", "AUDITLOG_FANOUT_CONCURRENCY": "many", "AUDITLOG_INGEST_INCLUDE_POST": "yes", "AUDITLOG_LOG_STORE_RETENTION_DAYS": "1", "AUDITLOG_SHARDS": "0"} {
+	for k, v := range map[string]string{"AUDITLOG_LEASE_SECONDS": "0", "AUDITLOG_FUNCTION_TIMEOUT_SECONDS": "901", "AUDITLOG_PART_SIZE_MIB": "4", "AUDITLOG_FANOUT_CONCURRENCY": "many", "AUDITLOG_INGEST_INCLUDE_POST": "yes", "AUDITLOG_LOG_STORE_RETENTION_DAYS": "1", "AUDITLOG_UPLOAD_CONCURRENCY": "0"} {
 		t.Run(k, func(t *testing.T) {
 			t.Setenv(k, v)
 			if _, err := config.FromEnv(); err == nil || !strings.Contains(err.Error(), k) || !strings.Contains(err.Error(), v) {
@@ -58,7 +57,7 @@ func TestConfigFromEnv(t *testing.T) {
 // function's timeout plus the lease margin is a configuration error naming
 // the variable and its value; one second more is accepted.
 func TestLeaseOutlastsFunctionTimeout(t *testing.T) {
-	t.Setenv("AUDITLOG_EVENTS_TABLE", "events")
+	t.Setenv("AUDITLOG_LAKE_BUCKET", "lake")
 	t.Setenv("AUDITLOG_REGISTRY_TABLE", "registry")
 	for _, c := range []struct{ lease, timeout string }{{"960", ""}, {"900", ""}, {"90", "30"}, {"31", "30"}} {
 		t.Setenv("AUDITLOG_LEASE_SECONDS", c.lease)
@@ -82,10 +81,10 @@ func TestLeaseOutlastsFunctionTimeout(t *testing.T) {
 
 // TestFromMap reads as FromEnv does.
 func TestFromMap(t *testing.T) {
-	env := map[string]string{"AUDITLOG_EVENTS_TABLE": "events", "AUDITLOG_REGISTRY_TABLE": "registry", "AUDITLOG_SHARDS": "4",
+	env := map[string]string{"AUDITLOG_LAKE_BUCKET": "lake", "AUDITLOG_REGISTRY_TABLE": "registry", "AUDITLOG_UPLOAD_CONCURRENCY": "2",
 		"AUDITLOG_AZURE_EMULATOR_HOSTS": "127.0.0.1:1,127.0.0.1:2", "AUDITLOG_REJECTS_PREFIX": "", "AUDITLOG_RETRY_QUEUE_URL": "https://sqs/retry"}
 	c, err := config.FromMap(env)
-	if err != nil || c.Shards != 4 || len(c.EmulatorHosts) != 2 || c.RejectsPrefix != "" || c.RetryQueueURL != "https://sqs/retry" ||
+	if err != nil || c.LakeBucket != "lake" || c.Concurrency != 2 || len(c.EmulatorHosts) != 2 || c.RejectsPrefix != "" || c.RetryQueueURL != "https://sqs/retry" ||
 		c.Lease != config.DefaultLease || c.PartSize != config.DefaultPartSizeMiB<<20 {
 		t.Fatalf("%+v, %v", c, err)
 	}

@@ -58,13 +58,13 @@ var functionVars = map[Function]struct {
 	},
 	Ingest: {
 		required: []string{EnvRegistryTable, EnvRejectsBucket},
-		optional: append(slices.Clone(storeVars), EnvLakeStream, EnvLedgerTable, EnvLogStoreRetentionDays, EnvIngestIncludePOST, EnvRejectsPrefix), // the ledger for late events
+		optional: append(slices.Clone(storeVars), EnvLakeStream, EnvLedgerTable, EnvIngestIncludePOST, EnvRejectsPrefix), // the ledger for late events
 		store:    true,
 	},
 }
 
-// storeVars are the log store's settings of every kind.
-var storeVars = []string{EnvLogStore, EnvEventsTable, EnvShards, EnvLakeBucket}
+// storeVars are the log store's settings.
+var storeVars = []string{EnvLogStore, EnvLakeBucket}
 
 // deliveryVars are the optional settings of the functions that deliver.
 var deliveryVars = append(slices.Clone(storeVars), EnvKMSKeyUS, EnvKMSKeyEU, EnvAzureEmulatorHosts, EnvPartSizeMiB, EnvUploadConcurrency,

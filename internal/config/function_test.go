@@ -31,7 +31,6 @@ var stackEnvs = map[config.Function]map[string]string{
 		"AUDITLOG_LOG_STORE": "lake", "AUDITLOG_LAKE_BUCKET": "lake", "AUDITLOG_LAKE_STREAM": "raw",
 		"AUDITLOG_REGISTRY_TABLE": "registry", "AUDITLOG_LEDGER_TABLE": "ledger",
 		"AUDITLOG_REJECTS_BUCKET": "rejects", "AUDITLOG_REJECTS_PREFIX": "rejects/", "AUDITLOG_INGEST_INCLUDE_POST": "false",
-		"AUDITLOG_LOG_STORE_RETENTION_DAYS": "35",
 	},
 	config.Compact: {"AUDITLOG_LAKE_BUCKET": "lake", "AUDITLOG_LEDGER_TABLE": "ledger"},
 }
@@ -118,20 +117,22 @@ func TestRequire(t *testing.T) {
 			}
 		}
 	}
-	c, err := config.FromMap(map[string]string{"AUDITLOG_EVENTS_TABLE": "events", "AUDITLOG_REGISTRY_TABLE": "registry"})
+	c, err := config.FromMap(map[string]string{"AUDITLOG_LAKE_BUCKET": "lake", "AUDITLOG_REGISTRY_TABLE": "registry"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for f, want := range map[config.Function]string{
-		config.Export:  "environment variable AUDITLOG_LEDGER_TABLE is not set",
-		config.Retry:   "environment variable AUDITLOG_RETRY_QUEUE_URL is not set",
-		config.FanOut:  "environment variable AUDITLOG_EXPORT_FUNCTION is not set",
-		config.Ingest:  "environment variable AUDITLOG_REJECTS_BUCKET is not set",
-		config.Compact: "environment variable AUDITLOG_LAKE_BUCKET is not set",
+		config.Export: "environment variable AUDITLOG_LEDGER_TABLE is not set",
+		config.Retry:  "environment variable AUDITLOG_RETRY_QUEUE_URL is not set",
+		config.FanOut: "environment variable AUDITLOG_EXPORT_FUNCTION is not set",
+		config.Ingest: "environment variable AUDITLOG_REJECTS_BUCKET is not set",
 	} {
 		if err := c.Require(f); err == nil || err.Error() != want {
 			t.Errorf("%s: %v, want %q", f, err, want)
 		}
+	}
+	if err := c.Require(config.Compact); err != nil { // the lake's bucket is all it requires
+		t.Errorf("compact: %v", err)
 	}
 	c.RetryQueueURL = "https://sqs/retry"
 	if err := c.Require(config.Retry); err == nil || err.Error() != "environment variable AUDITLOG_LEDGER_TABLE is not set" {
@@ -149,17 +150,18 @@ func TestFromEnvFor(t *testing.T) {
 	if _, err := config.FromMapFor(map[string]string{"AUDITLOG_LEDGER_TABLE": "ledger"}, config.Compact); err == nil || !strings.Contains(err.Error(), "AUDITLOG_LAKE_BUCKET is not set") {
 		t.Fatalf("compact without its lake: %v", err)
 	}
-	if _, err := config.FromMapFor(map[string]string{"AUDITLOG_LAKE_BUCKET": "lake", "AUDITLOG_SHARDS": "0"}, config.Compact); err == nil || !strings.Contains(err.Error(), "AUDITLOG_SHARDS") {
+	if _, err := config.FromMapFor(map[string]string{"AUDITLOG_LAKE_BUCKET": "lake", "AUDITLOG_UPLOAD_CONCURRENCY": "0"}, config.Compact); err == nil || !strings.Contains(err.Error(), "AUDITLOG_UPLOAD_CONCURRENCY") {
 		t.Fatalf("a malformed value: %v", err)
 	}
 }
 
 // TestLogStoreVariable: a function that holds the log store requires the
-// variable of the store's kind, the table of kind dynamodb (the default)
-// or the lake's bucket of kind lake, and not the other kind's; FromEnv
-// requires it too. The fan-out and the compaction hold no log store.
+// variable of the store's kind, the lake's bucket of kind lake (the
+// default and the only kind); FromEnv requires it too. Another variable
+// does not do in its place. The fan-out and the compaction hold no log
+// store.
 func TestLogStoreVariable(t *testing.T) {
-	for kind, want := range map[string]string{"": "AUDITLOG_EVENTS_TABLE", "dynamodb": "AUDITLOG_EVENTS_TABLE", "lake": "AUDITLOG_LAKE_BUCKET", "s3": ""} {
+	for kind, want := range map[string]string{"": "AUDITLOG_LAKE_BUCKET", "lake": "AUDITLOG_LAKE_BUCKET", "dynamodb": "", "s3": ""} {
 		if got := config.StoreVariable(kind); got != want {
 			t.Errorf("StoreVariable(%q) = %q, want %q", kind, got, want)
 		}
@@ -171,15 +173,14 @@ func TestLogStoreVariable(t *testing.T) {
 			t.Errorf("%s does not hold the log store", f)
 		}
 		for _, c := range []struct{ kind, other, missing string }{
-			{"", "AUDITLOG_LAKE_BUCKET", "AUDITLOG_EVENTS_TABLE"},
-			{"dynamodb", "AUDITLOG_LAKE_BUCKET", "AUDITLOG_EVENTS_TABLE"},
-			{"lake", "AUDITLOG_EVENTS_TABLE", "AUDITLOG_LAKE_BUCKET"},
+			{"", "AUDITLOG_LAKE_STREAM", "AUDITLOG_LAKE_BUCKET"},
+			{"lake", "AUDITLOG_LAKE_STREAM", "AUDITLOG_LAKE_BUCKET"},
 		} {
 			env := maps.Clone(base)
 			if c.kind != "" {
 				env["AUDITLOG_LOG_STORE"] = c.kind
 			}
-			env[c.other] = "x" // the other kind's variable does not do
+			env[c.other] = "x" // another of the lake's variables does not do
 			want := "environment variable " + c.missing + " is not set"
 			if _, err := config.FromMapFor(env, f); err == nil || err.Error() != want {
 				t.Errorf("%s, kind %q: FromMapFor: %v, want %q", f, c.kind, err, want)

@@ -3,8 +3,8 @@
 // so that a CreateTable the SDK retried is not taken for a clash.
 //
 // It imports only the standard library and the AWS SDK's DynamoDB client,
-// nothing of this module: the stores that own tables (ledger, registry,
-// dynamostore) import it, so it must not import them.
+// nothing of this module: the stores that own tables (ledger, registry)
+// import it, so it must not import them.
 package ddbtable
 
 import (

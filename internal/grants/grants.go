@@ -9,12 +9,11 @@
 // functions and the CLI run as on an authenticating moto. A permission the
 // stack does not grant is therefore missing locally too.
 //
-// What an identity may do depends on the log store the deployment runs on
-// (Store): the CDK stack and the local stack run on the S3 data lake
-// (For, which is ForStore with LakeStore); DynamoDBStore is the events
-// table's, until it is removed. The compaction function exists only with
-// the lake; the Firehose stream's and the compaction state machine's
-// roles belong to AWS services, not to our code, and are the stack's own.
+// The log store is the S3 data lake, the CDK stack's and the local
+// stack's alike: the export and retry read it, the ingest writes it
+// through the Firehose stream, the compaction function compacts it. The
+// Firehose stream's and the compaction state machine's roles belong to
+// AWS services, not to our code, and are the stack's own.
 //
 // The package is a leaf: it imports nothing of the service, so that the
 // stack does not link the functions' code to learn their permissions.
@@ -36,39 +35,24 @@ const (
 	FanOut   Identity = "fanout"
 	Ingest   Identity = "ingest"
 	Operator Identity = "operator"
-	// Compact is the compaction function, which only a deployment on the
-	// lake has (LakeStore): it is in neither Functions nor Identities,
-	// the identities of every deployment (the local stack creates a user
-	// for each).
+	// Compact is the compaction function, which the compaction state
+	// machine runs once per org bucket.
 	Compact Identity = "compact"
 )
 
-// Functions are the identities that are Lambda functions on every log
-// store, in the order the stack creates them.
-var Functions = []Identity{FanOut, Export, Retry, Ingest}
+// Functions are the identities that are Lambda functions, in the order
+// the stack creates them.
+var Functions = []Identity{FanOut, Export, Retry, Ingest, Compact}
 
-// Identities are all of them.
+// Identities are all of them: the functions and the operators (the local
+// stack creates a user for each).
 var Identities = append(slices.Clone(Functions), Operator)
-
-// LakeIdentities are the identities of a deployment on the lake: those of
-// every deployment and the compaction function.
-var LakeIdentities = append(slices.Clone(Identities), Compact)
-
-// Store is the log store a deployment runs on.
-type Store string
-
-// The stores.
-const (
-	DynamoDBStore Store = "dynamodb" // the events table
-	LakeStore     Store = "lake"     // the S3 data lake (the CDK stack, the local stack)
-)
 
 // Name is a resource of the stack.
 type Name string
 
 // The resources statements name.
 const (
-	EventsTable       Name = "events-table"        // the log store
 	RegistryTable     Name = "registry-table"      // the destinations
 	LedgerTable       Name = "ledger-table"        // the delivery ledger
 	SASKeys           Name = "sas-keys"            // every residency's SAS decryption key
@@ -79,8 +63,8 @@ const (
 	IngestFailures    Name = "ingest-failures"     // the ingest's on-failure queue
 	RequestLogs       Name = "request-logs"        // the Kinesis stream of API request logs
 	RejectsBucket     Name = "rejects-bucket"      // rejected request-log records
-	LakeBucket        Name = "lake-bucket"         // the S3 data lake (LakeStore)
-	LakeStream        Name = "lake-stream"         // the Firehose stream that writes the lake's raw objects (LakeStore)
+	LakeBucket        Name = "lake-bucket"         // the S3 data lake: the log store
+	LakeStream        Name = "lake-stream"         // the Firehose stream that writes the lake's raw objects
 	// LogGroup is the acting function's own log group.
 	LogGroup Name = "own-log-group"
 	// CustomerRoles are roles in any account: customers' roles live in
@@ -94,7 +78,7 @@ const (
 )
 
 // Resource is a resource, or a part of it: Path is appended to its ARN
-// ("/index/by_time", "/rejects/*").
+// ("/lake/*", "/rejects/*").
 type Resource struct {
 	Name Name
 	Path string
@@ -134,27 +118,6 @@ const (
 	LakeExportPrefix = "export/"
 )
 
-// ByTimeIndex is the log store's index that the export queries
-// (dynamostore.IndexByTime; a test checks they agree).
-const ByTimeIndex = "by_time"
-
-// ShardCountKey is the partition key of the log store's own record of
-// its shard count (dynamostore.MetaPK; a test checks they agree): the only
-// item of the table that GetItem and PutItem may reach.
-const ShardCountKey = "#meta"
-
-// onShardCount is the condition that keeps an action on the log store to
-// its shard-count record, away from every org-day's items.
-var onShardCount = map[string]map[string]string{"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ShardCountKey}}
-
-// readShardCount: the first read of a process checks the log store's
-// shard count (dynamostore).
-var readShardCount = Statement{Sid: "ReadShardCount", Effect: Allow, Actions: []string{"dynamodb:GetItem"}, Resources: on(EventsTable), Condition: onShardCount}
-
-// recordShardCount: the first write of a process checks the shard count
-// and records it if the table has none.
-var recordShardCount = Statement{Sid: "RecordShardCount", Effect: Allow, Actions: []string{"dynamodb:GetItem", "dynamodb:PutItem"}, Resources: on(EventsTable), Condition: onShardCount}
-
 // DecryptAlgorithm is the only algorithm a SAS cipher may be decrypted
 // with (sas.Algorithm; a test checks they agree).
 const DecryptAlgorithm = "RSAES_OAEP_SHA_256"
@@ -182,11 +145,6 @@ var assumeCustomerRoles = []Statement{
 	{Sid: "DenyOwnAccountRoles", Effect: Deny, Actions: []string{"sts:AssumeRole"}, Resources: on(OwnAccountRoles)},
 }
 
-// queryLogStore reads an org-day (dynamostore's Query on the by-time
-// index).
-var queryLogStore = allow("QueryLogStore", []string{"dynamodb:Query"},
-	Resource{Name: EventsTable}, Resource{Name: EventsTable, Path: "/index/" + ByTimeIndex})
-
 // objects are the lake's objects under prefix.
 func objects(prefix string) Resource { return Resource{Name: LakeBucket, Path: "/" + prefix + "*"} }
 
@@ -211,24 +169,10 @@ var readLake = []Statement{
 	listUnder("ListExportFiles", LakeExportPrefix),
 }
 
-// readLogStore is what reading an org-day needs of the store.
-func readLogStore(store Store) []Statement {
-	if store == LakeStore {
-		return slices.Clone(readLake)
-	}
-	return []Statement{queryLogStore, readShardCount}
-}
-
-// writeLogStore is what storing events needs of the store:
-// dynamostore.Store.Write (BatchWriteItem only: no read, no delete) and
-// its shard-count check, or the lake's Firehose writer (PutRecordBatch on
-// the one stream; Firehose, not the writer, puts the raw objects).
-func writeLogStore(store Store) []Statement {
-	if store == LakeStore {
-		return []Statement{allow("WriteRawRecords", []string{"firehose:PutRecordBatch"}, on(LakeStream)...)}
-	}
-	return []Statement{allow("WriteLogStore", []string{"dynamodb:BatchWriteItem"}, on(EventsTable)...), recordShardCount}
-}
+// writeRawRecords is what storing events needs of the store: the lake's
+// Firehose writer (PutRecordBatch on the one stream; Firehose, not the
+// writer, puts the raw objects).
+var writeRawRecords = allow("WriteRawRecords", []string{"firehose:PutRecordBatch"}, on(LakeStream)...)
 
 // compaction is what compaction.Compactor does to the lake (through
 // objstore/s3obj): list a bucket-day's raw objects; read them, the
@@ -251,37 +195,30 @@ var compaction = []Statement{
 // a TransactWriteItems of UpdateItems only, conditional on the cipher and
 // the claim's version, which DynamoDB authorizes action by action, with
 // the claim read by GetItem: so no PutItem or DeleteItem), read the log
-// store, and record the delivery in the ledger (ledger.Begin/Finish/Fail,
-// all UpdateItem).
-func delivery(store Store) []Statement {
+// store (readLake), and record the delivery in the ledger
+// (ledger.Begin/Finish/Fail, all UpdateItem).
+func delivery() []Statement {
 	sts := append(slices.Clone(assumeCustomerRoles),
 		allow("DecryptSasCiphers", []string{"kms:Decrypt"}, on(SASKeys)...),
 		allow("ReadDestination", []string{"dynamodb:GetItem"}, on(RegistryTable)...),
 		allow("RecordSasExpiryAndContainer", []string{"dynamodb:UpdateItem"}, on(RegistryTable)...),
 	)
-	sts = append(sts, readLogStore(store)...)
+	sts = append(sts, readLake...)
 	return append(sts, allow("RecordDelivery", []string{"dynamodb:UpdateItem"}, on(LedgerTable)...))
 }
 
-// For returns the statements of an identity's policy on the lake
-// (ForStore with LakeStore): the CDK stack's and the local stack's.
-func For(id Identity) []Statement { return ForStore(id, LakeStore) }
-
-// ForStore returns the statements of an identity's policy on a deployment
-// whose log store is store. It panics on an unknown identity or store (a
-// programming error: both are constants).
-func ForStore(id Identity, store Store) []Statement {
-	if store != DynamoDBStore && store != LakeStore {
-		panic(fmt.Sprintf("grants: unknown store %q", store))
-	}
+// For returns the statements of an identity's policy: the CDK stack's and
+// the local stack's. It panics on an unknown identity (a programming
+// error: they are constants).
+func For(id Identity) []Statement {
 	switch id {
 	case Export:
-		return append(append([]Statement{writeOwnLogs}, delivery(store)...),
+		return append(append([]Statement{writeOwnLogs}, delivery()...),
 			// Failed asynchronous exports reach the retry queue as the
 			// function's on-failure destination, sent with its role.
 			allow("SendToFailureQueue", []string{"sqs:SendMessage"}, on(ExportFailures)...))
 	case Retry:
-		return append(append([]Statement{writeOwnLogs}, delivery(store)...),
+		return append(append([]Statement{writeOwnLogs}, delivery()...),
 			// The event source mapping polls with these; the handler sets
 			// each failed message's backoff with ChangeMessageVisibility.
 			allow("ConsumeRetryQueue", []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}, on(ExportFailures)...))
@@ -304,20 +241,16 @@ func ForStore(id Identity, store Store) []Statement {
 		}
 		// The store's writer, ledger.NoteLate, s3rejects.Sink (under the
 		// prefix only).
-		sts = append(sts, writeLogStore(store)...)
-		return append(sts,
+		return append(sts, writeRawRecords,
 			allow("NoteLateEvents", []string{"dynamodb:UpdateItem"}, on(LedgerTable)...),
 			allow("WriteRejects", []string{"s3:PutObject"}, Resource{Name: RejectsBucket, Path: "/" + RejectsPrefix + "*"}))
 	case Compact:
-		if store != LakeStore {
-			panic(fmt.Sprintf("grants: %s exists only with the lake, not the %s store", id, store))
-		}
 		// Late events mark the org-days they change stale
 		// (ledger.MarkStale: one UpdateItem, if the entry exists).
 		return append(append([]Statement{writeOwnLogs}, compaction...),
 			allow("MarkStale", []string{"dynamodb:UpdateItem"}, on(LedgerTable)...))
 	case Operator:
-		return operator(store)
+		return operator()
 	}
 	panic(fmt.Sprintf("grants: unknown identity %q", id))
 }
@@ -325,7 +258,7 @@ func ForStore(id Identity, store Store) []Statement {
 // operator is what auditctl needs against a deployment, command by
 // command (docs/operations.md): nothing to delete but a destination,
 // nothing of the customers' storage but through their roles.
-func operator(store Store) []Statement {
+func operator() []Statement {
 	sts := append(slices.Clone(assumeCustomerRoles), // verify, export, backfill; put checks the role
 		// destination put|get|list|enable|disable|delete, status.
 		allow("ManageDestinations", []string{"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan"}, on(RegistryTable)...),
@@ -333,24 +266,16 @@ func operator(store Store) []Statement {
 		// outcome; events load and ingest note late days; compact marks
 		// org-days stale.
 		allow("ReadAndRecordDeliveries", []string{"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"}, on(LedgerTable)...))
-	// export and backfill read an org-day (on DynamoDB, the shard-count
-	// check is recordShardCount's, below).
-	if store == LakeStore {
-		sts = append(sts, readLake...)
-	} else {
-		sts = append(sts, queryLogStore)
-	}
-	// events load, ingest and ingest replay store events (on DynamoDB
-	// they also check the shard count, which export and backfill read;
-	// on the lake through the stream, AUDITLOG_LAKE_STREAM).
-	sts = append(sts, writeLogStore(store)...)
-	if store == LakeStore {
-		// compact runs the compaction in process: what the compaction
-		// function may do to the lake (ListLake and the ledger are above).
-		for _, st := range compaction {
-			if st.Sid != "ListLake" {
-				sts = append(sts, st)
-			}
+	// export and backfill read an org-day.
+	sts = append(sts, readLake...)
+	// events load, ingest and ingest replay store events, through the
+	// stream (AUDITLOG_LAKE_STREAM).
+	sts = append(sts, writeRawRecords)
+	// compact runs the compaction in process: what the compaction
+	// function may do to the lake (ListLake and the ledger are above).
+	for _, st := range compaction {
+		if st.Sid != "ListLake" {
+			sts = append(sts, st)
 		}
 	}
 	return append(sts,

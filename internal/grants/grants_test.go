@@ -8,21 +8,11 @@ import (
 	"testing"
 
 	"github.com/contentful/auditlogs/internal/lake"
-	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/sas"
 )
 
-// stores are the identities of a deployment on each log store.
-var stores = map[Store][]Identity{DynamoDBStore: Identities, LakeStore: LakeIdentities}
-
 // The constants the statements repeat are the ones the code uses.
 func TestNamesAgreeWithTheCode(t *testing.T) {
-	if ByTimeIndex != dynamostore.IndexByTime {
-		t.Errorf("ByTimeIndex %q, the log store's index is %q", ByTimeIndex, dynamostore.IndexByTime)
-	}
-	if ShardCountKey != dynamostore.MetaPK {
-		t.Errorf("ShardCountKey %q, the log store's record is %q", ShardCountKey, dynamostore.MetaPK)
-	}
 	if DecryptAlgorithm != string(sas.Algorithm) {
 		t.Errorf("DecryptAlgorithm %q, sas decrypts with %q", DecryptAlgorithm, sas.Algorithm)
 	}
@@ -35,14 +25,12 @@ func TestNamesAgreeWithTheCode(t *testing.T) {
 }
 
 func TestStatementsAreWellFormed(t *testing.T) {
-	for store, ids := range stores {
-		for _, id := range ids {
-			checkWellFormed(t, store, id, ForStore(id, store))
-		}
+	for _, id := range Identities {
+		checkWellFormed(t, id, For(id))
 	}
 }
 
-func checkWellFormed(t *testing.T, store Store, id Identity, sts []Statement) {
+func checkWellFormed(t *testing.T, id Identity, sts []Statement) {
 	t.Helper()
 	if len(sts) == 0 {
 		t.Errorf("%s: no statements", id)
@@ -50,7 +38,7 @@ func checkWellFormed(t *testing.T, store Store, id Identity, sts []Statement) {
 	sids := map[string]bool{}
 	for _, st := range sts {
 		if st.Sid == "" || sids[st.Sid] {
-			t.Errorf("%s on %s: Sid %q empty or repeated (a policy document needs them unique)", id, store, st.Sid)
+			t.Errorf("%s: Sid %q empty or repeated (a policy document needs them unique)", id, st.Sid)
 		}
 		sids[st.Sid] = true
 		if st.Effect != Allow && st.Effect != Deny {
@@ -77,10 +65,8 @@ func checkWellFormed(t *testing.T, store Store, id Identity, sts []Statement) {
 
 // Whoever may assume customers' roles is denied this account's own.
 func TestAssumeRoleAlwaysWithTheDeny(t *testing.T) {
-	for store, ids := range stores {
-		for _, id := range ids {
-			checkAssumeWithDeny(t, id, ForStore(id, store))
-		}
+	for _, id := range Identities {
+		checkAssumeWithDeny(t, id, For(id))
 	}
 }
 
@@ -112,28 +98,14 @@ func TestUnknownIdentityPanics(t *testing.T) {
 	For("nobody")
 }
 
-func TestUnknownStorePanics(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Error("ForStore of an unknown store did not panic")
-		}
-	}()
-	ForStore(Export, "s3")
-}
-
-// TestCompactionOnlyOnTheLake: the compaction function has statements on
-// the lake only, and is not an identity of every deployment (the local
-// stack, on DynamoDB, creates a user for each of those).
-func TestCompactionOnlyOnTheLake(t *testing.T) {
-	if slices.Contains(Identities, Compact) || !slices.Contains(LakeIdentities, Compact) {
-		t.Errorf("Identities %v, LakeIdentities %v: want compact in the second only", Identities, LakeIdentities)
+// TestIdentities: every function is an identity, the compaction function
+// among them (the local stack creates a user for each identity), and the
+// operators are no function.
+func TestIdentities(t *testing.T) {
+	want := []Identity{FanOut, Export, Retry, Ingest, Compact}
+	if !slices.Equal(Functions, want) || !slices.Equal(Identities, append(slices.Clone(want), Operator)) {
+		t.Errorf("Functions %v, Identities %v: want the functions %v, then the operators", Functions, Identities, want)
 	}
-	defer func() {
-		if recover() == nil {
-			t.Error("ForStore(compact, dynamodb) did not panic")
-		}
-	}()
-	ForStore(Compact, DynamoDBStore)
 }
 
 // rendered is a statement as one line: effect, sorted actions, resources
@@ -161,8 +133,9 @@ func renderAll(sts []Statement) []string {
 	return out
 }
 
-// TestLakeStatements: on the lake, what each identity may do to the lake,
-// the stream and the events table, statement for statement.
+// TestLakeStatements: what each identity may do to the lake and the
+// stream, statement for statement; and no DynamoDB action on anything but
+// the registry and the ledger (the log store has no table).
 func TestLakeStatements(t *testing.T) {
 	listUnder := func(prefix string) string {
 		return "Allow s3:ListBucket on lake-bucket if map[StringLike:map[s3:prefix:" + prefix + "*]]"
@@ -176,11 +149,11 @@ func TestLakeStatements(t *testing.T) {
 		"Allow s3:GetObject on lake-bucket/lake/*,lake-bucket/raw/*",
 		"Allow s3:AbortMultipartUpload,s3:PutObject on lake-bucket/export/*,lake-bucket/lake/*",
 	}
-	onLake := func(sts []Statement) []string { // the statements on the lake, the stream or the events table
+	onLake := func(sts []Statement) []string { // the statements on the lake or the stream
 		var out []Statement
 		for _, st := range sts {
 			if slices.ContainsFunc(st.Resources, func(r Resource) bool {
-				return r.Name == LakeBucket || r.Name == LakeStream || r.Name == EventsTable
+				return r.Name == LakeBucket || r.Name == LakeStream
 			}) {
 				out = append(out, st)
 			}
@@ -199,15 +172,17 @@ func TestLakeStatements(t *testing.T) {
 			"Allow s3:AbortMultipartUpload,s3:PutObject on lake-bucket/export/*,lake-bucket/lake/*"),
 		Compact: compaction,
 	}
-	for _, id := range LakeIdentities {
+	for _, id := range Identities {
 		w := slices.Clone(want[id])
 		slices.Sort(w)
-		if got := onLake(ForStore(id, LakeStore)); !reflect.DeepEqual(got, w) {
+		if got := onLake(For(id)); !reflect.DeepEqual(got, w) {
 			t.Errorf("%s on the lake:\n got %q\nwant %q", id, got, w)
 		}
-		for _, st := range ForStore(id, LakeStore) {
+		for _, st := range For(id) {
 			for _, a := range st.Actions {
-				if a == "s3:DeleteObject" || strings.HasPrefix(a, "dynamodb:") && slices.ContainsFunc(st.Resources, func(r Resource) bool { return r.Name == EventsTable }) {
+				if a == "s3:DeleteObject" || strings.HasPrefix(a, "dynamodb:") && slices.ContainsFunc(st.Resources, func(r Resource) bool {
+					return r.Name != RegistryTable && r.Name != LedgerTable
+				}) {
 					t.Errorf("%s %s: %s", id, st.Sid, a)
 				}
 			}
@@ -215,27 +190,10 @@ func TestLakeStatements(t *testing.T) {
 	}
 	// The compaction function: the lake, its logs and the ledger's stale
 	// marks (ledger.MarkStale), nothing else.
-	got := renderAll(ForStore(Compact, LakeStore))
+	got := renderAll(For(Compact))
 	w := append(slices.Clone(compaction), "Allow logs:CreateLogStream,logs:PutLogEvents on own-log-group", "Allow dynamodb:UpdateItem on ledger-table")
 	slices.Sort(w)
 	if !reflect.DeepEqual(got, w) {
 		t.Errorf("compact:\n got %q\nwant %q", got, w)
-	}
-	// Apart from the log store, an identity may do the same on both.
-	for _, id := range Identities {
-		var d, l []string
-		for _, r := range renderAll(ForStore(id, DynamoDBStore)) {
-			if !strings.Contains(r, string(EventsTable)) {
-				d = append(d, r)
-			}
-		}
-		for _, r := range renderAll(ForStore(id, LakeStore)) {
-			if !strings.Contains(r, string(LakeBucket)) && !strings.Contains(r, string(LakeStream)) {
-				l = append(l, r)
-			}
-		}
-		if !reflect.DeepEqual(d, l) {
-			t.Errorf("%s: apart from the log store, on DynamoDB %q, on the lake %q", id, d, l)
-		}
 	}
 }

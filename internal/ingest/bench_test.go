@@ -54,8 +54,9 @@ func BenchmarkClassify(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
 
-// BenchmarkIngestMoto: 5,000 records through the Ingester into
-// dynamostore on moto_server, a fresh table each iteration.
+// BenchmarkIngestMoto: 5,000 records through the Ingester into the lake
+// store on moto_server (raw objects written by the lake's direct writer),
+// a fresh bucket each iteration.
 func BenchmarkIngestMoto(b *testing.B) {
 	const n = 5000
 	records := benchRecords(b, "bench-org", n)

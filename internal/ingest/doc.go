@@ -40,17 +40,18 @@
 // # Idempotency
 //
 // The log store's key is the identity of an event: (org, UTC day of the
-// request time, request ID) in dynamostore. A record delivered twice (a
-// Kinesis retry, a file ingested again) overwrites the same item, so it
-// yields one event. This holds as long as the platform keeps a request's
-// time: the same request ID with a time on another day would be stored in
-// both days (see internal/logstore/dynamostore).
+// request time, request ID). A record delivered twice (a Kinesis retry, a
+// file ingested again) reaches the lake twice, and compaction keeps one
+// copy of each request ID of a bucket-day, so it yields one event. This
+// holds as long as the platform keeps a request's time: the same request
+// ID with a time on another day would be stored in both days (see
+// docs/lake.md).
 //
-// Retries are the store's job: dynamostore.Store.Write retries the items
-// DynamoDB leaves unprocessed with exponential backoff and full jitter (a
-// bounded number of times), and the SDK retries throttled and failed
-// calls. When Ingest returns an error, some events may be stored already;
-// ingesting the batch again is safe.
+// Retries are the store's job: the lake's Firehose writer sends the
+// records Firehose refused again, with backoff (a bounded number of
+// times), and the SDK retries throttled and failed calls. When Ingest
+// returns an error, some events may be stored already; ingesting the
+// batch again is safe.
 //
 // # Rejected records
 //

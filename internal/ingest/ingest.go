@@ -142,8 +142,8 @@ func (s *JSONLSink) Reject(_ context.Context, rs []Reject) error {
 }
 
 // DefaultBatchSize is the number of events an Ingester hands to one
-// Store.Write: it bounds the memory of one call (dynamostore splits it
-// into BatchWriteItem calls of 25).
+// Store.Write: it bounds the memory of one call (the lake's Firehose
+// writer packs it into PutRecordBatch calls of at most 500 records).
 const DefaultBatchSize = 1000
 
 // LateNoter is told, after their events are stored, of the org-days in the

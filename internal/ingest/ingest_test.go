@@ -15,18 +15,17 @@ import (
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/localdev/synth"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
-	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
-	"github.com/contentful/auditlogs/internal/logstore/dynamostore/dynamotest"
+	"github.com/contentful/auditlogs/internal/logstore/lakestore/laketest"
 	"github.com/contentful/auditlogs/internal/logstore/memstore"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
-// motoStore returns a dynamostore on a table of its own on the shared
-// moto_server, dropped after the test.
-func motoStore(tb testing.TB) *dynamostore.Store {
+// motoStore returns the lake store on a bucket of its own on the shared
+// moto_server; its reads compact the bucket-day first (laketest).
+func motoStore(tb testing.TB) *laketest.Store {
 	tb.Helper()
-	return dynamostore.New(dynamotest.Table(tb, "ingest"))
+	return laketest.New(tb, "ingest")
 }
 
 type dayReader interface {

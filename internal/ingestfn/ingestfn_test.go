@@ -18,8 +18,7 @@ import (
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/ingest"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
-	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
-	"github.com/contentful/auditlogs/internal/logstore/dynamostore/dynamotest"
+	"github.com/contentful/auditlogs/internal/logstore/lakestore/laketest"
 	"github.com/contentful/auditlogs/internal/logstore/memstore"
 	"github.com/contentful/auditlogs/internal/metrics"
 )
@@ -29,16 +28,17 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 var testNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 // TestSampleEvent: events/ingest.json through the handler's JSON contract
-// (lambda.NewHandler) into dynamostore on moto. The audited records are
-// stored once with the route and space taken from the path's canonical form
-// (one is sent with a doubled and a trailing slash and an encoded letter)
-// and their credentials redacted, GET, POST and an unknown route are
-// skipped, a near miss (/Spaces/.../Entries/...) is skipped, counted, logged
-// and in its own metric, the three malformed records are rejected with their
-// field and reason, and the batch has no failure.
+// (lambda.NewHandler) into the lake store on moto (read back compacted).
+// The audited records are stored once with the route and space taken from
+// the path's canonical form (one is sent with a doubled and a trailing
+// slash and an encoded letter) and their credentials redacted, GET, POST
+// and an unknown route are skipped, a near miss (/Spaces/.../Entries/...)
+// is skipped, counted, logged and in its own metric, the three malformed
+// records are rejected with their field and reason, and the batch has no
+// failure.
 func TestSampleEvent(t *testing.T) {
 	ctx := context.Background()
-	store := dynamostore.New(dynamotest.Table(t, "ingestfn"))
+	store := laketest.New(t, "ingestfn")
 	rejects := &ingest.MemorySink{}
 	var logs, emf bytes.Buffer
 	h := &Handler{

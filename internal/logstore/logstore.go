@@ -4,9 +4,9 @@
 // export, Writer for the ingest, Store for what the functions and auditctl
 // hold) and WriteBatches.
 //
-// Providers live in packages below this one (dynamostore on DynamoDB,
-// lakestore reading the S3 data lake that internal/compaction writes,
-// memstore in memory for tests, genstore generating days for benchmarks)
+// Providers live in packages below this one (lakestore reading the S3
+// data lake that internal/compaction writes, the production one; memstore
+// in memory for tests, genstore generating days for benchmarks)
 // and pass the acceptance suite in storetest. factory opens the provider
 // that the configuration names. This package imports only audit: it may
 // not import a provider, factory or anything that uses the store.

@@ -155,7 +155,7 @@ func productionApp(t *testing.T, env map[string]string) *app.App {
 		"AWS_EC2_METADATA_DISABLED":   "true",
 		"AWS_CONFIG_FILE":             os.DevNull,
 		"AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
-		"AUDITLOG_EVENTS_TABLE":       "unused-events",
+		"AUDITLOG_LAKE_BUCKET":        "unused-lake",
 	}
 	for _, k := range []string{"AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_DYNAMODB", "AUDITLOG_LEDGER_TABLE"} {
 		base[k] = ""

@@ -19,8 +19,7 @@ import (
 	"github.com/contentful/auditlogs/internal/ingest"
 	"github.com/contentful/auditlogs/internal/ingest/replay"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
-	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
-	"github.com/contentful/auditlogs/internal/logstore/dynamostore/dynamotest"
+	"github.com/contentful/auditlogs/internal/logstore/lakestore/laketest"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -73,7 +72,7 @@ func TestParseFailure(t *testing.T) {
 type world struct {
 	kin    *kinesis.Client
 	sqs    *sqs.Client
-	store  *dynamostore.Store
+	store  *laketest.Store
 	arn    string
 	shard  string
 	seqs   []string // of the records put, in order
@@ -92,7 +91,7 @@ func newWorld(t *testing.T, n int) *world {
 	moto := testenv.Moto(t)
 	cfg := testenv.AWSConfig(t, testenv.Endpoints{Default: moto.URL})
 	w := &world{kin: kinesis.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg), reject: &ingest.MemorySink{}}
-	w.store = dynamostore.New(dynamotest.Table(t, "replay"))
+	w.store = laketest.New(t, "replay")
 
 	w.arn = testenv.NewStream(t, w.kin)
 	w.day = audit.DayOf(time.Now()).AddDays(-2)

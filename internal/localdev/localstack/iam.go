@@ -98,7 +98,7 @@ var motoAliases = map[string][]string{
 func (s *Stack) localARNs(fn grants.Identity, n grants.Name) []string {
 	region := "us-east-1"
 	switch n {
-	case grants.EventsTable, grants.RegistryTable, grants.LedgerTable, grants.RequestLogs:
+	case grants.RegistryTable, grants.LedgerTable, grants.RequestLogs:
 		return []string{"*"} // moto does not resolve them (see above)
 	case grants.SASKeys:
 		var keys []string
@@ -185,7 +185,7 @@ func (s *Stack) policyDocument(id grants.Identity) (string, error) {
 func (s *Stack) createIdentities(ctx context.Context) error {
 	client := iam.NewFromConfig(s.AWS)
 	s.Identities = map[grants.Identity]Credentials{}
-	for _, id := range grants.LakeIdentities {
+	for _, id := range grants.Identities {
 		doc, err := s.policyDocument(id)
 		if err != nil {
 			return err
@@ -243,7 +243,7 @@ func authenticate(ctx context.Context, motoURL string) error {
 // exact ARN, never by an account's root.
 func (s *Stack) Principals() []string {
 	var arns []string
-	for _, id := range grants.LakeIdentities {
+	for _, id := range grants.Identities {
 		arns = append(arns, s.Identities[id].ARN)
 	}
 	return arns

@@ -254,7 +254,7 @@ func TestIdentitiesHaveTheStacksPermissions(t *testing.T) {
 // resource (tables, streams).
 func TestPolicyDocuments(t *testing.T) {
 	s := &Stack{Env: map[string]string{"AUDITLOG_KMS_KEY_US": "k-us", "AUDITLOG_KMS_KEY_EU": "k-eu"}}
-	for _, id := range grants.LakeIdentities {
+	for _, id := range grants.Identities {
 		raw, err := s.policyDocument(id)
 		if err != nil {
 			t.Fatal(err)
@@ -291,7 +291,7 @@ func TestPolicyDocuments(t *testing.T) {
 			}
 			for _, r := range st.Resource {
 				if r == "*" && !slices.ContainsFunc(w.Resources, func(r grants.Resource) bool {
-					return r.Name == grants.EventsTable || r.Name == grants.RegistryTable || r.Name == grants.LedgerTable || r.Name == grants.RequestLogs
+					return r.Name == grants.RegistryTable || r.Name == grants.LedgerTable || r.Name == grants.RequestLogs
 				}) {
 					t.Errorf("%s %s: resource * for %v", id, w.Sid, w.Resources)
 				}

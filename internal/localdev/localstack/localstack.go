@@ -1,11 +1,10 @@
 // Package localstack runs the delivery system on one machine: it starts the
 // emulators (moto_server, local-kms, Azurite), creates what the cloud stack
-// would hold (the log store, registry and ledger tables, a KMS key per
-// residency, the retry and failure queues, the rejects bucket, the lake's
-// bucket, and an IAM
-// user per identity of internal/grants with the policy the CDK stack gives
-// it), what customers would hold (buckets, IAM roles, a container with a
-// create+write SAS), turns on moto's authentication (iam.go), and points
+// would hold (the registry and ledger tables, a KMS key per residency,
+// the retry and failure queues, the rejects bucket, the lake's bucket,
+// which is the log store, and an IAM user per identity of
+// internal/grants with the policy the CDK stack gives it), what customers
+// would hold (buckets, IAM roles, a container with a create+write SAS), turns on moto's authentication (iam.go), and points
 // the process's standard AWS_ENDPOINT_URL variables at them. The demo and
 // the tests use it; nothing here is used in production.
 //
@@ -47,7 +46,6 @@ import (
 	"github.com/contentful/auditlogs/internal/grants"
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/localdev/emulator"
-	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/logstore/factory"
 	"github.com/contentful/auditlogs/internal/objstore/s3obj"
 	"github.com/contentful/auditlogs/internal/onboard"
@@ -63,7 +61,6 @@ const (
 
 // Names of what Start creates.
 const (
-	EventsTable   = "auditlogs-events"
 	RegistryTable = "auditlogs-destinations"
 	LedgerTable   = "auditlogs-ledger"
 	Bucket        = "customer-audit-bucket"
@@ -147,7 +144,6 @@ func (s *Stack) provision(ctx context.Context, moto, kmsSrv, azurite *emulator.S
 		"AWS_SECRET_ACCESS_KEY":      "local",
 		"AWS_REGION":                 "us-east-1",
 		"AWS_EC2_METADATA_DISABLED":  "true",
-		config.EnvEventsTable:        EventsTable,
 		config.EnvRegistryTable:      RegistryTable,
 		config.EnvLedgerTable:        LedgerTable,
 		config.EnvAzureEmulatorHosts: azurite.Host,
@@ -162,9 +158,6 @@ func (s *Stack) provision(ctx context.Context, moto, kmsSrv, azurite *emulator.S
 	}
 	s.AzuriteURL = azurite.URL
 	db := dynamodb.NewFromConfig(s.AWS)
-	if err := dynamostore.CreateTable(ctx, db, EventsTable); err != nil {
-		return err
-	}
 	if err := registry.CreateTable(ctx, db, RegistryTable); err != nil {
 		return err
 	}

@@ -272,12 +272,12 @@ func setup(t *testing.T) *suite {
 	// .local/env would; restore it afterwards. Nothing may come from the
 	// machine's AWS configuration or retry settings.
 	for _, k := range []string{"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_KMS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
-		"AWS_EC2_METADATA_DISABLED", "AUDITLOG_EVENTS_TABLE", "AUDITLOG_REGISTRY_TABLE", "AUDITLOG_LEDGER_TABLE", "AUDITLOG_AZURE_EMULATOR_HOSTS",
+		"AWS_EC2_METADATA_DISABLED", "AUDITLOG_LOG_STORE", "AUDITLOG_LAKE_BUCKET", "AUDITLOG_REGISTRY_TABLE", "AUDITLOG_LEDGER_TABLE", "AUDITLOG_AZURE_EMULATOR_HOSTS",
 		"AUDITLOG_KMS_KEY_US", "AUDITLOG_KMS_KEY_EU"} {
 		t.Setenv(k, os.Getenv(k))
 	}
 	for _, k := range []string{"AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_S3",
-		"AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_IAM", "AUDITLOG_SHARDS", "AUDITLOG_UPLOAD_CONCURRENCY", "AUDITLOG_LEASE_SECONDS", "AUDITLOG_FUNCTION_TIMEOUT_SECONDS",
+		"AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_IAM", "AUDITLOG_UPLOAD_CONCURRENCY", "AUDITLOG_LEASE_SECONDS", "AUDITLOG_FUNCTION_TIMEOUT_SECONDS",
 		"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"} {
 		t.Setenv(k, "")
 		os.Unsetenv(k)
@@ -730,7 +730,8 @@ func (s *suite) kmsDecrypt(t *testing.T, r *row) {
 	s.check(t, f, r, as, 2, 1)
 }
 
-// dynamoThrottled: the log store throttles the Query of one shard.
+// lakeSlowDown: the lake answers every try of the GetObject of the
+// org-day's delivered file with SlowDown (503).
 func (s *suite) lakeSlowDown(t *testing.T, r *row) {
 	f := s.newFixture(t, r.Scenario, destination.KindS3, false)
 	rule := &faultproxy.Rule{Name: r.Scenario, Method: http.MethodGet, Path: "/" + localstack.LakeBucket + "/" + lake.OrgDayFileKey(f.org, s.day),

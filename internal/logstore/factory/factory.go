@@ -1,7 +1,8 @@
 // Package factory opens the log store that the configuration names: the
-// one place that knows every production provider (dynamostore, and
-// lakestore on the S3 data lake, written through Firehose or directly) and
-// picks one by its kind, behind logstore.Store. The
+// one place that knows the production provider (lakestore on the S3 data
+// lake, written through Firehose or directly) and picks it by its kind,
+// behind logstore.Store. The lake is the only kind; the factory keeps the
+// kind so that a configuration naming another one is refused, named. The
 // functions and auditctl call it through internal/app; nothing else needs
 // to know which provider runs.
 //
@@ -21,22 +22,20 @@ import (
 	"github.com/contentful/auditlogs/internal/lake/directwriter"
 	"github.com/contentful/auditlogs/internal/lake/firehosewriter"
 	"github.com/contentful/auditlogs/internal/logstore"
-	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/logstore/lakestore"
 	"github.com/contentful/auditlogs/internal/objstore/s3obj"
 )
 
 // The kinds of store Open knows.
 const (
-	KindDynamoDB = "dynamodb" // dynamostore: one DynamoDB table, org-days sharded
-	KindLake     = "lake"     // lakestore: the S3 data lake, compacted per org-day
+	KindLake = "lake" // lakestore: the S3 data lake, compacted per org-day
 )
 
 // DefaultKind is the kind of an empty Config.Kind.
-const DefaultKind = KindDynamoDB
+const DefaultKind = KindLake
 
 // Kinds lists the kinds Open knows, DefaultKind first.
-var Kinds = []string{KindDynamoDB, KindLake}
+var Kinds = []string{KindLake}
 
 // Config says which store to open and with what settings. It is data
 // only, read from the environment by internal/app; the clients the
@@ -44,8 +43,6 @@ var Kinds = []string{KindDynamoDB, KindLake}
 type Config struct {
 	// Kind is the provider, one of Kinds; "" is DefaultKind.
 	Kind string
-	// DynamoDB is the settings of KindDynamoDB; other kinds ignore them.
-	DynamoDB DynamoDB
 	// Lake is the settings of KindLake.
 	Lake Lake
 }
@@ -59,19 +56,9 @@ type Lake struct {
 	Retention time.Duration // 0: lakestore.DefaultRetention
 }
 
-// DynamoDB is the settings of the DynamoDB store.
-type DynamoDB struct {
-	// Table is the log store's table.
-	Table string
-	// Options are the store's own (Shards, ShardsName, Retention,
-	// WriteConcurrency): zero fields take dynamostore's defaults.
-	Options dynamostore.Options
-}
-
 // Clients are the SDK clients the providers use, built once by the caller
 // and shared with its other components.
 type Clients struct {
-	DynamoDB dynamostore.API    // required by KindDynamoDB
 	S3       *s3.Client         // required by KindLake
 	Firehose firehosewriter.API // required by KindLake with a Stream
 }
@@ -85,15 +72,10 @@ func CheckKind(kind string) error {
 }
 
 // Open returns the store of c.Kind: an unknown kind is an error. Nothing
-// is called yet; a store checks its table on its first read or write.
+// is called yet; the lake's bucket is first reached by a read or write.
 func Open(c Config, clients Clients) (logstore.Store, error) {
 	switch c.Kind {
-	case "", KindDynamoDB:
-		if clients.DynamoDB == nil {
-			return nil, fmt.Errorf("log store %s: no DynamoDB client", KindDynamoDB)
-		}
-		return dynamostore.NewWithOptions(clients.DynamoDB, c.DynamoDB.Table, c.DynamoDB.Options), nil
-	case KindLake:
+	case "", KindLake:
 		if c.Lake.Bucket == "" {
 			return nil, fmt.Errorf("log store %s: no lake bucket", KindLake)
 		}

@@ -11,31 +11,33 @@ import (
 	"github.com/contentful/auditlogs/internal/config"
 	"github.com/contentful/auditlogs/internal/lake/directwriter"
 	"github.com/contentful/auditlogs/internal/lake/firehosewriter"
-	"github.com/contentful/auditlogs/internal/logstore/dynamostore"
 	"github.com/contentful/auditlogs/internal/logstore/factory"
 	"github.com/contentful/auditlogs/internal/logstore/lakestore"
 )
 
-// TestOpen: every kind in Kinds opens, "" is the default, and an unknown
-// kind is an error naming it and the known ones.
+// TestOpen: every kind in Kinds opens, "" is the default, the lake, the
+// only kind; an unknown kind (the removed DynamoDB store's among them) is
+// an error naming it and the known ones.
 func TestOpen(t *testing.T) {
-	var db struct{ dynamostore.API } // never called: Open makes no request
-	clients := factory.Clients{DynamoDB: db, S3: s3.New(s3.Options{})}
+	clients := factory.Clients{S3: s3.New(s3.Options{})} // never called: Open makes no request
 	for _, kind := range append([]string{""}, factory.Kinds...) {
-		s, err := factory.Open(factory.Config{Kind: kind, DynamoDB: factory.DynamoDB{Table: "t"}, Lake: factory.Lake{Bucket: "lake"}}, clients)
+		s, err := factory.Open(factory.Config{Kind: kind, Lake: factory.Lake{Bucket: "lake"}}, clients)
 		if err != nil || s == nil {
 			t.Errorf("Open(kind %q) = %v, %v", kind, s, err)
+		}
+		if _, ok := s.(*lakestore.Store); !ok {
+			t.Errorf("Open(kind %q) = %T, want the lake store", kind, s)
 		}
 		if err := factory.CheckKind(kind); err != nil {
 			t.Errorf("CheckKind(%q) = %v", kind, err)
 		}
 	}
-	if factory.Kinds[0] != factory.DefaultKind || factory.DefaultKind != factory.KindDynamoDB {
+	if factory.Kinds[0] != factory.DefaultKind || factory.DefaultKind != factory.KindLake || len(factory.Kinds) != 1 {
 		t.Errorf("Kinds %q, default %q", factory.Kinds, factory.DefaultKind)
 	}
-	for _, kind := range []string{"s3", "DynamoDB", " dynamodb"} {
-		_, err := factory.Open(factory.Config{Kind: kind}, clients)
-		if err == nil || !strings.Contains(err.Error(), `"`+kind+`"`) || !strings.Contains(err.Error(), "dynamodb") {
+	for _, kind := range []string{"s3", "dynamodb", "Lake", " lake"} {
+		_, err := factory.Open(factory.Config{Kind: kind, Lake: factory.Lake{Bucket: "lake"}}, clients)
+		if err == nil || !strings.Contains(err.Error(), `"`+kind+`"`) || !strings.Contains(err.Error(), "want lake") {
 			t.Errorf("Open(kind %q): %v, want an error naming the kind and the known ones", kind, err)
 		}
 		if err := factory.CheckKind(kind); err == nil {
@@ -85,36 +87,11 @@ func TestLake(t *testing.T) {
 	}
 }
 
-// TestDynamoDBOptions: the options reach the store, zero ones take
-// dynamostore's defaults, and the store reports its retention.
-func TestDynamoDBOptions(t *testing.T) {
-	var db struct{ dynamostore.API }
-	open := func(o dynamostore.Options) *dynamostore.Store {
-		t.Helper()
-		s, err := factory.Open(factory.Config{DynamoDB: factory.DynamoDB{Table: "t", Options: o}}, factory.Clients{DynamoDB: db})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s.(*dynamostore.Store)
-	}
-	s := open(dynamostore.Options{})
-	if s.Shards != dynamostore.DefaultShards || s.Retention() != dynamostore.DefaultRetention || s.WriteConcurrency != dynamostore.DefaultWriteConcurrency {
-		t.Errorf("defaults: %+v", s.Options)
-	}
-	s = open(dynamostore.Options{Shards: 8, ShardsName: "AUDITLOG_SHARDS", Retention: 40 * 24 * time.Hour})
-	if s.Shards != 8 || s.ShardsName != "AUDITLOG_SHARDS" || s.Retention() != 40*24*time.Hour {
-		t.Errorf("set: %+v", s.Options)
-	}
-	if _, err := factory.Open(factory.Config{}, factory.Clients{}); err == nil {
-		t.Error("Open without a DynamoDB client succeeded")
-	}
-}
-
 // TestKindsAreTheConfigContracts: the kinds that internal/config knows the
 // variables of (config.StoreVariable) are the factory's.
 func TestKindsAreTheConfigContracts(t *testing.T) {
-	if config.LogStoreDynamoDB != factory.KindDynamoDB || config.LogStoreLake != factory.KindLake {
-		t.Errorf("config knows kinds %q and %q, the factory %q", config.LogStoreDynamoDB, config.LogStoreLake, factory.Kinds)
+	if config.LogStoreLake != factory.KindLake {
+		t.Errorf("config knows kind %q, the factory %q", config.LogStoreLake, factory.Kinds)
 	}
 	for _, kind := range append([]string{""}, factory.Kinds...) {
 		if config.StoreVariable(kind) == "" {

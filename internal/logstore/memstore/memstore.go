@@ -1,7 +1,7 @@
 // Package memstore is an in-memory log store for unit tests. It keeps every
 // event in a map and sorts a day when it is read, so it is not for
 // production or large benchmarks; it passes the same acceptance suite
-// (storetest) as the DynamoDB store, so tests that use it see the same
+// (storetest) as the lake's reader, so tests that use it see the same
 // behaviour: one row per org, day and request ID, last write wins, and
 // ReadDay in (RequestTime, RequestID) order. It imports audit only: not
 // logstore, whose interfaces it implements as they are, nor factory, which
@@ -18,8 +18,9 @@ import (
 	"github.com/contentful/auditlogs/internal/audit"
 )
 
-// key is the identity of a stored event, the same as the DynamoDB table's:
-// the day is part of it because a store partitions by org-day.
+// key is the identity of a stored event, the same as the lake's (one row
+// per org-day and request ID): the day is part of it because a store
+// partitions by org-day.
 type key struct {
 	org, day, requestID string
 }

@@ -1,8 +1,8 @@
 // Package storetest is the acceptance suite that every log store provider
-// must pass: the in-memory fake, DynamoDB on moto_server and a read-only
-// store over NDJSON files (in this package's tests) run the same tests, so
-// the fake cannot drift from the real store, and a later store (an S3 data
-// lake) has a ready definition of done.
+// must pass: the in-memory fake, the lake's reader (in memory and on
+// moto_server's S3) and a read-only store over NDJSON files (in this
+// package's tests) run the same tests, so the fake cannot drift from the
+// real store.
 //
 // The suite has two parts. Run checks what the export relies on, reading:
 // it seeds each store through a function the provider gives (Open), so a
@@ -253,9 +253,10 @@ func testOrderAcrossWrites(t *testing.T, s ReadWriter) {
 func duplicateWrites(org string) [][]audit.Event {
 	at := func(h int) time.Time { return day.Start().Add(time.Duration(h) * time.Hour) }
 
-	// In one Write: the same ID at both ends of a batch larger than one
-	// DynamoDB batch (25), so the copies land in different chunks that may
-	// be written concurrently. The last must win.
+	// In one Write: the same ID at both ends of a batch larger than a
+	// writer's chunk (the former DynamoDB store's was 25 items), so that
+	// a store writing chunks concurrently has the copies in different
+	// ones. The last must win.
 	var batch []audit.Event
 	first := event(org, "dup-in-batch", at(1))
 	batch = append(batch, first)
