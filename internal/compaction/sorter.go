@@ -66,6 +66,7 @@ type sorter struct {
 	budget int
 
 	buf   []rec
+	ord   []*rec // buf in order, reused: sorting pointers moves 8 bytes, not a whole rec
 	bytes int
 	runs  []string
 	total int64
@@ -85,8 +86,14 @@ func (s *sorter) add(r rec) error {
 	return nil
 }
 
-func (s *sorter) sortBuf() {
-	slices.SortFunc(s.buf, func(a, b rec) int { return s.cmp(&a, &b) })
+// sorted returns the buffer's records in order.
+func (s *sorter) sorted() []*rec {
+	s.ord = s.ord[:0]
+	for i := range s.buf {
+		s.ord = append(s.ord, &s.buf[i])
+	}
+	slices.SortFunc(s.ord, s.cmp)
+	return s.ord
 }
 
 // spill writes the buffer as one sorted run.
@@ -94,7 +101,7 @@ func (s *sorter) spill() error {
 	if len(s.buf) == 0 {
 		return nil
 	}
-	s.sortBuf()
+	ord := s.sorted()
 	f, err := os.CreateTemp(s.dir, "run-*.bin")
 	if err != nil {
 		return fmt.Errorf("sorted run: %w", err)
@@ -102,8 +109,8 @@ func (s *sorter) spill() error {
 	s.runs = append(s.runs, f.Name())
 	w := bufio.NewWriterSize(f, 1<<20)
 	var b []byte
-	for i := range s.buf {
-		b = appendRec(b[:0], &s.buf[i])
+	for _, r := range ord {
+		b = appendRec(b[:0], r)
 		if _, err := w.Write(b); err != nil {
 			f.Close()
 			return fmt.Errorf("sorted run %s: %w", f.Name(), err)
@@ -117,7 +124,8 @@ func (s *sorter) spill() error {
 		return fmt.Errorf("sorted run %s: %w", f.Name(), err)
 	}
 	clear(s.buf) // let the strings go
-	s.buf, s.bytes = s.buf[:0], 0
+	clear(s.ord)
+	s.buf, s.ord, s.bytes = s.buf[:0], s.ord[:0], 0
 	return nil
 }
 
@@ -127,25 +135,24 @@ func (s *sorter) close() {
 		os.Remove(name)
 	}
 	s.runs = nil
-	s.buf = nil
+	s.buf, s.ord = nil, nil
 }
 
 // merge calls fn for every record added, in order. fn must not keep r.
 func (s *sorter) merge(fn func(r *rec) error) error {
 	if len(s.runs) == 0 {
-		s.sortBuf()
-		for i := range s.buf {
-			if err := fn(&s.buf[i]); err != nil {
+		for _, r := range s.sorted() {
+			if err := fn(r); err != nil {
 				return err
 			}
 		}
-		s.buf = nil
+		s.buf, s.ord = nil, nil
 		return nil
 	}
 	if err := s.spill(); err != nil {
 		return err
 	}
-	s.buf = nil
+	s.buf, s.ord = nil, nil
 	h := &mergeHeap{cmp: s.cmp}
 	defer func() {
 		for _, c := range h.all {
@@ -187,13 +194,14 @@ func (s *sorter) merge(fn func(r *rec) error) error {
 }
 
 type cursor struct {
-	f   *os.File
-	r   *bufio.Reader
-	cur rec
+	f       *os.File
+	r       *bufio.Reader
+	cur     rec
+	scratch []byte
 }
 
 func (c *cursor) next() (bool, error) {
-	err := readRec(c.r, &c.cur)
+	err := readRec(c.r, &c.cur, &c.scratch)
 	if err == io.EOF {
 		return false, nil
 	}
@@ -235,7 +243,10 @@ func appendRec(b []byte, r *rec) []byte {
 
 var errShortRun = errors.New("sorted run ends inside a record")
 
-func readRec(r *bufio.Reader, out *rec) error {
+// readRec reads the next record into out. The record's nine strings are
+// one allocation (substrings of one string), copied once out of scratch,
+// the cursor's own buffer.
+func readRec(r *bufio.Reader, out *rec, scratch *[]byte) error {
 	seq, err := binary.ReadUvarint(r)
 	if err != nil {
 		return err // io.EOF at a record boundary is the end
@@ -246,17 +257,28 @@ func readRec(r *bufio.Reader, out *rec) error {
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return errShortRun
 	}
-	var strs [9]string
-	for i := range strs {
+	var ends [9]int
+	b := (*scratch)[:0]
+	for i := range ends {
 		n, err := binary.ReadUvarint(r)
 		if err != nil || n > audit.MaxQueryLen*2 {
 			return errShortRun
 		}
-		buf := make([]byte, n)
-		if _, err := io.ReadFull(r, buf); err != nil {
+		b = slices.Grow(b, int(n))
+		k := len(b)
+		b = b[:k+int(n)]
+		if _, err := io.ReadFull(r, b[k:]); err != nil {
 			return errShortRun
 		}
-		strs[i] = string(buf)
+		ends[i] = len(b)
+	}
+	*scratch = b
+	all := string(b)
+	var strs [9]string
+	start := 0
+	for i, end := range ends {
+		strs[i] = all[start:end]
+		start = end
 	}
 	*out = rec{seq: int64(seq), e: audit.Event{
 		OrgID: strs[0], RequestID: strs[1], RequestTime: time.UnixMilli(ms).UTC(), RequestMethod: strs[2],
