@@ -7,9 +7,12 @@ import (
 	"compress/gzip"
 	"container/heap"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"io"
 	"io/fs"
 	"net/url"
@@ -18,7 +21,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -217,12 +219,16 @@ type rawStats struct {
 
 const rawStatsFile = "bucket-day.json"
 
-// benchDir is where generated bucket-days are kept between runs.
+// benchDir is where generated bucket-days are kept between runs, in a
+// folder named after the raw records' format (the hash of one record), so
+// that a change of lake.AppendRaw generates them again.
 func benchDir() string {
 	if d := os.Getenv("AUDITLOG_BENCH_DIR"); d != "" {
 		return d
 	}
-	return filepath.Join(os.TempDir(), "auditlogs-compaction-bench")
+	sample := audit.Event{OrgID: "format-probe", RequestID: "r", RequestTime: time.Unix(0, 0).UTC(), RequestMethod: "PUT", RequestPath: "/p", ResponseStatus: 200}
+	sum := sha256.Sum256(lake.AppendRaw(nil, &sample))
+	return filepath.Join(os.TempDir(), "auditlogs-compaction-bench", hex.EncodeToString(sum[:4]))
 }
 
 // benchOrgIDs returns n org IDs of one org bucket, shaped like the
@@ -574,21 +580,6 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// vmHWM is this process's peak resident set size in MiB.
-func vmHWM() float64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return -1
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
-			return kb / 1024
-		}
-	}
-	return -1
-}
-
 // dirBytes is the size of the files below dir.
 func dirBytes(dir string) int64 {
 	var n int64
@@ -649,7 +640,7 @@ func TestCompactChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := compactReport{Result: res, Seconds: wall.Seconds(), CPUSeconds: cpuUsed.Seconds(), HWMMiB: vmHWM(),
+	rep := compactReport{Result: res, Seconds: wall.Seconds(), CPUSeconds: cpuUsed.Seconds(), HWMMiB: testenv.PeakRSSMiB(),
 		TempMiB: float64(peakTemp) / (1 << 20)}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -206,21 +205,6 @@ type childReport struct {
 	HWMMiB float64
 }
 
-// vmHWM is this process's peak resident set size in MiB.
-func vmHWM() float64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return -1
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
-			return kb / 1024
-		}
-	}
-	return -1
-}
-
 // BenchmarkExportFromLakePeakRSS: a whole process (this test binary,
 // re-executed) delivers the 10,000,000-event org-day from the lake on moto
 // into a discarding sink and reports its own peak RSS (VmHWM).
@@ -278,6 +262,6 @@ func TestExportFromLakeChild(t *testing.T) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	out, _ := json.Marshal(childReport{Rows: res.Rows, Bytes: res.Bytes, Seconds: time.Since(start).Seconds(),
-		SysMiB: float64(ms.Sys) / (1 << 20), HeapMiB: float64(ms.HeapSys) / (1 << 20), HWMMiB: vmHWM()})
+		SysMiB: float64(ms.Sys) / (1 << 20), HeapMiB: float64(ms.HeapSys) / (1 << 20), HWMMiB: testenv.PeakRSSMiB()})
 	fmt.Println(string(out))
 }
