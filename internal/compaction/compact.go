@@ -36,6 +36,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"os"
@@ -381,7 +382,7 @@ type upload struct {
 
 func (c *Compactor) upload(ctx context.Context, key string) *upload {
 	pr, pw := io.Pipe()
-	u := &upload{key: key, pw: pw, cnt: &countHash{w: pw, h: sha256.New()}, done: make(chan error, 1)}
+	u := &upload{key: key, pw: pw, cnt: &countHash{w: pw, h: sha256.New(), crc: crc32.New(castagnoli)}, done: make(chan error, 1)}
 	go func() {
 		err := c.Lake.Put(ctx, key, pr)
 		pr.CloseWithError(err) // unblock the writer if Put stopped early
@@ -454,7 +455,7 @@ func (w *orgWriter) close() (lake.OrgDay, error) {
 	}
 	return lake.OrgDay{Org: w.org, Key: w.ndjson.key, Rows: w.rows, Bytes: w.ndjson.cnt.n, SHA256: hex.EncodeToString(w.ndjson.cnt.h.Sum(nil)),
 		First: w.first.RequestTime, Last: w.last.RequestTime,
-		File: lake.File{Key: w.file.key, Bytes: w.file.cnt.n, SHA256: hex.EncodeToString(w.file.cnt.h.Sum(nil))}}, nil
+		File: lake.File{Key: w.file.key, Bytes: w.file.cnt.n, SHA256: hex.EncodeToString(w.file.cnt.h.Sum(nil)), CRC32C: hex.EncodeToString(w.file.cnt.crc.Sum(nil))}}, nil
 }
 
 // abort stops both uploads: the objects stay as they were.
@@ -463,15 +464,21 @@ func (w *orgWriter) abort(cause error) {
 	w.file.finish(cause)
 }
 
+// castagnoli is CRC32C's table (hardware-accelerated by hash/crc32).
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// countHash counts what w accepted and hashes it with SHA-256 and CRC32C.
 type countHash struct {
-	w io.Writer
-	h hash.Hash
-	n int64
+	w   io.Writer
+	h   hash.Hash
+	crc hash.Hash32
+	n   int64
 }
 
 func (c *countHash) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.h.Write(p[:n])
+	c.crc.Write(p[:n])
 	c.n += int64(n)
 	return n, err
 }

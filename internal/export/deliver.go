@@ -12,8 +12,8 @@
 //
 // A store that holds org-days as files already (logstore.FileReader: the
 // lake, whose compaction writes them) is copied instead: one sequential
-// read, its bytes and SHA-256 checked against what the store said before
-// the stream ends.
+// read, its bytes and checksum (CRC32C, or SHA-256 where the store has
+// none) checked against what the store said before the stream ends.
 //
 // It reads the log store through logstore.Reader and is given the store's
 // retention (Exporter.Retention): it may not import a log store provider,
@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"hash/crc32"
 	"io"
 	"time"
 
@@ -63,7 +64,9 @@ var errUploadEnded = errors.New("upload ended before the file was complete")
 
 // Deliver streams org's events of day from src as CSV into s under name.
 // On success the object is complete and Result describes it: Rows and
-// Bytes counted, SHA256 of exactly the bytes the sink read.
+// Bytes counted, SHA256 of exactly the bytes the sink read (hashed here,
+// or, for a day's file copied with its CRC32C checked, the SHA-256 its
+// writer computed of those bytes).
 func Deliver(ctx context.Context, src logstore.Reader, s sink.Sink, org string, day audit.Day, name string) (Result, error) {
 	start := time.Now()
 	res := Result{OrgID: org, Day: day, Key: name}
@@ -86,6 +89,11 @@ func Deliver(ctx context.Context, src logstore.Reader, s sink.Sink, org string, 
 
 	pr, pw := io.Pipe()
 	out := &hashingWriter{w: pw, h: sha256.New()}
+	if file != nil && file.CRC32C != "" {
+		// The copy is checked by CRC32C, and the file's SHA-256 is the
+		// one its writer computed (logstore.DayFile says why).
+		out.h = crc32.New(castagnoli)
+	}
 	produced := make(chan error, 1)
 	go func() {
 		var err error
@@ -126,6 +134,9 @@ func Deliver(ctx context.Context, src logstore.Reader, s sink.Sink, org string, 
 	}
 	res.Bytes = out.n
 	res.SHA256 = hex.EncodeToString(out.h.Sum(nil))
+	if file != nil {
+		res.SHA256 = file.SHA256 // copyFile checked the bytes are its
+	}
 	res.Duration = time.Since(start)
 	return res, nil
 }
@@ -161,8 +172,9 @@ func produce(ctx context.Context, src logstore.Reader, w io.Writer, org string, 
 
 // copyFile copies a day's file and checks, before the stream ends, that
 // it is the file the store described: the same number of bytes with the
-// same SHA-256. A mismatch ends the stream with an error, so the sink makes
-// nothing visible.
+// same CRC32C (w hashes with CRC32C), or the same SHA-256 when the store
+// recorded no CRC32C. A mismatch ends the stream with an error, so the
+// sink makes nothing visible.
 //
 // The body is read ahead by a goroutine of its own, a few chunks at most,
 // so that reading the store (the network, the SDK's checksum) runs beside
@@ -222,13 +234,20 @@ func copyFile(f *logstore.DayFile, w *hashingWriter, rows *int64) error {
 		}
 		free <- p.buf[:cap(p.buf)]
 	}
-	if sum := hex.EncodeToString(w.h.Sum(nil)); n != f.Bytes || sum != f.SHA256 {
-		return fmt.Errorf("%w: the day's file has %d bytes with sha256 %s, the store said %d bytes with sha256 %s",
-			ErrInconsistentStore, n, sum, f.Bytes, f.SHA256)
+	algo, want := "sha256", f.SHA256
+	if f.CRC32C != "" {
+		algo, want = "crc32c", f.CRC32C
+	}
+	if sum := hex.EncodeToString(w.h.Sum(nil)); n != f.Bytes || sum != want {
+		return fmt.Errorf("%w: the day's file has %d bytes with %s %s, the store said %d bytes with %s %s",
+			ErrInconsistentStore, n, algo, sum, f.Bytes, algo, want)
 	}
 	*rows = f.Rows
 	return nil
 }
+
+// castagnoli is CRC32C's table (hardware-accelerated by hash/crc32).
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // hashingWriter passes bytes to w and hashes and counts what w accepted.
 type hashingWriter struct {

@@ -64,6 +64,10 @@ type File struct {
 	Key    string `json:"key"`
 	Bytes  int64  `json:"bytes"`
 	SHA256 string `json:"sha256"` // hex
+	// CRC32C (Castagnoli, hex) of the same bytes: what the export checks
+	// its copy against, at a tenth of SHA-256's CPU (see logstore.DayFile).
+	// Empty in a manifest written before it was recorded.
+	CRC32C string `json:"crc32c,omitempty"`
 }
 
 // Org returns the org's entry.

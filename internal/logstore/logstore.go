@@ -35,11 +35,21 @@ type Reader interface {
 // DayFile is an org-day already encoded as the customer's file: the CSV of
 // internal/csvenc, header included, as export.Deliver would write it from
 // the day's events. Body must be closed.
+//
+// SHA256 was computed by the writer of the file (compaction) as it wrote
+// it. When CRC32C is set the export proves its copy is those bytes by
+// their count and CRC32C, and reports SHA256 as the delivered file's:
+// CRC32C catches every burst error up to 32 bits and any other corruption
+// but for one chance in 2^32, as S3's own end-to-end checksums do, and
+// runs at over ten times SHA-256's rate (docs/benchmarks.md). Neither
+// would stop someone who can rewrite the lake, who could rewrite its
+// manifest too. Without CRC32C the export hashes the copy with SHA-256.
 type DayFile struct {
 	Body   io.ReadCloser
 	Rows   int64
 	Bytes  int64
 	SHA256 string // hex, of exactly Bytes bytes of Body
+	CRC32C string // hex, of the same bytes; may be empty
 }
 
 // FileReader is a Reader that may hold org-days as files (the lake, whose

@@ -180,8 +180,8 @@ func (s *Store) entry(ctx context.Context, org string, day audit.Day) (lake.OrgD
 
 // OpenDayFile opens the org-day's delivered file that compaction wrote;
 // see logstore.FileReader. A file that is gone (expired) is ErrNoDayFile,
-// and the export encodes the events instead. The caller checks the bytes and the SHA-256
-// against the DayFile as they flow: a file that does not match (a
+// and the export encodes the events instead. The caller checks the bytes
+// and their checksum against the DayFile as they flow: a file that does not match (a
 // compaction rewriting it at that moment) must fail the delivery.
 func (s *Store) OpenDayFile(ctx context.Context, org string, day audit.Day) (logstore.DayFile, error) {
 	if err := audit.ValidateOrgID(org); err != nil {
@@ -205,7 +205,7 @@ func (s *Store) OpenDayFile(ctx context.Context, org string, day audit.Day) (log
 	if err != nil {
 		return logstore.DayFile{}, fmt.Errorf("%s: %w", where, err)
 	}
-	return logstore.DayFile{Body: body, Rows: od.Rows, Bytes: od.File.Bytes, SHA256: od.File.SHA256}, nil
+	return logstore.DayFile{Body: body, Rows: od.Rows, Bytes: od.File.Bytes, SHA256: od.File.SHA256, CRC32C: od.File.CRC32C}, nil
 }
 
 func before(a, b *audit.Event) bool {

@@ -3,8 +3,11 @@ package lakestore_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"strings"
 	"testing"
@@ -229,4 +232,77 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// TestDayFileChecksums: compaction records the file's SHA-256 and CRC32C
+// (each checked here by computing it from the file's bytes); the export
+// checks its copy by the CRC32C and reports the SHA-256; a manifest
+// without a CRC32C (written before it was recorded) has the copy hashed
+// with SHA-256. Either way one changed byte fails the delivery, naming the
+// checksum that caught it, and leaves nothing in the sink.
+func TestDayFileChecksums(t *testing.T) {
+	ctx := context.Background()
+	day := testDay(t)
+	var events []audit.Event
+	for i := range 200 {
+		events = append(events, audit.Event{OrgID: "acme", RequestID: fmt.Sprintf("r%03d", i), RequestTime: day.Start().Add(time.Duration(i) * time.Minute),
+			RequestMethod: "DELETE", RequestPath: "/spaces/s/entries/e", ResponseStatus: 204})
+	}
+	b := &memobj.Bucket{}
+	store := seeded(t, b, events)
+	mk := lake.ManifestKey(day, lake.BucketOf("acme"))
+	m, err := lake.DecodeManifest(must(b.Get(ctx, mk)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	od, _ := m.Org("acme")
+	data, _ := io.ReadAll(must(b.Get(ctx, od.File.Key)))
+	sha := sha256.Sum256(data)
+	crc := crc32.Checksum(data, crc32.MakeTable(crc32.Castagnoli))
+	if od.File.SHA256 != hex.EncodeToString(sha[:]) || od.File.CRC32C != fmt.Sprintf("%08x", crc) || od.File.Bytes != int64(len(data)) {
+		t.Fatalf("manifest says %d bytes sha256 %s crc32c %s; the file has %d, %x, %08x", od.File.Bytes, od.File.SHA256, od.File.CRC32C, len(data), sha, crc)
+	}
+	deliver := func() (export.Result, *memsink.Sink, error) {
+		s := memsink.New()
+		res, err := export.Deliver(ctx, store, s, "acme", day, "f.csv")
+		return res, s, err
+	}
+	for _, tc := range []struct {
+		name, algo string
+		crc        string
+	}{{"with crc32c", "crc32c", od.File.CRC32C}, {"without crc32c", "sha256", ""}} {
+		t.Run(tc.name, func(t *testing.T) {
+			m.Orgs[0].File.CRC32C = tc.crc
+			var buf bytes.Buffer
+			if err := lake.EncodeManifest(&buf, m); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Put(ctx, mk, &buf); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Put(ctx, od.File.Key, bytes.NewReader(data)); err != nil {
+				t.Fatal(err)
+			}
+			res, s, err := deliver()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _, _ := s.Get(ctx, "f.csv")
+			if gs := sha256.Sum256(got); res.SHA256 != hex.EncodeToString(gs[:]) || !bytes.Equal(got, data) || res.Rows != 200 {
+				t.Fatalf("delivered %d rows sha256 %s; the sink holds %d bytes of sha256 %x", res.Rows, res.SHA256, len(got), gs)
+			}
+			changed := bytes.Clone(data)
+			changed[len(changed)/2] ^= 0x20
+			if err := b.Put(ctx, od.File.Key, bytes.NewReader(changed)); err != nil {
+				t.Fatal(err)
+			}
+			_, s, err = deliver()
+			if !errors.Is(err, export.ErrInconsistentStore) || !strings.Contains(err.Error(), tc.algo) {
+				t.Fatalf("delivery of a changed file: %v, want ErrInconsistentStore naming %s", err, tc.algo)
+			}
+			if names, _ := s.List(ctx, ""); len(names) != 0 {
+				t.Fatalf("the sink holds %v after a failed delivery", names)
+			}
+		})
+	}
 }
