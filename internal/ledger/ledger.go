@@ -47,7 +47,24 @@ const (
 	AttrBegunAt     = "begun_at"      // unix milliseconds: when the last attempt took the lease
 	AttrLateAt      = "late_event_at" // unix milliseconds: see NoteLate and MarkStale
 	AttrLateEvents  = "late_events"
+	// The day's manifest (internal/manifest) as delivered: its key and
+	// SHA-256, the manifest it named as its previous, and the earlier
+	// manifests of the day, which a redelivery superseded.
+	AttrManifestKey     = "manifest_key"
+	AttrManifestSHA256  = "manifest_sha256"
+	AttrManifestPrevKey = "manifest_previous_key"
+	AttrManifestPrevSHA = "manifest_previous_sha256"
+	AttrManifestHistory = "manifest_history" // a list of maps of the four above
+	// The org's chain head: the item of sort key ChainDay holds the key
+	// and SHA-256 of the last manifest delivered to the org.
+	AttrHeadKey    = "head_key"
+	AttrHeadSHA256 = "head_sha256"
 )
+
+// ChainDay is the sort key of an org's chain-head item. It is no day
+// ("chain" sorts after every "YYYY-MM-DD"), so a query of days never
+// returns it.
+const ChainDay = "chain"
 
 // ClockSkew is added to the time NoteLate records, so that the clocks of
 // the ingest and export functions' hosts, which differ by milliseconds,
@@ -71,7 +88,25 @@ var (
 	// ErrLeaseLost: the lease expired and another export took it; this
 	// export's result must not be recorded.
 	ErrLeaseLost = errors.New("the lease was lost to another export")
+	// ErrChainMoved: another delivery to the org recorded its manifest
+	// since this one read the chain's head; this one's manifest names a
+	// previous that is no longer the last, and must be made again.
+	ErrChainMoved = errors.New("another delivery to the org advanced its manifest chain")
 )
+
+// Link names a delivered manifest: its key at the destination and the
+// SHA-256 of its bytes.
+type Link struct {
+	Key    string `json:"key"`
+	SHA256 string `json:"sha256"`
+}
+
+// ManifestRecord is one manifest delivered for an org-day and the link it
+// named as its previous (nil for the org's first).
+type ManifestRecord struct {
+	Link
+	Previous *Link `json:"previous"`
+}
 
 // Entry is one org-day's record.
 type Entry struct {
@@ -92,6 +127,10 @@ type Entry struct {
 	BegunAt     time.Time `json:"begun_at,omitzero"`
 	LateAt      time.Time `json:"late_event_at,omitzero"`
 	LateEvents  int64     `json:"late_events,omitempty"`
+	// Manifest is the day's manifest as last delivered, if any;
+	// ManifestHistory the day's earlier ones, oldest first.
+	Manifest        *ManifestRecord  `json:"manifest,omitempty"`
+	ManifestHistory []ManifestRecord `json:"manifest_history,omitempty"`
 }
 
 // Stale reports a delivered org-day that received events after its
@@ -108,12 +147,20 @@ type Result struct {
 	Rows   int64
 	Bytes  int64
 	SHA256 string
+	// Manifest, when set, is the manifest delivered beside the file;
+	// History the day's earlier ones (the entry's, plus the one it
+	// supersedes); Head the chain's head the manifest was made after (nil
+	// for the org's first), which must still be the head.
+	Manifest *ManifestRecord
+	History  []ManifestRecord
+	Head     *Link
 }
 
 // API is the part of the DynamoDB client the ledger uses.
 type API interface {
 	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 	dynamodb.QueryAPIClient
 }
 
@@ -220,14 +267,121 @@ func (l *Ledger) Begin(ctx context.Context, org string, day audit.Day, owner str
 	return decode(out.Attributes)
 }
 
-// Finish records a delivery, if owner still holds the lease.
+// Finish records a delivery, if owner still holds the lease. With a
+// manifest, the org's chain head moves to it in the same transaction, if
+// the head is still r.Head (ErrChainMoved otherwise: nothing is recorded).
 func (l *Ledger) Finish(ctx context.Context, org string, day audit.Day, owner string, r Result) error {
 	now := l.now().UTC()
-	return l.settle(ctx, org, day, owner,
-		"SET #status = :delivered, #key = :key, #rows = :rows, #bytes = :bytes, #sha = :sha, #at = :updated, #updated = :updated REMOVE #owner, #until, #err, #perm",
-		map[string]string{"#key": AttrKey, "#rows": AttrRows, "#bytes": AttrBytes, "#sha": AttrSHA256, "#at": AttrDeliveredAt, "#err": AttrLastError, "#perm": AttrPermanent},
-		map[string]types.AttributeValue{":delivered": s(string(Delivered)), ":key": s(r.Key), ":rows": n(r.Rows), ":bytes": n(r.Bytes), ":sha": s(r.SHA256),
-			":updated": s(now.Format(time.RFC3339Nano))})
+	update := "SET #status = :delivered, #key = :key, #rows = :rows, #bytes = :bytes, #sha = :sha, #at = :updated, #updated = :updated REMOVE #owner, #until, #err, #perm"
+	names := map[string]string{"#key": AttrKey, "#rows": AttrRows, "#bytes": AttrBytes, "#sha": AttrSHA256, "#at": AttrDeliveredAt, "#err": AttrLastError, "#perm": AttrPermanent}
+	vals := map[string]types.AttributeValue{":delivered": s(string(Delivered)), ":key": s(r.Key), ":rows": n(r.Rows), ":bytes": n(r.Bytes), ":sha": s(r.SHA256),
+		":updated": s(now.Format(time.RFC3339Nano))}
+	if r.Manifest == nil {
+		return l.settle(ctx, org, day, owner, update, names, vals)
+	}
+	update = "SET #mk = :mk, #msha = :msha, #mhist = :mhist, " + update[len("SET "):]
+	names["#mk"], names["#msha"], names["#mhist"] = AttrManifestKey, AttrManifestSHA256, AttrManifestHistory
+	vals[":mk"], vals[":msha"] = s(r.Manifest.Key), s(r.Manifest.SHA256)
+	hist := make([]types.AttributeValue, len(r.History))
+	for i, h := range r.History {
+		hist[i] = &types.AttributeValueMemberM{Value: recordItem(h)}
+	}
+	vals[":mhist"] = &types.AttributeValueMemberL{Value: hist}
+	if p := r.Manifest.Previous; p != nil {
+		update = "SET #mpk = :mpk, #mps = :mps, " + update[len("SET "):]
+		names["#mpk"], names["#mps"] = AttrManifestPrevKey, AttrManifestPrevSHA
+		vals[":mpk"], vals[":mps"] = s(p.Key), s(p.SHA256)
+	} else {
+		update += ", #mpk, #mps"
+		names["#mpk"], names["#mps"] = AttrManifestPrevKey, AttrManifestPrevSHA
+	}
+	for k, v := range pick("#status", "#owner", "#until", "#updated") {
+		names[k] = v
+	}
+	vals[":owner"] = s(owner)
+	headCond, headVals := "attribute_not_exists(#hsha)", map[string]types.AttributeValue{":hk": s(r.Manifest.Key), ":hsha": s(r.Manifest.SHA256)}
+	if r.Head != nil {
+		headCond, headVals[":expect"] = "#hsha = :expect", s(r.Head.SHA256)
+	}
+	_, err := l.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Update: &types.Update{
+			TableName: aws.String(l.table), Key: l.key(org, day), UpdateExpression: aws.String(update),
+			ConditionExpression: aws.String("#owner = :owner"), ExpressionAttributeNames: names, ExpressionAttributeValues: vals,
+		}},
+		{Update: &types.Update{
+			TableName: aws.String(l.table), Key: l.chainKey(org), UpdateExpression: aws.String("SET #hk = :hk, #hsha = :hsha"),
+			ConditionExpression: aws.String(headCond), ExpressionAttributeNames: map[string]string{"#hk": AttrHeadKey, "#hsha": AttrHeadSHA256},
+			ExpressionAttributeValues: headVals,
+		}},
+	}})
+	var canceled *types.TransactionCanceledException
+	if errors.As(err, &canceled) {
+		reasons := canceled.CancellationReasons
+		if len(reasons) == 2 && aws.ToString(reasons[0].Code) == "ConditionalCheckFailed" {
+			return fmt.Errorf("org %s day %s: %w", org, day, ErrLeaseLost)
+		}
+		if len(reasons) == 2 && aws.ToString(reasons[1].Code) == "ConditionalCheckFailed" {
+			return fmt.Errorf("org %s day %s: %w", org, day, ErrChainMoved)
+		}
+		// Which condition failed is not said (or another transaction
+		// conflicted): retried as a moved chain, whose next round reads
+		// the head again and meets a lost lease as ErrLeaseLost.
+		return fmt.Errorf("org %s day %s: %w (%v)", org, day, ErrChainMoved, err)
+	}
+	var conflict *types.TransactionConflictException
+	if errors.As(err, &conflict) {
+		return fmt.Errorf("org %s day %s: %w (%v)", org, day, ErrChainMoved, err)
+	}
+	if err != nil {
+		return fmt.Errorf("ledger: record org %s day %s: %w", org, day, err)
+	}
+	return nil
+}
+
+// Head returns the last manifest delivered to org (nil before its first).
+func (l *Ledger) Head(ctx context.Context, org string) (*Link, error) {
+	out, err := l.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(l.table), Key: l.chainKey(org), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, fmt.Errorf("ledger: chain head of org %s: %w", org, err)
+	}
+	k, _ := out.Item[AttrHeadKey].(*types.AttributeValueMemberS)
+	h, _ := out.Item[AttrHeadSHA256].(*types.AttributeValueMemberS)
+	if k == nil || h == nil {
+		return nil, nil
+	}
+	return &Link{Key: k.Value, SHA256: h.Value}, nil
+}
+
+func (l *Ledger) chainKey(org string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{AttrOrgID: s(org), AttrDay: s(ChainDay)}
+}
+
+// recordItem is a ManifestRecord as a map of the manifest attributes.
+func recordItem(r ManifestRecord) map[string]types.AttributeValue {
+	m := map[string]types.AttributeValue{AttrManifestKey: s(r.Key), AttrManifestSHA256: s(r.SHA256)}
+	if r.Previous != nil {
+		m[AttrManifestPrevKey], m[AttrManifestPrevSHA] = s(r.Previous.Key), s(r.Previous.SHA256)
+	}
+	return m
+}
+
+// decodeRecord reads a ManifestRecord from an item or a history element;
+// nil when it holds none.
+func decodeRecord(item map[string]types.AttributeValue) *ManifestRecord {
+	str := func(k string) string {
+		if v, ok := item[k].(*types.AttributeValueMemberS); ok {
+			return v.Value
+		}
+		return ""
+	}
+	if str(AttrManifestSHA256) == "" {
+		return nil
+	}
+	r := &ManifestRecord{Link: Link{Key: str(AttrManifestKey), SHA256: str(AttrManifestSHA256)}}
+	if str(AttrManifestPrevSHA) != "" {
+		r.Previous = &Link{Key: str(AttrManifestPrevKey), SHA256: str(AttrManifestPrevSHA)}
+	}
+	return r
 }
 
 // Fail records a failed attempt with its error message (which must hold
@@ -394,5 +548,15 @@ func decode(item map[string]types.AttributeValue) (Entry, error) {
 		e.LateAt = time.UnixMilli(ms).UTC()
 	}
 	e.LateEvents = num(AttrLateEvents)
+	e.Manifest = decodeRecord(item)
+	if l, ok := item[AttrManifestHistory].(*types.AttributeValueMemberL); ok {
+		for _, v := range l.Value {
+			if m, ok := v.(*types.AttributeValueMemberM); ok {
+				if r := decodeRecord(m.Value); r != nil {
+					e.ManifestHistory = append(e.ManifestHistory, *r)
+				}
+			}
+		}
+	}
 	return e, nil
 }

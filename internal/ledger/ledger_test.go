@@ -241,3 +241,74 @@ func TestMarkStale(t *testing.T) {
 		t.Fatalf("begin of the stale day without force: %v", err)
 	}
 }
+
+// TestManifestChain: a delivery's manifest is recorded with the org's
+// chain head in one transaction on moto. The head moves from nil to each
+// manifest in turn; a manifest made after a head that has since moved is
+// refused with ErrChainMoved and records nothing (the day stays running,
+// the head stays); a lost lease is ErrLeaseLost even with a manifest; a
+// redelivery's history and previous link read back; Days never returns
+// the chain's item.
+func TestManifestChain(t *testing.T) {
+	ctx := context.Background()
+	l := newLedger(t)
+	d1, _ := audit.ParseDay("2026-11-24")
+	d2, _ := audit.ParseDay("2026-11-25")
+	m1 := &ManifestRecord{Link: Link{Key: "p/d1.manifest.json", SHA256: "s1"}}
+	m2 := &ManifestRecord{Link: Link{Key: "p/d2.manifest.json", SHA256: "s2"}, Previous: &m1.Link}
+
+	if h, err := l.Head(ctx, "acme"); h != nil || err != nil {
+		t.Fatalf("head before any delivery: %+v, %v", h, err)
+	}
+	for _, d := range []audit.Day{d1, d2} {
+		if _, err := l.Begin(ctx, "acme", d, "inv-"+d.String(), 15*time.Minute, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Finish(ctx, "acme", d1, "inv-"+d1.String(), Result{Key: "p/d1.csv", Rows: 1, SHA256: "f1", Manifest: m1}); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := l.Head(ctx, "acme"); err != nil || h == nil || *h != m1.Link {
+		t.Fatalf("head after day 1: %+v, %v", h, err)
+	}
+	// Day 2 made its manifest before day 1 was recorded: previous nil.
+	stale := &ManifestRecord{Link: Link{Key: m2.Key, SHA256: "s2-stale"}}
+	err := l.Finish(ctx, "acme", d2, "inv-"+d2.String(), Result{Key: "p/d2.csv", SHA256: "f2", Manifest: stale})
+	if !errors.Is(err, ErrChainMoved) {
+		t.Fatalf("finish after a moved head: %v, want ErrChainMoved", err)
+	}
+	if e, _, _ := l.Get(ctx, "acme", d2); e.Status != Running || e.Manifest != nil {
+		t.Fatalf("day 2 after the refused finish: %+v", e)
+	}
+	if h, _ := l.Head(ctx, "acme"); h == nil || *h != m1.Link {
+		t.Fatalf("head after the refused finish: %+v", h)
+	}
+	if err := l.Finish(ctx, "acme", d2, "inv-other", Result{Key: "p/d2.csv", Manifest: m2, Head: &m1.Link}); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("finish by another owner: %v, want ErrLeaseLost", err)
+	}
+	if err := l.Finish(ctx, "acme", d2, "inv-"+d2.String(), Result{Key: "p/d2.csv", SHA256: "f2", Manifest: m2, Head: &m1.Link}); err != nil {
+		t.Fatal(err)
+	}
+	// Day 1 again: its new manifest follows day 2's and keeps the first.
+	if _, err := l.Begin(ctx, "acme", d1, "inv-again", 15*time.Minute, true); err != nil {
+		t.Fatal(err)
+	}
+	m1b := &ManifestRecord{Link: Link{Key: m1.Key, SHA256: "s1b"}, Previous: &m2.Link}
+	if err := l.Finish(ctx, "acme", d1, "inv-again", Result{Key: "p/d1.csv", SHA256: "f1b", Manifest: m1b, History: []ManifestRecord{*m1}, Head: &m2.Link}); err != nil {
+		t.Fatal(err)
+	}
+	e, _, err := l.Get(ctx, "acme", d1)
+	if err != nil || e.Manifest == nil || e.Manifest.Link != m1b.Link || e.Manifest.Previous == nil || *e.Manifest.Previous != m2.Link ||
+		len(e.ManifestHistory) != 1 || e.ManifestHistory[0].Link != m1.Link || e.ManifestHistory[0].Previous != nil {
+		t.Fatalf("day 1 after its redelivery: %+v %+v, %v", e.Manifest, e.ManifestHistory, err)
+	}
+	if h, _ := l.Head(ctx, "acme"); h == nil || *h != m1b.Link {
+		t.Fatalf("head after the redelivery: %+v", h)
+	}
+	// The widest range of days holds only days: the chain's item sorts
+	// after "9999-12-31" (digits before letters).
+	late, _ := audit.ParseDay("9999-12-31")
+	if all, err := l.Days(ctx, "acme", d1, late); err != nil || len(all) != 2 {
+		t.Fatalf("days: %d entries, %v", len(all), err)
+	}
+}
