@@ -117,12 +117,16 @@ func badValue(v string) string {
 
 // Sink stores named objects in storage that a customer owns.
 type Sink interface {
-	// Upload stores everything read from r under name, replacing any object
-	// of that name, so it is idempotent: uploading the same name twice
-	// leaves one object. If reading r fails, or ctx ends, before r reports
-	// io.EOF, Upload returns an error and no object of that name becomes
-	// visible (a previous, complete one stays as it was).
-	Upload(ctx context.Context, name string, r io.Reader) error
+	// Upload stores everything read from r under name, with the
+	// Content-Type, Content-Encoding and user metadata of o, replacing any
+	// object of that name (its metadata included), so it is idempotent:
+	// uploading the same name twice leaves one object. If reading r fails,
+	// or ctx ends, before r reports io.EOF, Upload returns an error and no
+	// object of that name becomes visible (a previous, complete one stays
+	// as it was). Metadata that fails ValidateMetadata is refused before
+	// anything is read or sent, with an error that is not permanent (the
+	// bug is the caller's, not the destination's).
+	Upload(ctx context.Context, name string, r io.Reader, o Object) error
 }
 
 // Permanent failures, as the providers report them: internal/failure's

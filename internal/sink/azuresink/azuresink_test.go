@@ -203,7 +203,7 @@ func TestBlocksAndContentType(t *testing.T) {
 		body       []byte
 		wantBlocks int
 	}{{"large.csv", large, 4}, {"small.csv", []byte("a,b\r\n"), 0}} {
-		if err := s.Upload(ctx, tc.name, bytes.NewReader(tc.body)); err != nil {
+		if err := s.Upload(ctx, tc.name, bytes.NewReader(tc.body), sink.Object{}); err != nil {
 			t.Fatal(err)
 		}
 		bb := e.admin.NewBlockBlobClient(tc.name)
@@ -245,7 +245,7 @@ func TestExpiredSAS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.Upload(testenv.Context(t), "x.csv", strings.NewReader("x"))
+	err = s.Upload(testenv.Context(t), "x.csv", strings.NewReader("x"), sink.Object{})
 	if !errors.Is(err, sink.ErrInvalidConfig) || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("Upload with an expired SAS: %v", err)
 	}
@@ -295,7 +295,7 @@ func TestSASRefusedByParse(t *testing.T) {
 func TestMissingContainer(t *testing.T) {
 	e := newEnv(t, false)
 	s, sig := e.writeOnlySink(t, azuresink.Options{})
-	err := s.Upload(testenv.Context(t), "x.csv", strings.NewReader("x"))
+	err := s.Upload(testenv.Context(t), "x.csv", strings.NewReader("x"), sink.Object{})
 	if !errors.Is(err, sink.ErrNotFound) {
 		t.Fatalf("Upload to a missing container: %v, want sink.ErrNotFound", err)
 	}
@@ -341,7 +341,7 @@ func TestBadSignatureFailsFast(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := &countingReader{n: 512 << 20}
-	err = s.Upload(testenv.Context(t), "big.csv", src)
+	err = s.Upload(testenv.Context(t), "big.csv", src, sink.Object{})
 	if !errors.Is(err, sink.ErrAccessDenied) {
 		t.Fatalf("Upload with a bad signature: %v, want sink.ErrAccessDenied", err)
 	}
@@ -378,7 +378,7 @@ func TestNetworkErrorIsScrubbed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.Upload(testenv.Context(t), "x.csv", strings.NewReader("x"))
+	err = s.Upload(testenv.Context(t), "x.csv", strings.NewReader("x"), sink.Object{})
 	if err == nil {
 		t.Fatal("Upload to a closed port succeeded")
 	}
@@ -397,7 +397,7 @@ func TestCanceledBeforeStart(t *testing.T) {
 	s, _ := e.writeOnlySink(t, azuresink.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := s.Upload(ctx, "x.csv", strings.NewReader("x"))
+	err := s.Upload(ctx, "x.csv", strings.NewReader("x"), sink.Object{})
 	if !errors.Is(err, context.Canceled) || sink.IsPermanent(err) {
 		t.Fatalf("Upload with a canceled context: %v, want context.Canceled, transient", err)
 	}
@@ -420,12 +420,12 @@ func TestAzcoreLogsRedactSignature(t *testing.T) {
 	azlog.SetEvents(azlog.EventRequest, azlog.EventResponse, azlog.EventResponseError, azlog.EventRetryPolicy)
 	t.Cleanup(func() { azlog.SetListener(nil) })
 
-	if err := s.Upload(testenv.Context(t), "logged.csv", strings.NewReader("x")); err != nil {
+	if err := s.Upload(testenv.Context(t), "logged.csv", strings.NewReader("x"), sink.Object{}); err != nil {
 		t.Fatal(err)
 	}
 	missing := newEnv(t, false)
 	ms, msig := missing.writeOnlySink(t, azuresink.Options{})
-	if err := ms.Upload(testenv.Context(t), "logged.csv", strings.NewReader("x")); err == nil {
+	if err := ms.Upload(testenv.Context(t), "logged.csv", strings.NewReader("x"), sink.Object{}); err == nil {
 		t.Fatal("upload to a missing container succeeded")
 	}
 	azlog.SetListener(nil)
@@ -469,7 +469,7 @@ func TestEndToEndEncryptedSAS(t *testing.T) {
 	if _, err := rand.Read(want); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Upload(ctx, "day.csv", bytes.NewReader(want)); err != nil {
+	if err := s.Upload(ctx, "day.csv", bytes.NewReader(want), sink.Object{}); err != nil {
 		t.Fatal(err)
 	}
 	got, ok, err := e.get(ctx, "contentful/day.csv")
@@ -544,7 +544,7 @@ func TestRetries(t *testing.T) {
 
 	flaky := &flakyTransport{fail: 2}
 	s, _ := e.writeOnlySink(t, azuresink.Options{BlockSize: testBlockSize, Concurrency: 1, Retry: fast, Transport: flaky})
-	if err := s.Upload(testenv.Context(t), "flaky.csv", bytes.NewReader(body)); err != nil {
+	if err := s.Upload(testenv.Context(t), "flaky.csv", bytes.NewReader(body), sink.Object{}); err != nil {
 		t.Fatalf("Upload with two 503s: %v", err)
 	}
 	got, ok, err := e.get(context.Background(), "flaky.csv")
@@ -558,7 +558,7 @@ func TestRetries(t *testing.T) {
 
 	down := &flakyTransport{fail: 1 << 30}
 	s, sig := e.writeOnlySink(t, azuresink.Options{BlockSize: testBlockSize, Retry: fast, Transport: down})
-	err = s.Upload(testenv.Context(t), "down.csv", strings.NewReader("x"))
+	err = s.Upload(testenv.Context(t), "down.csv", strings.NewReader("x"), sink.Object{})
 	var ae *azuresink.Error
 	if !errors.As(err, &ae) || ae.StatusCode != 503 || ae.Code != "ServerBusy" || sink.IsPermanent(err) {
 		t.Fatalf("Upload while Azure is busy: %v, want a transient 503 ServerBusy", err)
@@ -602,7 +602,7 @@ func BenchmarkUpload(b *testing.B) {
 	const size = 64 << 20
 	b.SetBytes(size)
 	for b.Loop() {
-		if err := s.Upload(context.Background(), "bench.csv", &countingReader{n: size}); err != nil {
+		if err := s.Upload(context.Background(), "bench.csv", &countingReader{n: size}, sink.Object{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -181,7 +181,7 @@ func TestFailingSourceRequests(t *testing.T) {
 		{"after parts", 2*partSize + 10, []string{"CreateMultipartUpload", "AbortMultipartUpload"}, []string{"PutObject", "CompleteMultipartUpload"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := s.Upload(ctx, "fail.csv", &failAfter{bytes.NewReader(make([]byte, tc.size)), boom})
+			err := s.Upload(ctx, "fail.csv", &failAfter{bytes.NewReader(make([]byte, tc.size)), boom}, sink.Object{})
 			if !errors.Is(err, boom) {
 				t.Fatalf("err = %v, want it to wrap %v", err, boom)
 			}
@@ -218,7 +218,7 @@ func TestCanceledAbortsUpload(t *testing.T) {
 	s := s3sink.New(client, bucket, s3sink.Options{PartSize: partSize})
 	ctx, cancel := context.WithCancel(testenv.Context(t))
 	r := &cancelingReader{r: bytes.NewReader(make([]byte, 3*partSize)), after: 2 * partSize, cancel: cancel}
-	err := s.Upload(ctx, "canceled.csv", r)
+	err := s.Upload(ctx, "canceled.csv", r, sink.Object{})
 	if err == nil {
 		t.Fatal("Upload succeeded although its context was canceled")
 	}
@@ -251,7 +251,7 @@ func (c *cancelingReader) Read(p []byte) (int, error) {
 func TestPrefix(t *testing.T) {
 	client, bucket := motoClient(t)
 	s := s3sink.New(client, bucket, s3sink.Options{Prefix: "org-1/audit/"})
-	if err := s.Upload(testenv.Context(t), "2026-11-24.csv", strings.NewReader("a,b\r\n")); err != nil {
+	if err := s.Upload(testenv.Context(t), "2026-11-24.csv", strings.NewReader("a,b\r\n"), sink.Object{}); err != nil {
 		t.Fatal(err)
 	}
 	names, err := lister(client, bucket)(testenv.Context(t), "")
@@ -272,7 +272,7 @@ func TestMissingBucket(t *testing.T) {
 		size int
 	}{{"single part", 10}, {"multipart", partSize + 1}} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := s.Upload(testenv.Context(t), "day.csv", bytes.NewReader(make([]byte, tc.size)))
+			err := s.Upload(testenv.Context(t), "day.csv", bytes.NewReader(make([]byte, tc.size)), sink.Object{})
 			if !errors.Is(err, sink.ErrNotFound) {
 				t.Fatalf("err = %v, want sink.ErrNotFound", err)
 			}
@@ -336,7 +336,7 @@ func TestExpectedBucketOwnerOnEveryWrite(t *testing.T) {
 		{"failed multipart", &failAfter{bytes.NewReader(make([]byte, 2*partSize+10)), errors.New("source failed")}, []string{"CreateMultipartUpload", "AbortMultipartUpload"}}, // its parts may be canceled before they are sent
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := s.Upload(ctx, "owner.csv", tc.body)
+			err := s.Upload(ctx, "owner.csv", tc.body, sink.Object{})
 			if (err != nil) != (tc.name == "failed multipart") {
 				t.Fatalf("Upload: %v", err)
 			}
@@ -363,7 +363,7 @@ func TestExpectedBucketOwnerOnEveryWrite(t *testing.T) {
 	// Without an owner (New's callers that do not check one) the header
 	// is not sent, so the recorder does see its absence.
 	plain := s3sink.New(client, bucket, s3sink.Options{})
-	if err := plain.Upload(ctx, "plain.csv", strings.NewReader("x")); err != nil {
+	if err := plain.Upload(ctx, "plain.csv", strings.NewReader("x"), sink.Object{}); err != nil {
 		t.Fatal(err)
 	}
 	if sent := rec.take(); len(sent) != 1 || sent[0].owner != "" {

@@ -89,7 +89,7 @@ func Run(t *testing.T, prefix string, tg Target) {
 			name := prefix + strings.ToLower(tc.name) + ".csv"
 			boom := errors.New("source failed midway")
 			r := io.MultiReader(&chunkReader{r: bytes.NewReader(make([]byte, size)), n: 65536}, errReader{boom})
-			err := tg.Sink.Upload(ctx, name, r)
+			err := tg.Sink.Upload(ctx, name, r, sink.Object{})
 			if !errors.Is(err, boom) && (err == nil || !strings.Contains(err.Error(), boom.Error())) {
 				t.Fatalf("Upload with failing source: err = %v, want it to carry %q", err, boom)
 			}
@@ -101,7 +101,7 @@ func Run(t *testing.T, prefix string, tg Target) {
 		name := prefix + "kept.csv"
 		want := []byte("complete day\n")
 		mustUpload(t, tg, name, bytes.NewReader(want))
-		err := tg.Sink.Upload(ctx, name, io.MultiReader(strings.NewReader("partial"), errReader{errors.New("boom")}))
+		err := tg.Sink.Upload(ctx, name, io.MultiReader(strings.NewReader("partial"), errReader{errors.New("boom")}), sink.Object{})
 		if err == nil {
 			t.Fatal("Upload with failing source succeeded")
 		}
@@ -112,7 +112,7 @@ func Run(t *testing.T, prefix string, tg Target) {
 		name := prefix + "canceled.csv"
 		cctx, cancel := context.WithCancel(ctx)
 		r := &cancelAfter{r: bytes.NewReader(make([]byte, tg.LargeSize)), after: tg.LargeSize / 2, cancel: cancel}
-		if err := tg.Sink.Upload(cctx, name, r); err == nil {
+		if err := tg.Sink.Upload(cctx, name, r, sink.Object{}); err == nil {
 			t.Fatal("Upload succeeded although its context was canceled midway")
 		}
 		assertAbsent(t, tg, name)
@@ -121,7 +121,7 @@ func Run(t *testing.T, prefix string, tg Target) {
 
 func mustUpload(t *testing.T, tg Target, name string, r io.Reader) {
 	t.Helper()
-	if err := tg.Sink.Upload(context.Background(), name, r); err != nil {
+	if err := tg.Sink.Upload(context.Background(), name, r, sink.Object{}); err != nil {
 		t.Fatalf("Upload(%s): %v", name, err)
 	}
 }
