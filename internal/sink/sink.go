@@ -55,9 +55,14 @@ func (o Object) ContentTypeOrDefault() string {
 }
 
 // ValidateMetadata checks that m reads back the same from S3 and Azure:
-//   - names are lowercase ASCII letters, digits and underscores, starting
-//     with a letter. Azure wants C# identifiers and S3 lowercases names,
-//     so this is the set both store as given;
+//   - names are lowercase ASCII letters and digits, starting with a
+//     letter. Azure wants C# identifiers and S3 lowercases names, so
+//     this is a set both store as given. Underscores, which both accept,
+//     are refused too: a name travels as an HTTP header, x-amz-meta-name
+//     or x-ms-meta-name, and servers that map headers to CGI variables
+//     (where - and _ both become _) drop headers with an underscore
+//     without a word: werkzeug does, under moto, and nginx, Apache and
+//     gunicorn do by default. A lost metadata value must not go unnoticed.
 //   - values are non-empty printable ASCII (space to tilde) without a
 //     leading or trailing space: metadata travels in HTTP headers, where
 //     anything else is refused, re-encoded or trimmed;
@@ -93,8 +98,8 @@ func badName(k string) string {
 	}
 	for i := 0; i < len(k); i++ {
 		c := k[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
-			return "only lowercase ASCII letters, digits and underscores are allowed"
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return "only lowercase ASCII letters and digits are allowed"
 		}
 	}
 	return ""

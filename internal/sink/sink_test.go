@@ -16,8 +16,8 @@ func TestValidateMetadataAccepts(t *testing.T) {
 	for _, m := range []map[string]string{
 		nil,
 		{},
-		{"org_id": "6xPqd2yYc1sZ", "sha256": strings.Repeat("0f", 32), "rows": "0"},
-		{"z9_": "printable ASCII: ~!@#$%^&*()_+{}|:\"<>?`-=[]\\;',./ with inner spaces"},
+		{"orgid": "6xPqd2yYc1sZ", "sha256": strings.Repeat("0f", 32), "rows": "0"},
+		{"z9": "printable ASCII: ~!@#$%^&*()_+{}|:\"<>?`-=[]\\;',./ with inner spaces"},
 		full,
 	} {
 		if err := sink.ValidateMetadata(m); err != nil {
@@ -34,20 +34,21 @@ func TestValidateMetadataRefuses(t *testing.T) {
 		reasonHas string
 	}{
 		{map[string]string{"": "x"}, "metadata name", "", "empty"},
-		{map[string]string{"Org_id": "x"}, "metadata name", "Org_id", "start with a lowercase"},
+		{map[string]string{"Orgid": "x"}, "metadata name", "Orgid", "start with a lowercase"},
+		{map[string]string{"org_id": "x"}, "metadata name", "org_id", "only lowercase"},
 		{map[string]string{"orgId": "x"}, "metadata name", "orgId", "only lowercase"},
 		{map[string]string{"1day": "x"}, "metadata name", "1day", "start with"},
 		{map[string]string{"_day": "x"}, "metadata name", "_day", "start with"},
 		{map[string]string{"org-id": "x"}, "metadata name", "org-id", "only lowercase"},
 		{map[string]string{"org.id": "x"}, "metadata name", "org.id", "only lowercase"},
 		{map[string]string{"tag é": "x"}, "metadata name", "tag é", "only lowercase"},
-		{map[string]string{"org_id": ""}, "metadata value of org_id", "", "empty"},
-		{map[string]string{"org_id": " x"}, "metadata value of org_id", " x", "leading or trailing space"},
-		{map[string]string{"org_id": "x "}, "metadata value of org_id", "x ", "leading or trailing space"},
-		{map[string]string{"org_id": "a\r\nx-amz-acl: public-read"}, "metadata value of org_id", "a\r\nx-amz-acl: public-read", "byte 1 (0x0d)"},
-		{map[string]string{"org_id": "a\tb"}, "metadata value of org_id", "a\tb", "byte 1 (0x09)"},
-		{map[string]string{"org_id": "café"}, "metadata value of org_id", "café", "byte 3 (0xc3)"},
-		{map[string]string{"org_id": "a\x7f"}, "metadata value of org_id", "a\x7f", "byte 1 (0x7f)"},
+		{map[string]string{"orgid": ""}, "metadata value of orgid", "", "empty"},
+		{map[string]string{"orgid": " x"}, "metadata value of orgid", " x", "leading or trailing space"},
+		{map[string]string{"orgid": "x "}, "metadata value of orgid", "x ", "leading or trailing space"},
+		{map[string]string{"orgid": "a\r\nx-amz-acl: public-read"}, "metadata value of orgid", "a\r\nx-amz-acl: public-read", "byte 1 (0x0d)"},
+		{map[string]string{"orgid": "a\tb"}, "metadata value of orgid", "a\tb", "byte 1 (0x09)"},
+		{map[string]string{"orgid": "café"}, "metadata value of orgid", "café", "byte 3 (0xc3)"},
+		{map[string]string{"orgid": "a\x7f"}, "metadata value of orgid", "a\x7f", "byte 1 (0x7f)"},
 		// The first bad name in sorted order is the one reported.
 		{map[string]string{"b-2": "x", "a-1": "x", "ok": "x"}, "metadata name", "a-1", "only lowercase"},
 		// One byte over the limit, split over two names.
