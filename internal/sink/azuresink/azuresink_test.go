@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -63,7 +64,13 @@ func newEnv(t *testing.T, create bool) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, err := container.NewClientWithSharedKeyCredential(srv.URL+"/"+devAccount+"/"+name, cred, nil)
+	// The admin client reads back the stored bytes as they are: Go's
+	// transport would otherwise ask for gzip and transparently decompress
+	// a blob stored with Content-Encoding gzip.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DisableCompression = true
+	admin, err := container.NewClientWithSharedKeyCredential(srv.URL+"/"+devAccount+"/"+name, cred,
+		&container.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: &http.Client{Transport: tr}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +141,35 @@ func (e *env) get(ctx context.Context, name string) ([]byte, bool, error) {
 	return b, err == nil, err
 }
 
+// head reads back a blob's Content-Type, Content-Encoding and metadata.
+// azblob gives metadata names as Go's HTTP client canonicalized the
+// x-ms-meta- headers (org becomes Org); Azure's names are case-insensitive,
+// so lowercasing gives back the names as set.
+func (e *env) head(ctx context.Context, name string) (sink.Object, bool, error) {
+	props, err := e.admin.NewBlobClient(name).GetProperties(ctx, nil)
+	if bloberror.HasCode(err, bloberror.BlobNotFound) {
+		return sink.Object{}, false, nil
+	}
+	if err != nil {
+		return sink.Object{}, false, err
+	}
+	o := sink.Object{ContentType: deref(props.ContentType), ContentEncoding: deref(props.ContentEncoding)}
+	for k, v := range props.Metadata {
+		if o.Metadata == nil {
+			o.Metadata = map[string]string{}
+		}
+		o.Metadata[strings.ToLower(k)] = deref(v)
+	}
+	return o, true, nil
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
 func (e *env) list(ctx context.Context, prefix string) ([]string, error) {
 	var names []string
 	pager := e.admin.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: &prefix})
@@ -183,13 +219,17 @@ func TestAcceptance(t *testing.T) {
 			}
 			return names, err
 		},
+		Head: func(ctx context.Context, name string) (sink.Object, bool, error) {
+			return e.head(ctx, prefix+name)
+		},
 		LargeSize: testLargeSize,
 	})
 }
 
 // TestBlocksAndContentType checks what the suite cannot see: a large body
 // went up as several committed blocks (so it was streamed, not buffered
-// whole), a small one as a single blob, and both carry the content type.
+// whole), a small one as a single blob, and both carry the Object's
+// headers and metadata (so the commit of the blocks carries them).
 func TestBlocksAndContentType(t *testing.T) {
 	e := newEnv(t, true)
 	s, _ := e.writeOnlySink(t, azuresink.Options{BlockSize: testBlockSize})
@@ -198,21 +238,23 @@ func TestBlocksAndContentType(t *testing.T) {
 	if _, err := rand.Read(large); err != nil {
 		t.Fatal(err)
 	}
+	o := sink.Object{ContentType: "application/x-ndjson", ContentEncoding: "gzip",
+		Metadata: map[string]string{"org": "org1", "sha256": strings.Repeat("ab", 32)}}
 	for _, tc := range []struct {
 		name       string
 		body       []byte
 		wantBlocks int
 	}{{"large.csv", large, 4}, {"small.csv", []byte("a,b\r\n"), 0}} {
-		if err := s.Upload(ctx, tc.name, bytes.NewReader(tc.body), sink.Object{}); err != nil {
+		if err := s.Upload(ctx, tc.name, bytes.NewReader(tc.body), o); err != nil {
 			t.Fatal(err)
 		}
 		bb := e.admin.NewBlockBlobClient(tc.name)
-		props, err := bb.GetProperties(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
+		got, ok, err := e.head(ctx, tc.name)
+		if err != nil || !ok {
+			t.Fatalf("%s: head: %v, exists %v", tc.name, err, ok)
 		}
-		if got := *props.ContentType; got != azuresink.ContentType {
-			t.Errorf("%s: Content-Type = %q, want %q", tc.name, got, azuresink.ContentType)
+		if got.ContentType != o.ContentType || got.ContentEncoding != o.ContentEncoding || !maps.Equal(got.Metadata, o.Metadata) {
+			t.Errorf("%s: stored %+v, want %+v", tc.name, got, o)
 		}
 		bl, err := bb.GetBlockList(ctx, blockblob.BlockListTypeCommitted, nil)
 		if err != nil {
@@ -579,7 +621,13 @@ func BenchmarkUpload(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	admin, err := container.NewClientWithSharedKeyCredential(srv.URL+"/"+devAccount+"/"+name, cred, nil)
+	// The admin client reads back the stored bytes as they are: Go's
+	// transport would otherwise ask for gzip and transparently decompress
+	// a blob stored with Content-Encoding gzip.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DisableCompression = true
+	admin, err := container.NewClientWithSharedKeyCredential(srv.URL+"/"+devAccount+"/"+name, cred,
+		&container.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: &http.Client{Transport: tr}}})
 	if err != nil {
 		b.Fatal(err)
 	}

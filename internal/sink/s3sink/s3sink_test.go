@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 
@@ -62,6 +64,22 @@ func getter(client *s3.Client, bucket string) func(ctx context.Context, name str
 	}
 }
 
+// header reads back an object's Content-Type, Content-Encoding and user
+// metadata (the SDK gives the names lowercased).
+func header(client *s3.Client, bucket string) func(ctx context.Context, name string) (sink.Object, bool, error) {
+	return func(ctx context.Context, name string) (sink.Object, bool, error) {
+		out, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(name)})
+		var nf *types.NotFound
+		if errors.As(err, &nf) {
+			return sink.Object{}, false, nil
+		}
+		if err != nil {
+			return sink.Object{}, false, err
+		}
+		return sink.Object{ContentType: aws.ToString(out.ContentType), ContentEncoding: aws.ToString(out.ContentEncoding), Metadata: out.Metadata}, true, nil
+	}
+}
+
 func lister(client *s3.Client, bucket string) func(ctx context.Context, prefix string) ([]string, error) {
 	return func(ctx context.Context, prefix string) ([]string, error) {
 		var names []string
@@ -101,6 +119,7 @@ func TestAcceptance(t *testing.T) {
 		Sink:      s,
 		Get:       getter(client, bucket),
 		List:      lister(client, bucket),
+		Head:      header(client, bucket),
 		LargeSize: 11 << 20, // three parts of 5 MiB
 	})
 	// The failing-source and canceled subtests must have aborted their
@@ -108,14 +127,6 @@ func TestAcceptance(t *testing.T) {
 	// pays for them.
 	if keys := pendingUploads(t, client, bucket); len(keys) != 0 {
 		t.Errorf("multipart uploads left pending after the suite: %v", keys)
-	}
-	// Every object carries the documented content type.
-	head, err := client.HeadObject(testenv.Context(t), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("audit/large.csv")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := aws.ToString(head.ContentType); got != s3sink.ContentType {
-		t.Errorf("Content-Type = %q, want %q", got, s3sink.ContentType)
 	}
 }
 
@@ -207,6 +218,37 @@ func TestFailingSourceRequests(t *testing.T) {
 			}
 			rec.take() // our own ListMultipartUploads
 		})
+	}
+}
+
+// TestObjectOnBothPaths checks what the suite cannot see: the Object's
+// headers and metadata reach the object on the path it took, one
+// PutObject for a small body and a multipart upload for a large one.
+func TestObjectOnBothPaths(t *testing.T) {
+	var rec opRecorder
+	client, bucket := motoClient(t, rec.install)
+	s := s3sink.New(client, bucket, s3sink.Options{PartSize: partSize})
+	o := sink.Object{ContentType: "application/x-ndjson", ContentEncoding: "gzip",
+		Metadata: map[string]string{"org": "org1", "sha256": strings.Repeat("ab", 32)}}
+	for _, tc := range []struct {
+		name string
+		size int
+		op   string
+	}{{"small.csv", 10, "PutObject"}, {"large.csv", 2*partSize + 1, "CreateMultipartUpload"}} {
+		rec.take()
+		if err := s.Upload(testenv.Context(t), tc.name, bytes.NewReader(make([]byte, tc.size)), o); err != nil {
+			t.Fatal(err)
+		}
+		if ops := rec.take(); !slices.Contains(ops, tc.op) {
+			t.Fatalf("%s: operations %v lack %s: the path was not exercised", tc.name, ops, tc.op)
+		}
+		got, ok, err := header(client, bucket)(testenv.Context(t), tc.name)
+		if err != nil || !ok {
+			t.Fatalf("%s: head: %v, exists %v", tc.name, err, ok)
+		}
+		if got.ContentType != o.ContentType || got.ContentEncoding != o.ContentEncoding || !maps.Equal(got.Metadata, o.Metadata) {
+			t.Errorf("%s: stored %+v, want %+v", tc.name, got, o)
+		}
 	}
 }
 
