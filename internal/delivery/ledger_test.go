@@ -158,7 +158,7 @@ func (st stallingSink) Open(context.Context, destination.Destination) (sink.Sink
 	return st, nil
 }
 
-func (st stallingSink) Upload(ctx context.Context, name string, r io.Reader) error {
+func (st stallingSink) Upload(ctx context.Context, name string, r io.Reader, o sink.Object) error {
 	var buf bytes.Buffer
 	if _, err := io.Copy(&buf, r); err != nil {
 		return err
@@ -166,7 +166,7 @@ func (st stallingSink) Upload(ctx context.Context, name string, r io.Reader) err
 	d, _ := ctx.Deadline()
 	st.deadline <- d
 	<-ctx.Done()
-	return st.s.Upload(ctx, name, &buf)
+	return st.s.Upload(ctx, name, &buf, o)
 }
 
 type oneDestination struct{ d destination.Destination }

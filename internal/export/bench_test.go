@@ -12,13 +12,14 @@ import (
 	"testing"
 
 	"github.com/contentful/auditlogs/internal/logstore/genstore"
+	"github.com/contentful/auditlogs/internal/sink"
 )
 
 // discardSink reads the stream to the end, as a real upload does, and keeps
 // nothing.
 type discardSink struct{}
 
-func (discardSink) Upload(_ context.Context, _ string, r io.Reader) error {
+func (discardSink) Upload(_ context.Context, _ string, r io.Reader, _ sink.Object) error {
 	buf := make([]byte, 256<<10)
 	for {
 		_, err := r.Read(buf)

@@ -110,7 +110,7 @@ func Deliver(ctx context.Context, src logstore.Reader, s sink.Sink, org string, 
 		produced <- err
 	}()
 
-	upErr := s.Upload(ctx, name, pr)
+	upErr := s.Upload(ctx, name, pr, sink.Object{})
 	// Unblock the producer if the sink returned without reading to the end,
 	// and stop the store read if the upload failed.
 	pr.CloseWithError(errUploadEnded)

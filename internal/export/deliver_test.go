@@ -88,7 +88,7 @@ type failingSink struct {
 	err   error
 }
 
-func (f failingSink) Upload(_ context.Context, _ string, r io.Reader) error {
+func (f failingSink) Upload(_ context.Context, _ string, r io.Reader, _ sink.Object) error {
 	if _, err := io.CopyN(io.Discard, r, int64(f.after)); err != nil {
 		return err
 	}
@@ -131,7 +131,7 @@ func (c *countingSource) ReadDay(ctx context.Context, org string, day audit.Day,
 // pass as a delivery.
 type earlySink struct{}
 
-func (earlySink) Upload(_ context.Context, _ string, r io.Reader) error {
+func (earlySink) Upload(_ context.Context, _ string, r io.Reader, _ sink.Object) error {
 	_, err := io.CopyN(io.Discard, r, 100)
 	return err
 }
@@ -204,8 +204,8 @@ type prefixed struct {
 	prefix string
 }
 
-func (p prefixed) Upload(ctx context.Context, name string, r io.Reader) error {
-	return p.s.Upload(ctx, p.prefix+name, r)
+func (p prefixed) Upload(ctx context.Context, name string, r io.Reader, o sink.Object) error {
+	return p.s.Upload(ctx, p.prefix+name, r, o)
 }
 
 type refusingOpener struct{}

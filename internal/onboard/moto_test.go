@@ -292,7 +292,7 @@ func TestGeneratedSetUpOnMoto(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Upload(ctx, "broken.csv", &failingReader{n: s3sink.MinPartSize + 1}); !errors.Is(err, errSource) {
+		if err := s.Upload(ctx, "broken.csv", &failingReader{n: s3sink.MinPartSize + 1}, sink.Object{}); !errors.Is(err, errSource) {
 			t.Fatalf("upload: err = %v, want the source's error", err)
 		}
 		if p := pending(t); len(p) != 0 {
@@ -309,7 +309,7 @@ func TestGeneratedSetUpOnMoto(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = s.Upload(ctx, "broken-too.csv", &failingReader{n: s3sink.MinPartSize + 1})
+		err = s.Upload(ctx, "broken-too.csv", &failingReader{n: s3sink.MinPartSize + 1}, sink.Object{})
 		if !errors.Is(err, errSource) || !strings.Contains(err.Error(), "abort") {
 			t.Errorf("upload: err = %v, want the source's error and the failed abort", err)
 		}

@@ -170,7 +170,9 @@ func (v *Verifier) Verify(ctx context.Context, org string) Report {
 		r.learnSAS(info, notes, now)
 	}
 	content := ProbeContent(d.OrgID, now)
-	if err := s.Upload(ctx, name, strings.NewReader(content)); err != nil {
+	// The zero Object: the probe goes up with the default Content-Type,
+	// as it always has.
+	if err := s.Upload(ctx, name, strings.NewReader(content), sink.Object{}); err != nil {
 		r.Failure = classify(StageUpload, d, info, err)
 		return r
 	}

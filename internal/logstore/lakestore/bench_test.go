@@ -29,6 +29,7 @@ import (
 	"github.com/contentful/auditlogs/internal/logstore/genstore"
 	"github.com/contentful/auditlogs/internal/logstore/lakestore"
 	"github.com/contentful/auditlogs/internal/objstore/s3obj"
+	"github.com/contentful/auditlogs/internal/sink"
 )
 
 // benchEvents is the size of the benchmarks' org-day: ten million events,
@@ -46,7 +47,7 @@ const benchOrg = "org1"
 // discard reads the stream to the end, as a real upload does.
 type discard struct{ n int64 }
 
-func (d *discard) Upload(_ context.Context, _ string, r io.Reader) error {
+func (d *discard) Upload(_ context.Context, _ string, r io.Reader, _ sink.Object) error {
 	n, err := io.CopyBuffer(io.Discard, r, make([]byte, 1<<20))
 	d.n = n
 	return err

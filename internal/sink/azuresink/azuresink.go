@@ -44,8 +44,9 @@ import (
 	"github.com/contentful/auditlogs/internal/sink"
 )
 
-// ContentType is set on every blob; the same as the S3 sink's.
-const ContentType = "text/csv; charset=utf-8"
+// ContentType is the Content-Type of a blob whose sink.Object leaves it
+// empty: sink.DefaultContentType, the same as the S3 sink's.
+const ContentType = sink.DefaultContentType
 
 const (
 	// DefaultBlockSize is the block size when Options leaves it 0.
@@ -163,9 +164,11 @@ func New(u *sas.URL, opts Options) (*Sink, error) {
 	return s, nil
 }
 
-// Upload streams r to the blob Prefix+name (see the package comment for
-// why nothing partial becomes visible).
-func (s *Sink) Upload(ctx context.Context, name string, r io.Reader) error {
+// Upload streams r to the blob Prefix+name, with o's Content-Type
+// (ContentType if empty), Content-Encoding and user metadata (see the
+// package comment for why nothing partial becomes visible). Metadata that
+// fails sink.ValidateMetadata is refused before r is read.
+func (s *Sink) Upload(ctx context.Context, name string, r io.Reader, o sink.Object) error {
 	blobName := s.prefix + name
 	switch {
 	case name == "":
@@ -174,6 +177,9 @@ func (s *Sink) Upload(ctx context.Context, name string, r io.Reader) error {
 		return fmt.Errorf("azuresink: blob name %.64q… is %d bytes, longer than Azure's %d", blobName, len(blobName), MaxBlobNameLen)
 	case !utf8.ValidString(blobName):
 		return fmt.Errorf("azuresink: blob name %q is not valid UTF-8", blobName)
+	}
+	if err := sink.ValidateMetadata(o.Metadata); err != nil {
+		return fmt.Errorf("azuresink: upload %s/%s/%s: %w", s.account, s.container, blobName, err)
 	}
 	// Azure would refuse with a bare 403; say why, without a round trip.
 	if !time.Now().Before(s.expiry) {
@@ -190,7 +196,11 @@ func (s *Sink) Upload(ctx context.Context, name string, r io.Reader) error {
 	_, err := s.client.NewBlockBlobClient(blobName).UploadStream(uctx, src, &blockblob.UploadStreamOptions{
 		BlockSize:   s.blockSize,
 		Concurrency: s.concurrency,
-		HTTPHeaders: &blob.HTTPHeaders{BlobContentType: ptr(ContentType)},
+		// UploadStream puts both on the one Put Blob of a small body and
+		// on the Put Block List that commits a large one, and so on the
+		// blob either way (staged blocks carry neither).
+		HTTPHeaders: headers(o),
+		Metadata:    metadata(o.Metadata),
 	})
 	if err == nil {
 		return nil
@@ -210,6 +220,27 @@ func (s *Sink) Upload(ctx context.Context, name string, r io.Reader) error {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// headers are the blob's Content-Type and, if o has one, Content-Encoding.
+func headers(o sink.Object) *blob.HTTPHeaders {
+	h := &blob.HTTPHeaders{BlobContentType: ptr(o.ContentTypeOrDefault())}
+	if o.ContentEncoding != "" {
+		h.BlobContentEncoding = ptr(o.ContentEncoding)
+	}
+	return h
+}
+
+// metadata is m in the SDK's form, nil if m is empty.
+func metadata(m map[string]string) map[string]*string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]*string, len(m))
+	for k, v := range m {
+		out[k] = ptr(v)
+	}
+	return out
+}
 
 // source reads the body for UploadStream and stops as soon as the upload
 // is doomed. UploadStream keeps reading its source to the end even after a

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -63,7 +64,13 @@ func newEnv(t *testing.T, create bool) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, err := container.NewClientWithSharedKeyCredential(srv.URL+"/"+devAccount+"/"+name, cred, nil)
+	// The admin client reads back the stored bytes as they are: Go's
+	// transport would otherwise ask for gzip and transparently decompress
+	// a blob stored with Content-Encoding gzip.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DisableCompression = true
+	admin, err := container.NewClientWithSharedKeyCredential(srv.URL+"/"+devAccount+"/"+name, cred,
+		&container.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: &http.Client{Transport: tr}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +141,35 @@ func (e *env) get(ctx context.Context, name string) ([]byte, bool, error) {
 	return b, err == nil, err
 }
 
+// head reads back a blob's Content-Type, Content-Encoding and metadata.
+// azblob gives metadata names as Go's HTTP client canonicalized the
+// x-ms-meta- headers (org becomes Org); Azure's names are case-insensitive,
+// so lowercasing gives back the names as set.
+func (e *env) head(ctx context.Context, name string) (sink.Object, bool, error) {
+	props, err := e.admin.NewBlobClient(name).GetProperties(ctx, nil)
+	if bloberror.HasCode(err, bloberror.BlobNotFound) {
+		return sink.Object{}, false, nil
+	}
+	if err != nil {
+		return sink.Object{}, false, err
+	}
+	o := sink.Object{ContentType: deref(props.ContentType), ContentEncoding: deref(props.ContentEncoding)}
+	for k, v := range props.Metadata {
+		if o.Metadata == nil {
+			o.Metadata = map[string]string{}
+		}
+		o.Metadata[strings.ToLower(k)] = deref(v)
+	}
+	return o, true, nil
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
 func (e *env) list(ctx context.Context, prefix string) ([]string, error) {
 	var names []string
 	pager := e.admin.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: &prefix})
@@ -183,13 +219,17 @@ func TestAcceptance(t *testing.T) {
 			}
 			return names, err
 		},
+		Head: func(ctx context.Context, name string) (sink.Object, bool, error) {
+			return e.head(ctx, prefix+name)
+		},
 		LargeSize: testLargeSize,
 	})
 }
 
 // TestBlocksAndContentType checks what the suite cannot see: a large body
 // went up as several committed blocks (so it was streamed, not buffered
-// whole), a small one as a single blob, and both carry the content type.
+// whole), a small one as a single blob, and both carry the Object's
+// headers and metadata (so the commit of the blocks carries them).
 func TestBlocksAndContentType(t *testing.T) {
 	e := newEnv(t, true)
 	s, _ := e.writeOnlySink(t, azuresink.Options{BlockSize: testBlockSize})
@@ -198,21 +238,23 @@ func TestBlocksAndContentType(t *testing.T) {
 	if _, err := rand.Read(large); err != nil {
 		t.Fatal(err)
 	}
+	o := sink.Object{ContentType: "application/x-ndjson", ContentEncoding: "gzip",
+		Metadata: map[string]string{"org": "org1", "sha256": strings.Repeat("ab", 32)}}
 	for _, tc := range []struct {
 		name       string
 		body       []byte
 		wantBlocks int
 	}{{"large.csv", large, 4}, {"small.csv", []byte("a,b\r\n"), 0}} {
-		if err := s.Upload(ctx, tc.name, bytes.NewReader(tc.body)); err != nil {
+		if err := s.Upload(ctx, tc.name, bytes.NewReader(tc.body), o); err != nil {
 			t.Fatal(err)
 		}
 		bb := e.admin.NewBlockBlobClient(tc.name)
-		props, err := bb.GetProperties(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
+		got, ok, err := e.head(ctx, tc.name)
+		if err != nil || !ok {
+			t.Fatalf("%s: head: %v, exists %v", tc.name, err, ok)
 		}
-		if got := *props.ContentType; got != azuresink.ContentType {
-			t.Errorf("%s: Content-Type = %q, want %q", tc.name, got, azuresink.ContentType)
+		if got.ContentType != o.ContentType || got.ContentEncoding != o.ContentEncoding || !maps.Equal(got.Metadata, o.Metadata) {
+			t.Errorf("%s: stored %+v, want %+v", tc.name, got, o)
 		}
 		bl, err := bb.GetBlockList(ctx, blockblob.BlockListTypeCommitted, nil)
 		if err != nil {
@@ -245,7 +287,7 @@ func TestExpiredSAS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.Upload(testenv.Context(t), "x.csv", strings.NewReader("x"))
+	err = s.Upload(testenv.Context(t), "x.csv", strings.NewReader("x"), sink.Object{})
 	if !errors.Is(err, sink.ErrInvalidConfig) || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("Upload with an expired SAS: %v", err)
 	}
@@ -295,7 +337,7 @@ func TestSASRefusedByParse(t *testing.T) {
 func TestMissingContainer(t *testing.T) {
 	e := newEnv(t, false)
 	s, sig := e.writeOnlySink(t, azuresink.Options{})
-	err := s.Upload(testenv.Context(t), "x.csv", strings.NewReader("x"))
+	err := s.Upload(testenv.Context(t), "x.csv", strings.NewReader("x"), sink.Object{})
 	if !errors.Is(err, sink.ErrNotFound) {
 		t.Fatalf("Upload to a missing container: %v, want sink.ErrNotFound", err)
 	}
@@ -341,7 +383,7 @@ func TestBadSignatureFailsFast(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := &countingReader{n: 512 << 20}
-	err = s.Upload(testenv.Context(t), "big.csv", src)
+	err = s.Upload(testenv.Context(t), "big.csv", src, sink.Object{})
 	if !errors.Is(err, sink.ErrAccessDenied) {
 		t.Fatalf("Upload with a bad signature: %v, want sink.ErrAccessDenied", err)
 	}
@@ -378,7 +420,7 @@ func TestNetworkErrorIsScrubbed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.Upload(testenv.Context(t), "x.csv", strings.NewReader("x"))
+	err = s.Upload(testenv.Context(t), "x.csv", strings.NewReader("x"), sink.Object{})
 	if err == nil {
 		t.Fatal("Upload to a closed port succeeded")
 	}
@@ -397,7 +439,7 @@ func TestCanceledBeforeStart(t *testing.T) {
 	s, _ := e.writeOnlySink(t, azuresink.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := s.Upload(ctx, "x.csv", strings.NewReader("x"))
+	err := s.Upload(ctx, "x.csv", strings.NewReader("x"), sink.Object{})
 	if !errors.Is(err, context.Canceled) || sink.IsPermanent(err) {
 		t.Fatalf("Upload with a canceled context: %v, want context.Canceled, transient", err)
 	}
@@ -420,12 +462,12 @@ func TestAzcoreLogsRedactSignature(t *testing.T) {
 	azlog.SetEvents(azlog.EventRequest, azlog.EventResponse, azlog.EventResponseError, azlog.EventRetryPolicy)
 	t.Cleanup(func() { azlog.SetListener(nil) })
 
-	if err := s.Upload(testenv.Context(t), "logged.csv", strings.NewReader("x")); err != nil {
+	if err := s.Upload(testenv.Context(t), "logged.csv", strings.NewReader("x"), sink.Object{}); err != nil {
 		t.Fatal(err)
 	}
 	missing := newEnv(t, false)
 	ms, msig := missing.writeOnlySink(t, azuresink.Options{})
-	if err := ms.Upload(testenv.Context(t), "logged.csv", strings.NewReader("x")); err == nil {
+	if err := ms.Upload(testenv.Context(t), "logged.csv", strings.NewReader("x"), sink.Object{}); err == nil {
 		t.Fatal("upload to a missing container succeeded")
 	}
 	azlog.SetListener(nil)
@@ -469,7 +511,7 @@ func TestEndToEndEncryptedSAS(t *testing.T) {
 	if _, err := rand.Read(want); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Upload(ctx, "day.csv", bytes.NewReader(want)); err != nil {
+	if err := s.Upload(ctx, "day.csv", bytes.NewReader(want), sink.Object{}); err != nil {
 		t.Fatal(err)
 	}
 	got, ok, err := e.get(ctx, "contentful/day.csv")
@@ -544,7 +586,7 @@ func TestRetries(t *testing.T) {
 
 	flaky := &flakyTransport{fail: 2}
 	s, _ := e.writeOnlySink(t, azuresink.Options{BlockSize: testBlockSize, Concurrency: 1, Retry: fast, Transport: flaky})
-	if err := s.Upload(testenv.Context(t), "flaky.csv", bytes.NewReader(body)); err != nil {
+	if err := s.Upload(testenv.Context(t), "flaky.csv", bytes.NewReader(body), sink.Object{}); err != nil {
 		t.Fatalf("Upload with two 503s: %v", err)
 	}
 	got, ok, err := e.get(context.Background(), "flaky.csv")
@@ -558,7 +600,7 @@ func TestRetries(t *testing.T) {
 
 	down := &flakyTransport{fail: 1 << 30}
 	s, sig := e.writeOnlySink(t, azuresink.Options{BlockSize: testBlockSize, Retry: fast, Transport: down})
-	err = s.Upload(testenv.Context(t), "down.csv", strings.NewReader("x"))
+	err = s.Upload(testenv.Context(t), "down.csv", strings.NewReader("x"), sink.Object{})
 	var ae *azuresink.Error
 	if !errors.As(err, &ae) || ae.StatusCode != 503 || ae.Code != "ServerBusy" || sink.IsPermanent(err) {
 		t.Fatalf("Upload while Azure is busy: %v, want a transient 503 ServerBusy", err)
@@ -579,7 +621,13 @@ func BenchmarkUpload(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	admin, err := container.NewClientWithSharedKeyCredential(srv.URL+"/"+devAccount+"/"+name, cred, nil)
+	// The admin client reads back the stored bytes as they are: Go's
+	// transport would otherwise ask for gzip and transparently decompress
+	// a blob stored with Content-Encoding gzip.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DisableCompression = true
+	admin, err := container.NewClientWithSharedKeyCredential(srv.URL+"/"+devAccount+"/"+name, cred,
+		&container.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: &http.Client{Transport: tr}}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -602,7 +650,7 @@ func BenchmarkUpload(b *testing.B) {
 	const size = 64 << 20
 	b.SetBytes(size)
 	for b.Loop() {
-		if err := s.Upload(context.Background(), "bench.csv", &countingReader{n: size}); err != nil {
+		if err := s.Upload(context.Background(), "bench.csv", &countingReader{n: size}, sink.Object{}); err != nil {
 			b.Fatal(err)
 		}
 	}

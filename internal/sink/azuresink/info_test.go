@@ -31,7 +31,7 @@ func TestSinkInfo(t *testing.T) {
 		t.Fatalf("Account %q Container %q Expiry %v, want %q %q %v", s.Account(), s.Container(), s.Expiry(), devAccount, e.container, expiry)
 	}
 	time.Sleep(time.Until(expiry) + 10*time.Millisecond)
-	err = s.Upload(testenv.Context(t), "x.csv", strings.NewReader("x"))
+	err = s.Upload(testenv.Context(t), "x.csv", strings.NewReader("x"), sink.Object{})
 	if !errors.Is(err, sas.ErrExpired) || !errors.Is(err, sink.ErrInvalidConfig) || !strings.Contains(err.Error(), "SAS URL expired at "+expiry.Format(time.RFC3339)) {
 		t.Fatalf("Upload after the SAS expired: %v, want sas.ErrExpired", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/contentful/auditlogs/internal/sas"
+	"github.com/contentful/auditlogs/internal/sink"
 	"github.com/contentful/auditlogs/internal/sink/azuresink"
 )
 
@@ -65,7 +66,7 @@ func TestSinkNeverPrintsSignature(t *testing.T) {
 	s := newSink(failingTransport{})
 	var errs []error
 	for _, tr := range []policy.Transporter{failingTransport{}, failingTransport{status: 403}} {
-		err := newSink(tr).Upload(t.Context(), "day.csv", strings.NewReader("a,b\r\n"))
+		err := newSink(tr).Upload(t.Context(), "day.csv", strings.NewReader("a,b\r\n"), sink.Object{})
 		if err == nil {
 			t.Fatal("upload through a failing transport succeeded")
 		}

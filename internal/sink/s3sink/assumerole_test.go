@@ -135,7 +135,7 @@ func TestAssumeRoleTrustPolicy(t *testing.T) {
 	// refused, so a count too high would show here, and a count too low
 	// would have failed the set-up.
 	bogus := s3sink.New(pathStyle(testenv.AWSConfig(t, testenv.Endpoints{Default: moto.URL})), f.bucket, s3sink.Options{})
-	if err := bogus.Upload(ctx, "bogus.csv", strings.NewReader("x")); !errors.Is(err, sink.ErrAccessDenied) {
+	if err := bogus.Upload(ctx, "bogus.csv", strings.NewReader("x"), sink.Object{}); !errors.Is(err, sink.ErrAccessDenied) {
 		t.Fatalf("upload with unknown credentials: err = %v, want sink.ErrAccessDenied (is moto authenticating?)", err)
 	}
 
@@ -178,7 +178,7 @@ func TestAssumeRoleTrustPolicy(t *testing.T) {
 				org, f.roleARN, "auditlogs-"+org, wantPolicy)
 		}
 		want := "request_time,request_method\r\n2026-11-24T00:00:00.000Z,PUT\r\n"
-		if err := s.Upload(ctx, "2026-11-24.csv", strings.NewReader(want)); err != nil {
+		if err := s.Upload(ctx, "2026-11-24.csv", strings.NewReader(want), sink.Object{}); err != nil {
 			t.Fatalf("Upload: %v", err)
 		}
 		out, err := f.admin.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(f.bucket), Key: aws.String("contentful/2026-11-24.csv")})
@@ -215,7 +215,7 @@ func TestAssumeRoleTrustPolicy(t *testing.T) {
 		other.OrgID = otherOrg
 		s, err := s3sink.Open(ctx, exporter, other, s3sink.Options{})
 		if err == nil {
-			_ = s.Upload(ctx, "2026-11-24.csv", strings.NewReader("must not arrive\n"))
+			_ = s.Upload(ctx, "2026-11-24.csv", strings.NewReader("must not arrive\n"), sink.Object{})
 			t.Fatalf("Open for %s succeeded on a role that trusts only %s", otherOrg, org)
 		}
 		if !errors.Is(err, sink.ErrAccessDenied) {

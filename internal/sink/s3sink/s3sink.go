@@ -45,9 +45,9 @@ import (
 	"github.com/contentful/auditlogs/internal/sink"
 )
 
-// ContentType is set on every object. The export writes UTF-8 CSV, and
-// saying so spares spreadsheet tools from guessing the encoding.
-const ContentType = "text/csv; charset=utf-8"
+// ContentType is the Content-Type of an object whose sink.Object leaves
+// it empty: sink.DefaultContentType.
+const ContentType = sink.DefaultContentType
 
 const (
 	// DefaultPartSize is the multipart part size when Options leaves it 0.
@@ -215,26 +215,40 @@ func New(client *s3.Client, bucket string, opts Options) *Sink {
 	return s
 }
 
-// Upload streams r to the object prefix+name, replacing any object of that
-// name. If r fails or ctx ends before io.EOF, no object becomes visible: a
-// single-part body is sent only once it was read completely, and a
-// multipart upload is aborted. Errors name the bucket and key, wrap the
-// SDK's error and are classified with the sink sentinels.
-func (s *Sink) Upload(ctx context.Context, name string, r io.Reader) error {
+// Upload streams r to the object prefix+name, with o's Content-Type
+// (ContentType if empty), Content-Encoding and user metadata, replacing
+// any object of that name. If r fails or ctx ends before io.EOF, no object
+// becomes visible: a single-part body is sent only once it was read
+// completely, and a multipart upload is aborted. Metadata that fails
+// sink.ValidateMetadata is refused before r is read. Errors name the
+// bucket and key, wrap the SDK's error and are classified with the sink
+// sentinels.
+func (s *Sink) Upload(ctx context.Context, name string, r io.Reader, o sink.Object) error {
 	if name == "" {
 		return errors.New("s3sink: upload: empty object name")
 	}
 	key := s.prefix + name
-	_, err := s.tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
-		Bucket:      aws.String(s.bucket),
-		Key:         aws.String(key),
-		Body:        r,
-		ContentType: aws.String(ContentType),
+	if err := sink.ValidateMetadata(o.Metadata); err != nil {
+		return fmt.Errorf("s3sink: upload s3://%s/%s: %w", s.bucket, key, err)
+	}
+	in := &transfermanager.UploadObjectInput{
+		Bucket: aws.String(s.bucket),
+		Key:    aws.String(key),
+		Body:   r,
+		// The transfer manager sets these on the PutObject of a small
+		// body and on the CreateMultipartUpload of a large one, and so on
+		// the object either way.
+		ContentType: aws.String(o.ContentTypeOrDefault()),
+		Metadata:    o.Metadata,
 		// The transfer manager passes it on to each request it makes:
 		// PutObject, or CreateMultipartUpload, UploadPart,
 		// CompleteMultipartUpload and its own AbortMultipartUpload.
 		ExpectedBucketOwner: s.owner,
-	})
+	}
+	if o.ContentEncoding != "" {
+		in.ContentEncoding = aws.String(o.ContentEncoding)
+	}
+	_, err := s.tm.UploadObject(ctx, in)
 	if err == nil {
 		return nil
 	}

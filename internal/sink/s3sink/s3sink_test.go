@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 
@@ -62,6 +64,22 @@ func getter(client *s3.Client, bucket string) func(ctx context.Context, name str
 	}
 }
 
+// header reads back an object's Content-Type, Content-Encoding and user
+// metadata (the SDK gives the names lowercased).
+func header(client *s3.Client, bucket string) func(ctx context.Context, name string) (sink.Object, bool, error) {
+	return func(ctx context.Context, name string) (sink.Object, bool, error) {
+		out, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(name)})
+		var nf *types.NotFound
+		if errors.As(err, &nf) {
+			return sink.Object{}, false, nil
+		}
+		if err != nil {
+			return sink.Object{}, false, err
+		}
+		return sink.Object{ContentType: aws.ToString(out.ContentType), ContentEncoding: aws.ToString(out.ContentEncoding), Metadata: out.Metadata}, true, nil
+	}
+}
+
 func lister(client *s3.Client, bucket string) func(ctx context.Context, prefix string) ([]string, error) {
 	return func(ctx context.Context, prefix string) ([]string, error) {
 		var names []string
@@ -101,6 +119,7 @@ func TestAcceptance(t *testing.T) {
 		Sink:      s,
 		Get:       getter(client, bucket),
 		List:      lister(client, bucket),
+		Head:      header(client, bucket),
 		LargeSize: 11 << 20, // three parts of 5 MiB
 	})
 	// The failing-source and canceled subtests must have aborted their
@@ -108,14 +127,6 @@ func TestAcceptance(t *testing.T) {
 	// pays for them.
 	if keys := pendingUploads(t, client, bucket); len(keys) != 0 {
 		t.Errorf("multipart uploads left pending after the suite: %v", keys)
-	}
-	// Every object carries the documented content type.
-	head, err := client.HeadObject(testenv.Context(t), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("audit/large.csv")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := aws.ToString(head.ContentType); got != s3sink.ContentType {
-		t.Errorf("Content-Type = %q, want %q", got, s3sink.ContentType)
 	}
 }
 
@@ -181,7 +192,7 @@ func TestFailingSourceRequests(t *testing.T) {
 		{"after parts", 2*partSize + 10, []string{"CreateMultipartUpload", "AbortMultipartUpload"}, []string{"PutObject", "CompleteMultipartUpload"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := s.Upload(ctx, "fail.csv", &failAfter{bytes.NewReader(make([]byte, tc.size)), boom})
+			err := s.Upload(ctx, "fail.csv", &failAfter{bytes.NewReader(make([]byte, tc.size)), boom}, sink.Object{})
 			if !errors.Is(err, boom) {
 				t.Fatalf("err = %v, want it to wrap %v", err, boom)
 			}
@@ -210,6 +221,37 @@ func TestFailingSourceRequests(t *testing.T) {
 	}
 }
 
+// TestObjectOnBothPaths checks what the suite cannot see: the Object's
+// headers and metadata reach the object on the path it took, one
+// PutObject for a small body and a multipart upload for a large one.
+func TestObjectOnBothPaths(t *testing.T) {
+	var rec opRecorder
+	client, bucket := motoClient(t, rec.install)
+	s := s3sink.New(client, bucket, s3sink.Options{PartSize: partSize})
+	o := sink.Object{ContentType: "application/x-ndjson", ContentEncoding: "gzip",
+		Metadata: map[string]string{"org": "org1", "sha256": strings.Repeat("ab", 32)}}
+	for _, tc := range []struct {
+		name string
+		size int
+		op   string
+	}{{"small.csv", 10, "PutObject"}, {"large.csv", 2*partSize + 1, "CreateMultipartUpload"}} {
+		rec.take()
+		if err := s.Upload(testenv.Context(t), tc.name, bytes.NewReader(make([]byte, tc.size)), o); err != nil {
+			t.Fatal(err)
+		}
+		if ops := rec.take(); !slices.Contains(ops, tc.op) {
+			t.Fatalf("%s: operations %v lack %s: the path was not exercised", tc.name, ops, tc.op)
+		}
+		got, ok, err := header(client, bucket)(testenv.Context(t), tc.name)
+		if err != nil || !ok {
+			t.Fatalf("%s: head: %v, exists %v", tc.name, err, ok)
+		}
+		if got.ContentType != o.ContentType || got.ContentEncoding != o.ContentEncoding || !maps.Equal(got.Metadata, o.Metadata) {
+			t.Errorf("%s: stored %+v, want %+v", tc.name, got, o)
+		}
+	}
+}
+
 // TestCanceledAbortsUpload: a context canceled during a multipart upload
 // still aborts it (the abort runs on a fresh context).
 func TestCanceledAbortsUpload(t *testing.T) {
@@ -218,7 +260,7 @@ func TestCanceledAbortsUpload(t *testing.T) {
 	s := s3sink.New(client, bucket, s3sink.Options{PartSize: partSize})
 	ctx, cancel := context.WithCancel(testenv.Context(t))
 	r := &cancelingReader{r: bytes.NewReader(make([]byte, 3*partSize)), after: 2 * partSize, cancel: cancel}
-	err := s.Upload(ctx, "canceled.csv", r)
+	err := s.Upload(ctx, "canceled.csv", r, sink.Object{})
 	if err == nil {
 		t.Fatal("Upload succeeded although its context was canceled")
 	}
@@ -251,7 +293,7 @@ func (c *cancelingReader) Read(p []byte) (int, error) {
 func TestPrefix(t *testing.T) {
 	client, bucket := motoClient(t)
 	s := s3sink.New(client, bucket, s3sink.Options{Prefix: "org-1/audit/"})
-	if err := s.Upload(testenv.Context(t), "2026-11-24.csv", strings.NewReader("a,b\r\n")); err != nil {
+	if err := s.Upload(testenv.Context(t), "2026-11-24.csv", strings.NewReader("a,b\r\n"), sink.Object{}); err != nil {
 		t.Fatal(err)
 	}
 	names, err := lister(client, bucket)(testenv.Context(t), "")
@@ -272,7 +314,7 @@ func TestMissingBucket(t *testing.T) {
 		size int
 	}{{"single part", 10}, {"multipart", partSize + 1}} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := s.Upload(testenv.Context(t), "day.csv", bytes.NewReader(make([]byte, tc.size)))
+			err := s.Upload(testenv.Context(t), "day.csv", bytes.NewReader(make([]byte, tc.size)), sink.Object{})
 			if !errors.Is(err, sink.ErrNotFound) {
 				t.Fatalf("err = %v, want sink.ErrNotFound", err)
 			}
@@ -336,7 +378,7 @@ func TestExpectedBucketOwnerOnEveryWrite(t *testing.T) {
 		{"failed multipart", &failAfter{bytes.NewReader(make([]byte, 2*partSize+10)), errors.New("source failed")}, []string{"CreateMultipartUpload", "AbortMultipartUpload"}}, // its parts may be canceled before they are sent
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := s.Upload(ctx, "owner.csv", tc.body)
+			err := s.Upload(ctx, "owner.csv", tc.body, sink.Object{})
 			if (err != nil) != (tc.name == "failed multipart") {
 				t.Fatalf("Upload: %v", err)
 			}
@@ -363,7 +405,7 @@ func TestExpectedBucketOwnerOnEveryWrite(t *testing.T) {
 	// Without an owner (New's callers that do not check one) the header
 	// is not sent, so the recorder does see its absence.
 	plain := s3sink.New(client, bucket, s3sink.Options{})
-	if err := plain.Upload(ctx, "plain.csv", strings.NewReader("x")); err != nil {
+	if err := plain.Upload(ctx, "plain.csv", strings.NewReader("x"), sink.Object{}); err != nil {
 		t.Fatal(err)
 	}
 	if sent := rec.take(); len(sent) != 1 || sent[0].owner != "" {
