@@ -341,5 +341,10 @@ done <"$tmp/sorted"
 grep "^S$tab" "$tmp/problems" | sort -t "$tab" -k2,2 | while IFS=$tab read -r _ o f l d c; do
 	echo "org $o: $d days from $f to $l, $c manifests in its chain"
 done
-echo "checked $manifests manifests ($signatures signatures valid) and $files files: $count problems"
+case $count in
+0) found="no problems" ;;
+1) found="1 problem" ;;
+*) found="$count problems" ;;
+esac
+echo "checked $manifests manifests ($signatures signatures valid) and $files files: $found"
 [ "$count" -eq 0 ]

@@ -48,11 +48,11 @@ func Key(tb testing.TB, name string) *rsa.PrivateKey {
 	return k
 }
 
-// WritePublicKey writes k's public half as a "PUBLIC KEY" PEM file in a
-// folder of the test's own and returns its path.
-func WritePublicKey(tb testing.TB, k *rsa.PrivateKey) string {
+// WritePublicKey writes k as a "PUBLIC KEY" PEM file in a folder of the
+// test's own and returns its path.
+func WritePublicKey(tb testing.TB, k *rsa.PublicKey) string {
 	tb.Helper()
-	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	der, err := x509.MarshalPKIXPublicKey(k)
 	if err != nil {
 		tb.Fatal(err)
 	}
