@@ -89,7 +89,7 @@ function ds(z,   era, doe, yoe, y, doy, mp, d, m) {
 # previous sha256 and key, fingerprint, manifest name of the file key,
 # file name, supersedes key), then an "h" record per superseded version (sha256, previous
 # sha256 and key); "-" for null. Out of layout, it prints the line and
-# exits 1. Strings escape only '"'; keys hold no tab (nor backslash).
+# exits 1. Strings escape only '"'; nothing holds a backslash or a control character.
 parse='
 function fail(why) { printf "line %d: %s\n", i, why; exit 1 }
 function nextline() { if (++i > NR) fail("the manifest ends early"); return L[i] }
@@ -112,7 +112,7 @@ function num(indent, name, comma,   v) {
 function unq(v, name,   s) {
 	if (length(v) < 2 || substr(v, 1, 1) != "\"" || substr(v, length(v)) != "\"") fail(name " is not a string")
 	v = substr(v, 2, length(v) - 2); s = v; gsub(/\\"/, "", s)
-	if (s ~ /["\\\t]/) fail(name " holds a character the layout does not allow")
+	if (s ~ /["\\]/ || s ~ /[[:cntrl:]]/) fail(name " holds a character the layout does not allow")
 	gsub(/\\"/, "\"", v)
 	return v
 }

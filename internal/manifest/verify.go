@@ -163,7 +163,7 @@ func Verify(dir string, key *rsa.PublicKey) (*Report, error) {
 	// Byte order of the whole path, as the shell verifier's `sort`, so
 	// that both meet the manifests in one order.
 	sort.Strings(rels)
-	v := &verifier{root: root, key: key, fpr: fpr, r: &Report{Dir: dir, Problems: []Problem{}}, byID: map[string]*node{}}
+	v := &verifier{root: root, key: key, fpr: fpr, r: &Report{Dir: dir, Orgs: []OrgSummary{}, Problems: []Problem{}}, byID: map[string]*node{}}
 	for _, rel := range rels {
 		if err := v.check(rel); err != nil {
 			return nil, err

@@ -181,6 +181,11 @@ var scenarios = []scenario{
 		replaceIn(t, d, dl[4].Manifest, `"manifest_version": 1,`, `"manifest_version": 2,`)
 		return d.Dir, pub(d), []string{p(manifest.SignatureInvalid, dl[4].Signature), p(manifest.ManifestUnreadable, dl[4].Manifest)}
 	}},
+	{"control character in a key", func(t *testing.T) (string, *rsa.PublicKey, []string) {
+		d, dl := five(t)
+		replaceIn(t, d, dl[4].Manifest, "unstable-beta", "unstable\x1b[2Jbeta")
+		return d.Dir, pub(d), []string{p(manifest.SignatureInvalid, dl[4].Signature), p(manifest.ManifestUnreadable, dl[4].Manifest)}
+	}},
 	{"signature byte changed", func(t *testing.T) (string, *rsa.PublicKey, []string) {
 		d, dl := five(t)
 		d.FlipByte(t, dl[2].Signature, 100, 0)
@@ -255,6 +260,18 @@ var scenarios = []scenario{
 		})
 		return d.Dir, pub(d), []string{p(manifest.ChainUnreachable, dl[1].Manifest), p(manifest.ChainDangling, dl[2].Manifest),
 			p(manifest.ChainUnreachable, dl[2].Manifest), p(manifest.ChainUnreachable, dl[2].Manifest)}
+	}},
+	{"no first manifest: the links loop", func(t *testing.T) (string, *rsa.PublicKey, []string) {
+		d := manifesttest.New(t, "acme")
+		s1, s2 := manifest.Hash([]byte("1")), manifest.Hash([]byte("2"))
+		k := manifest.Name(d.FileKey("2026-11-20"))
+		x := d.Deliver(t, "2026-11-20", "x\n", func(m *manifest.Manifest) {
+			m.Previous = &manifest.Link{Key: k, SHA256: s1}
+			m.Supersedes = &manifest.Supersedes{Key: k, SHA256: s2, History: []manifest.Superseded{
+				{SHA256: s1, Previous: &manifest.Link{Key: k, SHA256: s2}}, {SHA256: s2, Previous: &manifest.Link{Key: k, SHA256: s1}}}}
+		})
+		// s1 is the previous of both the manifest and s2.
+		return d.Dir, pub(d), []string{p(manifest.ChainFork, x.Manifest), p(manifest.ChainRoots, x.Manifest)}
 	}},
 	{"manifest copied over another day's", func(t *testing.T) (string, *rsa.PublicKey, []string) {
 		d, dl := five(t)
