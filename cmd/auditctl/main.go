@@ -63,6 +63,7 @@ func newRoot() *cobra.Command {
 		newIngest(),
 		newKeys(), newSAS(), newEncryptPage(),
 		newVerify(), newPolicies(), newBackfill(), newCompact(),
+		newFiles(),
 	)
 	return root
 }
