@@ -51,25 +51,69 @@ type publicKeyJSON struct {
 	PEM                  string        `json:"pem"`
 }
 
+// signingKeyJSON is `keys public --purpose signing --json`.
+type signingKeyJSON struct {
+	KeyID             string   `json:"key_id"`
+	KeySpec           string   `json:"key_spec"`
+	KeyUsage          string   `json:"key_usage"`
+	SigningAlgorithms []string `json:"signing_algorithms"`
+	Fingerprint       string   `json:"fingerprint"`
+	PEM               string   `json:"pem"`
+}
+
+// The purposes of `keys public --purpose`.
+const (
+	purposeEncryption = "encryption"
+	purposeSigning    = "signing"
+)
+
 func newKeys() *cobra.Command {
-	cmd := &cobra.Command{Use: "keys", Short: "Hand out the public keys customers encrypt their SAS URL to", Args: cobra.NoArgs}
-	var residency string
+	cmd := &cobra.Command{Use: "keys", Short: "Hand out the public keys customers encrypt their SAS URL to and verify our signatures with", Args: cobra.NoArgs}
+	var residency, purpose string
 	var asJSON bool
 	public := &cobra.Command{
-		Use:   "public --residency us|eu [--json]",
-		Short: "Print a residency's public key as PEM, as the product doc's \"Public key for EU / US\" blocks show it",
-		Long: `public reads the public half of the residency's KMS key (AUDITLOG_KMS_KEY_US or
-AUDITLOG_KMS_KEY_EU) with GetPublicKey and prints it as a "PUBLIC KEY" PEM
-block (SubjectPublicKeyInfo): the file the product doc calls
-contentful-audit-public-key.pem. It fails, naming the key, unless the key is
-RSA 4096 for ENCRYPT_DECRYPT and allows RSAES_OAEP_SHA_256, because a
-customer could not submit a cipher made with any other key. --json adds the
-key's ARN, spec, algorithms and the SHA-256 fingerprint of the key.
-Needs kms:GetPublicKey and kms:DescribeKey, never kms:Decrypt.`,
+		Use:   "public [--purpose encryption] --residency us|eu [--json] | public --purpose signing [--json]",
+		Short: "Print a public key as PEM: a residency's, which customers encrypt their SAS URL to, or the signing key's, which they verify manifests with",
+		Long: `public prints the public half of one of our KMS keys, read with GetPublicKey, as a
+"PUBLIC KEY" PEM block (SubjectPublicKeyInfo).
+
+--purpose encryption (the default) prints the residency's key (AUDITLOG_KMS_KEY_US
+or AUDITLOG_KMS_KEY_EU; --residency is required): the file the product doc calls
+contentful-audit-public-key.pem, which customers encrypt their SAS URL to. It
+fails, naming the key, unless the key is RSA 4096 for ENCRYPT_DECRYPT and allows
+RSAES_OAEP_SHA_256, because a customer could not submit a cipher made with any
+other key. --json adds the key's ARN, spec, algorithms and the SHA-256
+fingerprint of the key.
+
+--purpose signing prints the signing key's (AUDITLOG_SIGNING_KEY_ID; one for all
+residencies, so --residency is refused): what customers verify the manifest
+beside each delivered file with,
+  openssl dgst -sha256 -verify signing-key.pem -signature X.manifest.json.sig X.manifest.json
+It fails, naming the key, unless the key is RSA 4096 for SIGN_VERIFY and allows
+RSASSA_PKCS1_V1_5_SHA_256. --json prints key_id, key_spec, key_usage,
+signing_algorithms, fingerprint (hex SHA-256 of the DER, to compare with the
+key a customer holds) and pem.
+
+Needs kms:GetPublicKey and kms:DescribeKey, never kms:Decrypt or kms:Sign.`,
 		Example: `  auditctl keys public --residency us > contentful-audit-public-key.pem
-  auditctl keys public --residency eu --json`,
+  auditctl keys public --residency eu --json
+  auditctl keys public --purpose signing > signing-key.pem
+  auditctl keys public --purpose signing --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch purpose {
+			case purposeSigning:
+				if cmd.Flags().Changed("residency") {
+					return usageError{errors.New("--residency: not with --purpose signing (one signing key signs for every residency)")}
+				}
+				return printSigningKey(cmd, asJSON)
+			case purposeEncryption:
+			default:
+				return usageError{fmt.Errorf("--purpose: unknown purpose %q: want %s or %s", purpose, purposeEncryption, purposeSigning)}
+			}
+			if !cmd.Flags().Changed("residency") {
+				return usageError{errors.New("--residency: required with --purpose encryption (us or eu)")}
+			}
 			r, err := parseResidencyFlag(residency)
 			if err != nil {
 				return err
@@ -90,11 +134,30 @@ Needs kms:GetPublicKey and kms:DescribeKey, never kms:Decrypt.`,
 			return json.NewEncoder(cmd.OutOrStdout()).Encode(out)
 		},
 	}
-	public.Flags().StringVar(&residency, "residency", "", "us or eu: whose key to print")
+	public.Flags().StringVar(&purpose, "purpose", purposeEncryption, "encryption (a residency's SAS key) or signing (the key that signs delivered files' manifests)")
+	public.Flags().StringVar(&residency, "residency", "", "us or eu: whose key to print (--purpose encryption only)")
 	public.Flags().BoolVar(&asJSON, "json", false, "print the key and its description as JSON")
-	_ = public.MarkFlagRequired("residency")
 	cmd.AddCommand(public)
 	return cmd
+}
+
+// printSigningKey prints the signing key's checked public half
+// (AUDITLOG_SIGNING_KEY_ID) as PEM, or as signingKeyJSON.
+func printSigningKey(cmd *cobra.Command, asJSON bool) error {
+	s, err := app.Signer(cmd.Context(), config.KeysFromEnv())
+	if err != nil {
+		return err
+	}
+	k, err := s.PublicKey(cmd.Context())
+	if err != nil {
+		return err
+	}
+	if !asJSON {
+		_, err := io.WriteString(cmd.OutOrStdout(), k.PEM)
+		return err
+	}
+	return json.NewEncoder(cmd.OutOrStdout()).Encode(signingKeyJSON{KeyID: k.KeyID, KeySpec: k.KeySpec, KeyUsage: k.KeyUsage,
+		SigningAlgorithms: k.SigningAlgorithms, Fingerprint: k.Fingerprint, PEM: k.PEM})
 }
 
 // encryptJSON is `sas encrypt --json`: the cipher and what was encrypted,

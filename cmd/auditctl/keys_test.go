@@ -14,7 +14,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +34,7 @@ import (
 	"github.com/contentful/auditlogs/internal/sas"
 	"github.com/contentful/auditlogs/internal/sas/opensslenc"
 	"github.com/contentful/auditlogs/internal/sas/sastest"
+	"github.com/contentful/auditlogs/internal/signing"
 )
 
 // testSig is a made-up SAS signature: it must never appear in the
@@ -165,6 +168,107 @@ func TestKeysPublic(t *testing.T) {
 	t.Setenv("AUDITLOG_KMS_KEY_US", aws.ToString(small.KeyMetadata.KeyId))
 	if _, err := run("keys", "public", "--residency", "us"); err == nil || isUsage(err) || !strings.Contains(err.Error(), `key spec "RSA_2048" is not "RSA_4096"`) {
 		t.Errorf("RSA 2048 key: %v", err)
+	}
+}
+
+// TestKeysPublicSigning: --purpose signing prints the signing key
+// (AUDITLOG_SIGNING_KEY_ID) as PEM, which the customer's openssl command
+// verifies a signature of our signer with, and as JSON with its
+// description and fingerprint; --residency with it, and an unknown
+// purpose, are usage errors naming the flag; a missing or wrong key a
+// failure naming it.
+func TestKeysPublicSigning(t *testing.T) {
+	client, _, pems := keyEnv(t)
+	ctx := context.Background()
+	key, err := client.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpecRsa4096, KeyUsage: types.KeyUsageTypeSignVerify})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := aws.ToString(key.KeyMetadata.KeyId)
+	t.Setenv("AUDITLOG_SIGNING_KEY_ID", id)
+	raw, err := client.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: aws.String(id)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: raw.PublicKey}))
+
+	out, err := run("keys", "public", "--purpose", "signing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != wantPEM {
+		t.Fatalf("keys public --purpose signing printed:\n%s\nwant the signing key's PEM:\n%s", out, wantPEM)
+	}
+	// What a customer does with it: verify a manifest our signer signed.
+	testenv.RequireTools(t, "openssl")
+	dir := t.TempDir()
+	manifest := []byte(`{"file":"audit/2025-01-05.csv","sha256":"` + strings.Repeat("0f", 32) + `"}`)
+	sig, err := signing.New(client, id).Sign(ctx, manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"signing-key.pem": []byte(out), "x.manifest.json": manifest, "x.manifest.json.sig": sig} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	verify := exec.CommandContext(ctx, "openssl", "dgst", "-sha256", "-verify", "signing-key.pem", "-signature", "x.manifest.json.sig", "x.manifest.json")
+	verify.Dir = dir
+	if got, err := verify.CombinedOutput(); err != nil || strings.TrimSpace(string(got)) != "Verified OK" {
+		t.Fatalf("openssl with the printed PEM: %q, %v", got, err)
+	}
+
+	out, err = run("keys", "public", "--purpose", "signing", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got signingKeyJSON
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	sum := sha256.Sum256(raw.PublicKey)
+	if got.PEM != wantPEM || got.KeySpec != "RSA_4096" || got.KeyUsage != "SIGN_VERIFY" || !strings.HasSuffix(got.KeyID, id) ||
+		!slices.Contains(got.SigningAlgorithms, "RSASSA_PKCS1_V1_5_SHA_256") || got.Fingerprint != hex.EncodeToString(sum[:]) {
+		t.Fatalf("keys public --purpose signing --json: %+v", got)
+	}
+	var fields map[string]any
+	_ = json.Unmarshal([]byte(out), &fields)
+	for _, k := range []string{"key_id", "key_spec", "key_usage", "signing_algorithms", "fingerprint", "pem"} {
+		if _, ok := fields[k]; !ok {
+			t.Errorf("--json lacks %s: %s", k, out)
+		}
+	}
+
+	// The default purpose is still encryption.
+	if out, err := run("keys", "public", "--purpose", "encryption", "--residency", "us"); err != nil || out != pems[sas.US] {
+		t.Errorf("--purpose encryption --residency us: %v\n%s", err, out)
+	}
+
+	// Usage errors (exit code 2), naming the flag (and the value).
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"keys", "public", "--purpose", "signing", "--residency", "us"}, "--residency: not with --purpose signing"},
+		{[]string{"keys", "public", "--purpose", "signing", "--residency", ""}, "--residency: not with --purpose signing"},
+		{[]string{"keys", "public", "--purpose", "sigining"}, `--purpose: unknown purpose "sigining": want encryption or signing`},
+		{[]string{"keys", "public", "--purpose", "encryption"}, "--residency: required with --purpose encryption"},
+	} {
+		if _, err := run(c.args...); !isUsage(err) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want a usage error containing %q", c.args, err, c.want)
+		}
+	}
+
+	// Failures (exit code 1): a key that cannot sign, no key configured.
+	enc, _ := sastest.CreateKey(t, client)
+	t.Setenv("AUDITLOG_SIGNING_KEY_ID", enc)
+	if _, err := run("keys", "public", "--purpose", "signing"); err == nil || isUsage(err) || !strings.Contains(err.Error(), `key usage "ENCRYPT_DECRYPT" is not "SIGN_VERIFY"`) ||
+		!strings.Contains(err.Error(), enc) {
+		t.Errorf("an encryption key as the signing key: %v", err)
+	}
+	t.Setenv("AUDITLOG_SIGNING_KEY_ID", "")
+	if _, err := run("keys", "public", "--purpose", "signing"); err == nil || isUsage(err) || !strings.Contains(err.Error(), "AUDITLOG_SIGNING_KEY_ID is not set") {
+		t.Errorf("no signing key: %v", err)
 	}
 }
 

@@ -83,6 +83,8 @@ func (s *Stack) deliveryFunctions() {
 		config.EnvLedgerTable:   s.LedgerTable.TableName(),
 		config.EnvKMSKeyUS:      s.SASKeys[sas.US].KeyArn(),
 		config.EnvKMSKeyEU:      s.SASKeys[sas.EU].KeyArn(),
+		// What signs the manifest beside each delivered file.
+		config.EnvSigningKeyID: s.SigningKey.KeyArn(),
 		// The oldest day an export agrees to deliver: the lake's
 		// retention (its lifecycle rule on lake/).
 		config.EnvLogStoreRetentionDays: jsii.String(strconv.Itoa(p.LogStoreRetentionDays)),

@@ -35,6 +35,7 @@ func TestFunctions(t *testing.T) {
 		"AUDITLOG_LEDGER_TABLE":   "${Ref:" + led + "}",
 		"AUDITLOG_KMS_KEY_US":     "${" + keyUS + ".Arn}",
 		"AUDITLOG_KMS_KEY_EU":     "${" + keyEU + ".Arn}",
+		"AUDITLOG_SIGNING_KEY_ID": "${" + s.id(t, s.st.SigningKey) + ".Arn}",
 
 		"AUDITLOG_LOG_STORE_RETENTION_DAYS": "35",
 		"AUDITLOG_LEASE_SECONDS":            "1020",

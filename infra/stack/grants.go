@@ -85,6 +85,8 @@ func (s *Stack) arns(fn string, n grants.Name) []*string {
 			keys = append(keys, s.SASKeys[r].KeyArn())
 		}
 		return keys
+	case grants.SigningKey:
+		return []*string{s.SigningKey.KeyArn()}
 	case grants.ExportFn:
 		return []*string{s.Export.FunctionArn()}
 	case grants.ExportFailures:

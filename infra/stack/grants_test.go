@@ -110,6 +110,9 @@ func TestIAMPolicies(t *testing.T) {
 			{"Allow", "sts:AssumeRole", "arn:${Ref:AWS::Partition}:iam::*:role/*", ""},
 			{"Deny", "sts:AssumeRole", "arn:${Ref:AWS::Partition}:iam::${Ref:AWS::AccountId}:role/*", ""},
 			{"Allow", "kms:Decrypt", strings.Join(keys, ","), ""},
+			// Manifests signed, the signatures checked against the public key.
+			{"Allow", "kms:Sign", arn(s.st.SigningKey), `{"StringEquals":{"kms:MessageType":"DIGEST","kms:SigningAlgorithm":"RSASSA_PKCS1_V1_5_SHA_256"}}`},
+			{"Allow", "kms:DescribeKey,kms:GetPublicKey", arn(s.st.SigningKey), ""},
 			{"Allow", "dynamodb:GetItem", arn(s.st.RegistryTable), ""},
 			// registry.RecordSASExpiry and RecordSASContainer (a
 			// transaction of UpdateItems), after the SAS is decrypted.
@@ -299,6 +302,8 @@ func TestOperatorPolicy(t *testing.T) {
 	arn := func(c constructs.IConstruct) string { return "${" + s.id(t, c) + ".Arn}" }
 	keys := []string{arn(s.st.SASKeys[sas.US]), arn(s.st.SASKeys[sas.EU])}
 	sort.Strings(keys)
+	publicKeys := append([]string{arn(s.st.SigningKey)}, keys...)
+	sort.Strings(publicKeys)
 	lakeArn := arn(s.st.LakeBucket)
 	want := []grant{
 		{"Allow", "sts:AssumeRole", "arn:${Ref:AWS::Partition}:iam::*:role/*", ""},
@@ -315,7 +320,8 @@ func TestOperatorPolicy(t *testing.T) {
 		{"Allow", "s3:ListBucket", lakeArn, under("raw/")},
 		{"Allow", "s3:GetObject", lakeArn + "/lake/*," + lakeArn + "/raw/*", ""},
 		{"Allow", "s3:AbortMultipartUpload,s3:PutObject", lakeArn + "/export/*," + lakeArn + "/lake/*", ""},
-		{"Allow", "kms:DescribeKey,kms:GetPublicKey", strings.Join(keys, ","), ""},
+		// keys public (the signing key's too: never kms:Sign), sas encrypt, encrypt-page.
+		{"Allow", "kms:DescribeKey,kms:GetPublicKey", strings.Join(publicKeys, ","), ""},
 		{"Allow", "kms:Decrypt", strings.Join(keys, ","), ""},
 		{"Allow", "lambda:InvokeFunction", arn(s.st.Export), ""},
 		{"Allow", "sqs:DeleteMessage,sqs:ReceiveMessage", arn(s.st.ExportFailuresDLQ), ""},

@@ -8,24 +8,30 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/contentful/auditlogs/internal/grants"
 	"github.com/contentful/auditlogs/internal/sas"
 )
 
-// Keys are the SAS decryption keys and the rule that reports changes to
-// them.
+// Keys are the SAS decryption keys, the signing key and the rule that
+// reports changes to them.
 type Keys struct {
 	// SASKeys holds the key of each residency of Residencies.
 	SASKeys map[sas.Residency]awskms.Key
+	// SigningKey signs the manifest beside each delivered file
+	// (internal/signing): RSA 4096 for SIGN_VERIFY, of its own, so that
+	// neither key's policy can widen the other's use.
+	SigningKey awskms.Key
 	// KeyChanges notifies the alarm topic of the CloudTrail events that
-	// change who may decrypt with a SAS key, or whether it works
-	// (KeyChangeEvents).
+	// change who may decrypt with a SAS key or sign with the signing key,
+	// or whether they work (KeyChangeEvents).
 	KeyChanges awsevents.CfnRule
 }
 
-// KeyAdminActions are what a SAS key's administrators may do: manage the
-// key, its policy, aliases, tags and deletion, and read its public key.
-// Deliberately absent: kms:Decrypt, kms:ReEncrypt* (a decrypt by another
-// name) and kms:CreateGrant (a grant could hand out Decrypt). That stops
+// KeyAdminActions are what a key's administrators may do (the SAS keys'
+// and the signing key's): manage the key, its policy, aliases, tags and
+// deletion, and read its public key. Deliberately absent: kms:Decrypt,
+// kms:ReEncrypt* (a decrypt by another name), kms:Sign and
+// kms:CreateGrant (a grant could hand out Decrypt or Sign). That stops
 // mistakes, not an administrator: kms:PutKeyPolicy can give back anything
 // (see KeyChangeEvents).
 var KeyAdminActions = []string{
@@ -55,38 +61,102 @@ var KeyAdminActions = []string{
 func (s *Stack) sasKeys() {
 	st, p := s.Stack, s.Props
 	s.SASKeys = map[sas.Residency]awskms.Key{}
-	admins := []awsiam.IPrincipal{}
+	admins, deliveries, operators := s.keyPrincipals()
+	// Only the functions that deliver may decrypt.
+	for _, r := range Residencies {
+		s.SASKeys[r] = newSASKey(st, "SasKey"+upperFirst(string(r)), p.StageName, r, admins, deliveries, operators)
+	}
+}
+
+// keyPrincipals are who a key policy names: the administrators
+// (KeyAdminArns, the account root by default), the roles of the functions
+// that deliver (the export, and the retry, which runs exports in process)
+// and the operators (KeyOperatorArns).
+func (s *Stack) keyPrincipals() (admins, deliveries, operators []awsiam.IPrincipal) {
+	p := s.Props
+	admins = []awsiam.IPrincipal{}
 	if len(p.KeyAdminArns) == 0 {
 		admins = append(admins, awsiam.NewAccountRootPrincipal())
 	}
 	for _, a := range p.KeyAdminArns {
 		admins = append(admins, awsiam.NewArnPrincipal(jsii.String(a)))
 	}
-	// Only the functions that deliver (the export, and the retry, which
-	// runs exports in process) may decrypt.
-	decrypters := []awsiam.IPrincipal{
+	deliveries = []awsiam.IPrincipal{
 		awsiam.NewArnPrincipal(s.ExportRole.RoleArn()),
 		awsiam.NewArnPrincipal(s.RetryRole.RoleArn()),
 	}
-	operators := []awsiam.IPrincipal{}
+	operators = []awsiam.IPrincipal{}
 	for _, a := range p.KeyOperatorArns {
 		operators = append(operators, awsiam.NewArnPrincipal(jsii.String(a)))
 	}
-	for _, r := range Residencies {
-		s.SASKeys[r] = newSASKey(st, "SasKey"+upperFirst(string(r)), p.StageName, r, admins, decrypters, operators)
-	}
+	return admins, deliveries, operators
 }
 
-// KeyChangeEvents are the KMS API calls on a SAS key that notify the
-// alarm topic: a key administrator may rewrite the key policy
-// (kms:PutKeyPolicy is theirs) and grant themselves or anyone Decrypt, a
-// grant hands out Decrypt beside the policy, and a disabled or deleted key
-// ends every Azure delivery of its residency.
+// signingKey is the RSA-4096 key that signs the manifests of delivered
+// files. Its policy is the whole policy, as the SAS keys' is: the admins
+// manage it and read its public key; only the roles of the functions that
+// deliver may sign (kms:Sign, RSASSA-PKCS1-v1_5 SHA-256 of a digest only:
+// grants.SigningCondition), and they and the operators (who hand the
+// public key out, `auditctl keys public --purpose signing`) read its
+// public half. No other statement names kms:Sign, and the admins' actions
+// leave it out, so that an IAM policy in the account cannot grant it
+// either. It is retained when the stack is deleted: customers hold its
+// public key, and a new key is a new fingerprint they must fetch.
+func (s *Stack) signingKey() {
+	st, p := s.Stack, s.Props
+	admins, deliveries, operators := s.keyPrincipals()
+	cond := map[string]interface{}{}
+	for op, kv := range grants.SigningCondition {
+		m := map[string]interface{}{}
+		for k, v := range kv {
+			m[k] = v
+		}
+		cond[op] = m
+	}
+	readers := append(append([]awsiam.IPrincipal{}, deliveries...), operators...)
+	statements := []awsiam.PolicyStatement{
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String("KeyAdministration"),
+			Principals: &admins,
+			Actions:    jsii.Strings(KeyAdminActions...),
+			Resources:  jsii.Strings("*"), // in a key policy: this key
+		}),
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String("DeliveriesSignManifests"),
+			Principals: &deliveries,
+			Actions:    jsii.Strings("kms:Sign"),
+			Resources:  jsii.Strings("*"),
+			Conditions: &cond,
+		}),
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String("ReadSigningPublicKey"),
+			Principals: &readers,
+			Actions:    jsii.Strings("kms:GetPublicKey", "kms:DescribeKey"),
+			Resources:  jsii.Strings("*"),
+		}),
+	}
+	doc := awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{Statements: &statements})
+	s.SigningKey = awskms.NewKey(st, jsii.String("SigningKey"), &awskms.KeyProps{
+		Alias:         jsii.String("alias/auditlogs-" + p.StageName + "-signing"),
+		Description:   jsii.String("auditlogs " + p.StageName + ": signs the manifests of delivered files (customers verify with its public key)"),
+		KeySpec:       awskms.KeySpec_RSA_4096,
+		KeyUsage:      awskms.KeyUsage_SIGN_VERIFY,
+		Policy:        doc,
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+}
+
+// KeyChangeEvents are the KMS API calls on a SAS key or the signing key
+// that notify the alarm topic: a key administrator may rewrite the key
+// policy (kms:PutKeyPolicy is theirs) and grant themselves or anyone
+// Decrypt or Sign (a signature anyone could make proves nothing), a grant
+// hands them out beside the policy, and a disabled or deleted key ends
+// every Azure delivery of its residency, or every signed delivery.
 var KeyChangeEvents = []string{"PutKeyPolicy", "CreateGrant", "ScheduleKeyDeletion", "DisableKey"}
 
 // keyChangeRule is the EventBridge rule on the default bus that sends
 // CloudTrail's record of a KeyChangeEvents call on one of the stack's SAS
-// keys (matched by the key ARN CloudTrail puts in the record's resources,
+// keys or its signing key (matched by the key ARN CloudTrail puts in the record's resources,
 // whatever key ID or alias the caller named) to the alarm topic, and the
 // topic policy statement that lets EventBridge publish for this rule only.
 // It is the L1 rule so that the target adds no statement of its own.
@@ -98,8 +168,9 @@ func (s *Stack) keyChangeRule() {
 	for _, r := range Residencies {
 		keyArns = append(keyArns, s.SASKeys[r].KeyArn())
 	}
+	keyArns = append(keyArns, s.SigningKey.KeyArn())
 	s.KeyChanges = awsevents.NewCfnRule(st, jsii.String("KeyChanges"), &awsevents.CfnRuleProps{
-		Description: jsii.String("auditlogs " + p.StageName + ": a SAS key's policy, grants, state or deletion changed (CloudTrail)"),
+		Description: jsii.String("auditlogs " + p.StageName + ": a SAS or signing key's policy, grants, state or deletion changed (CloudTrail)"),
 		State:       jsii.String("ENABLED"),
 		EventPattern: map[string]interface{}{
 			"source":      []string{"aws.kms"},

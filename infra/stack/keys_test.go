@@ -13,11 +13,12 @@ import (
 func TestKMSKeys(t *testing.T) {
 	s := defaults(t)
 	keys := s.resources("AWS::KMS::Key")
-	if len(keys) != 2 {
-		t.Fatalf("%d keys, want 2", len(keys))
+	if len(keys) != 3 {
+		t.Fatalf("%d keys, want 3 (the two SAS keys, the signing key)", len(keys))
 	}
 	root := "arn:${Ref:AWS::Partition}:iam::${Ref:AWS::AccountId}:root"
 	checkKeyPolicies(t, s, []string{root})
+	checkSigningKey(t, s, []string{root})
 
 	aliases := map[string]string{}
 	for _, a := range s.resources("AWS::KMS::Alias") {
@@ -29,9 +30,130 @@ func TestKMSKeys(t *testing.T) {
 			t.Errorf("key %s: alias %q, want %q", id, aliases["${"+id+".Arn}"], want)
 		}
 	}
+	id := s.id(t, s.st.SigningKey)
+	if want := "alias/auditlogs-dev-signing"; aliases["${"+id+".Arn}"] != want {
+		t.Errorf("signing key %s: alias %q, want %q", id, aliases["${"+id+".Arn}"], want)
+	}
 }
 
-// checkKeyPolicies checks both keys: RSA-4096 for encryption, retained;
+// checkSigningKey checks the signing key: RSA-4096 for SIGN_VERIFY,
+// retained; only the roles of the functions that deliver (export, retry)
+// may sign, with RSASSA_PKCS1_V1_5_SHA_256 and digests only; they and the
+// operators read the public key; the admins administer it (without
+// signing or creating grants) and read the public key; no other
+// statement.
+func checkSigningKey(t *testing.T, s *synthesized, admins []string, operators ...string) {
+	t.Helper()
+	id := s.id(t, s.st.SigningKey)
+	k := s.resource(t, id)
+	p := k["Properties"].(map[string]interface{})
+	if p["KeySpec"] != "RSA_4096" || p["KeyUsage"] != "SIGN_VERIFY" {
+		t.Errorf("signing key: %v %v, want RSA_4096 SIGN_VERIFY", p["KeySpec"], p["KeyUsage"])
+	}
+	if k["DeletionPolicy"] != "Retain" || k["UpdateReplacePolicy"] != "Retain" {
+		t.Errorf("signing key: DeletionPolicy %v, UpdateReplacePolicy %v, want Retain", k["DeletionPolicy"], k["UpdateReplacePolicy"])
+	}
+	deliveries := []string{"${" + s.id(t, s.st.ExportRole) + ".Arn}", "${" + s.id(t, s.st.RetryRole) + ".Arn}"}
+	sort.Strings(deliveries)
+	readers := append(append([]string{}, deliveries...), operators...)
+	sort.Strings(readers)
+	admins = append([]string{}, admins...)
+	sort.Strings(admins)
+	byAction := map[string][][]string{} // action: the principal lists of its statements
+	for _, st := range statements(p["KeyPolicy"]) {
+		if st["Effect"] != "Allow" || st["NotAction"] != nil || st["NotPrincipal"] != nil {
+			t.Errorf("signing key: statement %v", st)
+			continue
+		}
+		if prop(st, "Principal", "Service") != nil || render(st["Principal"]) == "*" {
+			t.Errorf("signing key: statement for %v", st["Principal"])
+		}
+		principals := list(prop(st, "Principal", "AWS"))
+		sort.Strings(principals)
+		for _, a := range list(st["Action"]) {
+			byAction[a] = append(byAction[a], principals)
+			switch {
+			case strings.Contains(a, "*"):
+				t.Errorf("signing key: wildcard action %q for %v", a, principals)
+			case a == "kms:Sign":
+				want := `{"StringEquals":{"kms:MessageType":"DIGEST","kms:SigningAlgorithm":"RSASSA_PKCS1_V1_5_SHA_256"}}`
+				if got := render(st["Condition"]); got != want {
+					t.Errorf("signing key: kms:Sign for %v if %s, want %s", principals, got, want)
+				}
+			case a == "kms:CreateGrant" || a == "kms:Decrypt" || strings.HasPrefix(a, "kms:ReEncrypt") || a == "kms:Verify":
+				t.Errorf("signing key: %s for %v", a, principals)
+			}
+		}
+	}
+	if got := byAction["kms:Sign"]; !reflect.DeepEqual(got, [][]string{deliveries}) {
+		t.Errorf("signing key: kms:Sign for %v, want only the export and retry roles %v", got, deliveries)
+	}
+	for _, a := range []string{"kms:GetPublicKey", "kms:DescribeKey"} {
+		got := byAction[a]
+		sort.Slice(got, func(i, j int) bool { return strings.Join(got[i], ",") < strings.Join(got[j], ",") })
+		want := [][]string{admins, readers}
+		sort.Slice(want, func(i, j int) bool { return strings.Join(want[i], ",") < strings.Join(want[j], ",") })
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("signing key: %s for %v, want the admins and the deliveries with the operators %v", a, got, want)
+		}
+	}
+	for a, who := range byAction {
+		if a != "kms:Sign" && a != "kms:GetPublicKey" && a != "kms:DescribeKey" && !reflect.DeepEqual(who, [][]string{admins}) {
+			t.Errorf("signing key: %s for %v, want the admins %v only", a, who, admins)
+		}
+	}
+	for _, a := range []string{"kms:PutKeyPolicy", "kms:ScheduleKeyDeletion"} {
+		if !reflect.DeepEqual(byAction[a], [][]string{admins}) {
+			t.Errorf("signing key: admins lack %s (%v)", a, byAction[a])
+		}
+	}
+}
+
+// TestOnlyDeliveriesMaySign: no policy of the template but the signing
+// key's and the export's and retry's roles' names kms:Sign, and those on
+// the signing key only; the fan-out, ingest and compaction roles, the
+// services' roles and the operators' policy have none.
+func TestOnlyDeliveriesMaySign(t *testing.T) {
+	s := defaults(t)
+	exportRole, retryRole := s.id(t, s.st.ExportRole), s.id(t, s.st.RetryRole)
+	signingArn := "${" + s.id(t, s.st.SigningKey) + ".Arn}"
+	signers := map[string]bool{}
+	for role, sts := range rolePolicies(t, s) {
+		for _, st := range sts {
+			if st["Effect"] != "Allow" || !contains(list(st["Action"]), "kms:Sign") {
+				continue
+			}
+			signers[role] = true
+			if res := list(st["Resource"]); !reflect.DeepEqual(res, []string{signingArn}) || !reflect.DeepEqual(list(st["Action"]), []string{"kms:Sign"}) {
+				t.Errorf("role %s: %v on %v, want kms:Sign on the signing key only", role, st["Action"], res)
+			}
+		}
+	}
+	if !reflect.DeepEqual(signers, map[string]bool{exportRole: true, retryRole: true}) {
+		t.Errorf("roles that may sign: %v, want the export's %s and the retry's %s only", signers, exportRole, retryRole)
+	}
+	for _, typ := range []string{"AWS::IAM::ManagedPolicy", "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy", "AWS::S3::BucketPolicy"} {
+		for id, r := range s.resources(typ) {
+			for _, st := range statements(prop(r, "Properties", "PolicyDocument")) {
+				if contains(list(st["Action"]), "kms:Sign") {
+					t.Errorf("%s %s: kms:Sign", typ, id)
+				}
+			}
+		}
+	}
+	for id, k := range s.resources("AWS::KMS::Key") {
+		if id == s.id(t, s.st.SigningKey) {
+			continue
+		}
+		for _, st := range statements(prop(k, "Properties", "KeyPolicy")) {
+			if contains(list(st["Action"]), "kms:Sign") {
+				t.Errorf("key %s: kms:Sign for %v", id, st["Principal"])
+			}
+		}
+	}
+}
+
+// checkKeyPolicies checks both SAS keys: RSA-4096 for encryption, retained;
 // only the roles of the functions that deliver (export, and retry, which
 // runs exports in process) and the operators may decrypt; admins may
 // administer (without decrypting, re-encrypting or creating grants) and
@@ -41,7 +163,9 @@ func checkKeyPolicies(t *testing.T, s *synthesized, admins []string, operators .
 	wantDecrypters := append([]string{"${" + s.id(t, s.st.ExportRole) + ".Arn}", "${" + s.id(t, s.st.RetryRole) + ".Arn}"}, operators...)
 	sort.Strings(wantDecrypters)
 	sort.Strings(admins)
-	for id, k := range s.resources("AWS::KMS::Key") {
+	for _, r := range stack.Residencies {
+		id := s.id(t, s.st.SASKeys[r])
+		k := s.resource(t, id)
 		p := k["Properties"].(map[string]interface{})
 		if p["KeySpec"] != "RSA_4096" || p["KeyUsage"] != "ENCRYPT_DECRYPT" {
 			t.Errorf("key %s: %v %v, want RSA_4096 ENCRYPT_DECRYPT", id, p["KeySpec"], p["KeyUsage"])
@@ -92,8 +216,8 @@ func checkKeyPolicies(t *testing.T, s *synthesized, admins []string, operators .
 }
 
 // TestKeyChangeRule: CloudTrail's records of PutKeyPolicy, CreateGrant,
-// ScheduleKeyDeletion and DisableKey on the two SAS keys (by ARN) reach the
-// alarm topic, which lets EventBridge publish for that rule only.
+// ScheduleKeyDeletion and DisableKey on the two SAS keys and the signing
+// key (by ARN) reach the alarm topic, which lets EventBridge publish for that rule only.
 func TestKeyChangeRule(t *testing.T) {
 	s := defaults(t)
 	ruleID := *s.st.GetLogicalId(s.st.KeyChanges)
@@ -124,10 +248,10 @@ func TestKeyChangeRule(t *testing.T) {
 	}
 	keys := list(prop(pattern, "detail", "resources", "ARN"))
 	sort.Strings(keys)
-	want := []string{"${" + s.id(t, s.st.SASKeys[sas.US]) + ".Arn}", "${" + s.id(t, s.st.SASKeys[sas.EU]) + ".Arn}"}
+	want := []string{"${" + s.id(t, s.st.SASKeys[sas.US]) + ".Arn}", "${" + s.id(t, s.st.SASKeys[sas.EU]) + ".Arn}", "${" + s.id(t, s.st.SigningKey) + ".Arn}"}
 	sort.Strings(want)
 	if !reflect.DeepEqual(keys, want) {
-		t.Errorf("the pattern matches keys %v, want the two SAS keys %v", keys, want)
+		t.Errorf("the pattern matches keys %v, want the two SAS keys and the signing key %v", keys, want)
 	}
 	if len(pattern) != 3 || len(pattern["detail"].(map[string]interface{})) != 3 {
 		t.Errorf("pattern %v: want source, detail-type and detail (eventSource, eventName, resources) only", pattern)

@@ -23,6 +23,7 @@ func (s *Stack) outputs() {
 	for _, r := range Residencies {
 		out("SasKey"+upperFirst(string(r))+"Arn", "The RSA-4096 key whose public key customers of residency "+string(r)+" encrypt their SAS URL to (AUDITLOG_KMS_KEY_"+strings.ToUpper(string(r))+")", s.SASKeys[r].KeyArn())
 	}
+	out("SigningKeyArn", "The RSA-4096 key that signs the manifest beside each delivered file; customers verify with its public key, auditctl keys public --purpose signing (AUDITLOG_SIGNING_KEY_ID)", s.SigningKey.KeyArn())
 	out("FanOutFunctionName", "The fan-out function", s.FanOut.FunctionName())
 	out("ExportFunctionName", "The export function (AUDITLOG_EXPORT_FUNCTION)", s.Export.FunctionName())
 	out("RetryFunctionName", "The retry function", s.Retry.FunctionName())

@@ -21,6 +21,7 @@ func TestOutputs(t *testing.T) {
 		"LedgerTableName":           "${Ref:" + s.id(t, s.st.LedgerTable) + "}",
 		"SasKeyUsArn":               "${" + s.id(t, s.st.SASKeys[sas.US]) + ".Arn}",
 		"SasKeyEuArn":               "${" + s.id(t, s.st.SASKeys[sas.EU]) + ".Arn}",
+		"SigningKeyArn":             "${" + s.id(t, s.st.SigningKey) + ".Arn}",
 		"FanOutFunctionName":        "${Ref:" + s.id(t, s.st.FanOut) + "}",
 		"ExportFunctionName":        "${Ref:" + s.id(t, s.st.Export) + "}",
 		"RetryFunctionName":         "${Ref:" + s.id(t, s.st.Retry) + "}",

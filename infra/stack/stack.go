@@ -5,7 +5,8 @@
 // (destination registry, delivery ledger); the Kinesis stream of API
 // request logs and the ingest function that hands its audited requests to
 // the lake's stream (with its bucket of rejected records); the KMS keys
-// that decrypt customers' SAS URLs; the fan-out, export and retry Lambda
+// that decrypt customers' SAS URLs and the one that signs the manifests
+// of delivered files; the fan-out, export and retry Lambda
 // functions; the daily schedules; the failure and dead-letter queues; and
 // the alarms (docs/deploy.md).
 //
@@ -21,8 +22,8 @@
 // lake's bucket and the Firehose stream that writes its raw objects;
 // compaction.go the compaction function, its state machine and schedule;
 // catalog.go the Glue catalog and the Athena workgroup over the lake;
-// queues.go the SQS queues; keys.go the SAS keys and the rule reporting
-// changes to them; functions.go the Lambda functions with their roles, log
+// queues.go the SQS queues; keys.go the SAS keys, the signing key and the
+// rule reporting changes to them; functions.go the Lambda functions with their roles, log
 // groups, environments and triggers; grants.go their IAM statements and
 // the operators' policy; alarms.go the alarm topic and the alarms;
 // outputs.go the stack's outputs; context.go the CDK context. Every resource is
@@ -154,8 +155,11 @@ type StackProps struct {
 	// KeyOperatorArns are principals (the operators' roles) that may also
 	// decrypt SAS ciphers, as `auditctl destination put` and `auditctl
 	// verify` do to check a customer's SAS URL before and after it is
-	// registered. Default none: those commands then fail for Azure
-	// destinations with a clear "may not decrypt" error.
+	// registered, and read the signing key's public half (`auditctl keys
+	// public --purpose signing`; never sign). Default none: those commands
+	// then fail for Azure destinations with a clear "may not decrypt"
+	// error (the public keys remain readable through the operator policy
+	// while the account root administers the keys).
 	KeyOperatorArns []string
 	// IngestIncludePOST makes the ingest audit creates (POST) as well
 	// (AUDITLOG_INGEST_INCLUDE_POST). Default false, as the product doc
@@ -293,6 +297,7 @@ func New(scope constructs.Construct, id string, props StackProps) (*Stack, error
 	s.queues(name)            // queues.go
 	s.roles()                 // functions.go: roles and log groups
 	s.sasKeys()               // keys.go: decryptable by the export's and retry's roles
+	s.signingKey()            // keys.go: the export's and retry's roles sign with it
 	s.lakeStorage(name)       // lake.go: the lake's bucket, the Firehose stream of raw records
 	s.deliveryFunctions()     // functions.go: export, retry, fan-out
 	s.schedule()              // functions.go: the fan-out's daily trigger

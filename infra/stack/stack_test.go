@@ -276,6 +276,10 @@ func TestOverrides(t *testing.T) {
 		t.Errorf("lake/ expires after %v days, want the retention's 40", days)
 	}
 	checkKeyPolicies(t, s, []string{admin, cfnExec}, operator)
+	checkSigningKey(t, s, []string{admin, cfnExec}, operator)
+	if id := s.id(t, s.st.SigningKey); !hasAlias(s, id, "alias/auditlogs-prod-signing") {
+		t.Errorf("signing key %s: no alias alias/auditlogs-prod-signing", id)
+	}
 	has(t, s.tmpl, "AWS::Lambda::Function", map[string]interface{}{
 		"FunctionName": "auditlogs-prod-ingest",
 		"Environment": map[string]interface{}{"Variables": assertions.Match_ObjectLike(&map[string]interface{}{
@@ -331,4 +335,15 @@ func TestEnvironmentAgnostic(t *testing.T) {
 	if !*awscdk.Token_IsUnresolved(s.st.Account()) || !*awscdk.Token_IsUnresolved(s.st.Region()) {
 		t.Errorf("stack env fixed: account %s, region %s", *s.st.Account(), *s.st.Region())
 	}
+}
+
+// hasAlias reports whether the template has alias name for the key of
+// logical ID keyID.
+func hasAlias(s *synthesized, keyID, name string) bool {
+	for _, a := range s.resources("AWS::KMS::Alias") {
+		if render(prop(a, "Properties", "TargetKeyId")) == "${"+keyID+".Arn}" && render(prop(a, "Properties", "AliasName")) == name {
+			return true
+		}
+	}
+	return false
 }

@@ -36,6 +36,7 @@ const (
 	EnvKMSKeyUS           = "AUDITLOG_KMS_KEY_US"
 	EnvKMSKeyEU           = "AUDITLOG_KMS_KEY_EU"
 	EnvAzureEmulatorHosts = "AUDITLOG_AZURE_EMULATOR_HOSTS"
+	EnvSigningKeyID       = "AUDITLOG_SIGNING_KEY_ID"
 
 	EnvPartSizeMiB            = "AUDITLOG_PART_SIZE_MIB"
 	EnvUploadConcurrency      = "AUDITLOG_UPLOAD_CONCURRENCY"
@@ -91,6 +92,7 @@ type Config struct {
 	KMSKeyUS      string   // AUDITLOG_KMS_KEY_US: key ID or ARN for residency us
 	KMSKeyEU      string   // AUDITLOG_KMS_KEY_EU: key ID or ARN for residency eu
 	EmulatorHosts []string // AUDITLOG_AZURE_EMULATOR_HOSTS: host:port list; empty in production
+	SigningKeyID  string   // AUDITLOG_SIGNING_KEY_ID: key ID or ARN of the KMS key (RSA_4096, SIGN_VERIFY) that signs delivered files' manifests; required by what signs (app.NewSigner)
 	PartSize      int64    // AUDITLOG_PART_SIZE_MIB: S3 part and Azure block size (default 8)
 	Concurrency   int      // AUDITLOG_UPLOAD_CONCURRENCY: parts or blocks in flight (default 4)
 	// AUDITLOG_LEASE_SECONDS: how long an export holds its org-day's lease
@@ -174,10 +176,11 @@ func readFor(env lookup, f Function) (Config, error) {
 // FromMap is FromEnv on env instead of the process's environment.
 func FromMap(env map[string]string) (Config, error) { return read(mapLookup(env)) }
 
-// KeysFromEnv reads only the SAS settings (AUDITLOG_KMS_KEY_US,
-// AUDITLOG_KMS_KEY_EU, AUDITLOG_AZURE_EMULATOR_HOSTS), for the commands
-// that hand out public keys and encrypt SAS URLs: they touch no table, so
-// they do not need the variables FromEnv requires.
+// KeysFromEnv reads only the keys' settings (AUDITLOG_KMS_KEY_US,
+// AUDITLOG_KMS_KEY_EU, AUDITLOG_AZURE_EMULATOR_HOSTS,
+// AUDITLOG_SIGNING_KEY_ID), for the commands that hand out public keys and
+// encrypt SAS URLs: they touch no table, so they do not need the variables
+// FromEnv requires.
 func KeysFromEnv() Config {
 	var c Config
 	readKeys(&c, os.LookupEnv)
@@ -293,11 +296,12 @@ func parse(env lookup) (Config, error) {
 	return c, nil
 }
 
-// readKeys reads the SAS settings: the residencies' KMS keys and the
-// emulator hosts a SAS URL may name.
+// readKeys reads the keys' settings: the residencies' KMS keys, the
+// emulator hosts a SAS URL may name, and the signing key.
 func readKeys(c *Config, env lookup) {
 	c.KMSKeyUS = env.get(EnvKMSKeyUS)
 	c.KMSKeyEU = env.get(EnvKMSKeyEU)
+	c.SigningKeyID = env.get(EnvSigningKeyID)
 	c.EmulatorHosts = nil
 	if h := strings.TrimSpace(env.get(EnvAzureEmulatorHosts)); h != "" {
 		c.EmulatorHosts = strings.Split(h, ",")
@@ -322,6 +326,8 @@ func (c Config) setting(name string) string {
 		return c.KMSKeyUS
 	case EnvKMSKeyEU:
 		return c.KMSKeyEU
+	case EnvSigningKeyID:
+		return c.SigningKeyID
 	case EnvRejectsBucket:
 		return c.RejectsBucket
 	case EnvExportFunction:

@@ -5,6 +5,7 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -91,6 +92,30 @@ func TestFromMap(t *testing.T) {
 	delete(env, "AUDITLOG_REGISTRY_TABLE")
 	if _, err := config.FromMap(env); err == nil || err.Error() != "environment variable AUDITLOG_REGISTRY_TABLE is not set" {
 		t.Fatalf("without the registry: %v", err)
+	}
+}
+
+// TestSigningKeyID: the signing key's variable is read by FromEnv and by
+// KeysFromEnv (auditctl keys public), and required by neither: what needs
+// a signer says so (app.NewSigner).
+func TestSigningKeyID(t *testing.T) {
+	env := map[string]string{"AUDITLOG_LAKE_BUCKET": "lake", "AUDITLOG_REGISTRY_TABLE": "registry"}
+	c, err := config.FromMap(env)
+	if err != nil || c.SigningKeyID != "" {
+		t.Fatalf("without it: %q, %v", c.SigningKeyID, err)
+	}
+	env[config.EnvSigningKeyID] = "arn:aws:kms:us-east-1:111122223333:key/sign"
+	if c, err = config.FromMap(env); err != nil || c.SigningKeyID != env[config.EnvSigningKeyID] {
+		t.Fatalf("with it: %q, %v", c.SigningKeyID, err)
+	}
+	t.Setenv("AUDITLOG_SIGNING_KEY_ID", "alias/sign")
+	if c := config.KeysFromEnv(); c.SigningKeyID != "alias/sign" {
+		t.Fatalf("KeysFromEnv: %q", c.SigningKeyID)
+	}
+	for _, f := range []config.Function{config.Export, config.Retry} {
+		if !slices.Contains(f.Optional(), "AUDITLOG_SIGNING_KEY_ID") {
+			t.Errorf("the %s function does not read AUDITLOG_SIGNING_KEY_ID", f)
+		}
 	}
 }
 

@@ -67,7 +67,7 @@ var functionVars = map[Function]struct {
 var storeVars = []string{EnvLogStore, EnvLakeBucket}
 
 // deliveryVars are the optional settings of the functions that deliver.
-var deliveryVars = append(slices.Clone(storeVars), EnvKMSKeyUS, EnvKMSKeyEU, EnvAzureEmulatorHosts, EnvPartSizeMiB, EnvUploadConcurrency,
+var deliveryVars = append(slices.Clone(storeVars), EnvKMSKeyUS, EnvKMSKeyEU, EnvSigningKeyID, EnvAzureEmulatorHosts, EnvPartSizeMiB, EnvUploadConcurrency,
 	EnvLogStoreRetentionDays, EnvLeaseSeconds, EnvFunctionTimeoutSeconds)
 
 // Required are the variables f's cold start fails without, whatever the

@@ -56,6 +56,7 @@ const (
 	RegistryTable     Name = "registry-table"      // the destinations
 	LedgerTable       Name = "ledger-table"        // the delivery ledger
 	SASKeys           Name = "sas-keys"            // every residency's SAS decryption key
+	SigningKey        Name = "signing-key"         // the key that signs delivered files' manifests
 	ExportFn          Name = "export-function"     // the export function
 	ExportFailures    Name = "export-failures"     // the retry queue
 	ExportFailuresDLQ Name = "export-failures-dlq" // its dead-letter queue
@@ -121,6 +122,19 @@ const (
 // DecryptAlgorithm is the only algorithm a SAS cipher may be decrypted
 // with (sas.Algorithm; a test checks they agree).
 const DecryptAlgorithm = "RSAES_OAEP_SHA_256"
+
+// SigningAlgorithm is the only algorithm the signing key may sign with,
+// and SigningMessageType the only kind of message: a SHA-256 digest
+// computed by the signer (signing.Algorithm and what signing.Signer sends;
+// a test checks they agree).
+const (
+	SigningAlgorithm   = "RSASSA_PKCS1_V1_5_SHA_256"
+	SigningMessageType = "DIGEST"
+)
+
+// SigningCondition is the condition of every kms:Sign: the key policy's
+// (infra/stack) and the delivering roles'.
+var SigningCondition = map[string]map[string]string{"StringEquals": {"kms:SigningAlgorithm": SigningAlgorithm, "kms:MessageType": SigningMessageType}}
 
 func on(names ...Name) []Resource {
 	rs := make([]Resource, len(names))
@@ -188,7 +202,9 @@ var compaction = []Statement{
 }
 
 // delivery is what running an export needs: assume customers' roles,
-// decrypt SAS ciphers, read the destination (registry.Get), record what
+// decrypt SAS ciphers, sign the manifests of the files it delivers (and
+// read the signing key's public half, which the signer checks each
+// signature against), read the destination (registry.Get), record what
 // decrypting its SAS URL tells (registry.RecordSASExpiry: one attribute,
 // conditional on the cipher; registry.RecordSASContainer, for a
 // destination that does not hold its storage account and container yet:
@@ -200,6 +216,8 @@ var compaction = []Statement{
 func delivery() []Statement {
 	sts := append(slices.Clone(assumeCustomerRoles),
 		allow("DecryptSasCiphers", []string{"kms:Decrypt"}, on(SASKeys)...),
+		Statement{Sid: "SignManifests", Effect: Allow, Actions: []string{"kms:Sign"}, Resources: on(SigningKey), Condition: SigningCondition},
+		allow("ReadSigningKey", []string{"kms:GetPublicKey", "kms:DescribeKey"}, on(SigningKey)...),
 		allow("ReadDestination", []string{"dynamodb:GetItem"}, on(RegistryTable)...),
 		allow("RecordSasExpiryAndContainer", []string{"dynamodb:UpdateItem"}, on(RegistryTable)...),
 	)
@@ -279,10 +297,12 @@ func operator() []Statement {
 		}
 	}
 	return append(sts,
-		// keys public, sas encrypt, encrypt-page read the public keys;
+		// keys public, sas encrypt, encrypt-page read the public keys
+		// (keys public --purpose signing the signing key's: never
+		// kms:Sign, which only the delivering functions have);
 		// destination put and verify check a cipher by decrypting it (the
 		// key policy must also name the operator: KeyOperatorArns).
-		allow("ReadPublicKeys", []string{"kms:GetPublicKey", "kms:DescribeKey"}, on(SASKeys)...),
+		allow("ReadPublicKeys", []string{"kms:GetPublicKey", "kms:DescribeKey"}, on(SASKeys, SigningKey)...),
 		Statement{Sid: "CheckSasCiphers", Effect: Allow, Actions: []string{"kms:Decrypt"}, Resources: on(SASKeys),
 			Condition: map[string]map[string]string{"StringEquals": {"kms:EncryptionAlgorithm": DecryptAlgorithm}}},
 		// run: the fan-out's invocations.

@@ -7,14 +7,20 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+
 	"github.com/contentful/auditlogs/internal/lake"
 	"github.com/contentful/auditlogs/internal/sas"
+	"github.com/contentful/auditlogs/internal/signing"
 )
 
 // The constants the statements repeat are the ones the code uses.
 func TestNamesAgreeWithTheCode(t *testing.T) {
 	if DecryptAlgorithm != string(sas.Algorithm) {
 		t.Errorf("DecryptAlgorithm %q, sas decrypts with %q", DecryptAlgorithm, sas.Algorithm)
+	}
+	if SigningAlgorithm != signing.Algorithm || SigningMessageType != string(types.MessageTypeDigest) {
+		t.Errorf("SigningAlgorithm %q and %s, signing signs %s with %q", SigningAlgorithm, SigningMessageType, types.MessageTypeDigest, signing.Algorithm)
 	}
 	if LakeRawPrefix != lake.RawPrefix || LakeOrgDayPrefix != lake.LakePrefix || LakeExportPrefix != lake.ExportPrefix {
 		t.Errorf("lake prefixes %q %q %q, the lake's are %q %q %q", LakeRawPrefix, LakeOrgDayPrefix, LakeExportPrefix, lake.RawPrefix, lake.LakePrefix, lake.ExportPrefix)
@@ -195,5 +201,39 @@ func TestLakeStatements(t *testing.T) {
 	slices.Sort(w)
 	if !reflect.DeepEqual(got, w) {
 		t.Errorf("compact:\n got %q\nwant %q", got, w)
+	}
+}
+
+// TestOnlyDeliveriesSign: kms:Sign is the export's and the retry's
+// alone, on the signing key only, with the one algorithm and digests
+// only; everyone who signs may read the key's public half.
+func TestOnlyDeliveriesSign(t *testing.T) {
+	for _, id := range Identities {
+		var signs, reads bool
+		for _, st := range For(id) {
+			for _, a := range st.Actions {
+				if !strings.HasPrefix(a, "kms:") {
+					continue
+				}
+				onSigning := slices.ContainsFunc(st.Resources, func(r Resource) bool { return r.Name == SigningKey })
+				switch {
+				case a == "kms:Sign":
+					signs = true
+					if !onSigning || len(st.Resources) != 1 || !reflect.DeepEqual(st.Condition, SigningCondition) {
+						t.Errorf("%s %s: kms:Sign on %v if %v, want the signing key only if %v", id, st.Sid, st.Resources, st.Condition, SigningCondition)
+					}
+				case onSigning && a != "kms:GetPublicKey" && a != "kms:DescribeKey":
+					t.Errorf("%s %s: %s on the signing key", id, st.Sid, a)
+				case onSigning && a == "kms:GetPublicKey":
+					reads = true
+				}
+			}
+		}
+		if want := id == Export || id == Retry; signs != want {
+			t.Errorf("%s: may sign %t, want %t", id, signs, want)
+		}
+		if want := id == Export || id == Retry || id == Operator; reads != want {
+			t.Errorf("%s: may read the signing key's public half %t, want %t", id, reads, want)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
+	"github.com/contentful/auditlogs/internal/config"
 	"github.com/contentful/auditlogs/internal/grants"
 )
 
@@ -106,6 +107,8 @@ func (s *Stack) localARNs(fn grants.Identity, n grants.Name) []string {
 			keys = append(keys, fmt.Sprintf("arn:aws:kms:%s:%s:key/%s", region, localKMSAccount, s.Env[keyEnv[res]]))
 		}
 		return keys
+	case grants.SigningKey:
+		return []string{fmt.Sprintf("arn:aws:kms:%s:%s:key/%s", region, localKMSAccount, s.Env[config.EnvSigningKeyID])}
 	case grants.ExportFn:
 		return []string{fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", region, MotoAccount, ExportFunctionName)}
 	case grants.ExportFailures, grants.ExportFailuresDLQ, grants.FanOutFailures, grants.IngestFailures:

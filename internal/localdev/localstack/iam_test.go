@@ -253,7 +253,7 @@ func TestIdentitiesHaveTheStacksPermissions(t *testing.T) {
 // action for action, with "*" only where moto does not resolve the
 // resource (tables, streams).
 func TestPolicyDocuments(t *testing.T) {
-	s := &Stack{Env: map[string]string{"AUDITLOG_KMS_KEY_US": "k-us", "AUDITLOG_KMS_KEY_EU": "k-eu"}}
+	s := &Stack{Env: map[string]string{"AUDITLOG_KMS_KEY_US": "k-us", "AUDITLOG_KMS_KEY_EU": "k-eu", "AUDITLOG_SIGNING_KEY_ID": "k-sign"}}
 	for _, id := range grants.Identities {
 		raw, err := s.policyDocument(id)
 		if err != nil {

@@ -1,7 +1,7 @@
 // Package localstack runs the delivery system on one machine: it starts the
 // emulators (moto_server, local-kms, Azurite), creates what the cloud stack
-// would hold (the registry and ledger tables, a KMS key per residency,
-// the retry and failure queues, the rejects bucket, the lake's bucket,
+// would hold (the registry and ledger tables, a KMS key per residency
+// and the signing key, the retry and failure queues, the rejects bucket, the lake's bucket,
 // which is the log store, and an IAM user per identity of
 // internal/grants with the policy the CDK stack gives it), what customers
 // would hold (buckets, IAM roles, a container with a create+write SAS), turns on moto's authentication (iam.go), and points
@@ -92,6 +92,10 @@ type Stack struct {
 	// KeyIDs of the KMS keys by residency, and their public keys (DER).
 	KeyIDs     map[string]string
 	PublicKeys map[string][]byte
+	// SigningKeyID is the signing key's ID (AUDITLOG_SIGNING_KEY_ID),
+	// SigningPublicKey its public key (DER).
+	SigningKeyID     string
+	SigningPublicKey []byte
 	// AWS is the administrator's configuration (AdminUser): this
 	// process's own clients for setting up customers and reading back
 	// what was delivered.
@@ -135,7 +139,7 @@ func (s *Stack) startEmulators(opts emulator.Options) (moto, kmsSrv, azurite *em
 
 // provision points this process at the emulators and creates what the
 // cloud stack and the customers would hold: the tables, a KMS key per
-// residency, the customers' buckets and container.
+// residency and the signing key, the customers' buckets and container.
 func (s *Stack) provision(ctx context.Context, moto, kmsSrv, azurite *emulator.Server) error {
 	s.Env = map[string]string{
 		"AWS_ENDPOINT_URL":           moto.URL,
@@ -176,6 +180,15 @@ func (s *Stack) provision(ctx context.Context, moto, kmsSrv, azurite *emulator.S
 		id := aws.ToString(key.KeyMetadata.KeyId)
 		s.Env[keyEnv[res]] = id
 	}
+	// The signing key, as the stack's (infra/stack signingKey).
+	key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{
+		KeySpec: kmstypes.KeySpecRsa4096, KeyUsage: kmstypes.KeyUsageTypeSignVerify,
+		Description: aws.String("audit log manifest signing"),
+	})
+	if err != nil {
+		return fmt.Errorf("create the KMS signing key: %w", err)
+	}
+	s.Env[config.EnvSigningKeyID] = aws.ToString(key.KeyMetadata.KeyId)
 	s.setEnv()
 	if err := s.loadKeys(ctx); err != nil {
 		return err
@@ -253,7 +266,8 @@ func (s *Stack) setEnv() {
 	os.Unsetenv("AWS_SESSION_TOKEN")
 }
 
-// loadKeys reads the KMS keys' public keys, by residency.
+// loadKeys reads the KMS keys' public keys, by residency, and the
+// signing key's.
 func (s *Stack) loadKeys(ctx context.Context) error {
 	kc := kms.NewFromConfig(s.AWS)
 	s.KeyIDs, s.PublicKeys = map[string]string{}, map[string][]byte{}
@@ -268,6 +282,15 @@ func (s *Stack) loadKeys(ctx context.Context) error {
 		}
 		s.KeyIDs[res], s.PublicKeys[res] = id, pub.PublicKey
 	}
+	id := s.Env[config.EnvSigningKeyID]
+	if id == "" {
+		return fmt.Errorf("environment variable %s is not set", config.EnvSigningKeyID)
+	}
+	pub, err := kc.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: aws.String(id)})
+	if err != nil {
+		return fmt.Errorf("get the public key of the signing key: %w", err)
+	}
+	s.SigningKeyID, s.SigningPublicKey = id, pub.PublicKey
 	return nil
 }
 

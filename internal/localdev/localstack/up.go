@@ -130,8 +130,8 @@ func Up(ctx context.Context, dir, exportBinary string, out io.Writer) (err error
 	for _, p := range st.Servers {
 		fmt.Fprintf(out, "  %-10s %-24s pid %d\n", p.Name, p.URL, p.PID)
 	}
-	fmt.Fprintf(out, "log store: the lake in bucket %s; tables %s and %s, KMS keys us %s and eu %s, customers' buckets %s and %s, container %s\n",
-		LakeBucket, RegistryTable, LedgerTable, s.KeyIDs["us"], s.KeyIDs["eu"], Bucket, OtherBucket, Container)
+	fmt.Fprintf(out, "log store: the lake in bucket %s; tables %s and %s, KMS keys us %s and eu %s, signing key %s, customers' buckets %s and %s, container %s\n",
+		LakeBucket, RegistryTable, LedgerTable, s.KeyIDs["us"], s.KeyIDs["eu"], s.SigningKeyID, Bucket, OtherBucket, Container)
 	fmt.Fprintf(out, "IAM enforced as the CDK stack grants it: the export function runs as %s, the CLI as %s (%s), the customers' administrator is %s (%s)\n",
 		s.Identities[grants.Export].User, s.Identities[grants.Operator].User, EnvFile, s.Admin.User, CustomerFile)
 	fmt.Fprintf(out, "use it from a shell:  . %s\n", filepath.Join(dir, EnvFile))
