@@ -101,6 +101,10 @@ bench: tools
 	go test -timeout 60m -run '^$$' -bench 'BenchmarkCompact' -benchtime 1x ./internal/compaction/
 	@echo "== lake export: a 10,000,000-event org-day (2.7 GiB of CSV) from the lake on moto_server vs bare GetObject of the same file, the SHA-256 ceiling, then a whole process's peak RSS"
 	AUDITLOG_REQUIRE_EMULATORS=1 go test -timeout 60m -run '^$$' -bench 'BenchmarkExportFromLake' -benchtime 3x -count 2 ./internal/logstore/lakestore/
+	@echo "== file formats: 100,000 generated events encoded as csv, csv.gz, jsonl.gz and parquet, one core; the gzip libraries and levels; Parquet's peak heap for a 10,000,000-event day"
+	go test -run '^$$' -bench 'BenchmarkEncode' -count 3 -cpu 1 ./internal/fileformat/
+	go test -run '^$$' -bench 'BenchmarkGzipChoice' -count 2 -cpu 1 ./internal/fileformat/
+	go test -run '^$$' -bench 'BenchmarkParquetPeakHeap' -benchtime 1x ./internal/fileformat/
 
 ## build: every Lambda function for linux/arm64 (provided.al2023) into build/<function>/bootstrap
 BUILD_DIR ?= build

@@ -38,12 +38,9 @@ const flushAt = 64 << 10
 
 // Encoder writes CSV rows to an io.Writer.
 type Encoder struct {
-	w   io.Writer
-	buf []byte
-	// The "YYYY-MM-DDT" of the last row's day: a file is one day, so the
-	// date is formatted once and only the time of day per row.
-	dayNum  int64
-	dayText []byte
+	w    io.Writer
+	buf  []byte
+	time TimeFormat
 }
 
 // NewEncoder returns an Encoder that writes to w. Call Flush at the end.
@@ -60,7 +57,7 @@ func (e *Encoder) WriteHeader() error {
 
 // Write appends one row for ev.
 func (e *Encoder) Write(ev *audit.Event) error {
-	b := e.appendTime(e.buf, ev.RequestTime)
+	b := e.time.Append(e.buf, ev.RequestTime)
 	b = append(b, ',')
 	b = appendField(b, ev.RequestMethod)
 	b = append(b, ',')
@@ -103,18 +100,30 @@ func (e *Encoder) Flush() error {
 
 const msPerDay = 24 * 60 * 60 * 1000
 
-// appendTime appends t as RFC 3339 UTC with milliseconds (audit.TimeLayout).
-func (e *Encoder) appendTime(b []byte, t time.Time) []byte {
+// TimeFormat appends times as the file's request_time column holds them:
+// RFC 3339 in UTC with milliseconds (audit.TimeLayout), truncated. It is
+// exported so that the other delivered formats (internal/fileformat) write
+// the very same text. The zero value is ready to use.
+//
+// It keeps the "YYYY-MM-DDT" of the last time's day: a file is one day, so
+// the date is formatted once and only the time of day per row.
+type TimeFormat struct {
+	dayNum  int64
+	dayText []byte
+}
+
+// Append appends t to b.
+func (f *TimeFormat) Append(b []byte, t time.Time) []byte {
 	ms := t.UnixMilli()
 	day := ms / msPerDay
 	if ms < 0 && ms%msPerDay != 0 {
 		day-- // floor, for times before 1970
 	}
-	if e.dayText == nil || day != e.dayNum {
-		e.dayNum = day
-		e.dayText = time.UnixMilli(day*msPerDay).UTC().AppendFormat(e.dayText[:0], "2006-01-02T")
+	if f.dayText == nil || day != f.dayNum {
+		f.dayNum = day
+		f.dayText = time.UnixMilli(day*msPerDay).UTC().AppendFormat(f.dayText[:0], "2006-01-02T")
 	}
-	b = append(b, e.dayText...)
+	b = append(b, f.dayText...)
 	rem := ms - day*msPerDay
 	h, rem := rem/3600000, rem%3600000
 	m, rem := rem/60000, rem%60000

@@ -185,16 +185,16 @@ type discard struct{}
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 func TestTimeMatchesRFC3339Millis(t *testing.T) {
-	e := NewEncoder(discard{})
+	var e TimeFormat
 	start := time.Date(1969, 12, 31, 23, 59, 59, 0, time.UTC)
 	// Steps of a prime number of milliseconds walk across days, month and
 	// year ends, leap days and the 1970 boundary.
 	for i := 0; i < 200000; i++ {
 		tm := start.Add(time.Duration(i) * (time.Hour + 7919*time.Millisecond)) // about 23 years
-		got := string(e.appendTime(nil, tm))
+		got := string(e.Append(nil, tm))
 		want := tm.UTC().Format(audit.TimeLayout)
 		if got != want {
-			t.Fatalf("appendTime(%v) = %s, want %s", tm, got, want)
+			t.Fatalf("Append(%v) = %s, want %s", tm, got, want)
 		}
 	}
 	for _, tm := range []time.Time{
@@ -203,8 +203,8 @@ func TestTimeMatchesRFC3339Millis(t *testing.T) {
 		time.Date(9999, 12, 31, 23, 59, 59, 999000000, time.UTC),
 		time.Date(2026, 11, 24, 0, 30, 0, 0, time.FixedZone("", -3600)),
 	} {
-		if got, want := string(e.appendTime(nil, tm)), tm.UTC().Format(audit.TimeLayout); got != want {
-			t.Fatalf("appendTime(%v) = %s, want %s", tm, got, want)
+		if got, want := string(e.Append(nil, tm)), tm.UTC().Format(audit.TimeLayout); got != want {
+			t.Fatalf("Append(%v) = %s, want %s", tm, got, want)
 		}
 	}
 }
