@@ -1,6 +1,7 @@
 # Python loads this module at the start of the moto_server process that
 # internal/localdev/emulator starts (PYTHONPATH names its folder): it
-# fixes how moto checks an S3 request's signature, and nothing else.
+# fixes how moto checks an S3 request's signature, and makes its DynamoDB
+# writes take turns (below), and nothing else.
 #
 # moto recomputes the signature from the request's URL as its web server
 # hands it over, with some escapes already decoded ("/" in a query value,
@@ -42,3 +43,35 @@ if _ac is not None and hasattr(_ac, "S3IAMRequest"):
                 self._path = saved
 
     _ac.S3IAMRequest.check_signature = check_signature
+
+
+# moto serves requests on threads but its DynamoDB writes do not take
+# turns: two conditional UpdateItems on one item can both pass a condition
+# the other makes false, and a TransactWriteItems snapshots each table it
+# touches and, when one of its conditions fails, puts the whole snapshot
+# back, undoing every write other requests made meanwhile (the ledger's
+# deliveries of one org run at once, each recording its manifest in a
+# transaction with the org's chain head). DynamoDB applies writes to an
+# item one at a time and a transaction's failure undoes nothing else, so
+# the writes (and the reads of single items, which must not see a
+# transaction's half) take one lock here.
+try:
+    import threading
+
+    import moto.dynamodb.models as _ddb
+except Exception:
+    _ddb = None
+
+if _ddb is not None and hasattr(_ddb, "DynamoDBBackend"):
+    _lock = threading.RLock()
+
+    def _serial(fn):
+        def serial(*args, **kwargs):
+            with _lock:
+                return fn(*args, **kwargs)
+
+        return serial
+
+    for _name in ("transact_write_items", "update_item", "put_item", "delete_item", "get_item"):
+        if hasattr(_ddb.DynamoDBBackend, _name):
+            setattr(_ddb.DynamoDBBackend, _name, _serial(getattr(_ddb.DynamoDBBackend, _name)))
