@@ -15,6 +15,7 @@ import (
 
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
+	"github.com/contentful/auditlogs/internal/fileformat"
 	"github.com/contentful/auditlogs/internal/registration"
 	"github.com/contentful/auditlogs/internal/registry"
 )
@@ -29,11 +30,11 @@ func newDestination() *cobra.Command {
 func newDestinationPut() *cobra.Command {
 	var d destination.Destination
 	var s3d destination.S3
-	var cipherFile, residency string
+	var cipherFile, residency, format, layout string
 	var disabled, allowNoExternalID bool
 	var shareWith []string
 	put := &cobra.Command{
-		Use:   "put --org ORG (--s3-bucket B --region R --role-arn ARN [--bucket-owner ID] | --azure-sas-cipher-file F --residency us|eu [--share-container-with ORG,...]) [--prefix P]",
+		Use:   "put --org ORG (--s3-bucket B --region R --role-arn ARN [--bucket-owner ID] | --azure-sas-cipher-file F --residency us|eu [--share-container-with ORG,...]) [--prefix P] [--format csv|csv.gz|jsonl.gz|parquet] [--layout flat|daily]",
 		Short: "Create or replace an org's destination",
 		Long: `put validates and stores the destination of one org. The external ID used to
 assume an S3 role is always the org ID and cannot be set. The bucket owner
@@ -62,12 +63,28 @@ has another customer's could register it. A container that another org's
 destination uses is refused, naming that org, unless --share-container-with
 names every org that uses it (orgs of one customer that share a container on
 purpose). delete, and a put with another container or an S3 bucket, release
-it.`,
+it.
+
+--format chooses the delivered files' format: csv (the default, the product
+doc's file), csv.gz (the same CSV, gzipped), jsonl.gz (gzipped JSON Lines,
+one object a line with the CSV's column names) or parquet (zstd-compressed
+columns, request_time a UTC timestamp). The file's extension follows it.
+--layout daily puts each day's file and its manifest under
+<prefix>date=YYYY-MM-DD/, a Hive-style partition that Athena and DuckDB read
+as a column; flat (the default) puts them right under the prefix.`,
 		Example: `  auditctl destination put --org acme --s3-bucket acme-audit --region eu-west-1 --role-arn arn:aws:iam::123456789012:role/AuditLogs --prefix contentful/
-  auditctl destination put --org globex --azure-sas-cipher-file sas-token.enc.b64 --residency eu`,
+  auditctl destination put --org globex --azure-sas-cipher-file sas-token.enc.b64 --residency eu
+  auditctl destination put --org initech --s3-bucket initech-audit --region us-east-1 --role-arn arn:aws:iam::123456789012:role/AuditLogs --format parquet --layout daily`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d.Enabled = !disabled
+			var err error
+			if d.Format, err = fileformat.Parse(format); err != nil {
+				return usageError{fmt.Errorf("--format: %w", err)}
+			}
+			if d.Layout, err = destination.ParseLayout(layout); err != nil {
+				return usageError{fmt.Errorf("--layout: %w", err)}
+			}
 			switch {
 			case s3d.Bucket != "" && cipherFile == "":
 				d.Kind, d.S3 = destination.KindS3, &s3d
@@ -103,7 +120,7 @@ it.`,
 				return err
 			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "saved %s destination for org %s (enabled: %t, prefix %q)\n", saved.Kind, saved.OrgID, saved.Enabled, saved.Prefix)
+			fmt.Fprintf(w, "saved %s destination for org %s (enabled: %t, prefix %q, format %s, layout %s)\n", saved.Kind, saved.OrgID, saved.Enabled, saved.Prefix, saved.FileFormat(), saved.Layout)
 			if saved.S3 != nil {
 				fmt.Fprintf(w, "deliveries write only if account %s owns bucket %s\n", saved.S3.Owner(), saved.S3.Bucket)
 			}
@@ -121,6 +138,8 @@ it.`,
 	f := put.Flags()
 	f.StringVar(&d.OrgID, "org", "", "organization ID (also the STS external ID)")
 	f.StringVar(&d.Prefix, "prefix", "", "object name prefix; a trailing / is added")
+	f.StringVar(&format, "format", string(fileformat.Default), "format of the delivered files: csv, csv.gz, jsonl.gz or parquet")
+	f.StringVar(&layout, "layout", string(destination.LayoutFlat), "flat, or daily: each day's files under <prefix>date=YYYY-MM-DD/")
 	f.StringVar(&s3d.Bucket, "s3-bucket", "", "S3 bucket name")
 	f.StringVar(&s3d.Region, "region", "", "the bucket's AWS region")
 	f.StringVar(&s3d.RoleARN, "role-arn", "", "the customer's IAM role to assume")
@@ -149,6 +168,8 @@ type destinationView struct {
 	Kind      destination.Kind `json:"kind"`
 	Enabled   bool             `json:"enabled"`
 	Prefix    string           `json:"prefix"`
+	Format    string           `json:"format"`
+	Layout    string           `json:"layout"`
 	CreatedAt time.Time        `json:"registered_at"`
 	UpdatedAt time.Time        `json:"updated_at"`
 	S3        *s3View          `json:"s3,omitempty"`
@@ -179,7 +200,11 @@ type azureView struct {
 }
 
 func viewOf(d destination.Destination, now time.Time) destinationView {
-	v := destinationView{OrgID: d.OrgID, Kind: d.Kind, Enabled: d.Enabled, Prefix: d.Prefix,
+	layout := d.Layout
+	if layout == "" {
+		layout = destination.LayoutFlat
+	}
+	v := destinationView{OrgID: d.OrgID, Kind: d.Kind, Enabled: d.Enabled, Prefix: d.Prefix, Format: string(d.FileFormat()), Layout: string(layout),
 		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, Warning: sasWarning(d, now)}
 	if d.S3 != nil {
 		v.S3 = &s3View{Bucket: d.S3.Bucket, Region: d.S3.Region, RoleARN: d.S3.RoleARN, ExternalID: d.ExternalID(), BucketOwner: d.S3.Owner()}
@@ -288,6 +313,8 @@ func printView(w io.Writer, v destinationView, now time.Time) error {
 	row("kind", string(v.Kind))
 	row("enabled", fmt.Sprint(v.Enabled))
 	row("prefix", fmt.Sprintf("%q", v.Prefix))
+	row("format", v.Format)
+	row("layout", v.Layout)
 	row("registered", v.CreatedAt.UTC().Format(time.RFC3339))
 	row("updated", v.UpdatedAt.UTC().Format(time.RFC3339))
 	if v.S3 != nil {

@@ -10,10 +10,10 @@
 // customers submit it (DecodeCipher, EncodeCipher) and the names of an
 // Azure storage account and container.
 //
-// destination imports of this module only internal/audit and
+// destination imports of this module only internal/audit,
 // internal/failure (the sentinel its refusals of a cipher or residency
-// wrap). It may not import internal/sas, a sink or the registry: they
-// import it.
+// wrap) and internal/fileformat (the formats a destination chooses). It
+// may not import internal/sas, a sink or the registry: they import it.
 package destination
 
 import (
@@ -26,6 +26,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/fileformat"
 )
 
 // Kind is the storage provider.
@@ -41,7 +42,11 @@ type Destination struct {
 	OrgID string
 	Kind  Kind
 	// Prefix is prepended to every object name; when set it ends in "/".
-	Prefix    string
+	Prefix string
+	// Format of the delivered files ("" is fileformat.Default) and their
+	// Layout under the prefix ("" is LayoutFlat).
+	Format    fileformat.Format
+	Layout    Layout
 	Enabled   bool
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -104,6 +109,14 @@ type Error = audit.FieldError
 func (d *Destination) Normalize() {
 	d.OrgID = strings.TrimSpace(d.OrgID)
 	d.Kind = Kind(strings.ToLower(strings.TrimSpace(string(d.Kind))))
+	d.Format = fileformat.Format(strings.ToLower(strings.TrimSpace(string(d.Format))))
+	if d.Format == "" {
+		d.Format = fileformat.Default
+	}
+	d.Layout = Layout(strings.ToLower(strings.TrimSpace(string(d.Layout))))
+	if d.Layout == "" {
+		d.Layout = LayoutFlat
+	}
 	if d.Prefix != "" && !strings.HasSuffix(d.Prefix, "/") {
 		d.Prefix += "/"
 	}
@@ -134,6 +147,16 @@ func (d *Destination) Validate() error {
 	}
 	if err := ValidatePrefix(d.Prefix); err != nil {
 		return err
+	}
+	if d.Format != "" {
+		if _, err := fileformat.Parse(string(d.Format)); err != nil {
+			return err
+		}
+	}
+	if d.Layout != "" {
+		if _, err := ParseLayout(string(d.Layout)); err != nil {
+			return err
+		}
 	}
 	switch d.Kind {
 	case KindS3:
@@ -291,14 +314,60 @@ func ValidatePrefix(p string) error {
 	return nil
 }
 
-// ObjectName is the name of the file for org and day, without prefix:
+// ObjectName is the name of the CSV file for org and day, without prefix:
 // contentful-audit-unstable-beta-<ORG>-<YYYYMMDD>T<HHmmssSSS>Z.csv, the
 // time being the start of the delivered window (00:00:00.000 UTC). A
 // retry therefore overwrites the same object and never adds another.
-func ObjectName(org string, day audit.Day) string {
+func ObjectName(org string, day audit.Day) string { return FileName(org, day, fileformat.CSV) }
+
+// FileName is ObjectName with the extension of format f.
+func FileName(org string, day audit.Day, f fileformat.Format) string {
 	ts := strings.Replace(day.Start().Format("20060102T150405.000"), ".", "", 1)
-	return "contentful-audit-unstable-beta-" + org + "-" + ts + "Z.csv"
+	return "contentful-audit-unstable-beta-" + org + "-" + ts + "Z" + f.Extension()
 }
 
-// Key is the object's full name at d: prefix and ObjectName.
-func (d *Destination) Key(day audit.Day) string { return d.Prefix + ObjectName(d.OrgID, day) }
+// Layout is how a destination's files are arranged under its prefix.
+type Layout string
+
+const (
+	// LayoutFlat puts every file right under the prefix (the product
+	// doc's keys).
+	LayoutFlat Layout = "flat"
+	// LayoutDaily puts each day's file and manifest under
+	// <prefix>date=YYYY-MM-DD/, which Athena's partition projection and
+	// DuckDB's Hive partitioning read as a column.
+	LayoutDaily Layout = "daily"
+)
+
+// ParseLayout reads a layout; "" is LayoutFlat.
+func ParseLayout(s string) (Layout, error) {
+	switch l := Layout(strings.ToLower(strings.TrimSpace(s))); l {
+	case "":
+		return LayoutFlat, nil
+	case LayoutFlat, LayoutDaily:
+		return l, nil
+	}
+	return "", &Error{Field: "layout", Value: s, Reason: `must be "flat" or "daily"`}
+}
+
+// FileFormat is d's format, the default when unset (a destination stored
+// before formats existed).
+func (d *Destination) FileFormat() fileformat.Format {
+	if d.Format == "" {
+		return fileformat.Default
+	}
+	return d.Format
+}
+
+// Name is the day's file name at d without the prefix: FileName in d's
+// format, under date=YYYY-MM-DD/ for the daily layout.
+func (d *Destination) Name(day audit.Day) string {
+	name := FileName(d.OrgID, day, d.FileFormat())
+	if d.Layout == LayoutDaily {
+		name = "date=" + day.String() + "/" + name
+	}
+	return name
+}
+
+// Key is the day's file's full name at d: prefix and Name.
+func (d *Destination) Key(day audit.Day) string { return d.Prefix + d.Name(day) }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/fileformat"
 )
 
 func cipher(n int) string { return base64.StdEncoding.EncodeToString(make([]byte, n)) }
@@ -121,5 +122,46 @@ func TestObjectName(t *testing.T) {
 	d.Prefix = "logs/"
 	if got, want := d.Key(day), "logs/contentful-audit-unstable-beta-org1-20261124T000000000Z.csv"; got != want {
 		t.Fatalf("Key = %s, want %s", got, want)
+	}
+}
+
+// TestFormatAndLayout: the file's name follows the format; the daily
+// layout puts it under date=YYYY-MM-DD/; the defaults are today's name;
+// bad values are refused naming the field and the value.
+func TestFormatAndLayout(t *testing.T) {
+	day, _ := audit.ParseDay("2026-11-24")
+	d := s3Dest()
+	d.Prefix = "logs/"
+	for _, c := range []struct {
+		format fileformat.Format
+		layout Layout
+		want   string
+	}{
+		{"", "", "logs/contentful-audit-unstable-beta-org1-20261124T000000000Z.csv"},
+		{fileformat.CSVGzip, LayoutFlat, "logs/contentful-audit-unstable-beta-org1-20261124T000000000Z.csv.gz"},
+		{fileformat.JSONLGzip, LayoutDaily, "logs/date=2026-11-24/contentful-audit-unstable-beta-org1-20261124T000000000Z.jsonl.gz"},
+		{fileformat.Parquet, LayoutDaily, "logs/date=2026-11-24/contentful-audit-unstable-beta-org1-20261124T000000000Z.parquet"},
+	} {
+		d.Format, d.Layout = c.format, c.layout
+		if got := d.Key(day); got != c.want {
+			t.Errorf("format %q layout %q: Key = %s, want %s", c.format, c.layout, got, c.want)
+		}
+		if got := d.Name(day); d.Prefix+got != c.want {
+			t.Errorf("format %q layout %q: Name = %s", c.format, c.layout, got)
+		}
+	}
+	d.Format, d.Layout = " Parquet ", " DAILY"
+	d.Normalize()
+	if d.Format != fileformat.Parquet || d.Layout != LayoutDaily || d.Validate() != nil {
+		t.Fatalf("normalized to %q %q: %v", d.Format, d.Layout, d.Validate())
+	}
+	for field, bad := range map[string]Destination{
+		"format": {OrgID: "org1", Kind: KindS3, Format: "xlsx", S3: s3Dest().S3},
+		"layout": {OrgID: "org1", Kind: KindS3, Layout: "hourly", S3: s3Dest().S3},
+	} {
+		var fe *audit.FieldError
+		if err := bad.Validate(); !errors.As(err, &fe) || fe.Field != field || !strings.Contains(err.Error(), map[string]string{"format": "xlsx", "layout": "hourly"}[field]) {
+			t.Errorf("%s: %v, want a FieldError naming it and the value", field, err)
+		}
 	}
 }

@@ -6,7 +6,7 @@
 // again, so a hand-edited item fails loudly instead of misdirecting a
 // delivery. DynamoDB details stay inside this package.
 //
-// It is a store below the sinks: it imports audit, destination and
+// It is a store below the sinks: it imports audit, destination, fileformat and
 // ddbtable only, and must not import the sink layer (the opener imports
 // it), internal/app, the export or any Lambda handler package.
 package registry
@@ -25,13 +25,19 @@ import (
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/ddbtable"
 	"github.com/contentful/auditlogs/internal/destination"
+	"github.com/contentful/auditlogs/internal/fileformat"
 )
 
 // Attribute names of a registry item.
 const (
-	AttrOrgID     = "org_id"
-	AttrKind      = "kind"
-	AttrPrefix    = "prefix"
+	AttrOrgID  = "org_id"
+	AttrKind   = "kind"
+	AttrPrefix = "prefix"
+	// AttrFormat and AttrLayout are the delivered files' format and
+	// layout; absent from items stored before they existed (and for the
+	// defaults), which mean csv and flat.
+	AttrFormat    = "format"
+	AttrLayout    = "layout"
 	AttrEnabled   = "enabled"
 	AttrCreatedAt = "created_at"
 	AttrUpdatedAt = "updated_at"
@@ -153,6 +159,17 @@ func (r *Registry) put(ctx context.Context, d destination.Destination, shared []
 		set += ", " + ph + " = :" + attr
 	}
 	field(AttrPrefix, d.Prefix)
+	// The defaults are stored as absent, so that an item reads the same
+	// as one written before formats and layouts existed.
+	format, layout := string(d.Format), string(d.Layout)
+	if d.FileFormat() == fileformat.Default {
+		format = ""
+	}
+	if d.Layout == destination.LayoutFlat {
+		layout = ""
+	}
+	field(AttrFormat, format)
+	field(AttrLayout, layout)
 	var s3 destination.S3
 	var az destination.Azure
 	if d.S3 != nil {
@@ -369,6 +386,14 @@ func decode(item map[string]types.AttributeValue) (destination.Destination, erro
 		OrgID:  str(item, AttrOrgID),
 		Kind:   destination.Kind(str(item, AttrKind)),
 		Prefix: str(item, AttrPrefix),
+		Format: fileformat.Format(str(item, AttrFormat)),
+		Layout: destination.Layout(str(item, AttrLayout)),
+	}
+	if d.Format == "" {
+		d.Format = fileformat.Default
+	}
+	if d.Layout == "" {
+		d.Layout = destination.LayoutFlat
 	}
 	if v, ok := item[AttrEnabled].(*types.AttributeValueMemberBOOL); ok {
 		d.Enabled = v.Value

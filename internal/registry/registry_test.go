@@ -18,6 +18,7 @@ import (
 
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
+	"github.com/contentful/auditlogs/internal/fileformat"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
@@ -340,5 +341,32 @@ func TestInvalidItemsAreSkippedAndNamed(t *testing.T) {
 	var rnf *types.ResourceNotFoundException
 	if !errors.As(err, &rnf) {
 		t.Fatalf("ListParallel on a missing table = %v, want the Scan's ResourceNotFoundException", err)
+	}
+}
+
+// TestFormatAndLayoutRoundTrip: a destination's format and layout read
+// back as stored; the defaults are stored as absent, and an item without
+// them (stored before they existed) reads as csv and flat.
+func TestFormatAndLayoutRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	r, db, table := newRegistry(t)
+	d := s3Dest("org1")
+	d.Format, d.Layout = fileformat.Parquet, destination.LayoutDaily
+	if _, err := r.Put(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := r.Get(ctx, "org1"); err != nil || got.Format != fileformat.Parquet || got.Layout != destination.LayoutDaily {
+		t.Fatalf("read back %q %q, %v", got.Format, got.Layout, err)
+	}
+	d.Format, d.Layout = "", ""
+	if _, err := r.Put(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key("org1")})
+	if err != nil || out.Item[AttrFormat] != nil || out.Item[AttrLayout] != nil {
+		t.Fatalf("the defaults stored as %v %v, %v; want absent", out.Item[AttrFormat], out.Item[AttrLayout], err)
+	}
+	if got, err := r.Get(ctx, "org1"); err != nil || got.Format != fileformat.CSV || got.Layout != destination.LayoutFlat {
+		t.Fatalf("defaults read back %q %q, %v", got.Format, got.Layout, err)
 	}
 }
