@@ -99,10 +99,11 @@ bench: tools
 	AUDITLOG_REQUIRE_EMULATORS=1 go test -run '^$$' -bench 'BenchmarkIngestMoto' -benchtime 1x -count 3 ./internal/ingest/
 	@echo "== compaction: bucket-days of 10^5, 10^6 and 10^7 raw events compacted by a whole process, CPU and peak RSS (10^7: 5 GB of records, 1 GB of gzip, generated once into the temporary folder in about 4 minutes; its compaction takes 6 to 10 minutes and 10 GB of that disk)"
 	go test -timeout 60m -run '^$$' -bench 'BenchmarkCompact' -benchtime 1x ./internal/compaction/
-	@echo "== lake export: a 10,000,000-event org-day (2.7 GiB of CSV) from the lake on moto_server vs bare GetObject of the same file, the SHA-256 ceiling, then a whole process's peak RSS"
+	@echo "== lake export: a 10,000,000-event org-day (2.7 GiB of CSV) from the lake on moto_server vs bare GetObject of the same file, the CRC32C and SHA-256 rates, then a whole process's peak RSS"
 	AUDITLOG_REQUIRE_EMULATORS=1 go test -timeout 60m -run '^$$' -bench 'BenchmarkExportFromLake' -benchtime 3x -count 2 ./internal/logstore/lakestore/
 	@echo "== file formats: 100,000 generated events encoded as csv, csv.gz, jsonl.gz and parquet, one core; the gzip libraries and levels; Parquet's peak heap for a 10,000,000-event day"
 	go test -run '^$$' -bench 'BenchmarkEncode' -count 3 -cpu 1 ./internal/fileformat/
+	go test -run '^$$' -bench 'BenchmarkDeliverFormats' -benchtime 3x -count 3 -cpu 1 ./internal/export/
 	go test -run '^$$' -bench 'BenchmarkGzipChoice' -count 2 -cpu 1 ./internal/fileformat/
 	go test -run '^$$' -bench 'BenchmarkParquetPeakHeap' -benchtime 1x ./internal/fileformat/
 

@@ -102,7 +102,7 @@ func (s *Stack) deliveryFunctions() {
 	// caps the exports a fan-out of thousands of orgs runs at once (the
 	// rest wait in Lambda's asynchronous queue, up to the maximum age).
 	s.Export = s.newFunction(ExportFunction, "delivers one org-day of audit events to the org's S3 bucket or Azure container",
-		s.ExportRole, 2048, exportTimeout, p.ExportReservedConcurrency, deliveryEnv)
+		s.ExportRole, 2048, exportTimeout, p.ExportReservedConcurrency, deliveryEnv, spoolStorage)
 	// Failed asynchronous exports (after Lambda's own retries) go to the
 	// retry queue instead of vanishing.
 	asyncConfig(st, "ExportAsyncConfig", s.Export, s.ExportRole, 2, 6*time.Hour, s.ExportFailures)
@@ -115,7 +115,7 @@ func (s *Stack) deliveryFunctions() {
 		retryEnv[k] = v
 	}
 	s.Retry = s.newFunction(RetryFunction, "runs failed exports again from the retry queue, with backoff",
-		s.RetryRole, 2048, exportTimeout, 0, retryEnv)
+		s.RetryRole, 2048, exportTimeout, 0, retryEnv, spoolStorage)
 	s.RetrySource = awslambda.NewEventSourceMapping(st, jsii.String("RetrySource"), &awslambda.EventSourceMappingProps{
 		Target:         s.Retry,
 		EventSourceArn: s.ExportFailures.QueueArn(),
@@ -202,6 +202,17 @@ func (s *Stack) ingestFunction() {
 	s.IngestSource.Node().DefaultChild().(awslambda.CfnEventSourceMapping).AddPropertyOverride(
 		jsii.String("DestinationConfig.OnFailure.Destination"), s.IngestFailures.QueueArn())
 	s.IngestSource.Node().AddDependency(role)
+}
+
+// exportSpoolGiB is the delivering functions' /tmp: a file that is not
+// the lake's CSV (another format, or a day whose CSV has expired) is
+// encoded into /tmp before its upload, because its object metadata (its
+// SHA-256) must be sent when the upload starts. The largest, the CSV of a
+// 10,000,000-event day, is about 2.8 GB.
+const exportSpoolGiB = 4
+
+func spoolStorage(fp *awslambda.FunctionProps) {
+	fp.EphemeralStorageSize = awscdk.Size_Gibibytes(jsii.Number(exportSpoolGiB))
 }
 
 // constructID is each function's construct ID (and prefix of its log

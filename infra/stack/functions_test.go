@@ -135,7 +135,13 @@ func TestFunctions(t *testing.T) {
 	if v := prop(fns[compactID], "Properties", "EphemeralStorage", "Size"); v != float64(10240) {
 		t.Errorf("compact: ephemeral storage %v MiB, want 10240", v)
 	}
-	for _, id := range []string{exportID, retryID, fanOutID, ingestID} {
+	// The delivering functions spool a file before its upload: 4 GiB.
+	for _, id := range []string{exportID, retryID} {
+		if v := prop(fns[id], "Properties", "EphemeralStorage", "Size"); v != float64(4096) {
+			t.Errorf("%s: ephemeral storage %v MiB, want 4096", id, v)
+		}
+	}
+	for _, id := range []string{fanOutID, ingestID} {
 		if v := prop(fns[id], "Properties", "EphemeralStorage"); v != nil {
 			t.Errorf("%s: ephemeral storage %v, want Lambda's default", id, v)
 		}

@@ -1,19 +1,20 @@
 // Package export is the delivery pipeline: for one org and one UTC day it
-// looks up the destination, streams the day's events from the log store
-// through the CSV encoder and SHA-256 into the destination's sink, and
-// reports what it delivered.
+// looks up the destination, writes the day's file in the destination's
+// format (internal/fileformat) into the destination's sink, and reports
+// what it delivered (rows, bytes, SHA-256, first and last event time).
 //
-// Nothing of the day is held in memory: the encoder writes into an
-// io.Pipe that the sink reads while it uploads, and an error on either
-// side closes the pipe with that error (CloseWithError), so a failing store
-// aborts the upload and a failing upload stops the store read. Sinks make
-// nothing visible unless the stream ends cleanly, so a delivery is all or
-// nothing.
-//
-// A store that holds org-days as files already (logstore.FileReader: the
-// lake, whose compaction writes them) is copied instead: one sequential
-// read, its bytes and checksum (CRC32C, or SHA-256 where the store has
-// none) checked against what the store said before the stream ends.
+// Nothing of the day is held in memory. A store that holds org-days as
+// files already (logstore.FileReader: the lake, whose compaction writes
+// the CSV) is copied: one sequential read into an io.Pipe that the sink
+// reads while it uploads, its bytes and checksum (CRC32C, or SHA-256
+// where the store has none) checked against what the store said before
+// the stream ends. Any other file is encoded from the events into a
+// spooled file on disk first, because the object's metadata (its SHA-256
+// and rows) must be given when its upload starts, then uploaded from
+// there. An error on either side of the pipe closes it with that error
+// (CloseWithError), so a failing store aborts the upload and a failing
+// upload stops the read. Sinks make nothing visible unless the stream
+// ends cleanly, so a delivery is all or nothing.
 //
 // It reads the log store through logstore.Reader and is given the store's
 // retention (Exporter.Retention): it may not import a log store provider,
@@ -26,6 +27,7 @@
 package export
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -34,24 +36,50 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/contentful/auditlogs/internal/audit"
-	"github.com/contentful/auditlogs/internal/csvenc"
+	"github.com/contentful/auditlogs/internal/fileformat"
 	"github.com/contentful/auditlogs/internal/logstore"
 	"github.com/contentful/auditlogs/internal/sink"
 )
 
 // Result is what one delivery wrote.
 type Result struct {
-	OrgID    string        `json:"org_id"`
-	Day      audit.Day     `json:"day"`
-	Key      string        `json:"key"`
-	Rows     int64         `json:"rows"`
-	Bytes    int64         `json:"bytes"`
-	SHA256   string        `json:"sha256"`
+	OrgID  string            `json:"org_id"`
+	Day    audit.Day         `json:"day"`
+	Key    string            `json:"key"`
+	Format fileformat.Format `json:"format"`
+	Rows   int64             `json:"rows"`
+	Bytes  int64             `json:"bytes"`
+	SHA256 string            `json:"sha256"`
+	// First and Last are the request times of the file's first and last
+	// event; zero for an empty day.
+	First    time.Time     `json:"first_event_time,omitzero"`
+	Last     time.Time     `json:"last_event_time,omitzero"`
 	Duration time.Duration `json:"duration_ns"`
 }
+
+// Delivery is a delivered file and the sink it went to, still open, so
+// that its manifest can be written beside it (internal/seal).
+type Delivery struct {
+	Result
+	// Name is the file's name in the sink (Result.Key without the
+	// destination's prefix).
+	Name string
+	Sink sink.Sink
+}
+
+// Metadata names of every delivered object (S3 user metadata, Azure blob
+// metadata): the file's SHA-256, rows and schema version, so that a
+// customer's tooling can check an object without its manifest.
+const (
+	MetaSHA256        = "sha256"
+	MetaRows          = "rows"
+	MetaSchemaVersion = "schemaversion"
+)
 
 // ErrInconsistentStore means the log store returned an event of another
 // org or day, out of order, or twice: delivering it could leak or corrupt
@@ -62,46 +90,84 @@ var ErrInconsistentStore = errors.New("log store returned an inconsistent stream
 // errUploadEnded tells the producer that the sink stopped reading.
 var errUploadEnded = errors.New("upload ended before the file was complete")
 
-// Deliver streams org's events of day from src as CSV into s under name.
-// On success the object is complete and Result describes it: Rows and
-// Bytes counted, SHA256 of exactly the bytes the sink read (hashed here,
-// or, for a day's file copied with its CRC32C checked, the SHA-256 its
-// writer computed of those bytes).
-func Deliver(ctx context.Context, src logstore.Reader, s sink.Sink, org string, day audit.Day, name string) (Result, error) {
-	start := time.Now()
-	res := Result{OrgID: org, Day: day, Key: name}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+// errSpoolChanged means the spooled file read back differs from what was
+// written to it (a failing disk): nothing is delivered.
+var errSpoolChanged = errors.New("the spooled file changed on disk")
 
-	// A store that holds the day as its file already (the lake) is
-	// copied; otherwise the events are encoded.
-	var file *logstore.DayFile
-	if fr, ok := src.(logstore.FileReader); ok {
-		f, err := fr.OpenDayFile(ctx, org, day)
+// File says how to write an org-day's file.
+type File struct {
+	Name   string            // the object's name in the sink
+	Format fileformat.Format // "" means fileformat.Default
+	// TempDir holds the spooled file of a day encoded from its events
+	// ("" means os.TempDir()).
+	TempDir string
+}
+
+// Deliver streams org's events of day from src as CSV into s under name:
+// DeliverFile with the default format.
+func Deliver(ctx context.Context, src logstore.Reader, s sink.Sink, org string, day audit.Day, name string) (Result, error) {
+	return DeliverFile(ctx, src, s, org, day, File{Name: name})
+}
+
+// DeliverFile writes org's day from src into s as f says. On success the
+// object is complete and Result describes it: Rows and Bytes counted,
+// SHA256 of exactly the bytes the sink read, First and Last the times of
+// its first and last event. The object carries its SHA-256, rows and
+// schema version as metadata (MetaSHA256 and the others), which must be
+// given when the upload starts, so:
+//   - a CSV file the store holds already (the lake's, whose compaction
+//     computed its SHA-256) is copied as it streams, its bytes and
+//     checksum checked against the store's before the stream ends
+//     (copyFile);
+//   - any other is encoded from the events into a file under f.TempDir
+//     first (spool), hashed as it is written, then uploaded from there,
+//     its CRC32C checked again as it is read back. Only the spool is on
+//     disk; nothing of the day is held in memory.
+func DeliverFile(ctx context.Context, src logstore.Reader, s sink.Sink, org string, day audit.Day, f File) (Result, error) {
+	start := time.Now()
+	if f.Format == "" {
+		f.Format = fileformat.Default
+	}
+	res := Result{OrgID: org, Day: day, Key: f.Name, Format: f.Format}
+	var err error
+	if fr, ok := src.(logstore.FileReader); ok && f.Format == fileformat.CSV {
+		var file logstore.DayFile
+		file, err = fr.OpenDayFile(ctx, org, day)
 		switch {
 		case err == nil:
-			file = &f
-			defer f.Body.Close()
+			defer file.Body.Close()
+			err = copyFile(ctx, &file, s, f, &res)
+			res.Duration = time.Since(start)
+			return res, err
 		case !errors.Is(err, logstore.ErrNoDayFile):
 			return res, fmt.Errorf("deliver org %s day %s: read log store: %w", org, day, err)
 		}
 	}
+	err = spool(ctx, src, s, f, &res)
+	res.Duration = time.Since(start)
+	return res, err
+}
 
+// objectOf is the sink's Object for a file of format with its SHA-256 and rows.
+func objectOf(format fileformat.Format, sha string, rows int64) sink.Object {
+	return sink.Object{ContentType: format.ContentType(), ContentEncoding: format.ContentEncoding(), Metadata: map[string]string{
+		MetaSHA256: sha, MetaRows: strconv.FormatInt(rows, 10), MetaSchemaVersion: strconv.Itoa(fileformat.SchemaVersion)}}
+}
+
+// upload streams what produce writes into s under name. Nothing of it is
+// held in memory: produce writes into an io.Pipe that the sink reads while
+// it uploads, and an error on either side closes the pipe with that error
+// (CloseWithError), so a failing producer aborts the upload and a failing
+// upload stops the producer. It returns the bytes the sink read, and the
+// error of the side that failed.
+func upload(ctx context.Context, s sink.Sink, name string, obj sink.Object, produce func(ctx context.Context, w io.Writer) error) (int64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	pr, pw := io.Pipe()
-	out := &hashingWriter{w: pw, h: sha256.New()}
-	if file != nil && file.CRC32C != "" {
-		// The copy is checked by CRC32C, and the file's SHA-256 is the
-		// one its writer computed (logstore.DayFile says why).
-		out.h = crc32.New(castagnoli)
-	}
+	out := &countingWriter{w: pw}
 	produced := make(chan error, 1)
 	go func() {
-		var err error
-		if file != nil {
-			err = copyFile(file, out, &res.Rows)
-		} else {
-			err = produce(ctx, src, out, org, day, &res.Rows)
-		}
+		err := produce(ctx, out)
 		if err != nil {
 			pw.CloseWithError(err)
 		} else {
@@ -110,7 +176,7 @@ func Deliver(ctx context.Context, src logstore.Reader, s sink.Sink, org string, 
 		produced <- err
 	}()
 
-	upErr := s.Upload(ctx, name, pr, sink.Object{})
+	upErr := s.Upload(ctx, name, pr, obj)
 	// Unblock the producer if the sink returned without reading to the end,
 	// and stop the store read if the upload failed.
 	pr.CloseWithError(errUploadEnded)
@@ -124,30 +190,72 @@ func Deliver(ctx context.Context, src logstore.Reader, s sink.Sink, org string, 
 	consequence := errors.Is(prodErr, errUploadEnded) || upErr != nil && errors.Is(prodErr, context.Canceled)
 	switch {
 	case prodErr != nil && !consequence:
-		return res, fmt.Errorf("deliver org %s day %s: %w", org, day, prodErr)
+		return out.n, prodErr
 	case upErr != nil:
-		return res, fmt.Errorf("deliver org %s day %s to %s: %w", org, day, name, upErr)
+		return out.n, fmt.Errorf("to %s: %w", name, upErr)
 	case prodErr != nil:
 		// The sink reported success without reading the whole stream: a
 		// sink bug that must never pass as a complete delivery.
-		return res, fmt.Errorf("deliver org %s day %s to %s: sink returned before the end of the stream: %w", org, day, name, prodErr)
+		return out.n, fmt.Errorf("to %s: sink returned before the end of the stream: %w", name, prodErr)
 	}
-	res.Bytes = out.n
-	res.SHA256 = hex.EncodeToString(out.h.Sum(nil))
-	if file != nil {
-		res.SHA256 = file.SHA256 // copyFile checked the bytes are its
-	}
-	res.Duration = time.Since(start)
-	return res, nil
+	return out.n, nil
 }
 
-// produce writes the header and one row per event, checking that the
-// store keeps its promises (org, day, strict order, each request once).
-func produce(ctx context.Context, src logstore.Reader, w io.Writer, org string, day audit.Day, rows *int64) error {
-	enc := csvenc.NewEncoder(w)
-	if err := enc.WriteHeader(); err != nil {
-		return err
+// spool encodes the day into a temporary file, then uploads it.
+func spool(ctx context.Context, src logstore.Reader, s sink.Sink, f File, res *Result) error {
+	where := fmt.Sprintf("deliver org %s day %s", res.OrgID, res.Day)
+	tmp, err := os.CreateTemp(f.TempDir, "export-*"+f.Format.Extension())
+	if err != nil {
+		return fmt.Errorf("%s: spool: %w", where, err)
 	}
+	defer func() {
+		tmp.Close()
+		os.Remove(tmp.Name())
+	}()
+	sha, crc := sha256.New(), crc32.New(castagnoli)
+	hw := &hashingWriter{w: tmp, h: sha, crc: crc}
+	bw := bufio.NewWriterSize(hw, 256<<10)
+	enc, err := fileformat.NewEncoder(f.Format, bw)
+	if err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	if err := produce(ctx, src, enc, res); err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	if err := enc.Close(); err != nil {
+		return fmt.Errorf("%s: spool: %w", where, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("%s: spool: %w", where, err)
+	}
+	res.SHA256 = hex.EncodeToString(sha.Sum(nil))
+	size, sum := hw.n, crc.Sum32()
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("%s: spool: %w", where, err)
+	}
+	n, err := upload(ctx, s, f.Name, objectOf(f.Format, res.SHA256, res.Rows), func(_ context.Context, w io.Writer) error {
+		c := crc32.New(castagnoli)
+		n, err := io.CopyBuffer(io.MultiWriter(w, c), io.LimitReader(tmp, size+1), make([]byte, 1<<20))
+		if err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		if n != size || c.Sum32() != sum {
+			return fmt.Errorf("%w: %s has %d bytes with crc32c %08x, %d bytes with %08x were written", errSpoolChanged, tmp.Name(), n, c.Sum32(), size, sum)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s %w", where, err)
+	}
+	res.Bytes = n
+	return nil
+}
+
+// produce encodes the day's events into enc, checking that the store
+// keeps its promises (org, day, strict order, each request once), and
+// counts the rows and notes the first and last times in res.
+func produce(ctx context.Context, src logstore.Reader, enc fileformat.Encoder, res *Result) error {
+	org, day := res.OrgID, res.Day
 	var prevTime time.Time
 	var prevID string
 	err := src.ReadDay(ctx, org, day, func(e *audit.Event) error {
@@ -156,31 +264,52 @@ func produce(ctx context.Context, src logstore.Reader, w io.Writer, org string, 
 			return fmt.Errorf("%w: event %s belongs to org %s", ErrInconsistentStore, e.RequestID, e.OrgID)
 		case !day.Contains(e.RequestTime):
 			return fmt.Errorf("%w: event %s at %s is outside %s", ErrInconsistentStore, e.RequestID, e.RequestTime.Format(time.RFC3339Nano), day)
-		case *rows > 0 && (e.RequestTime.Before(prevTime) || e.RequestTime.Equal(prevTime) && e.RequestID <= prevID):
+		case res.Rows > 0 && (e.RequestTime.Before(prevTime) || e.RequestTime.Equal(prevTime) && e.RequestID <= prevID):
 			return fmt.Errorf("%w: event %s at %s follows %s at %s", ErrInconsistentStore, e.RequestID,
 				e.RequestTime.Format(time.RFC3339Nano), prevID, prevTime.Format(time.RFC3339Nano))
 		}
+		if res.Rows == 0 {
+			res.First = e.RequestTime
+		}
+		res.Last = e.RequestTime
 		prevTime, prevID = e.RequestTime, e.RequestID
-		*rows++
+		res.Rows++
 		return enc.Write(e)
 	})
 	if err != nil {
 		return fmt.Errorf("read log store: %w", err)
 	}
-	return enc.Flush()
+	return nil
 }
 
-// copyFile copies a day's file and checks, before the stream ends, that
-// it is the file the store described: the same number of bytes with the
-// same CRC32C (w hashes with CRC32C), or the same SHA-256 when the store
-// recorded no CRC32C. A mismatch ends the stream with an error, so the
-// sink makes nothing visible.
+// copyFile copies a day's file into s and checks, before the stream ends,
+// that it is the file the store described: the same number of bytes with
+// the same CRC32C, or the same SHA-256 when the store recorded no CRC32C
+// (logstore.DayFile says why CRC32C suffices). A mismatch ends the stream
+// with an error, so the sink makes nothing visible.
 //
 // The body is read ahead by a goroutine of its own, a few chunks at most,
 // so that reading the store (the network, the SDK's checksum) runs beside
-// hashing and handing the bytes to the sink instead of taking turns with
+// checking and handing the bytes to the sink instead of taking turns with
 // them: the copy then goes at about the slower of the two.
-func copyFile(f *logstore.DayFile, w *hashingWriter, rows *int64) error {
+func copyFile(ctx context.Context, f *logstore.DayFile, s sink.Sink, file File, res *Result) error {
+	algo, want, h := "sha256", f.SHA256, hash.Hash(sha256.New())
+	if f.CRC32C != "" {
+		algo, want, h = "crc32c", f.CRC32C, crc32.New(castagnoli)
+	}
+	n, err := upload(ctx, s, file.Name, objectOf(fileformat.CSV, f.SHA256, f.Rows), func(_ context.Context, w io.Writer) error {
+		return copyChecked(f, w, h, algo, want)
+	})
+	if err != nil {
+		return fmt.Errorf("deliver org %s day %s: %w", res.OrgID, res.Day, err)
+	}
+	res.Rows, res.Bytes, res.SHA256, res.First, res.Last = f.Rows, n, f.SHA256, f.First, f.Last
+	return nil
+}
+
+// copyChecked copies f's body to w through the read-ahead, checking its
+// size and its checksum h (algo) against want at the end.
+func copyChecked(f *logstore.DayFile, w io.Writer, h hash.Hash, algo, want string) error {
 	const chunk, ahead = 1 << 20, 8
 	type piece struct {
 		buf []byte
@@ -221,6 +350,7 @@ func copyFile(f *logstore.DayFile, w *hashingWriter, rows *int64) error {
 	for p := range full {
 		if len(p.buf) > 0 {
 			k, err := w.Write(p.buf)
+			h.Write(p.buf[:k])
 			n += int64(k)
 			if err != nil {
 				return err
@@ -234,31 +364,40 @@ func copyFile(f *logstore.DayFile, w *hashingWriter, rows *int64) error {
 		}
 		free <- p.buf[:cap(p.buf)]
 	}
-	algo, want := "sha256", f.SHA256
-	if f.CRC32C != "" {
-		algo, want = "crc32c", f.CRC32C
-	}
-	if sum := hex.EncodeToString(w.h.Sum(nil)); n != f.Bytes || sum != want {
+	if sum := hex.EncodeToString(h.Sum(nil)); n != f.Bytes || sum != want {
 		return fmt.Errorf("%w: the day's file has %d bytes with %s %s, the store said %d bytes with %s %s",
 			ErrInconsistentStore, n, algo, sum, f.Bytes, algo, want)
 	}
-	*rows = f.Rows
 	return nil
 }
 
 // castagnoli is CRC32C's table (hardware-accelerated by hash/crc32).
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// hashingWriter passes bytes to w and hashes and counts what w accepted.
+// hashingWriter passes bytes to w and hashes (SHA-256 and CRC32C) and
+// counts what w accepted.
 type hashingWriter struct {
-	w io.Writer
-	h hash.Hash
-	n int64
+	w      io.Writer
+	h, crc hash.Hash
+	n      int64
 }
 
 func (hw *hashingWriter) Write(p []byte) (int, error) {
 	n, err := hw.w.Write(p)
 	hw.h.Write(p[:n])
+	hw.crc.Write(p[:n])
 	hw.n += int64(n)
+	return n, err
+}
+
+// countingWriter counts what w accepted.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
 	return n, err
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -95,16 +96,20 @@ func (f failingSink) Upload(_ context.Context, _ string, r io.Reader, _ sink.Obj
 	return f.err
 }
 
+// TestDeliverSinkFailsMidway: a day encoded from its events is spooled,
+// then uploaded; an upload that fails midway is the sink's error, its
+// reader ends, and the spooled file is gone.
 func TestDeliverSinkFailsMidway(t *testing.T) {
 	before := runtime.NumGoroutine()
 	boom := errors.New("connection reset")
 	src := &countingSource{Store: genstore.Store{Events: 1000000}}
-	_, err := Deliver(context.Background(), src, failingSink{after: 200000, err: boom}, "org1", day24, "f.csv")
+	tmp := t.TempDir()
+	_, err := DeliverFile(context.Background(), src, failingSink{after: 200000, err: boom}, "org1", day24, File{Name: "f.csv", TempDir: tmp})
 	if !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want the sink's error", err)
 	}
-	if src.rows >= 1000000 {
-		t.Fatal("the store was read to the end although the upload had failed")
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Fatalf("the spool holds %v after the delivery", left)
 	}
 	// The producer ends on its own once Deliver returned: wait for that
 	// (a loaded machine may take a while to schedule it), not for a time.

@@ -43,38 +43,43 @@ type Exporter struct {
 	// be gone is refused rather than delivered short. Zero means a store
 	// that keeps every event (the in-memory stores of tests).
 	Retention time.Duration
-	Now       func() time.Time
+	// TempDir holds the spooled files of days encoded from their events
+	// ("" means os.TempDir()).
+	TempDir string
+	Now     func() time.Time
 }
 
-// Export delivers org's events of day to org's destination.
-func (x *Exporter) Export(ctx context.Context, org string, day audit.Day) (Result, error) {
+// Export delivers org's events of day to org's destination, in its
+// format and layout. The Delivery holds the open sink, for the manifest.
+func (x *Exporter) Export(ctx context.Context, org string, day audit.Day) (Delivery, error) {
 	if err := audit.ValidateOrgID(org); err != nil {
-		return Result{}, err
+		return Delivery{}, err
 	}
 	if day.IsZero() {
-		return Result{}, &audit.FieldError{Field: "day", Value: "", Reason: "is required"}
+		return Delivery{}, &audit.FieldError{Field: "day", Value: "", Reason: "is required"}
 	}
 	now := time.Now()
 	if x.Now != nil {
 		now = x.Now()
 	}
 	if err := CheckDay(day, now, x.Retention); err != nil {
-		return Result{}, fmt.Errorf("export org %s day %s: %w", org, day, err)
+		return Delivery{}, fmt.Errorf("export org %s day %s: %w", org, day, err)
 	}
 	d, err := x.Destinations.Get(ctx, org)
 	if err != nil {
-		return Result{}, fmt.Errorf("export org %s day %s: %w", org, day, err)
+		return Delivery{}, fmt.Errorf("export org %s day %s: %w", org, day, err)
 	}
 	if !d.Enabled {
-		return Result{}, fmt.Errorf("export org %s day %s: %w", org, day, ErrDisabled)
+		return Delivery{}, fmt.Errorf("export org %s day %s: %w", org, day, ErrDisabled)
 	}
 	s, err := x.Sinks.Open(ctx, d)
 	if err != nil {
-		return Result{}, fmt.Errorf("export org %s day %s: open %s destination: %w", org, day, d.Kind, err)
+		return Delivery{}, fmt.Errorf("export org %s day %s: open %s destination: %w", org, day, d.Kind, err)
 	}
-	res, err := Deliver(ctx, x.Store, s, org, day, destination.ObjectName(org, day))
+	name := d.Name(day)
+	res, err := DeliverFile(ctx, x.Store, s, org, day, File{Name: name, Format: d.FileFormat(), TempDir: x.TempDir})
 	res.Key = d.Key(day)
-	return res, err
+	return Delivery{Result: res, Name: name, Sink: s}, err
 }
 
 // IsPermanent reports whether err cannot be fixed by retrying as is: the

@@ -50,6 +50,8 @@ type DayFile struct {
 	Bytes  int64
 	SHA256 string // hex, of exactly Bytes bytes of Body
 	CRC32C string // hex, of the same bytes; may be empty
+	// First and Last are the request times of the first and last event.
+	First, Last time.Time
 }
 
 // FileReader is a Reader that may hold org-days as files (the lake, whose

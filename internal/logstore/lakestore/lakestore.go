@@ -205,7 +205,7 @@ func (s *Store) OpenDayFile(ctx context.Context, org string, day audit.Day) (log
 	if err != nil {
 		return logstore.DayFile{}, fmt.Errorf("%s: %w", where, err)
 	}
-	return logstore.DayFile{Body: body, Rows: od.Rows, Bytes: od.File.Bytes, SHA256: od.File.SHA256, CRC32C: od.File.CRC32C}, nil
+	return logstore.DayFile{Body: body, Rows: od.Rows, Bytes: od.File.Bytes, SHA256: od.File.SHA256, CRC32C: od.File.CRC32C, First: od.First, Last: od.Last}, nil
 }
 
 func before(a, b *audit.Event) bool {
