@@ -11,7 +11,6 @@ import (
 
 	"github.com/contentful/auditlogs/internal/app"
 	"github.com/contentful/auditlogs/internal/audit"
-	"github.com/contentful/auditlogs/internal/delivery"
 	"github.com/contentful/auditlogs/internal/exportjob"
 	"github.com/contentful/auditlogs/internal/fanoutfn"
 	"github.com/contentful/auditlogs/internal/localdev/synth"
@@ -59,12 +58,8 @@ delivered.`,
 			if err := compactFor(cmd.Context(), a, org, d); err != nil {
 				return err
 			}
-			var out delivery.Outcome
-			if a.Ledger != nil {
-				out, err = a.Delivery(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))).Run(cmd.Context(), org, d, force)
-			} else {
-				out.Result, err = a.Exporter.Export(cmd.Context(), org, d)
-			}
+			// Without a ledger table the delivery runs unrecorded.
+			out, err := a.Delivery(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))).Run(cmd.Context(), org, d, force)
 			if err != nil {
 				return err
 			}

@@ -4,24 +4,29 @@ import (
 	"context"
 	"crypto/rsa"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/contentful/auditlogs/internal/app"
+	"github.com/contentful/auditlogs/internal/config"
 	"github.com/contentful/auditlogs/internal/manifest"
 )
 
-// errSigningKeyRequired is signingPublicKey's answer until it reads the
-// key from KMS.
-var errSigningKeyRequired = errors.New("--key is required (the signing key's PEM, from auditctl keys public --purpose signing)")
-
 // signingPublicKey is the manifests' signing key, for `files verify`
-// without --key.
+// without --key: the public half of AUDITLOG_SIGNING_KEY_ID in KMS.
 var signingPublicKey = func(ctx context.Context) (*rsa.PublicKey, error) {
-	return nil, errSigningKeyRequired
+	s, err := app.Signer(ctx, config.KeysFromEnv())
+	if err != nil {
+		return nil, fmt.Errorf("%w (or give --key: the signing key's PEM, from auditctl keys public --purpose signing)", err)
+	}
+	k, err := s.PublicKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return k.Key, nil
 }
 
 func newFiles() *cobra.Command {
@@ -97,11 +102,7 @@ code 0 when nothing is wrong, 1 when anything is, 2 for a bad call.`,
 // readSigningKey reads --key, or asks signingPublicKey without it.
 func readSigningKey(ctx context.Context, file string) (*rsa.PublicKey, error) {
 	if file == "" {
-		k, err := signingPublicKey(ctx)
-		if errors.Is(err, errSigningKeyRequired) {
-			return nil, usageError{err}
-		}
-		return k, err
+		return signingPublicKey(ctx)
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {

@@ -121,13 +121,19 @@ func TestFilesVerifyUsage(t *testing.T) {
 		{[]string{"files", "verify", "--dir", filepath.Join(d.Dir, "nope"), "--key", key}, "not a folder"},
 		{[]string{"files", "verify", "--dir", d.Dir, "--key", filepath.Join(d.Dir, "nope.pem")}, "--key"},
 		{[]string{"files", "verify", "--dir", d.Dir, "--key", notPEM}, "no PEM block"},
-		{[]string{"files", "verify", "--dir", d.Dir}, "--key is required"},
 		{[]string{"files", "verify", "--dir", d.Dir, "--key", key, "extra"}, "unknown command"},
 	} {
 		_, err := run(c.args...)
 		if err == nil || !isUsage(err) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: err %v, want a usage error (exit 2) saying %q", c.args, err, c.want)
 		}
+	}
+	// Without --key and without the signing key's ID: a failure naming
+	// both ways to give the key.
+	t.Setenv("AUDITLOG_SIGNING_KEY_ID", "")
+	if _, err := run("files", "verify", "--dir", d.Dir); err == nil || isUsage(err) ||
+		!strings.Contains(err.Error(), "AUDITLOG_SIGNING_KEY_ID") || !strings.Contains(err.Error(), "--key") {
+		t.Errorf("verify without a key: %v, want a failure naming AUDITLOG_SIGNING_KEY_ID and --key", err)
 	}
 }
 

@@ -117,7 +117,9 @@ func TestIAMPolicies(t *testing.T) {
 			// registry.RecordSASExpiry and RecordSASContainer (a
 			// transaction of UpdateItems), after the SAS is decrypted.
 			{"Allow", "dynamodb:UpdateItem", arn(s.st.RegistryTable), ""},
-			{"Allow", "dynamodb:UpdateItem", arn(s.st.LedgerTable), ""},
+			// The delivery recorded (with its manifest, a transaction of
+			// UpdateItems), after the chain head is read (GetItem).
+			{"Allow", "dynamodb:GetItem,dynamodb:UpdateItem", arn(s.st.LedgerTable), ""},
 		}, readLake...)
 	}
 	want := map[string][]grant{

@@ -37,6 +37,7 @@ import (
 	"github.com/contentful/auditlogs/internal/logstore/factory"
 	"github.com/contentful/auditlogs/internal/objstore/s3obj"
 	"github.com/contentful/auditlogs/internal/sas"
+	"github.com/contentful/auditlogs/internal/seal"
 	"github.com/contentful/auditlogs/internal/sink/azuresink"
 	"github.com/contentful/auditlogs/internal/sink/opener"
 	"github.com/contentful/auditlogs/internal/sink/s3sink"
@@ -55,6 +56,10 @@ type App struct {
 	// storing it (`auditctl destination put`, the demo).
 	Sinks *opener.Opener
 	SAS   *sas.Decrypter
+	// Sealer writes each delivered file's signed manifest: built once
+	// (its signer caches the public key) when AUDITLOG_SIGNING_KEY_ID is
+	// set, which the delivering functions require; nil without it.
+	Sealer *seal.Sealer
 }
 
 // Load is what a Lambda function or auditctl starts with: the Config of
@@ -89,11 +94,19 @@ func New(ctx context.Context, c config.Config, opts ...func(*awsconfig.LoadOptio
 		Expiries:   reg,
 		Containers: reg,
 	}
-	return &App{
+	a := &App{
 		App: base, Store: store,
 		Exporter: &export.Exporter{Destinations: reg, Store: store, Sinks: sinks, Retention: store.Retention()},
 		Sinks:    sinks, SAS: sinks.SAS,
-	}, nil
+	}
+	if c.SigningKeyID != "" {
+		signer, err := a.Signer()
+		if err != nil {
+			return nil, err
+		}
+		a.Sealer = &seal.Sealer{Signer: signer}
+	}
+	return a, nil
 }
 
 // Delivery builds the ledgered delivery of one org-day (internal/delivery)
@@ -105,6 +118,16 @@ func (a *App) Delivery(log *slog.Logger) *delivery.Service {
 	d := &delivery.Service{Exporter: a.Exporter, Lease: a.Config.Lease, Log: log}
 	if a.Ledger != nil { // not a typed nil in the interface
 		d.Ledger = a.Ledger
+	}
+	if a.Sealer != nil {
+		d.Sealer = a.Sealer
+	} else {
+		// Only outside the functions (which require the key): an
+		// operator's auditctl without the stack's environment.
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Warn("files are delivered without manifests: " + config.EnvSigningKeyID + " is not set")
 	}
 	return d
 }

@@ -35,15 +35,17 @@ var functionVars = map[Function]struct {
 	required, optional []string
 	store              bool
 }{
+	// Every delivered file gets its signed manifest: the signing key is
+	// required where files are delivered.
 	Export: {
-		required: []string{EnvRegistryTable, EnvLedgerTable},
+		required: []string{EnvRegistryTable, EnvLedgerTable, EnvSigningKeyID},
 		optional: deliveryVars,
 		store:    true,
 	},
 	// The retry function runs exports in process: the export's settings,
 	// and its queue.
 	Retry: {
-		required: []string{EnvRetryQueueURL, EnvRegistryTable, EnvLedgerTable},
+		required: []string{EnvRetryQueueURL, EnvRegistryTable, EnvLedgerTable, EnvSigningKeyID},
 		optional: deliveryVars,
 		store:    true,
 	},
@@ -67,7 +69,7 @@ var functionVars = map[Function]struct {
 var storeVars = []string{EnvLogStore, EnvLakeBucket}
 
 // deliveryVars are the optional settings of the functions that deliver.
-var deliveryVars = append(slices.Clone(storeVars), EnvKMSKeyUS, EnvKMSKeyEU, EnvSigningKeyID, EnvAzureEmulatorHosts, EnvPartSizeMiB, EnvUploadConcurrency,
+var deliveryVars = append(slices.Clone(storeVars), EnvKMSKeyUS, EnvKMSKeyEU, EnvAzureEmulatorHosts, EnvPartSizeMiB, EnvUploadConcurrency,
 	EnvLogStoreRetentionDays, EnvLeaseSeconds, EnvFunctionTimeoutSeconds)
 
 // Required are the variables f's cold start fails without, whatever the

@@ -167,7 +167,7 @@ func TestLogStoreVariable(t *testing.T) {
 		}
 	}
 	base := map[string]string{"AUDITLOG_REGISTRY_TABLE": "registry", "AUDITLOG_LEDGER_TABLE": "ledger", "AUDITLOG_RETRY_QUEUE_URL": "https://sqs/retry",
-		"AUDITLOG_REJECTS_BUCKET": "rejects"}
+		"AUDITLOG_REJECTS_BUCKET": "rejects", "AUDITLOG_SIGNING_KEY_ID": "alias/sign"}
 	for _, f := range []config.Function{config.Export, config.Retry, config.Ingest} {
 		if !f.HoldsLogStore() {
 			t.Errorf("%s does not hold the log store", f)

@@ -22,12 +22,12 @@ type fakeExporter struct {
 	calls int
 }
 
-func (f *fakeExporter) Export(_ context.Context, org string, day audit.Day) (export.Result, error) {
+func (f *fakeExporter) Export(_ context.Context, org string, day audit.Day) (export.Delivery, error) {
 	f.calls++
 	if f.err != nil {
-		return export.Result{}, f.err
+		return export.Delivery{}, f.err
 	}
-	return export.Result{OrgID: org, Day: day, Key: "p/" + org + ".csv", Rows: 7, Bytes: 99, SHA256: "abc", Duration: 5 * time.Millisecond}, nil
+	return export.Delivery{Result: export.Result{OrgID: org, Day: day, Key: "p/" + org + ".csv", Rows: 7, Bytes: 99, SHA256: "abc", Duration: 5 * time.Millisecond}}, nil
 }
 
 // logLines parses the JSON log lines in b.
@@ -153,6 +153,7 @@ func (o *ownerLedger) Fail(context.Context, string, audit.Day, string, bool, str
 	return nil
 }
 func (o *ownerLedger) MarkStale(context.Context, string, audit.Day) error { return nil }
+func (o *ownerLedger) Head(context.Context, string) (*ledger.Link, error) { return nil, nil }
 
 // TestOwner: the job's owner holds the lease; without one, each run is a
 // random local owner of its own.

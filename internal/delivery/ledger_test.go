@@ -38,7 +38,7 @@ type countingExporter struct {
 	fail  error
 }
 
-func (c *countingExporter) Export(ctx context.Context, org string, day audit.Day) (export.Result, error) {
+func (c *countingExporter) Export(ctx context.Context, org string, day audit.Day) (export.Delivery, error) {
 	c.calls.Add(1)
 	if c.gate != nil {
 		<-c.gate
@@ -48,9 +48,9 @@ func (c *countingExporter) Export(ctx context.Context, org string, day audit.Day
 	c.fail = nil
 	c.mu.Unlock()
 	if err != nil {
-		return export.Result{}, err
+		return export.Delivery{}, err
 	}
-	return export.Result{OrgID: org, Day: day, Key: "p/" + org + ".csv", Rows: 7, Bytes: 700, SHA256: "abc"}, nil
+	return export.Delivery{Result: export.Result{OrgID: org, Day: day, Key: "p/" + org + ".csv", Rows: 7, Bytes: 700, SHA256: "abc"}}, nil
 }
 
 func newLedger(t *testing.T) *ledger.Ledger {
@@ -222,10 +222,10 @@ type gatedExporter struct {
 	gate    chan struct{}
 }
 
-func (g *gatedExporter) Export(_ context.Context, org string, day audit.Day) (export.Result, error) {
+func (g *gatedExporter) Export(_ context.Context, org string, day audit.Day) (export.Delivery, error) {
 	close(g.started)
 	<-g.gate
-	return export.Result{OrgID: org, Day: day, Key: "p/" + org + ".csv", Rows: 7, Bytes: 700, SHA256: "old"}, nil
+	return export.Delivery{Result: export.Result{OrgID: org, Day: day, Key: "p/" + org + ".csv", Rows: 7, Bytes: 700, SHA256: "old"}}, nil
 }
 
 // TestLostLeaseIsNotSuccess: export A outlives its lease, B takes the

@@ -28,12 +28,12 @@ type fakeExporter struct {
 	rows int64
 }
 
-func (f *fakeExporter) Export(_ context.Context, org string, day audit.Day) (export.Result, error) {
+func (f *fakeExporter) Export(_ context.Context, org string, day audit.Day) (export.Delivery, error) {
 	f.org, f.day = org, day
 	if f.err != nil {
-		return export.Result{}, f.err
+		return export.Delivery{}, f.err
 	}
-	return export.Result{OrgID: org, Day: day, Key: "p/" + org + ".csv", Rows: f.rows, Bytes: 99, SHA256: "abc", Duration: 5 * time.Millisecond}, nil
+	return export.Delivery{Result: export.Result{OrgID: org, Day: day, Key: "p/" + org + ".csv", Rows: f.rows, Bytes: 99, SHA256: "abc", Duration: 5 * time.Millisecond}}, nil
 }
 
 func invoke(t *testing.T, f *fakeExporter, payload []byte) (map[string]any, []byte, error) {

@@ -212,7 +212,7 @@ var compaction = []Statement{
 // the claim's version, which DynamoDB authorizes action by action, with
 // the claim read by GetItem: so no PutItem or DeleteItem), read the log
 // store (readLake), and record the delivery in the ledger
-// (ledger.Begin/Finish/Fail, all UpdateItem).
+// (ledger.Begin/Finish/Fail, all UpdateItem, and ledger.Head, a GetItem).
 func delivery() []Statement {
 	sts := append(slices.Clone(assumeCustomerRoles),
 		allow("DecryptSasCiphers", []string{"kms:Decrypt"}, on(SASKeys)...),
@@ -222,7 +222,11 @@ func delivery() []Statement {
 		allow("RecordSasExpiryAndContainer", []string{"dynamodb:UpdateItem"}, on(RegistryTable)...),
 	)
 	sts = append(sts, readLake...)
-	return append(sts, allow("RecordDelivery", []string{"dynamodb:UpdateItem"}, on(LedgerTable)...))
+	// ledger.Finish is an UpdateItem, or with a manifest a
+	// TransactWriteItems of two UpdateItems (the org-day and the org's
+	// chain head), which DynamoDB authorizes as UpdateItems; ledger.Head
+	// reads the chain head with GetItem.
+	return append(sts, allow("RecordDelivery", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, on(LedgerTable)...))
 }
 
 // For returns the statements of an identity's policy: the CDK stack's and
