@@ -448,3 +448,44 @@ func (s *Stack) openBlob(ctx context.Context, name string) (io.ReadCloser, error
 	}
 	return resp.Body, nil
 }
+
+// ObjectInfo is what storage says of a delivered object besides its bytes.
+type ObjectInfo struct {
+	ContentType     string
+	ContentEncoding string
+	Metadata        map[string]string
+}
+
+// HeadS3 returns what S3 says of an object of the customer bucket.
+func (s *Stack) HeadS3(ctx context.Context, key string) (ObjectInfo, error) {
+	out, err := s.s3().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(Bucket), Key: aws.String(key)})
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	return ObjectInfo{ContentType: aws.ToString(out.ContentType), ContentEncoding: aws.ToString(out.ContentEncoding), Metadata: out.Metadata}, nil
+}
+
+// BlobInfo returns what Azure says of a blob of the customer container.
+func (s *Stack) BlobInfo(ctx context.Context, name string) (ObjectInfo, error) {
+	cc, err := s.containerClient()
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	p, err := cc.NewBlobClient(name).GetProperties(ctx, nil)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	info := ObjectInfo{Metadata: map[string]string{}}
+	if p.ContentType != nil {
+		info.ContentType = *p.ContentType
+	}
+	if p.ContentEncoding != nil {
+		info.ContentEncoding = *p.ContentEncoding
+	}
+	for k, v := range p.Metadata {
+		if v != nil {
+			info.Metadata[strings.ToLower(k)] = *v
+		}
+	}
+	return info, nil
+}

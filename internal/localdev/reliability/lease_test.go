@@ -138,9 +138,10 @@ func (s *suite) afterStaleMark(t *testing.T, f *fixture) {
 func leaseOver(e ledger.Entry) bool { return time.Now().After(e.LeaseUntil.Add(time.Millisecond)) }
 
 // ledgerFinish matches the ledger's Finish of the fixture's day: the
-// only ledger write that holds the object key.
+// only ledger write that holds the object key, a transaction with the
+// org's chain head (the delivery has a manifest).
 func ledgerFinish(name string, f *fixture, times int, a faultproxy.Action) *faultproxy.Rule {
-	return &faultproxy.Rule{Name: name, Method: http.MethodPost, Header: map[string]string{"X-Amz-Target": "DynamoDB_20120810.UpdateItem"},
+	return &faultproxy.Rule{Name: name, Method: http.MethodPost, Header: map[string]string{"X-Amz-Target": "DynamoDB_20120810.TransactWriteItems"},
 		BodyContains: `{"S":"` + f.key + `"}`, Times: times, Action: a}
 }
 

@@ -69,6 +69,7 @@ import (
 	"github.com/contentful/auditlogs/internal/localdev/synth"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/logstore"
+	"github.com/contentful/auditlogs/internal/manifest"
 	"github.com/contentful/auditlogs/internal/objstore/s3obj"
 	"github.com/contentful/auditlogs/internal/registry"
 )
@@ -1051,8 +1052,9 @@ func invokeRIE(base string, p exportjob.Payload) (delivery.Outcome, error) {
 
 // check reads back what the customer's storage holds for the org-day and
 // the ledger's entry, fills the row's counts and fails the scenario unless
-// there is exactly one object, the complete file (its rows, row by row,
-// those of the events generated for the org-day, in the file's order),
+// there are exactly the complete file (its rows, row by row, those of the
+// events generated for the org-day, in the file's order) and its manifest,
+// naming it, and signature,
 // recorded as delivered by the ledger after ledgerAttempts attempts, with
 // no lease left and not stale. deliveries is how many invocations may
 // deliver: more than one where the day is rightly delivered again (late
@@ -1074,21 +1076,31 @@ func (s *suite) check(t *testing.T, f *fixture, r *row, as []attempt, ledgerAtte
 	if err != nil {
 		t.Fatal(err)
 	}
-	var body []byte
-	found := false
+	var body, man []byte
+	found, signed := false, false
+	mk := manifest.Name(f.key)
 	for _, k := range keys {
-		if k != f.key {
+		switch k {
+		case f.key:
+			found = true
+			if body, err = s.read(ctx, f); err != nil {
+				t.Fatalf("read %s: %v", k, err)
+			}
+		case mk:
+			if man, err = s.readKey(ctx, f, k); err != nil {
+				t.Fatalf("read %s: %v", k, err)
+			}
+		case manifest.SignatureName(mk):
+			signed = true
+		default:
 			r.Partial++
-			t.Errorf("object %s under the prefix is not the day's file %s", k, f.key)
-			continue
-		}
-		found = true
-		if body, err = s.read(ctx, f); err != nil {
-			t.Fatalf("read %s: %v", k, err)
+			t.Errorf("object %s under the prefix is neither the day's file %s nor its manifest or signature", k, f.key)
 		}
 	}
-	if r.Objects > 1 {
-		r.Duplicated += r.Objects - 1
+	// The file, its manifest and the signature: three objects.
+	r.Objects = len(keys)
+	if found && r.Objects > 3 {
+		r.Duplicated += r.Objects - 3
 	}
 	delivered := 0
 	for _, a := range as {
@@ -1127,6 +1139,16 @@ func (s *suite) check(t *testing.T, f *fixture, r *row, as []attempt, ledgerAtte
 		t.Errorf("object %s: %s", f.key, misplaced)
 	}
 	t.Logf("%s: %d rows, %d bytes", f.key, rows, len(body))
+	// The file's manifest says what the file is; without it (or its
+	// signature) the delivery is not complete.
+	if m, err := manifest.Decode(man); err != nil || !signed || m.File.SHA256 != sha || m.File.Rows != int64(rows) || m.File.Key != f.key {
+		r.Partial++
+		if err != nil {
+			t.Errorf("manifest %s: %v (signature there: %v)", mk, err, signed)
+		} else {
+			t.Errorf("manifest %s says %s, %d rows, sha256 %s (signature there: %v); the file is %d rows, sha256 %s", mk, m.File.Key, m.File.Rows, m.File.SHA256, signed, rows, sha)
+		}
+	}
 	if f.multipart && len(body) <= partSizeMiB<<20 {
 		t.Errorf("object %s is %d bytes, not more than one %d MiB part: the scenario did not test a multipart upload", f.key, len(body), partSizeMiB)
 	}
@@ -1230,10 +1252,14 @@ func record(e audit.Event) []string {
 }
 
 func (s *suite) read(ctx context.Context, f *fixture) ([]byte, error) {
+	return s.readKey(ctx, f, f.key)
+}
+
+func (s *suite) readKey(ctx context.Context, f *fixture, key string) ([]byte, error) {
 	if f.azure() {
-		return s.st.ReadBlob(ctx, f.key)
+		return s.st.ReadBlob(ctx, key)
 	}
-	out, err := s.s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(localstack.Bucket), Key: aws.String(f.key)})
+	out, err := s.s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(localstack.Bucket), Key: aws.String(key)})
 	if err != nil {
 		return nil, err
 	}
