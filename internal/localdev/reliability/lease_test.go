@@ -26,6 +26,7 @@ import (
 	"github.com/contentful/auditlogs/internal/grants"
 	"github.com/contentful/auditlogs/internal/ingest"
 	"github.com/contentful/auditlogs/internal/ledger"
+	"github.com/contentful/auditlogs/internal/manifest"
 	"github.com/contentful/auditlogs/internal/localdev/faultproxy"
 	"github.com/contentful/auditlogs/internal/localdev/synth"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
@@ -135,6 +136,15 @@ func (s *suite) afterStaleMark(t *testing.T, f *fixture) {
 
 // leaseOver reports whether Begin now takes e's lease over: it compares
 // milliseconds, and wants the lease's end before now, not at it.
+// delivered are the keys of a delivered org-day, in key order: the file,
+// its manifest and the manifest's signature.
+func (f *fixture) delivered() []string {
+	m := manifest.Name(f.key)
+	keys := []string{f.key, m, manifest.SignatureName(m)}
+	slices.Sort(keys)
+	return keys
+}
+
 func leaseOver(e ledger.Entry) bool { return time.Now().After(e.LeaseUntil.Add(time.Millisecond)) }
 
 // ledgerFinish matches the ledger's Finish of the fixture's day: the
@@ -157,8 +167,8 @@ func (s *suite) ledgerFinishFails(t *testing.T, r *row) {
 	s.dbp.Prepend(rule)
 	defer s.dbp.Remove(rule)
 	as := s.drive(t, f, 1, func(int) {
-		if keys := s.listS3(t, f); !slices.Equal(keys, []string{f.key}) {
-			t.Errorf("objects after the first attempt: %v, want the delivered file", keys)
+		if keys := s.listS3(t, f); !slices.Equal(keys, f.delivered()) {
+			t.Errorf("objects after the first attempt: %v, want the delivered file, its manifest and signature", keys)
 		}
 		if e := s.entry(t, f); e.Status != ledger.Failed || e.LeaseOwner != "" || !strings.Contains(e.LastError, "delivered, but") {
 			t.Errorf("ledger after the failed record: %s, lease %q, error %q; want failed, the lease released", e.Status, e.LeaseOwner, e.LastError)
@@ -402,8 +412,8 @@ func (s *suite) leaseLapseRecordHeld(t *testing.T, r *row) {
 	defer release(gate)
 	aDone := s.startWriterA(f, r, lease)
 	waitFor(t, "A's Finish at the proxy", lease, func() bool { return hold.Matches() > 0 })
-	if keys := s.listS3(t, f); !slices.Equal(keys, []string{f.key}) {
-		t.Errorf("objects once A delivered: %v", keys)
+	if keys := s.listS3(t, f); !slices.Equal(keys, f.delivered()) {
+		t.Errorf("objects once A delivered: %v, want the file, its manifest and signature", keys)
 	}
 	b1 := s.invokeWith(s.h, f, r.Scenario+"-B1", 2)
 	if b1.out.Skipped != exportjob.SkippedLeased || b1.err != nil {
