@@ -14,7 +14,8 @@
 // same. Verify checks a folder of downloaded deliveries offline.
 //
 // manifest imports of this module only internal/audit (the org ID rule,
-// the day and time layouts, FieldError). It may not import a sink, the
+// the day and time layouts, FieldError) and internal/rsakey (the signing
+// key's PEM and fingerprint). It may not import a sink, the
 // ledger, KMS or the export: they build and sign manifests with it.
 package manifest
 
@@ -22,10 +23,8 @@ import (
 	"bytes"
 	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"strconv"
@@ -35,6 +34,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/rsakey"
 )
 
 // Version is the manifest_version this package writes and reads.
@@ -142,33 +142,13 @@ func Hash(b []byte) string {
 
 // Fingerprint is the hex SHA-256 of the key's DER SubjectPublicKeyInfo
 // (what `openssl pkey -pubin -outform DER | sha256sum` prints of its PEM).
-func Fingerprint(key *rsa.PublicKey) (string, error) {
-	der, err := x509.MarshalPKIXPublicKey(key)
-	if err != nil {
-		return "", fmt.Errorf("manifest: encode the signing key: %w", err)
-	}
-	return Hash(der), nil
-}
+func Fingerprint(key *rsa.PublicKey) (string, error) { return rsakey.FingerprintOf(key) }
 
 // ParsePublicKeyPEM reads an RSA key from a "PUBLIC KEY" PEM block
 // (SubjectPublicKeyInfo), what `auditctl keys public` prints.
 func ParsePublicKeyPEM(b []byte) (*rsa.PublicKey, error) {
-	block, _ := pem.Decode(b)
-	if block == nil {
-		return nil, errors.New("no PEM block")
-	}
-	if block.Type != "PUBLIC KEY" {
-		return nil, fmt.Errorf("PEM block is %q, want \"PUBLIC KEY\" (SubjectPublicKeyInfo)", block.Type)
-	}
-	k, err := x509.ParsePKIXPublicKey(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("PUBLIC KEY block: %w", err)
-	}
-	rk, ok := k.(*rsa.PublicKey)
-	if !ok {
-		return nil, fmt.Errorf("PUBLIC KEY block holds a %T, want an RSA key", k)
-	}
-	return rk, nil
+	pub, _, err := rsakey.ParsePEM(b, 0, false)
+	return pub, err
 }
 
 // timeLayout is the manifest's times: RFC 3339, UTC, milliseconds.

@@ -257,7 +257,7 @@ func TestParsePublicKeyPEM(t *testing.T) {
 	for _, c := range []struct{ name, pem, want string }{
 		{"empty", "", "no PEM block"},
 		{"pkcs1", "-----BEGIN RSA PUBLIC KEY-----\nAAAA\n-----END RSA PUBLIC KEY-----\n", `"RSA PUBLIC KEY"`},
-		{"garbage", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", "PUBLIC KEY block"},
+		{"garbage", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", "not a SubjectPublicKeyInfo"},
 	} {
 		if _, err := manifest.ParsePublicKeyPEM([]byte(c.pem)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err %v, want one saying %q", c.name, err, c.want)

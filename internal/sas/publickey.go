@@ -3,9 +3,6 @@ package sas
 import (
 	"context"
 	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"slices"
@@ -14,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/contentful/auditlogs/internal/rsakey"
 )
 
 // KeyBits is the size of the residency keys: the product doc promises
@@ -59,10 +58,7 @@ func (k *PublicKey) PEM() string {
 
 // Fingerprint is the hex SHA-256 of the DER, to compare a key a customer
 // holds with ours without reading the PEM.
-func (k *PublicKey) Fingerprint() string {
-	sum := sha256.Sum256(k.DER)
-	return hex.EncodeToString(sum[:])
-}
+func (k *PublicKey) Fingerprint() string { return rsakey.Fingerprint(k.DER) }
 
 // Get fetches the residency's public key with GetPublicKey and checks that
 // it is one the documented openssl command can encrypt to and our
@@ -126,31 +122,12 @@ func (k *PublicKey) check() error {
 
 // ParsePublicKeyDER parses a SubjectPublicKeyInfo and checks it is an RSA
 // key of KeyBits bits.
-func ParsePublicKeyDER(der []byte) (*rsa.PublicKey, error) {
-	key, err := x509.ParsePKIXPublicKey(der)
-	if err != nil {
-		return nil, fmt.Errorf("public key is not a SubjectPublicKeyInfo: %w", err)
-	}
-	pub, ok := key.(*rsa.PublicKey)
-	if !ok {
-		return nil, fmt.Errorf("public key is a %T, not an RSA key", key)
-	}
-	if n := pub.N.BitLen(); n != KeyBits {
-		return nil, fmt.Errorf("public key is RSA %d, not RSA %d", n, KeyBits)
-	}
-	return pub, nil
-}
+func ParsePublicKeyDER(der []byte) (*rsa.PublicKey, error) { return rsakey.ParseDER(der, KeyBits) }
 
 // ParsePublicKeyPEM reads a "PUBLIC KEY" PEM block, as PublicKey.PEM
 // writes it and the product doc prints it, and checks it as
 // ParsePublicKeyDER does.
 func ParsePublicKeyPEM(data []byte) (*rsa.PublicKey, error) {
-	b, _ := pem.Decode(data)
-	if b == nil {
-		return nil, fmt.Errorf("public key: no PEM block found")
-	}
-	if b.Type != "PUBLIC KEY" {
-		return nil, fmt.Errorf("public key: PEM block is %q, want \"PUBLIC KEY\"", b.Type)
-	}
-	return ParsePublicKeyDER(b.Bytes)
+	pub, _, err := rsakey.ParsePEM(data, KeyBits, false)
+	return pub, err
 }

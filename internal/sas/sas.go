@@ -24,7 +24,8 @@
 // residencies for its keys (Residency, US, EU).
 //
 // Of this module, sas imports only internal/failure (the sentinel its
-// refusals wrap) and internal/destination (the model). It may not import
+// refusals wrap), internal/destination (the model) and internal/rsakey
+// (reading the public keys). It may not import
 // internal/sink or a sink provider: the Azure sink uses sas, not the other
 // way round; nor may destination import sas.
 package sas

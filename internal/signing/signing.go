@@ -23,8 +23,8 @@
 // failing (internal/failure's sentinels), as internal/sas treats its
 // decryption keys' errors.
 //
-// The package imports nothing of this module (it may import internal/audit
-// and internal/failure, the leaves); it declares the part of the KMS client
+// Of this module the package imports only internal/rsakey (the key's
+// parsing and fingerprint, shared with the SAS keys); it declares the part of the KMS client
 // it uses (KMS), so that tests can give it another.
 package signing
 
@@ -33,8 +33,6 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -45,6 +43,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/contentful/auditlogs/internal/rsakey"
 )
 
 // Algorithm is KMS's name of the signing algorithm: RSASSA-PKCS1-v1_5 with
@@ -215,27 +215,11 @@ func (k *PublicKey) check() error {
 // SubjectPublicKeyInfo): what a customer compares to know they hold our
 // key, e.g. with `openssl pkey -pubin -in signing-key.pem -outform DER |
 // sha256sum`.
-func Fingerprint(der []byte) string {
-	sum := sha256.Sum256(der)
-	return hex.EncodeToString(sum[:])
-}
+func Fingerprint(der []byte) string { return rsakey.Fingerprint(der) }
 
 // parseDER parses a SubjectPublicKeyInfo and checks it is an RSA key of
 // KeyBits bits.
-func parseDER(der []byte) (*rsa.PublicKey, error) {
-	key, err := x509.ParsePKIXPublicKey(der)
-	if err != nil {
-		return nil, fmt.Errorf("public key is not a SubjectPublicKeyInfo: %w", err)
-	}
-	pub, ok := key.(*rsa.PublicKey)
-	if !ok {
-		return nil, fmt.Errorf("public key is a %T, not an RSA key", key)
-	}
-	if n := pub.N.BitLen(); n != KeyBits {
-		return nil, fmt.Errorf("public key is RSA %d, not RSA %d", n, KeyBits)
-	}
-	return pub, nil
-}
+func parseDER(der []byte) (*rsa.PublicKey, error) { return rsakey.ParseDER(der, KeyBits) }
 
 // ParsePublicKeyPEM reads the signing key as PublicKey.PEM writes it (and
 // customers hold it): one "PUBLIC KEY" block (SubjectPublicKeyInfo) of an
@@ -243,19 +227,9 @@ func parseDER(der []byte) (*rsa.PublicKey, error) {
 // several keys is not read as its first. It returns the key and its
 // Fingerprint.
 func ParsePublicKeyPEM(data []byte) (*rsa.PublicKey, string, error) {
-	b, rest := pem.Decode(data)
-	if b == nil {
-		return nil, "", errors.New("public key: no PEM block found")
-	}
-	if b.Type != "PUBLIC KEY" {
-		return nil, "", fmt.Errorf("public key: PEM block is %q, want \"PUBLIC KEY\"", b.Type)
-	}
-	if len(strings.TrimSpace(string(rest))) > 0 {
-		return nil, "", errors.New("public key: more than one PEM block, or data after it")
-	}
-	pub, err := parseDER(b.Bytes)
+	pub, der, err := rsakey.ParsePEM(data, KeyBits, true)
 	if err != nil {
 		return nil, "", err
 	}
-	return pub, Fingerprint(b.Bytes), nil
+	return pub, Fingerprint(der), nil
 }

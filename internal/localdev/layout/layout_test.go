@@ -127,6 +127,14 @@ var importRules = map[string][]string{
 	"internal/config":             {module + "/internal/"},
 	// The signer of what we deliver knows KMS, not what it signs.
 	"internal/signing": {module + "/internal/"},
+	// The public keys' reading and fingerprint, below the keys' users.
+	"internal/rsakey": {module + "/internal/"},
+	// The delivered files' formats and manifests know no sink, store,
+	// ledger or KMS: the export and the seal use them.
+	"internal/fileformat": {module + "/internal/"},
+	"internal/manifest":   {module + "/internal/"},
+	// Sealing a delivery knows its parts, not the delivery that calls it.
+	"internal/seal": {"internal/delivery", "internal/app", "internal/localdev", "cmd", "functions"},
 }
 
 // leafAllowed are the module packages a leaf of importRules may link.
@@ -134,7 +142,9 @@ var leafAllowed = map[string][]string{
 	"internal/retryschedule": {"internal/exportjob"},
 	"internal/config":        {"internal/exportjob"},
 	"internal/lake":          {"internal/audit", "internal/redact", "internal/percent"},
-	"internal/signing":       {"internal/audit", "internal/failure"},
+	"internal/signing":       {"internal/rsakey"},
+	"internal/fileformat":    {"internal/audit", "internal/csvenc", "internal/redact", "internal/percent"}, // audit links the last two
+	"internal/manifest":      {"internal/audit", "internal/rsakey", "internal/redact", "internal/percent"},
 }
 
 // TestImportRules holds each package of importRules to its rule.

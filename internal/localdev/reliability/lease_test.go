@@ -26,11 +26,11 @@ import (
 	"github.com/contentful/auditlogs/internal/grants"
 	"github.com/contentful/auditlogs/internal/ingest"
 	"github.com/contentful/auditlogs/internal/ledger"
-	"github.com/contentful/auditlogs/internal/manifest"
 	"github.com/contentful/auditlogs/internal/localdev/faultproxy"
 	"github.com/contentful/auditlogs/internal/localdev/synth"
 	"github.com/contentful/auditlogs/internal/localdev/testenv"
 	"github.com/contentful/auditlogs/internal/localdev/testenv/esm"
+	"github.com/contentful/auditlogs/internal/manifest"
 	"github.com/contentful/auditlogs/internal/retryfn"
 )
 
