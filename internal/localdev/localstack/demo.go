@@ -3,6 +3,8 @@ package localstack
 import (
 	"bufio"
 	"context"
+	"crypto"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
@@ -37,7 +39,9 @@ import (
 	"github.com/contentful/auditlogs/internal/lake"
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/localdev/synth"
+	"github.com/contentful/auditlogs/internal/manifest"
 	"github.com/contentful/auditlogs/internal/registration"
+	"github.com/contentful/auditlogs/internal/rsakey"
 	"github.com/contentful/auditlogs/internal/sas/opensslenc"
 )
 
@@ -238,6 +242,9 @@ func Demo(ctx context.Context, dir string, out io.Writer, nEvents int) error {
 		if res.rows != counts[d.OrgID] {
 			errs = append(errs, fmt.Errorf("org %s: %d rows delivered, %d generated", d.OrgID, res.rows, counts[d.OrgID]))
 		}
+		if err := st.checkManifest(ctx, d, key, res); err != nil {
+			errs = append(errs, fmt.Errorf("org %s: %w", d.OrgID, err))
+		}
 		if firstLines == nil {
 			firstLines = res.first
 			firstLines = append([]string{fmt.Sprintf("first lines of %s/%s:", where, key)}, firstLines...)
@@ -254,7 +261,8 @@ func Demo(ctx context.Context, dir string, out io.Writer, nEvents int) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("the demo's delivery failed: %w", err)
 	}
-	say("\n== every org's file holds exactly the events generated for it")
+	say("\n== every org's file holds exactly the events generated for it, and its manifest, beside it, names the file's rows and SHA-256 and verifies with the signing key (fingerprint %s)",
+		rsakey.Fingerprint(st.SigningPublicKey)[:16])
 	say("\n== stages of %d audited events", nEvents)
 	var total time.Duration
 	for _, sg := range stages {
@@ -529,6 +537,51 @@ func (s *Stack) inspect(ctx context.Context, d destination.Destination, key stri
 	}
 	res.bytes, res.sha256 = counter.n, hex.EncodeToString(h.Sum(nil))
 	return res, nil
+}
+
+// checkManifest reads the manifest and signature beside a delivered file,
+// as a customer would, and checks the signature with the signing key's
+// public half and that the manifest names the file as inspected.
+func (s *Stack) checkManifest(ctx context.Context, d destination.Destination, key string, file inspection) error {
+	mk := manifest.Name(key)
+	body, err := s.readObject(ctx, d, mk)
+	if err != nil {
+		return fmt.Errorf("manifest %s: %w", mk, err)
+	}
+	sig, err := s.readObject(ctx, d, manifest.SignatureName(mk))
+	if err != nil {
+		return fmt.Errorf("signature of %s: %w", mk, err)
+	}
+	pub, err := rsakey.ParseDER(s.SigningPublicKey, 0)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(body)
+	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig); err != nil {
+		return fmt.Errorf("manifest %s: the signature does not verify: %w", mk, err)
+	}
+	m, err := manifest.Decode(body)
+	if err != nil {
+		return fmt.Errorf("manifest %s: %w", mk, err)
+	}
+	if m.File.Key != key || m.File.Rows != int64(file.rows) || m.File.SHA256 != file.sha256 || m.File.Bytes != file.bytes {
+		return fmt.Errorf("manifest %s names %s, %d rows, %d bytes, sha256 %s; the file has %d rows, %d bytes, sha256 %s",
+			mk, m.File.Key, m.File.Rows, m.File.Bytes, m.File.SHA256, file.rows, file.bytes, file.sha256)
+	}
+	return nil
+}
+
+// readObject reads a small object of d's storage whole.
+func (s *Stack) readObject(ctx context.Context, d destination.Destination, key string) ([]byte, error) {
+	if d.Kind == destination.KindS3 {
+		o, err := s.s3().GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(d.S3.Bucket), Key: aws.String(key)})
+		if err != nil {
+			return nil, err
+		}
+		defer o.Body.Close()
+		return io.ReadAll(o.Body)
+	}
+	return s.ReadBlob(ctx, key)
 }
 
 type countingReader struct {
