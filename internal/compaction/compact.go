@@ -22,26 +22,23 @@
 // events), the org-day is marked stale in the ledger before the new
 // manifest is written, so the catch-up delivers it again, complete.
 //
-// It imports audit, csvenc (the delivered file's encoder), lake and
-// objstore, and declares the one ledger method
-// it needs (StaleMarker).
+// It imports audit, checksum (the files' SHA-256 and CRC32C), csvenc (the
+// delivered file's encoder), lake and objstore, and declares the one
+// ledger method it needs (StaleMarker).
 package compaction
 
 import (
 	"bufio"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"os"
 
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/checksum"
 	"github.com/contentful/auditlogs/internal/csvenc"
 	"github.com/contentful/auditlogs/internal/lake"
 	"github.com/contentful/auditlogs/internal/objstore"
@@ -376,13 +373,13 @@ type orgWriter struct {
 type upload struct {
 	key  string
 	pw   *io.PipeWriter
-	cnt  *countHash
+	cnt  *checksum.Writer
 	done chan error
 }
 
 func (c *Compactor) upload(ctx context.Context, key string) *upload {
 	pr, pw := io.Pipe()
-	u := &upload{key: key, pw: pw, cnt: &countHash{w: pw, h: sha256.New(), crc: crc32.New(castagnoli)}, done: make(chan error, 1)}
+	u := &upload{key: key, pw: pw, cnt: checksum.NewWriter(pw), done: make(chan error, 1)}
 	go func() {
 		err := c.Lake.Put(ctx, key, pr)
 		pr.CloseWithError(err) // unblock the writer if Put stopped early
@@ -453,32 +450,13 @@ func (w *orgWriter) close() (lake.OrgDay, error) {
 	if err := errors.Join(errN, errF); err != nil {
 		return lake.OrgDay{}, err
 	}
-	return lake.OrgDay{Org: w.org, Key: w.ndjson.key, Rows: w.rows, Bytes: w.ndjson.cnt.n, SHA256: hex.EncodeToString(w.ndjson.cnt.h.Sum(nil)),
+	return lake.OrgDay{Org: w.org, Key: w.ndjson.key, Rows: w.rows, Bytes: w.ndjson.cnt.N(), SHA256: w.ndjson.cnt.SHA256(),
 		First: w.first.RequestTime, Last: w.last.RequestTime,
-		File: lake.File{Key: w.file.key, Bytes: w.file.cnt.n, SHA256: hex.EncodeToString(w.file.cnt.h.Sum(nil)), CRC32C: hex.EncodeToString(w.file.cnt.crc.Sum(nil))}}, nil
+		File: lake.File{Key: w.file.key, Bytes: w.file.cnt.N(), SHA256: w.file.cnt.SHA256(), CRC32C: w.file.cnt.CRC32C()}}, nil
 }
 
 // abort stops both uploads: the objects stay as they were.
 func (w *orgWriter) abort(cause error) {
 	w.ndjson.finish(cause)
 	w.file.finish(cause)
-}
-
-// castagnoli is CRC32C's table (hardware-accelerated by hash/crc32).
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// countHash counts what w accepted and hashes it with SHA-256 and CRC32C.
-type countHash struct {
-	w   io.Writer
-	h   hash.Hash
-	crc hash.Hash32
-	n   int64
-}
-
-func (c *countHash) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.h.Write(p[:n])
-	c.crc.Write(p[:n])
-	c.n += int64(n)
-	return n, err
 }
