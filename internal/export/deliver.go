@@ -34,13 +34,13 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"hash/crc32"
 	"io"
 	"os"
 	"strconv"
 	"time"
 
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/checksum"
 	"github.com/contentful/auditlogs/internal/fileformat"
 	"github.com/contentful/auditlogs/internal/logstore"
 	"github.com/contentful/auditlogs/internal/sink"
@@ -159,15 +159,15 @@ func objectOf(format fileformat.Format, sha string, rows int64) sink.Object {
 // it uploads, and an error on either side closes the pipe with that error
 // (CloseWithError), so a failing producer aborts the upload and a failing
 // upload stops the producer. It returns the bytes the sink read, and the
-// error of the side that failed.
-func upload(ctx context.Context, s sink.Sink, name string, obj sink.Object, produce func(ctx context.Context, w io.Writer) error) (int64, error) {
+// error of the side that failed, after where ("deliver org O day D").
+func upload(ctx context.Context, where string, s sink.Sink, name string, obj sink.Object, produce func(w io.Writer) error) (int64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
 	out := &countingWriter{w: pw}
 	produced := make(chan error, 1)
 	go func() {
-		err := produce(ctx, out)
+		err := produce(out)
 		if err != nil {
 			pw.CloseWithError(err)
 		} else {
@@ -190,13 +190,13 @@ func upload(ctx context.Context, s sink.Sink, name string, obj sink.Object, prod
 	consequence := errors.Is(prodErr, errUploadEnded) || upErr != nil && errors.Is(prodErr, context.Canceled)
 	switch {
 	case prodErr != nil && !consequence:
-		return out.n, prodErr
+		return out.n, fmt.Errorf("%s: %w", where, prodErr)
 	case upErr != nil:
-		return out.n, fmt.Errorf("to %s: %w", name, upErr)
+		return out.n, fmt.Errorf("%s to %s: %w", where, name, upErr)
 	case prodErr != nil:
 		// The sink reported success without reading the whole stream: a
 		// sink bug that must never pass as a complete delivery.
-		return out.n, fmt.Errorf("to %s: sink returned before the end of the stream: %w", name, prodErr)
+		return out.n, fmt.Errorf("%s to %s: sink returned before the end of the stream: %w", where, name, prodErr)
 	}
 	return out.n, nil
 }
@@ -212,9 +212,8 @@ func spool(ctx context.Context, src logstore.Reader, s sink.Sink, f File, res *R
 		tmp.Close()
 		os.Remove(tmp.Name())
 	}()
-	sha, crc := sha256.New(), crc32.New(castagnoli)
-	hw := &hashingWriter{w: tmp, h: sha, crc: crc}
-	bw := bufio.NewWriterSize(hw, 256<<10)
+	cw := checksum.NewWriter(tmp)
+	bw := bufio.NewWriterSize(cw, 256<<10)
 	enc, err := fileformat.NewEncoder(f.Format, bw)
 	if err != nil {
 		return fmt.Errorf("%s: %w", where, err)
@@ -228,13 +227,13 @@ func spool(ctx context.Context, src logstore.Reader, s sink.Sink, f File, res *R
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("%s: spool: %w", where, err)
 	}
-	res.SHA256 = hex.EncodeToString(sha.Sum(nil))
-	size, sum := hw.n, crc.Sum32()
+	res.SHA256 = cw.SHA256()
+	size, sum := cw.N(), cw.CRC32CSum()
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("%s: spool: %w", where, err)
 	}
-	n, err := upload(ctx, s, f.Name, objectOf(f.Format, res.SHA256, res.Rows), func(_ context.Context, w io.Writer) error {
-		c := crc32.New(castagnoli)
+	n, err := upload(ctx, where, s, f.Name, objectOf(f.Format, res.SHA256, res.Rows), func(w io.Writer) error {
+		c := checksum.NewCRC32C()
 		n, err := io.CopyBuffer(io.MultiWriter(w, c), io.LimitReader(tmp, size+1), make([]byte, 1<<20))
 		if err != nil {
 			return fmt.Errorf("spool: %w", err)
@@ -245,7 +244,7 @@ func spool(ctx context.Context, src logstore.Reader, s sink.Sink, f File, res *R
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("%s %w", where, err)
+		return err
 	}
 	res.Bytes = n
 	return nil
@@ -295,13 +294,14 @@ func produce(ctx context.Context, src logstore.Reader, enc fileformat.Encoder, r
 func copyFile(ctx context.Context, f *logstore.DayFile, s sink.Sink, file File, res *Result) error {
 	algo, want, h := "sha256", f.SHA256, hash.Hash(sha256.New())
 	if f.CRC32C != "" {
-		algo, want, h = "crc32c", f.CRC32C, crc32.New(castagnoli)
+		algo, want, h = "crc32c", f.CRC32C, checksum.NewCRC32C()
 	}
-	n, err := upload(ctx, s, file.Name, objectOf(fileformat.CSV, f.SHA256, f.Rows), func(_ context.Context, w io.Writer) error {
+	where := fmt.Sprintf("deliver org %s day %s", res.OrgID, res.Day)
+	n, err := upload(ctx, where, s, file.Name, objectOf(fileformat.CSV, f.SHA256, f.Rows), func(w io.Writer) error {
 		return copyChecked(f, w, h, algo, want)
 	})
 	if err != nil {
-		return fmt.Errorf("deliver org %s day %s: %w", res.OrgID, res.Day, err)
+		return err
 	}
 	res.Rows, res.Bytes, res.SHA256, res.First, res.Last = f.Rows, n, f.SHA256, f.First, f.Last
 	return nil
@@ -369,25 +369,6 @@ func copyChecked(f *logstore.DayFile, w io.Writer, h hash.Hash, algo, want strin
 			ErrInconsistentStore, n, algo, sum, f.Bytes, algo, want)
 	}
 	return nil
-}
-
-// castagnoli is CRC32C's table (hardware-accelerated by hash/crc32).
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// hashingWriter passes bytes to w and hashes (SHA-256 and CRC32C) and
-// counts what w accepted.
-type hashingWriter struct {
-	w      io.Writer
-	h, crc hash.Hash
-	n      int64
-}
-
-func (hw *hashingWriter) Write(p []byte) (int, error) {
-	n, err := hw.w.Write(p)
-	hw.h.Write(p[:n])
-	hw.crc.Write(p[:n])
-	hw.n += int64(n)
-	return n, err
 }
 
 // countingWriter counts what w accepted.
