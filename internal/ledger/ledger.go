@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -272,15 +273,18 @@ func (l *Ledger) Begin(ctx context.Context, org string, day audit.Day, owner str
 // the head is still r.Head (ErrChainMoved otherwise: nothing is recorded).
 func (l *Ledger) Finish(ctx context.Context, org string, day audit.Day, owner string, r Result) error {
 	now := l.now().UTC()
-	update := "SET #status = :delivered, #key = :key, #rows = :rows, #bytes = :bytes, #sha = :sha, #at = :updated, #updated = :updated REMOVE #owner, #until, #err, #perm"
+	set := []string{"#status = :delivered", "#key = :key", "#rows = :rows", "#bytes = :bytes", "#sha = :sha", "#at = :updated", "#updated = :updated"}
+	remove := []string{"#owner", "#until", "#err", "#perm"}
 	names := map[string]string{"#key": AttrKey, "#rows": AttrRows, "#bytes": AttrBytes, "#sha": AttrSHA256, "#at": AttrDeliveredAt, "#err": AttrLastError, "#perm": AttrPermanent}
 	vals := map[string]types.AttributeValue{":delivered": s(string(Delivered)), ":key": s(r.Key), ":rows": n(r.Rows), ":bytes": n(r.Bytes), ":sha": s(r.SHA256),
 		":updated": s(now.Format(time.RFC3339Nano))}
+	update := func() string { return "SET " + strings.Join(set, ", ") + " REMOVE " + strings.Join(remove, ", ") }
 	if r.Manifest == nil {
-		return l.settle(ctx, org, day, owner, update, names, vals)
+		return l.settle(ctx, org, day, owner, update(), names, vals)
 	}
-	update = "SET #mk = :mk, #msha = :msha, #mhist = :mhist, " + update[len("SET "):]
+	set = append(set, "#mk = :mk", "#msha = :msha", "#mhist = :mhist")
 	names["#mk"], names["#msha"], names["#mhist"] = AttrManifestKey, AttrManifestSHA256, AttrManifestHistory
+	names["#mpk"], names["#mps"] = AttrManifestPrevKey, AttrManifestPrevSHA
 	vals[":mk"], vals[":msha"] = s(r.Manifest.Key), s(r.Manifest.SHA256)
 	hist := make([]types.AttributeValue, len(r.History))
 	for i, h := range r.History {
@@ -288,26 +292,17 @@ func (l *Ledger) Finish(ctx context.Context, org string, day audit.Day, owner st
 	}
 	vals[":mhist"] = &types.AttributeValueMemberL{Value: hist}
 	if p := r.Manifest.Previous; p != nil {
-		update = "SET #mpk = :mpk, #mps = :mps, " + update[len("SET "):]
-		names["#mpk"], names["#mps"] = AttrManifestPrevKey, AttrManifestPrevSHA
+		set = append(set, "#mpk = :mpk", "#mps = :mps")
 		vals[":mpk"], vals[":mps"] = s(p.Key), s(p.SHA256)
 	} else {
-		update += ", #mpk, #mps"
-		names["#mpk"], names["#mps"] = AttrManifestPrevKey, AttrManifestPrevSHA
+		remove = append(remove, "#mpk", "#mps")
 	}
-	for k, v := range pick("#status", "#owner", "#until", "#updated") {
-		names[k] = v
-	}
-	vals[":owner"] = s(owner)
 	headCond, headVals := "attribute_not_exists(#hsha)", map[string]types.AttributeValue{":hk": s(r.Manifest.Key), ":hsha": s(r.Manifest.SHA256)}
 	if r.Head != nil {
 		headCond, headVals[":expect"] = "#hsha = :expect", s(r.Head.SHA256)
 	}
 	_, err := l.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Update: &types.Update{
-			TableName: aws.String(l.table), Key: l.key(org, day), UpdateExpression: aws.String(update),
-			ConditionExpression: aws.String("#owner = :owner"), ExpressionAttributeNames: names, ExpressionAttributeValues: vals,
-		}},
+		{Update: l.ownedUpdate(org, day, owner, update(), names, vals)},
 		{Update: &types.Update{
 			TableName: aws.String(l.table), Key: l.chainKey(org), UpdateExpression: aws.String("SET #hk = :hk, #hsha = :hsha"),
 			ConditionExpression: aws.String(headCond), ExpressionAttributeNames: map[string]string{"#hk": AttrHeadKey, "#hsha": AttrHeadSHA256},
@@ -400,18 +395,14 @@ func (l *Ledger) Fail(ctx context.Context, org string, day audit.Day, owner stri
 }
 
 func (l *Ledger) settle(ctx context.Context, org string, day audit.Day, owner, update string, extraNames map[string]string, vals map[string]types.AttributeValue) error {
-	nm := pick("#status", "#owner", "#until", "#updated")
-	for k, v := range extraNames {
-		nm[k] = v
-	}
-	vals[":owner"] = s(owner)
+	u := l.ownedUpdate(org, day, owner, update, extraNames, vals)
 	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(l.table),
-		Key:                       l.key(org, day),
-		UpdateExpression:          aws.String(update),
-		ConditionExpression:       aws.String("#owner = :owner"),
-		ExpressionAttributeNames:  nm,
-		ExpressionAttributeValues: vals,
+		TableName:                 u.TableName,
+		Key:                       u.Key,
+		UpdateExpression:          u.UpdateExpression,
+		ConditionExpression:       u.ConditionExpression,
+		ExpressionAttributeNames:  u.ExpressionAttributeNames,
+		ExpressionAttributeValues: u.ExpressionAttributeValues,
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
@@ -421,6 +412,25 @@ func (l *Ledger) settle(ctx context.Context, org string, day audit.Day, owner, u
 		return fmt.Errorf("ledger: record org %s day %s: %w", org, day, err)
 	}
 	return nil
+}
+
+// ownedUpdate is update of the org-day's item, on the condition that
+// owner still holds its lease: what settle writes alone and Finish in a
+// transaction with the chain's head.
+func (l *Ledger) ownedUpdate(org string, day audit.Day, owner, update string, extraNames map[string]string, vals map[string]types.AttributeValue) *types.Update {
+	nm := pick("#status", "#owner", "#until", "#updated")
+	for k, v := range extraNames {
+		nm[k] = v
+	}
+	vals[":owner"] = s(owner)
+	return &types.Update{
+		TableName:                 aws.String(l.table),
+		Key:                       l.key(org, day),
+		UpdateExpression:          aws.String(update),
+		ConditionExpression:       aws.String("#owner = :owner"),
+		ExpressionAttributeNames:  nm,
+		ExpressionAttributeValues: vals,
+	}
 }
 
 // NoteLate records that n events of a past org-day were stored now, after
