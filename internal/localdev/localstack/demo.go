@@ -490,19 +490,9 @@ type inspection struct {
 // its CSV records (the header excluded) and hashing it.
 func (s *Stack) inspect(ctx context.Context, d destination.Destination, key string, wantFirst bool) (inspection, error) {
 	var res inspection
-	var body io.ReadCloser
-	if d.Kind == destination.KindS3 {
-		o, err := s.s3().GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(d.S3.Bucket), Key: aws.String(key)})
-		if err != nil {
-			return res, err
-		}
-		body = o.Body
-	} else {
-		r, err := s.openBlob(ctx, key)
-		if err != nil {
-			return res, err
-		}
-		body = r
+	body, err := s.openObject(ctx, d, key)
+	if err != nil {
+		return res, err
 	}
 	defer body.Close()
 	h := sha256.New()
@@ -571,17 +561,26 @@ func (s *Stack) checkManifest(ctx context.Context, d destination.Destination, ke
 	return nil
 }
 
-// readObject reads a small object of d's storage whole.
-func (s *Stack) readObject(ctx context.Context, d destination.Destination, key string) ([]byte, error) {
+// openObject opens an object of d's storage, as its customer reads it.
+func (s *Stack) openObject(ctx context.Context, d destination.Destination, key string) (io.ReadCloser, error) {
 	if d.Kind == destination.KindS3 {
 		o, err := s.s3().GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(d.S3.Bucket), Key: aws.String(key)})
 		if err != nil {
 			return nil, err
 		}
-		defer o.Body.Close()
-		return io.ReadAll(o.Body)
+		return o.Body, nil
 	}
-	return s.ReadBlob(ctx, key)
+	return s.openBlob(ctx, key)
+}
+
+// readObject reads a small object of d's storage whole.
+func (s *Stack) readObject(ctx context.Context, d destination.Destination, key string) ([]byte, error) {
+	r, err := s.openObject(ctx, d, key)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
 }
 
 type countingReader struct {
