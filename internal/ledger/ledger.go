@@ -517,6 +517,50 @@ func (l *Ledger) Days(ctx context.Context, org string, from, to audit.Day) ([]En
 	return entries, nil
 }
 
+// Page returns up to limit of org's entries from day from to day to, in
+// day order, and whether more follow (the self-service API's delivery
+// history, one page a request: a year of days is never read at once).
+// The next page starts the day after the last entry returned.
+func (l *Ledger) Page(ctx context.Context, org string, from, to audit.Day, limit int) ([]Entry, bool, error) {
+	if limit < 1 {
+		return nil, false, fmt.Errorf("ledger: page of org %s: limit %d, want at least 1", org, limit)
+	}
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(l.table),
+		KeyConditionExpression:    aws.String("#org = :org AND #day BETWEEN :from AND :to"),
+		ExpressionAttributeNames:  map[string]string{"#org": AttrOrgID, "#day": AttrDay},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":org": s(org), ":from": s(from.String()), ":to": s(to.String())},
+		ConsistentRead:            aws.Bool(true),
+		// One more than asked: whether it exists says if a page follows.
+		Limit: aws.Int32(int32(limit + 1)),
+	}
+	var entries []Entry
+	for {
+		page, err := l.db.Query(ctx, in)
+		if err != nil {
+			return nil, false, fmt.Errorf("ledger: page of org %s: %w", org, err)
+		}
+		for _, it := range page.Items {
+			e, err := decode(it)
+			if err != nil {
+				return nil, false, err
+			}
+			entries = append(entries, e)
+		}
+		// DynamoDB may stop short of Limit (1 MB a response): go on
+		// until the page is full or the range is read.
+		if len(entries) > limit || len(page.LastEvaluatedKey) == 0 {
+			break
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+		in.Limit = aws.Int32(int32(limit + 1 - len(entries)))
+	}
+	if len(entries) > limit {
+		return entries[:limit], true, nil
+	}
+	return entries, false, nil
+}
+
 func decode(item map[string]types.AttributeValue) (Entry, error) {
 	var e Entry
 	str := func(k string) string {

@@ -85,7 +85,23 @@ type Options struct {
 	// Warn receives each warning, a sentence that starts with "org ORG:"
 	// (dropped if nil).
 	Warn func(string)
+	// Notice, when set, receives each warning's code (WarnRoleNotAssumable,
+	// WarnExternalIDNotChecked) with the sentence Warn receives: callers
+	// that speak to customers, not operators (the self-service API),
+	// word their warnings from the code.
+	Notice func(code, msg string)
 }
+
+// Warning codes, given to Options.Notice.
+const (
+	// WarnRoleNotAssumable: the S3 role cannot be assumed with the org ID
+	// yet, so its trust policy was not checked; stored anyway.
+	WarnRoleNotAssumable = "role_not_assumable_yet"
+	// WarnExternalIDNotChecked: the role's trust does not require the
+	// external ID, or could not be checked, and AllowNoExternalID stored
+	// it anyway.
+	WarnExternalIDNotChecked = "external_id_not_checked"
+)
 
 // Register checks d as a delivery would open it and stores it. A role
 // that cannot be assumed yet (the customer has not finished) is stored
@@ -127,7 +143,7 @@ func (r *Registrar) Register(ctx context.Context, d destination.Destination, opt
 // done.
 func (r *Registrar) checkTrust(ctx context.Context, d destination.Destination, opts Options) error {
 	if _, err := r.Sinks.Open(ctx, d); err != nil {
-		opts.warn(fmt.Sprintf("org %s: role %s cannot be assumed with external ID %s yet, so its trust policy was not checked (%v); run auditctl verify --org %s once the customer has set it up",
+		opts.warn(WarnRoleNotAssumable, fmt.Sprintf("org %s: role %s cannot be assumed with external ID %s yet, so its trust policy was not checked (%v); run auditctl verify --org %s once the customer has set it up",
 			d.OrgID, d.S3.RoleARN, d.ExternalID(), err, d.OrgID))
 		return nil
 	}
@@ -137,7 +153,7 @@ func (r *Registrar) checkTrust(ctx context.Context, d destination.Destination, o
 	case err == nil:
 		return nil
 	case opts.AllowNoExternalID:
-		opts.warn(fmt.Sprintf("org %s: %v; stored anyway (--%s)", d.OrgID, err, FlagAllowNoExternalID))
+		opts.warn(WarnExternalIDNotChecked, fmt.Sprintf("org %s: %v; stored anyway (--%s)", d.OrgID, err, FlagAllowNoExternalID))
 		return nil
 	case errors.As(err, &ee):
 		return fmt.Errorf("org %s: %w: the customer must add %s to the role's trust policy (auditctl policies prints it), or pass --%s to register it anyway",
@@ -166,9 +182,12 @@ func (r *Registrar) checkSAS(ctx context.Context, d *destination.Destination, op
 	return nil
 }
 
-func (o Options) warn(msg string) {
+func (o Options) warn(code, msg string) {
 	if o.Warn != nil {
 		o.Warn(msg)
+	}
+	if o.Notice != nil {
+		o.Notice(code, msg)
 	}
 }
 

@@ -219,3 +219,11 @@ func azureResponseCause(e *azuresink.Error) Cause {
 	}
 	return CauseUnavailable
 }
+
+// Explain names the cause of err, met at stage while checking d outside a
+// Verify (the self-service API's PUT, which registers through
+// internal/registration): the same codes, messages and fixes a check
+// gives, so that a refused registration and a failed check read alike.
+func Explain(stage Stage, d destination.Destination, err error) *Failure {
+	return classify(stage, d, nil, err)
+}
