@@ -30,8 +30,12 @@ require (
 require github.com/aws/aws-sdk-go-v2/service/kinesis v1.56.13
 
 require (
+	github.com/MicahParks/jwkset v0.11.4
+	github.com/MicahParks/keyfunc/v3 v3.9.2
 	github.com/aws/aws-sdk-go-v2/service/firehose v1.52.12
+	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/parquet-go/parquet-go v0.32.1
+	golang.org/x/time v0.15.0
 )
 
 require (

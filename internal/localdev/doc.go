@@ -8,6 +8,8 @@
 //   - faultproxy: a fault-injecting proxy in front of the emulators
 //   - reliability: the fault suite, driving the production wiring through it
 //   - synth: realistic synthetic events (auditctl events generate, the demo)
+//   - localidp: a local identity provider for the HTTP API: its JWKS on
+//     127.0.0.1 and the bearer tokens it mints, valid and forged
 //
 // Production packages (functions/, infra/, internal/ outside this folder) may
 // import these only from their _test.go files; the one exception is auditctl's
