@@ -12,6 +12,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -55,6 +56,10 @@ const (
 	EnvRetryDLQURL            = "AUDITLOG_RETRY_DLQ_URL"
 	EnvIngestFailuresQueueURL = "AUDITLOG_INGEST_FAILURES_QUEUE_URL"
 	EnvAccountID              = "AUDITLOG_ACCOUNT_ID"
+
+	EnvAPIIssuer   = "AUDITLOG_API_ISSUER"
+	EnvAPIAudience = "AUDITLOG_API_AUDIENCE"
+	EnvAPIJWKSURL  = "AUDITLOG_API_JWKS_URL"
 
 	// Set by the local stack and by the tests' callers, never by a
 	// deployment; no function reads them.
@@ -131,6 +136,13 @@ type Config struct {
 	RetryDLQURL            string // AUDITLOG_RETRY_DLQ_URL: the retry queue's terminal dead-letter queue
 	IngestFailuresQueueURL string // AUDITLOG_INGEST_FAILURES_QUEUE_URL: the ingest's on-failure queue
 	AccountID              string // AUDITLOG_ACCOUNT_ID: our AWS account, trusted by customers' roles
+
+	// The self-service HTTP API's settings (the api function and
+	// `auditctl api serve`): the bearer tokens it accepts are the
+	// platform IdP's, checked against its published keys.
+	APIIssuer   string // AUDITLOG_API_ISSUER: the tokens' iss
+	APIAudience string // AUDITLOG_API_AUDIENCE: their aud
+	APIJWKSURL  string // AUDITLOG_API_JWKS_URL: the IdP's JWKS, https (plain http on 127.0.0.1 or localhost only, for a local IdP)
 }
 
 // LogStoreLake is the log store's kind whose variables the contract
@@ -234,6 +246,10 @@ func parse(env lookup) (Config, error) {
 		RetryDLQURL:            env.get(EnvRetryDLQURL),
 		IngestFailuresQueueURL: env.get(EnvIngestFailuresQueueURL),
 		AccountID:              env.get(EnvAccountID),
+
+		APIIssuer:   env.get(EnvAPIIssuer),
+		APIAudience: env.get(EnvAPIAudience),
+		APIJWKSURL:  env.get(EnvAPIJWKSURL),
 	}
 	if v, ok := env(EnvRejectsPrefix); ok {
 		c.RejectsPrefix = v
@@ -246,6 +262,9 @@ func parse(env lookup) (Config, error) {
 		return c, fmt.Errorf("environment variable %s=%q: want true or false", EnvIngestIncludePOST, v)
 	}
 	readKeys(&c, env)
+	if err := c.checkAPI(env); err != nil {
+		return c, err
+	}
 	for _, v := range []struct {
 		name string
 		dst  *int
@@ -296,6 +315,37 @@ func parse(env lookup) (Config, error) {
 	return c, nil
 }
 
+// checkAPI checks the HTTP API's settings that are set. An issuer or
+// audience of blanks would match no token and say nothing of why; a JWKS
+// URL over plain http would let anyone on the path hand the API keys of
+// their own, so only a loopback IdP (a local stack's, a test's) may use
+// it.
+func (c Config) checkAPI(env lookup) error {
+	for _, v := range []struct{ name, val string }{{EnvAPIIssuer, c.APIIssuer}, {EnvAPIAudience, c.APIAudience}} {
+		if _, set := env(v.name); set && v.val != "" && strings.TrimSpace(v.val) == "" {
+			return fmt.Errorf("environment variable %s=%q: want the identity provider's value, not blanks", v.name, v.val)
+		}
+	}
+	if c.APIJWKSURL == "" {
+		return nil
+	}
+	u, err := url.Parse(c.APIJWKSURL)
+	if err == nil && u.User != nil {
+		// Not echoed: the value holds a password.
+		return fmt.Errorf("environment variable %s: want a URL without credentials in it", EnvAPIJWKSURL)
+	}
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("environment variable %s=%q: want an absolute https URL", EnvAPIJWKSURL, c.APIJWKSURL)
+	}
+	switch host := u.Hostname(); {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && (host == "127.0.0.1" || host == "localhost"):
+	default:
+		return fmt.Errorf("environment variable %s=%q: want https (plain http only on 127.0.0.1 or localhost)", EnvAPIJWKSURL, c.APIJWKSURL)
+	}
+	return nil
+}
+
 // readKeys reads the keys' settings: the residencies' KMS keys, the
 // emulator hosts a SAS URL may name, and the signing key.
 func readKeys(c *Config, env lookup) {
@@ -340,6 +390,12 @@ func (c Config) setting(name string) string {
 		return c.IngestFailuresQueueURL
 	case EnvAccountID:
 		return c.AccountID
+	case EnvAPIIssuer:
+		return c.APIIssuer
+	case EnvAPIAudience:
+		return c.APIAudience
+	case EnvAPIJWKSURL:
+		return c.APIJWKSURL
 	}
 	return ""
 }

@@ -21,10 +21,13 @@ const (
 	// compaction state machine runs once per org bucket. It reads its
 	// configuration with FromEnvFor: it opens no log store and no registry.
 	Compact Function = "compact"
+	// API is the self-service HTTP API's function (functions/api),
+	// behind API Gateway.
+	API Function = "api"
 )
 
 // Functions are all of them, as the stack deploys them.
-var Functions = []Function{Export, FanOut, Retry, Ingest, Compact}
+var Functions = []Function{Export, FanOut, Retry, Ingest, Compact, API}
 
 // functionVars is what each function requires (its cold start fails
 // without) and what else it reads. A variable outside both does nothing
@@ -61,6 +64,17 @@ var functionVars = map[Function]struct {
 	Ingest: {
 		required: []string{EnvRegistryTable, EnvRejectsBucket},
 		optional: append(slices.Clone(storeVars), EnvLakeStream, EnvLedgerTable, EnvIngestIncludePOST, EnvRejectsPrefix), // the ledger for late events
+		store:    true,
+	},
+	// The API reads and changes destinations, reads the ledger, checks
+	// ciphers (the SAS keys), hands out the public keys (the signing
+	// key's among them: it never signs), queues redeliveries on the
+	// export function and writes an audit event of each change it makes
+	// to the log store, through the lake's stream as the ingest does. It
+	// refuses a redelivery older than the retention.
+	API: {
+		required: []string{EnvRegistryTable, EnvLedgerTable, EnvExportFunction, EnvSigningKeyID, EnvAPIIssuer, EnvAPIAudience, EnvAPIJWKSURL},
+		optional: append(slices.Clone(storeVars), EnvLakeStream, EnvKMSKeyUS, EnvKMSKeyEU, EnvAzureEmulatorHosts, EnvLogStoreRetentionDays),
 		store:    true,
 	},
 }

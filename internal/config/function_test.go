@@ -33,6 +33,13 @@ var stackEnvs = map[config.Function]map[string]string{
 		"AUDITLOG_REJECTS_BUCKET": "rejects", "AUDITLOG_REJECTS_PREFIX": "rejects/", "AUDITLOG_INGEST_INCLUDE_POST": "false",
 	},
 	config.Compact: {"AUDITLOG_LAKE_BUCKET": "lake", "AUDITLOG_LEDGER_TABLE": "ledger"},
+	config.API: {
+		"AUDITLOG_LOG_STORE": "lake", "AUDITLOG_LAKE_BUCKET": "lake", "AUDITLOG_LAKE_STREAM": "raw",
+		"AUDITLOG_REGISTRY_TABLE": "registry", "AUDITLOG_LEDGER_TABLE": "ledger", "AUDITLOG_EXPORT_FUNCTION": "export",
+		"AUDITLOG_KMS_KEY_US": "arn:us", "AUDITLOG_KMS_KEY_EU": "arn:eu", "AUDITLOG_SIGNING_KEY_ID": "arn:sign", "AUDITLOG_LOG_STORE_RETENTION_DAYS": "35",
+		"AUDITLOG_API_ISSUER": "https://idp.example.com", "AUDITLOG_API_AUDIENCE": "auditlogs",
+		"AUDITLOG_API_JWKS_URL": "https://idp.example.com/.well-known/jwks.json",
+	},
 }
 
 // TestValidate: each function's environment as the stack gives it passes;
@@ -126,6 +133,7 @@ func TestRequire(t *testing.T) {
 		config.Retry:  "environment variable AUDITLOG_RETRY_QUEUE_URL is not set",
 		config.FanOut: "environment variable AUDITLOG_EXPORT_FUNCTION is not set",
 		config.Ingest: "environment variable AUDITLOG_REJECTS_BUCKET is not set",
+		config.API:    "environment variable AUDITLOG_LEDGER_TABLE is not set",
 	} {
 		if err := c.Require(f); err == nil || err.Error() != want {
 			t.Errorf("%s: %v, want %q", f, err, want)
@@ -137,6 +145,46 @@ func TestRequire(t *testing.T) {
 	c.RetryQueueURL = "https://sqs/retry"
 	if err := c.Require(config.Retry); err == nil || err.Error() != "environment variable AUDITLOG_LEDGER_TABLE is not set" {
 		t.Errorf("retry without the ledger: %v", err)
+	}
+}
+
+// TestAPIRequires: the API function's cold start fails without each of
+// the token's settings, and with a JWKS URL that is not https (but for a
+// loopback IdP) or a blank issuer, each named with its value.
+func TestAPIRequires(t *testing.T) {
+	for _, name := range []string{"AUDITLOG_API_ISSUER", "AUDITLOG_API_AUDIENCE", "AUDITLOG_API_JWKS_URL", "AUDITLOG_EXPORT_FUNCTION", "AUDITLOG_SIGNING_KEY_ID"} {
+		env := maps.Clone(stackEnvs[config.API])
+		delete(env, name)
+		if _, err := config.FromMapFor(env, config.API); err == nil || err.Error() != "environment variable "+name+" is not set" {
+			t.Errorf("without %s: %v", name, err)
+		}
+	}
+	c, err := config.FromMapFor(stackEnvs[config.API], config.API)
+	if err != nil || c.APIIssuer != "https://idp.example.com" || c.APIAudience != "auditlogs" || c.APIJWKSURL != "https://idp.example.com/.well-known/jwks.json" {
+		t.Fatalf("%+v, %v", c, err)
+	}
+	for _, ok := range []string{"http://127.0.0.1:8443/jwks", "http://localhost/jwks", "https://idp.example.com:8443/keys"} {
+		env := maps.Clone(stackEnvs[config.API])
+		env["AUDITLOG_API_JWKS_URL"] = ok
+		if _, err := config.FromMapFor(env, config.API); err != nil {
+			t.Errorf("JWKS URL %s: %v", ok, err)
+		}
+	}
+	for name, bad := range map[string][]string{
+		"AUDITLOG_API_JWKS_URL": {"http://idp.example.com/jwks", "http://127.0.0.1.example.com/jwks", "ftp://localhost/jwks", "/jwks", "https://user:pw@idp.example.com/jwks", "idp.example.com"},
+		"AUDITLOG_API_ISSUER":   {"  "},
+		"AUDITLOG_API_AUDIENCE": {"\t"},
+	} {
+		for _, v := range bad {
+			env := maps.Clone(stackEnvs[config.API])
+			env[name] = v
+			if _, err := config.FromMapFor(env, config.API); err == nil || !strings.Contains(err.Error(), name) {
+				t.Errorf("%s=%q: %v, want an error naming it", name, v, err)
+			}
+			if err := config.Validate(env, config.API); err == nil {
+				t.Errorf("Validate: %s=%q passed", name, v)
+			}
+		}
 	}
 }
 
@@ -167,8 +215,9 @@ func TestLogStoreVariable(t *testing.T) {
 		}
 	}
 	base := map[string]string{"AUDITLOG_REGISTRY_TABLE": "registry", "AUDITLOG_LEDGER_TABLE": "ledger", "AUDITLOG_RETRY_QUEUE_URL": "https://sqs/retry",
-		"AUDITLOG_REJECTS_BUCKET": "rejects", "AUDITLOG_SIGNING_KEY_ID": "alias/sign"}
-	for _, f := range []config.Function{config.Export, config.Retry, config.Ingest} {
+		"AUDITLOG_REJECTS_BUCKET": "rejects", "AUDITLOG_SIGNING_KEY_ID": "alias/sign", "AUDITLOG_EXPORT_FUNCTION": "export",
+		"AUDITLOG_API_ISSUER": "https://idp.example.com", "AUDITLOG_API_AUDIENCE": "auditlogs", "AUDITLOG_API_JWKS_URL": "https://idp.example.com/jwks"}
+	for _, f := range []config.Function{config.Export, config.Retry, config.Ingest, config.API} {
 		if !f.HoldsLogStore() {
 			t.Errorf("%s does not hold the log store", f)
 		}

@@ -104,7 +104,7 @@ func readmeRows(t *testing.T) map[string][]config.Function {
 	}
 	section, _, _ = strings.Cut(section, "\n## ")
 	byWord := map[string][]config.Function{"all": config.Functions, "export": {config.Export}, "retry": {config.Retry},
-		"fan-out": {config.FanOut}, "ingest": {config.Ingest}, "compact": {config.Compact}}
+		"fan-out": {config.FanOut}, "ingest": {config.Ingest}, "compact": {config.Compact}, "api": {config.API}}
 	rows := map[string][]config.Function{}
 	for _, line := range strings.Split(section, "\n") {
 		cells := strings.Split(line, " | ")

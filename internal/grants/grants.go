@@ -11,7 +11,8 @@
 //
 // The log store is the S3 data lake, the CDK stack's and the local
 // stack's alike: the export and retry read it, the ingest writes it
-// through the Firehose stream, the compaction function compacts it. The
+// through the Firehose stream (and so does the HTTP API, the audit events
+// of its own changes), the compaction function compacts it. The
 // Firehose stream's and the compaction state machine's roles belong to
 // AWS services, not to our code, and are the stack's own.
 //
@@ -38,11 +39,13 @@ const (
 	// Compact is the compaction function, which the compaction state
 	// machine runs once per org bucket.
 	Compact Identity = "compact"
+	// API is the self-service HTTP API's function, behind API Gateway.
+	API Identity = "api"
 )
 
 // Functions are the identities that are Lambda functions, in the order
 // the stack creates them.
-var Functions = []Identity{FanOut, Export, Retry, Ingest, Compact}
+var Functions = []Identity{FanOut, Export, Retry, Ingest, Compact, API}
 
 // Identities are all of them: the functions and the operators (the local
 // stack creates a user for each).
@@ -271,10 +274,44 @@ func For(id Identity) []Statement {
 		// (ledger.MarkStale: one UpdateItem, if the entry exists).
 		return append(append([]Statement{writeOwnLogs}, compaction...),
 			allow("MarkStale", []string{"dynamodb:UpdateItem"}, on(LedgerTable)...))
+	case API:
+		return api()
 	case Operator:
 		return operator()
 	}
 	panic(fmt.Sprintf("grants: unknown identity %q", id))
+}
+
+// checkSASCiphers decrypts a SAS cipher to check it, with the one
+// algorithm a cipher is made with.
+var checkSASCiphers = Statement{Sid: "CheckSasCiphers", Effect: Allow, Actions: []string{"kms:Decrypt"}, Resources: on(SASKeys),
+	Condition: map[string]map[string]string{"StringEquals": {"kms:EncryptionAlgorithm": DecryptAlgorithm}}}
+
+// api is what the self-service HTTP API does on a customer's behalf,
+// route by route (internal/api): GET /v1/keys reads the public keys (the
+// signing key's too: it never signs); PUT checks the destination as
+// `auditctl destination put` does (assumes the customer's role, or
+// decrypts the cipher) and stores it with registry.PutShared (a GetItem
+// of the destination and of the container's claims, then a
+// TransactWriteItems of UpdateItems, which DynamoDB authorizes item by
+// item: no PutItem); DELETE is registry.DeleteExisting (the same reads,
+// then UpdateItems of the claim and a DeleteItem); pause and resume are
+// registry.SetEnabled (UpdateItem); verify checks as the export opens
+// (and records what the SAS tells, UpdateItem); deliveries reads the
+// ledger (ledger.Days, a Query, and GetItem); redeliver invokes the
+// export; and each change is written as an audit event to the log store,
+// through the lake's stream as the ingest writes. Nothing scans the
+// registry, reads the lake or changes the ledger.
+func api() []Statement {
+	sts := append([]Statement{writeOwnLogs}, assumeCustomerRoles...)
+	return append(sts,
+		allow("ManageDestinations", []string{"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}, on(RegistryTable)...),
+		allow("ReadDeliveries", []string{"dynamodb:GetItem", "dynamodb:Query"}, on(LedgerTable)...),
+		allow("ReadPublicKeys", []string{"kms:GetPublicKey", "kms:DescribeKey"}, on(SASKeys, SigningKey)...),
+		checkSASCiphers,
+		allow("InvokeExport", []string{"lambda:InvokeFunction"}, on(ExportFn)...),
+		writeRawRecords,
+	)
 }
 
 // operator is what auditctl needs against a deployment, command by
@@ -307,8 +344,7 @@ func operator() []Statement {
 		// destination put and verify check a cipher by decrypting it (the
 		// key policy must also name the operator: KeyOperatorArns).
 		allow("ReadPublicKeys", []string{"kms:GetPublicKey", "kms:DescribeKey"}, on(SASKeys, SigningKey)...),
-		Statement{Sid: "CheckSasCiphers", Effect: Allow, Actions: []string{"kms:Decrypt"}, Resources: on(SASKeys),
-			Condition: map[string]map[string]string{"StringEquals": {"kms:EncryptionAlgorithm": DecryptAlgorithm}}},
+		checkSASCiphers,
 		// run: the fan-out's invocations.
 		allow("InvokeExport", []string{"lambda:InvokeFunction"}, on(ExportFn)...),
 		// redrive: from the dead-letter queue back to the retry queue.

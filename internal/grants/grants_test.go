@@ -105,10 +105,10 @@ func TestUnknownIdentityPanics(t *testing.T) {
 }
 
 // TestIdentities: every function is an identity, the compaction function
-// among them (the local stack creates a user for each identity), and the
+// and the API among them (the local stack creates a user for each identity), and the
 // operators are no function.
 func TestIdentities(t *testing.T) {
-	want := []Identity{FanOut, Export, Retry, Ingest, Compact}
+	want := []Identity{FanOut, Export, Retry, Ingest, Compact, API}
 	if !slices.Equal(Functions, want) || !slices.Equal(Identities, append(slices.Clone(want), Operator)) {
 		t.Errorf("Functions %v, Identities %v: want the functions %v, then the operators", Functions, Identities, want)
 	}
@@ -177,6 +177,8 @@ func TestLakeStatements(t *testing.T) {
 			listUnder("raw/"), "Allow s3:GetObject on lake-bucket/lake/*,lake-bucket/raw/*",
 			"Allow s3:AbortMultipartUpload,s3:PutObject on lake-bucket/export/*,lake-bucket/lake/*"),
 		Compact: compaction,
+		// The audit events of its own changes, as the ingest writes them.
+		API: {"Allow firehose:PutRecordBatch on lake-stream"},
 	}
 	for _, id := range Identities {
 		w := slices.Clone(want[id])
@@ -232,8 +234,41 @@ func TestOnlyDeliveriesSign(t *testing.T) {
 		if want := id == Export || id == Retry; signs != want {
 			t.Errorf("%s: may sign %t, want %t", id, signs, want)
 		}
-		if want := id == Export || id == Retry || id == Operator; reads != want {
+		if want := id == Export || id == Retry || id == Operator || id == API; reads != want {
 			t.Errorf("%s: may read the signing key's public half %t, want %t", id, reads, want)
+		}
+	}
+}
+
+// TestAPIStatements: the HTTP API's statements, one for one. It stores
+// and removes destinations (registry.PutShared and DeleteExisting: reads,
+// then transactions of UpdateItems and a DeleteItem; SetEnabled) but
+// never scans the registry or puts a whole item; it reads the ledger and
+// never writes it; it decrypts ciphers with the one algorithm only and
+// reads the public keys, never signs; it reads nothing of the lake.
+func TestAPIStatements(t *testing.T) {
+	got := renderAll(For(API))
+	want := []string{
+		"Allow logs:CreateLogStream,logs:PutLogEvents on own-log-group",
+		"Allow sts:AssumeRole on customer-roles",
+		"Deny sts:AssumeRole on own-account-roles",
+		"Allow dynamodb:DeleteItem,dynamodb:GetItem,dynamodb:UpdateItem on registry-table",
+		"Allow dynamodb:GetItem,dynamodb:Query on ledger-table",
+		"Allow kms:DescribeKey,kms:GetPublicKey on sas-keys,signing-key",
+		"Allow kms:Decrypt on sas-keys if map[StringEquals:map[kms:EncryptionAlgorithm:RSAES_OAEP_SHA_256]]",
+		"Allow lambda:InvokeFunction on export-function",
+		"Allow firehose:PutRecordBatch on lake-stream",
+	}
+	slices.Sort(want)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("api:\n got %q\nwant %q", got, want)
+	}
+	for _, st := range For(API) {
+		for _, a := range st.Actions {
+			switch a {
+			case "kms:Sign", "dynamodb:Scan", "dynamodb:PutItem", "s3:GetObject", "s3:PutObject":
+				t.Errorf("api %s: %s", st.Sid, a)
+			}
 		}
 	}
 }

@@ -132,11 +132,13 @@ func (s *Stack) localARNs(fn grants.Identity, n grants.Name) []string {
 }
 
 // localOnly are the statements an identity needs on the local stack
-// beyond its grants: with no stream (see LakeBucket), the ingest and the
-// operators' events load and ingest write the raw objects that Firehose
-// writes in the cloud (lake/directwriter), under raw/ only.
+// beyond its grants: with no stream (see LakeBucket), the ingest, the
+// HTTP API (the audit events of its changes) and the operators' events
+// load and ingest write the raw objects that Firehose writes in the cloud
+// (lake/directwriter), under raw/ only.
 var localOnly = map[grants.Identity][]grants.Statement{
 	grants.Ingest:   {standInForTheStream},
+	grants.API:      {standInForTheStream},
 	grants.Operator: {standInForTheStream},
 }
 

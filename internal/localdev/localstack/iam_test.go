@@ -199,6 +199,25 @@ func TestIdentitiesHaveTheStacksPermissions(t *testing.T) {
 				LedgerTable: {Keys: []map[string]dbtypes.AttributeValue{{"org_id": &dbtypes.AttributeValueMemberS{Value: "iam-org"}, "day": &dbtypes.AttributeValueMemberS{Value: "2026-01-01"}}}}}})
 			return err
 		}},
+		// The HTTP API reads and changes one destination at a time, never
+		// lists them, and reads the lake's objects not at all.
+		{"the api reads a destination", true, func() error {
+			_, err := db(grants.API).GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(RegistryTable), Key: key})
+			return err
+		}},
+		{"the api may not scan the registry", false, func() error {
+			_, err := db(grants.API).Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(RegistryTable)})
+			return err
+		}},
+		{"the api may not put a whole item", false, func() error {
+			_, err := db(grants.API).PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(RegistryTable), Item: key})
+			return err
+		}},
+		{"the api may not read the lake", false, func() error {
+			_, err := s3As(grants.API).GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(LakeBucket), Key: aws.String(lakeObject)})
+			return err
+		}},
+		{"the api assumes the role with the org's ID", true, func() error { return assume(grants.API, "iam-org") }},
 		{"the export assumes the role with the org's ID", true, func() error { return assume(grants.Export, "iam-org") }},
 		{"the export may not assume it with another org's ID", false, func() error { return assume(grants.Export, "other-org") }},
 		{"the fan-out may not assume customers' roles", false, func() error { return assume(grants.FanOut, "iam-org") }},
