@@ -38,6 +38,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -82,6 +83,10 @@ const unknownKIDWait = 5 * time.Second
 // maxTokenBytes is more than any IdP's access token: a longer header is
 // refused before it is decoded.
 const maxTokenBytes = 16 << 10
+
+// maxJWKSBytes bounds a JWKS response: a key set is a few KiB, and the
+// library reads the body whole.
+const maxJWKSBytes = 1 << 20
 
 // The refresh intervals; variables for the package's tests.
 var (
@@ -153,6 +158,7 @@ func New(ctx context.Context, c Config) (*Verifier, error) {
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{Timeout: defaultTimeout}
 	}
+	c.HTTPClient = capped(c.HTTPClient)
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
@@ -235,6 +241,49 @@ func loopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// capped is a copy of client whose responses fail past maxJWKSBytes.
+func capped(client *http.Client) *http.Client {
+	c := *client
+	base := c.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	c.Transport = cappedTransport{base}
+	return &c
+}
+
+type cappedTransport struct{ base http.RoundTripper }
+
+func (t cappedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &cappedBody{ReadCloser: resp.Body, left: maxJWKSBytes}
+	return resp, nil
+}
+
+// cappedBody fails once more than left bytes are read.
+type cappedBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (b *cappedBody) Read(p []byte) (int, error) {
+	if b.left < 0 {
+		return 0, fmt.Errorf("JWKS response is larger than %d bytes", maxJWKSBytes)
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	if b.left < 0 {
+		return n, fmt.Errorf("JWKS response is larger than %d bytes", maxJWKSBytes)
+	}
+	return n, err
 }
 
 // Close stops the JWKS's background refresh.

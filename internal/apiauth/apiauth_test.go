@@ -455,6 +455,26 @@ func TestJWKSServerGone(t *testing.T) {
 	}
 }
 
+// TestJWKSTooLarge: a JWKS body past 1 MiB is not read whole, and is no
+// key set.
+func TestJWKSTooLarge(t *testing.T) {
+	k := rsaKey(t)
+	keys := []jwk{{kid: "k", alg: "RS256", key: &k.PublicKey}}
+	for range maxJWKSBytes / 200 {
+		keys = append(keys, jwk{kid: "filler", alg: "RS256", key: &k.PublicKey})
+	}
+	jwks := newJWKSServer(t, keys...)
+	v := newVerifier(t, jwks.url(), slog.New(slog.DiscardHandler))
+	if _, err := v.Verify(t.Context(), "Bearer "+sign(t, "RS256", "k", k, validClaims(), nil)); !errors.Is(err, ErrKeysUnavailable) {
+		t.Fatalf("error %v, want ErrKeysUnavailable", err)
+	}
+	jwks.set(false, keys[:100]...)
+	v = newVerifier(t, jwks.url(), nil)
+	if _, err := v.Verify(t.Context(), "Bearer "+sign(t, "RS256", "k", k, validClaims(), nil)); err != nil {
+		t.Fatalf("a JWKS of 100 keys: %v", err)
+	}
+}
+
 // TestBackgroundRefresh: the JWKS is fetched again without a token
 // asking, so that a key the IdP revoked stops verifying.
 func TestBackgroundRefresh(t *testing.T) {
