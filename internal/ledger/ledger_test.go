@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -312,3 +313,61 @@ func TestManifestChain(t *testing.T) {
 		t.Fatalf("days: %d entries, %v", len(all), err)
 	}
 }
+
+// TestPage pages through an org's days on moto: in day order, limit a
+// page (one read a page: a full last page says no more follow), more
+// reported exactly when days follow, other orgs' days never in it, and a bad limit refused.
+func TestPage(t *testing.T) {
+	ctx := context.Background()
+	l := newLedger(t)
+	first, _ := audit.ParseDay("2026-11-01")
+	var want []string
+	for i := range 5 {
+		day := first.AddDays(2 * i) // days with gaps between them
+		if _, err := l.Begin(ctx, "acme", day, "inv", time.Minute, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Finish(ctx, "acme", day, "inv", Result{Key: "k-" + day.String(), Rows: int64(i)}); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, day.String())
+	}
+	if _, err := l.Begin(ctx, "other", first, "inv", time.Minute, false); err != nil {
+		t.Fatal(err)
+	}
+	to := first.AddDays(30)
+	for _, limit := range []int{1, 2, 4, 5, 6} {
+		var got []string
+		start, pages := first, 0
+		for {
+			es, more, err := l.Page(ctx, "acme", start, to, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pages++
+			if len(es) > limit || (more && len(es) != limit) {
+				t.Fatalf("limit %d: a page of %d, more %t", limit, len(es), more)
+			}
+			for _, e := range es {
+				if e.OrgID != "acme" {
+					t.Fatalf("limit %d: an entry of %s", limit, e.OrgID)
+				}
+				got = append(got, e.Day.String())
+			}
+			if !more {
+				break
+			}
+			start = es[len(es)-1].Day.AddDays(1)
+		}
+		if !slices.Equal(got, want) || pages != (len(want)+limit-1)/limit {
+			t.Errorf("limit %d: %v in %d pages, want %v", limit, got, pages, want)
+		}
+	}
+	if es, more, err := l.Page(ctx, "acme", first.AddDays(1), first.AddDays(3), 10); err != nil || more || len(es) != 1 || es[0].Day != first.AddDays(2) {
+		t.Errorf("a range inside: %+v, %t, %v", es, more, err)
+	}
+	if _, _, err := l.Page(ctx, "acme", first, to, 0); err == nil {
+		t.Error("limit 0 accepted")
+	}
+}
+
