@@ -63,7 +63,7 @@ func newRoot() *cobra.Command {
 		newIngest(),
 		newKeys(), newSAS(), newEncryptPage(),
 		newVerify(), newPolicies(), newBackfill(), newCompact(),
-		newFiles(),
+		newFiles(), newAPI(),
 	)
 	return root
 }

@@ -133,7 +133,7 @@ func Demo(ctx context.Context, dir string, out io.Writer, nEvents int) error {
 	say("\n== the platform's API request logs of %s, through the ingest into the lake's raw objects (s3://%s/%s)", day, LakeBucket, lake.RawPrefix)
 	start := time.Now()
 	// As the ingest function would: its own identity and permissions.
-	ingester, err := st.appAs(ctx, a.Config, grants.Ingest)
+	ingester, err := st.AppAs(ctx, a.Config, grants.Ingest)
 	if err != nil {
 		return err
 	}
@@ -178,7 +178,7 @@ func Demo(ctx context.Context, dir string, out io.Writer, nEvents int) error {
 	}
 
 	say("\n== the fan-out for %s: one export invocation per enabled org through the Lambda emulator (%s)", day, a.Config.ExportFunction)
-	fanOut, err := st.appAs(ctx, a.Config, grants.FanOut)
+	fanOut, err := st.AppAs(ctx, a.Config, grants.FanOut)
 	if err != nil {
 		return err
 	}
@@ -394,12 +394,6 @@ func (s *Stack) listS3(ctx context.Context, bucket string) ([]string, error) {
 		}
 	}
 	return keys, nil
-}
-
-// appAs builds the components with id's credentials, as the function of
-// that identity builds them.
-func (s *Stack) appAs(ctx context.Context, c config.Config, id grants.Identity) (*app.App, error) {
-	return app.New(ctx, c, awsconfig.WithCredentialsProvider(s.Identities[id].provider()))
 }
 
 func prefixOf(p string) string {
