@@ -72,9 +72,13 @@ TEST_TIMEOUT ?= 60m
 # The synth check builds and synthesizes into a folder of its own, so that
 # two runs side by side (CI's demo and tests, a second run in the same
 # checkout) never read each other's half-written files.
+# The HTTP API's token issuer and audience have no defaults (a deploy
+# gives the identity provider's own, docs/deploy.md): the check gives it
+# placeholders of a reserved domain that names no provider.
+TEST_CDK_CONTEXT := -c apiIssuer=https://idp.example.invalid -c apiAudience=auditlogs-placeholder
 test: tools vet
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-		$(MAKE) --no-print-directory synth BUILD_DIR="$$tmp/build" CDK_OUT="$$tmp/cdk.out"
+		$(MAKE) --no-print-directory synth BUILD_DIR="$$tmp/build" CDK_OUT="$$tmp/cdk.out" CDK_CONTEXT="$(TEST_CDK_CONTEXT) $(CDK_CONTEXT)"
 	AUDITLOG_REQUIRE_EMULATORS=1 go test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 ## unit: the tests, skipping those whose emulators are missing
@@ -120,8 +124,10 @@ build:
 # environment-agnostic) and no network: telemetry, notices, version
 # reporting and the version check are off, and so is the SDK's EC2
 # metadata lookup of a default account. Context goes in CDK_CONTEXT, e.g.
-# CDK_CONTEXT="-c stage=prod -c alarmEmail=ops@example.com"; deploy options
-# in CDK_DEPLOY_FLAGS.
+# CDK_CONTEXT="-c stage=prod -c alarmEmail=ops@example.com
+# -c apiIssuer=https://idp.example.com -c apiAudience=auditlogs" (the HTTP
+# API's issuer and audience are required); deploy options in
+# CDK_DEPLOY_FLAGS.
 CDK_CONTEXT ?=
 CDK_DEPLOY_FLAGS ?=
 CDK_OUT := $(CURDIR)/cdk.out

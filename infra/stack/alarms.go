@@ -177,6 +177,13 @@ func (s *Stack) alarms(name func(string) *string) {
 	alarm("CompactErrorsAlarm", "compact-errors",
 		"The compaction function returned errors (the state machine retries them; compaction-failed says when it gave up).", s.Compact.MetricErrors(sum), 1)
 
+	// The HTTP API: any 5xx (the function's own 500s and 503s, a failed
+	// cold start, the gateway's 502 and 504 when the function fails or
+	// runs out of time) in five minutes.
+	alarm("ApiServerErrorsAlarm", "api-5xx",
+		"The self-service HTTP API answered with 5xx: the function failed (its cold start, a dependency, or a crash; its log names the request ID of the access log), or a check could not reach its dependency (503). Customers see the error with its request ID.",
+		s.APIStage.MetricServerError(sum), 1)
+
 	alarm("IngestNearMissAlarm", "ingest-near-miss",
 		"The ingest skipped audited requests whose path matches an audited route only when case is ignored (/Spaces/.../Entries/...): perhaps changes that are not audited. The ingest's \"near miss\" log line names the first path and its source.",
 		service(metrics.IngestSkippedNearMiss, fiveMinutes, "Sum"), 1)

@@ -16,14 +16,16 @@ import (
 // resources are rendered as ${...} strings, which stand for the names and
 // ARNs CloudFormation fills in. Both the default stack and one with every
 // optional context set are checked, so each branch of the environment is;
-// the compaction function's too (config.Compact, read with FromEnvFor).
+// the compaction function's too (config.Compact, read with FromEnvFor),
+// and the HTTP API's (config.API).
 func TestEnvironmentIsTheConfigContract(t *testing.T) {
-	full := synth(t, stack.StackProps{StageName: "prod", IngestIncludePOST: true, LogStoreRetentionDays: 30, FanOutConcurrency: 8})
+	full := synth(t, stack.StackProps{StageName: "prod", IngestIncludePOST: true, LogStoreRetentionDays: 30, FanOutConcurrency: 8,
+		APIJWKSURL: "https://keys.idp.example.com/jwks", APICorsOrigins: []string{"https://console.example.com"}})
 	for name, s := range map[string]*synthesized{"defaults": defaults(t), "full": full} {
 		fns := map[config.Function]string{
 			config.Export: s.id(t, s.st.Export), config.Retry: s.id(t, s.st.Retry),
 			config.FanOut: s.id(t, s.st.FanOut), config.Ingest: s.id(t, s.st.Ingest),
-			config.Compact: s.id(t, s.st.Compact),
+			config.Compact: s.id(t, s.st.Compact), config.API: s.id(t, s.st.API),
 		}
 		if len(fns) != len(config.Functions) || len(stack.Functions) != len(config.Functions) {
 			t.Fatalf("the stack deploys %v, the configuration contract knows %v", stack.Functions, config.Functions)

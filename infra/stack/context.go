@@ -25,12 +25,16 @@ const (
 	CtxKeyOperatorArns           = "keyOperatorArns"
 	CtxLogRetentionDays          = "logRetentionDays"
 	CtxIngestIncludePOST         = "ingestIncludePost"
+	CtxAPIIssuer                 = "apiIssuer"
+	CtxAPIAudience               = "apiAudience"
+	CtxAPIJWKSURL                = "apiJwksUrl"
+	CtxAPICorsOrigins            = "apiCorsOrigins"
 )
 
 // PropsFromContext reads StackProps from node's context. Values may be
 // strings (as `-c key=value` passes them) or JSON numbers (cdk.json);
-// keyAdminArns and keyOperatorArns are comma-separated strings or JSON
-// lists.
+// keyAdminArns, keyOperatorArns and apiCorsOrigins are comma-separated
+// strings or JSON lists.
 func PropsFromContext(node constructs.Node) (StackProps, error) {
 	return PropsFromValues(func(key string) interface{} { return node.TryGetContext(jsii.String(key)) })
 }
@@ -81,6 +85,9 @@ func PropsFromValues(get func(key string) interface{}) (StackProps, error) {
 	str(CtxCompactionSchedule, &p.CompactionSchedule)
 	str(CtxAlarmEmail, &p.AlarmEmail)
 	str(CtxCodeDir, &p.CodeDir)
+	str(CtxAPIIssuer, &p.APIIssuer)
+	str(CtxAPIAudience, &p.APIAudience)
+	str(CtxAPIJWKSURL, &p.APIJWKSURL)
 	num(CtxLogStoreRetentionDays, &p.LogStoreRetentionDays)
 	num(CtxExportReservedConcurrency, &p.ExportReservedConcurrency)
 	num(CtxRetryMaxConcurrency, &p.RetryMaxConcurrency)
@@ -104,8 +111,8 @@ func PropsFromValues(get func(key string) interface{}) (StackProps, error) {
 	if err != nil {
 		return p, err
 	}
-	for key, dst := range map[string]*[]string{CtxKeyAdminArns: &p.KeyAdminArns, CtxKeyOperatorArns: &p.KeyOperatorArns} {
-		if *dst, err = arnList(key, get(key)); err != nil {
+	for key, dst := range map[string]*[]string{CtxKeyAdminArns: &p.KeyAdminArns, CtxKeyOperatorArns: &p.KeyOperatorArns, CtxAPICorsOrigins: &p.APICorsOrigins} {
+		if *dst, err = stringList(key, get(key)); err != nil {
 			return p, err
 		}
 	}
@@ -115,9 +122,9 @@ func PropsFromValues(get func(key string) interface{}) (StackProps, error) {
 	return p, nil
 }
 
-// arnList reads a list of ARNs: a comma-separated string (`-c key=a,b`) or
-// a JSON list (cdk.json).
-func arnList(key string, v interface{}) ([]string, error) {
+// stringList reads a list of ARNs or origins: a comma-separated string
+// (`-c key=a,b`) or a JSON list (cdk.json).
+func stringList(key string, v interface{}) ([]string, error) {
 	var out []string
 	switch v := v.(type) {
 	case nil:
@@ -131,12 +138,12 @@ func arnList(key string, v interface{}) ([]string, error) {
 		for _, a := range v {
 			s, ok := a.(string)
 			if !ok {
-				return nil, fmt.Errorf("context %s: want a list of ARNs", key)
+				return nil, fmt.Errorf("context %s: want a list of strings", key)
 			}
 			out = append(out, s)
 		}
 	default:
-		return nil, fmt.Errorf("context %s=%v: want a comma-separated list of ARNs", key, v)
+		return nil, fmt.Errorf("context %s=%v: want a comma-separated list", key, v)
 	}
 	return out, nil
 }

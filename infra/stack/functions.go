@@ -27,13 +27,13 @@ import (
 // mappings of the retry queue and the request-log stream, the
 // asynchronous invocation configurations of the export and the fan-out
 // (the compaction state machine, which runs the compaction function, is
-// compaction.go's). Each function's environment is written out where the
+// compaction.go's; the HTTP API, which invokes the api function, api.go's). Each function's environment is written out where the
 // function is built. The roles' statements are added by grantAll
 // (grants.go).
 type Lambdas struct {
-	FanOut, Export, Retry, Ingest, Compact                     awslambda.Function
-	FanOutRole, ExportRole, RetryRole, IngestRole, CompactRole awsiam.Role
-	LogGroups                                                  map[string]awslogs.LogGroup // by function
+	FanOut, Export, Retry, Ingest, Compact, API                         awslambda.Function
+	FanOutRole, ExportRole, RetryRole, IngestRole, CompactRole, APIRole awsiam.Role
+	LogGroups                                                           map[string]awslogs.LogGroup // by function
 	// RetrySource feeds the retry function from ExportFailures;
 	// IngestSource the ingest function from RequestLogs.
 	RetrySource, IngestSource awslambda.EventSourceMapping
@@ -61,6 +61,7 @@ func (s *Stack) roles() {
 	s.FanOutRole = newFunctionRole(st, "FanOutRole", "auditlogs "+p.StageName+": the fan-out function")
 	s.IngestRole = newFunctionRole(st, "IngestRole", "auditlogs "+p.StageName+": the ingest function")
 	s.CompactRole = newFunctionRole(st, "CompactRole", "auditlogs "+p.StageName+": the compaction function")
+	s.APIRole = newFunctionRole(st, "ApiRole", "auditlogs "+p.StageName+": the HTTP API's function")
 	for _, fn := range Functions { // in order: the template is the same on every synth
 		lg := awslogs.NewLogGroup(st, jsii.String(constructID[fn]+"Logs"), &awslogs.LogGroupProps{
 			Retention:     logRetention[p.LogRetentionDays],
@@ -218,7 +219,7 @@ func spoolStorage(fp *awslambda.FunctionProps) {
 // constructID is each function's construct ID (and prefix of its log
 // group's and role's).
 var constructID = map[string]string{FanOutFunction: "FanOut", ExportFunction: "Export", RetryFunction: "Retry", IngestFunction: "Ingest",
-	CompactFunction: "Compact"}
+	CompactFunction: "Compact", APIFunction: "Api"}
 
 // newFunction is function fn of the stack, named auditlogs-<stage>-<fn>:
 // arm64, provided.al2023, code from CodeDir/<fn>, JSON logs into its log

@@ -20,10 +20,11 @@ import (
 func TestFunctions(t *testing.T) {
 	s := defaults(t)
 	fns := s.resources("AWS::Lambda::Function")
-	if len(fns) != 5 {
-		t.Fatalf("%d functions, want 5 (no helper functions such as log retention)", len(fns))
+	if len(fns) != 6 {
+		t.Fatalf("%d functions, want 6 (no helper functions such as log retention)", len(fns))
 	}
 	exportID, fanOutID, retryID, ingestID, compactID := s.id(t, s.st.Export), s.id(t, s.st.FanOut), s.id(t, s.st.Retry), s.id(t, s.st.Ingest), s.id(t, s.st.Compact)
+	apiID := s.id(t, s.st.API)
 	lakeBucket, reg, led := s.id(t, s.st.LakeBucket), s.id(t, s.st.RegistryTable), s.id(t, s.st.LedgerTable)
 	keyUS, keyEU := s.id(t, s.st.SASKeys[sas.US]), s.id(t, s.st.SASKeys[sas.EU])
 	// The functions that read the log store read the lake: its kind and
@@ -73,6 +74,23 @@ func TestFunctions(t *testing.T) {
 		{compactID, s.id(t, s.st.CompactRole), "auditlogs-dev-compact", 1769, 900, map[string]string{
 			"AUDITLOG_LAKE_BUCKET":  "${Ref:" + lakeBucket + "}",
 			"AUDITLOG_LEDGER_TABLE": "${Ref:" + led + "}",
+		}},
+		// The HTTP API answers within API Gateway's 30 s; it writes its
+		// audit events through the lake's stream, as the ingest does.
+		{apiID, s.id(t, s.st.APIRole), "auditlogs-dev-api", 512, 28, map[string]string{
+			"AUDITLOG_LOG_STORE":                "lake",
+			"AUDITLOG_LAKE_BUCKET":              "${Ref:" + lakeBucket + "}",
+			"AUDITLOG_LAKE_STREAM":              "${Ref:" + *s.st.GetLogicalId(s.st.RawStream) + "}",
+			"AUDITLOG_REGISTRY_TABLE":           "${Ref:" + reg + "}",
+			"AUDITLOG_LEDGER_TABLE":             "${Ref:" + led + "}",
+			"AUDITLOG_EXPORT_FUNCTION":          "${Ref:" + exportID + "}",
+			"AUDITLOG_KMS_KEY_US":               "${" + keyUS + ".Arn}",
+			"AUDITLOG_KMS_KEY_EU":               "${" + keyEU + ".Arn}",
+			"AUDITLOG_SIGNING_KEY_ID":           "${" + s.id(t, s.st.SigningKey) + ".Arn}",
+			"AUDITLOG_LOG_STORE_RETENTION_DAYS": "35",
+			"AUDITLOG_API_ISSUER":               "https://idp.example.com",
+			"AUDITLOG_API_AUDIENCE":             "auditlogs",
+			"AUDITLOG_API_JWKS_URL":             "https://idp.example.com/.well-known/jwks.json",
 		}},
 	} {
 		f := fns[c.id]
@@ -141,7 +159,7 @@ func TestFunctions(t *testing.T) {
 			t.Errorf("%s: ephemeral storage %v MiB, want 4096", id, v)
 		}
 	}
-	for _, id := range []string{fanOutID, ingestID} {
+	for _, id := range []string{fanOutID, ingestID, apiID} {
 		if v := prop(fns[id], "Properties", "EphemeralStorage"); v != nil {
 			t.Errorf("%s: ephemeral storage %v, want Lambda's default", id, v)
 		}

@@ -19,7 +19,7 @@ import (
 // lake.go's and compaction.go's.)
 func (s *Stack) grantAll(name func(string) *string) {
 	roles := map[string]awsiam.Role{ExportFunction: s.ExportRole, RetryFunction: s.RetryRole, FanOutFunction: s.FanOutRole, IngestFunction: s.IngestRole,
-		CompactFunction: s.CompactRole}
+		CompactFunction: s.CompactRole, APIFunction: s.APIRole}
 	for _, fn := range Functions {
 		for _, st := range grants.For(grants.Identity(fn)) {
 			roles[fn].AddToPrincipalPolicy(s.statement(fn, st))

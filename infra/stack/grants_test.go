@@ -58,7 +58,8 @@ func TestIAMPolicies(t *testing.T) {
 	s := defaults(t)
 	exportRole, retryRole, fanOutRole, ingestRole, compactRole := s.id(t, s.st.ExportRole), s.id(t, s.st.RetryRole), s.id(t, s.st.FanOutRole),
 		s.id(t, s.st.IngestRole), s.id(t, s.st.CompactRole)
-	isFunctionRole := map[string]bool{exportRole: true, retryRole: true, fanOutRole: true, ingestRole: true, compactRole: true}
+	apiRole := s.id(t, s.st.APIRole)
+	isFunctionRole := map[string]bool{exportRole: true, retryRole: true, fanOutRole: true, ingestRole: true, compactRole: true, apiRole: true}
 	arn := func(c constructs.IConstruct) string { return "${" + s.id(t, c) + ".Arn}" }
 	lakeArn := arn(s.st.LakeBucket)
 	// Objects under the lake's and the rejects bucket's prefixes are the
@@ -159,6 +160,8 @@ func TestIAMPolicies(t *testing.T) {
 			{"Allow", "s3:AbortMultipartUpload,s3:PutObject", lakeArn + "/export/*," + lakeArn + "/lake/*", ""},
 			{"Allow", "dynamodb:UpdateItem", arn(s.st.LedgerTable), ""},
 		},
+		// The HTTP API: TestAPIPolicy.
+		apiRole: apiGrants(t, s),
 	}
 	for role, w := range want {
 		g := got[role]
@@ -239,7 +242,7 @@ func TestServiceRoles(t *testing.T) {
 		scheduleRole: "events.amazonaws.com",
 	}
 	functionRoles := map[string]bool{}
-	for _, r := range []constructs.IConstruct{s.st.ExportRole, s.st.RetryRole, s.st.FanOutRole, s.st.IngestRole, s.st.CompactRole} {
+	for _, r := range []constructs.IConstruct{s.st.ExportRole, s.st.RetryRole, s.st.FanOutRole, s.st.IngestRole, s.st.CompactRole, s.st.APIRole} {
 		functionRoles[s.id(t, r)] = true
 	}
 	for id, r := range s.resources("AWS::IAM::Role") {

@@ -57,15 +57,24 @@ var KeyAdminActions = []string{
 
 // sasKeys builds one RSA-4096 key per residency, administered by
 // KeyAdminArns (the account root by default) and decryptable by the
-// export's and the retry's roles and KeyOperatorArns.
+// export's and the retry's roles, the HTTP API's (which checks a cipher
+// before it stores it) and KeyOperatorArns.
 func (s *Stack) sasKeys() {
 	st, p := s.Stack, s.Props
 	s.SASKeys = map[sas.Residency]awskms.Key{}
 	admins, deliveries, operators := s.keyPrincipals()
-	// Only the functions that deliver may decrypt.
+	// Only the functions that deliver, and the API that registers, may
+	// decrypt.
 	for _, r := range Residencies {
-		s.SASKeys[r] = newSASKey(st, "SasKey"+upperFirst(string(r)), p.StageName, r, admins, deliveries, operators)
+		s.SASKeys[r] = newSASKey(st, "SasKey"+upperFirst(string(r)), p.StageName, r, admins, deliveries, s.apiPrincipals(), operators)
 	}
+}
+
+// apiPrincipals is the HTTP API's function role, as a key policy names
+// it: it checks SAS ciphers (Decrypt) and hands out the public keys
+// (GetPublicKey), whoever administers the keys; it never signs.
+func (s *Stack) apiPrincipals() []awsiam.IPrincipal {
+	return []awsiam.IPrincipal{awsiam.NewArnPrincipal(s.APIRole.RoleArn())}
 }
 
 // keyPrincipals are who a key policy names: the administrators
@@ -97,8 +106,8 @@ func (s *Stack) keyPrincipals() (admins, deliveries, operators []awsiam.IPrincip
 // manage it and read its public key; only the roles of the functions that
 // deliver may sign (kms:Sign, RSASSA-PKCS1-v1_5 SHA-256 of a digest only:
 // grants.SigningCondition), and they and the operators (who hand the
-// public key out, `auditctl keys public --purpose signing`) read its
-// public half. No other statement names kms:Sign, and the admins' actions
+// public key out, `auditctl keys public --purpose signing`, and the HTTP
+// API's GET /v1/keys) read its public half. No other statement names kms:Sign, and the admins' actions
 // leave it out, so that an IAM policy in the account cannot grant it
 // either. It is retained when the stack is deleted: customers hold its
 // public key, and a new key is a new fingerprint they must fetch.
@@ -113,7 +122,7 @@ func (s *Stack) signingKey() {
 		}
 		cond[op] = m
 	}
-	readers := append(append([]awsiam.IPrincipal{}, deliveries...), operators...)
+	readers := append(append(append([]awsiam.IPrincipal{}, deliveries...), s.apiPrincipals()...), operators...)
 	statements := []awsiam.PolicyStatement{
 		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Sid:        jsii.String("KeyAdministration"),
@@ -197,9 +206,10 @@ func (s *Stack) keyChangeRule() {
 // newSASKey is the RSA-4096 key of a residency. Its policy is the whole
 // policy (no default `kms:*` for the account root): the admins manage it
 // and read its public key, and only the decrypters (the roles of the
-// functions that deliver) and the operators (KeyOperatorArns, who check
+// functions that deliver), the HTTP API (api: it checks ciphers and
+// hands out the public key) and the operators (KeyOperatorArns, who check
 // SAS URLs with auditctl) decrypt, with the algorithm internal/sas uses.
-func newSASKey(scope constructs.Construct, id, stage string, r sas.Residency, admins, decrypters, operators []awsiam.IPrincipal) awskms.Key {
+func newSASKey(scope constructs.Construct, id, stage string, r sas.Residency, admins, decrypters, api, operators []awsiam.IPrincipal) awskms.Key {
 	decrypt := func(sid string, who []awsiam.IPrincipal) awsiam.PolicyStatement {
 		return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Sid:        jsii.String(sid),
@@ -219,6 +229,13 @@ func newSASKey(scope constructs.Construct, id, stage string, r sas.Residency, ad
 			Resources:  jsii.Strings("*"), // in a key policy: this key
 		}),
 		decrypt("DeliveriesDecryptSasCiphers", decrypters),
+		decrypt("ApiChecksSasCiphers", api),
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String("ApiReadsPublicKey"),
+			Principals: &api,
+			Actions:    jsii.Strings("kms:GetPublicKey", "kms:DescribeKey"),
+			Resources:  jsii.Strings("*"),
+		}),
 	}
 	if len(operators) > 0 {
 		statements = append(statements, decrypt("OperatorsCheckSasCiphers", operators))

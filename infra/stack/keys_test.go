@@ -38,8 +38,8 @@ func TestKMSKeys(t *testing.T) {
 
 // checkSigningKey checks the signing key: RSA-4096 for SIGN_VERIFY,
 // retained; only the roles of the functions that deliver (export, retry)
-// may sign, with RSASSA_PKCS1_V1_5_SHA_256 and digests only; they and the
-// operators read the public key; the admins administer it (without
+// may sign, with RSASSA_PKCS1_V1_5_SHA_256 and digests only; they, the
+// HTTP API's role (GET /v1/keys) and the operators read the public key; the admins administer it (without
 // signing or creating grants) and read the public key; no other
 // statement.
 func checkSigningKey(t *testing.T, s *synthesized, admins []string, operators ...string) {
@@ -55,7 +55,7 @@ func checkSigningKey(t *testing.T, s *synthesized, admins []string, operators ..
 	}
 	deliveries := []string{"${" + s.id(t, s.st.ExportRole) + ".Arn}", "${" + s.id(t, s.st.RetryRole) + ".Arn}"}
 	sort.Strings(deliveries)
-	readers := append(append([]string{}, deliveries...), operators...)
+	readers := append(append([]string{"${" + s.id(t, s.st.APIRole) + ".Arn}"}, deliveries...), operators...)
 	sort.Strings(readers)
 	admins = append([]string{}, admins...)
 	sort.Strings(admins)
@@ -94,7 +94,7 @@ func checkSigningKey(t *testing.T, s *synthesized, admins []string, operators ..
 		want := [][]string{admins, readers}
 		sort.Slice(want, func(i, j int) bool { return strings.Join(want[i], ",") < strings.Join(want[j], ",") })
 		if !reflect.DeepEqual(got, want) {
-			t.Errorf("signing key: %s for %v, want the admins and the deliveries with the operators %v", a, got, want)
+			t.Errorf("signing key: %s for %v, want the admins and the deliveries with the API and the operators %v", a, got, want)
 		}
 	}
 	for a, who := range byAction {
@@ -155,12 +155,15 @@ func TestOnlyDeliveriesMaySign(t *testing.T) {
 
 // checkKeyPolicies checks both SAS keys: RSA-4096 for encryption, retained;
 // only the roles of the functions that deliver (export, and retry, which
-// runs exports in process) and the operators may decrypt; admins may
+// runs exports in process), the HTTP API's role (which checks a cipher
+// before storing it) and the operators may decrypt; admins may
 // administer (without decrypting, re-encrypting or creating grants) and
-// read the public key.
+// read the public key, which the HTTP API's role may read too (GET
+// /v1/keys), whoever the admins are.
 func checkKeyPolicies(t *testing.T, s *synthesized, admins []string, operators ...string) {
 	t.Helper()
-	wantDecrypters := append([]string{"${" + s.id(t, s.st.ExportRole) + ".Arn}", "${" + s.id(t, s.st.RetryRole) + ".Arn}"}, operators...)
+	apiRole := "${" + s.id(t, s.st.APIRole) + ".Arn}"
+	wantDecrypters := append([]string{"${" + s.id(t, s.st.ExportRole) + ".Arn}", "${" + s.id(t, s.st.RetryRole) + ".Arn}", apiRole}, operators...)
 	sort.Strings(wantDecrypters)
 	sort.Strings(admins)
 	for _, r := range stack.Residencies {
@@ -174,7 +177,7 @@ func checkKeyPolicies(t *testing.T, s *synthesized, admins []string, operators .
 			t.Errorf("key %s: DeletionPolicy %v, want Retain", id, k["DeletionPolicy"])
 		}
 		var decrypters []string
-		adminActions := map[string]bool{}
+		adminActions, apiReads := map[string]bool{}, map[string]bool{}
 		for _, st := range statements(p["KeyPolicy"]) {
 			if st["Effect"] != "Allow" {
 				continue
@@ -195,6 +198,8 @@ func checkKeyPolicies(t *testing.T, s *synthesized, admins []string, operators .
 					}
 				case strings.HasPrefix(a, "kms:ReEncrypt") || a == "kms:CreateGrant":
 					t.Errorf("key %s: %s for %v", id, a, principals)
+				case reflect.DeepEqual(principals, []string{apiRole}) && (a == "kms:GetPublicKey" || a == "kms:DescribeKey"):
+					apiReads[a] = true
 				default:
 					if !reflect.DeepEqual(principals, admins) {
 						t.Errorf("key %s: %s for %v, want the admins %v", id, a, principals, admins)
@@ -205,7 +210,10 @@ func checkKeyPolicies(t *testing.T, s *synthesized, admins []string, operators .
 		}
 		sort.Strings(decrypters)
 		if !reflect.DeepEqual(decrypters, wantDecrypters) {
-			t.Errorf("key %s: kms:Decrypt for %v, want only the export and retry roles and the operators %v", id, decrypters, wantDecrypters)
+			t.Errorf("key %s: kms:Decrypt for %v, want only the export, retry and API roles and the operators %v", id, decrypters, wantDecrypters)
+		}
+		if !apiReads["kms:GetPublicKey"] || !apiReads["kms:DescribeKey"] {
+			t.Errorf("key %s: the API's role may not read the public key (%v)", id, apiReads)
 		}
 		for _, a := range []string{"kms:GetPublicKey", "kms:DescribeKey", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion"} {
 			if !adminActions[a] {

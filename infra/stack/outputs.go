@@ -40,5 +40,8 @@ func (s *Stack) outputs() {
 	out("AlarmTopicArn", "The SNS topic every alarm notifies", s.AlarmTopic.TopicArn())
 	out("GlueDatabaseName", "The Glue database of the lake's tables, for Athena (docs/operations.md)", s.GlueDatabase.Ref())
 	out("AthenaWorkGroupName", "The Athena workgroup for queries over the lake (results encrypted, in a bucket of their own)", s.AthenaWorkGroup.Ref())
+	out("ApiUrl", "The self-service HTTP API's URL (its default stage); customers call /v1/... under it with their platform token", s.APIStage.Url())
+	out("ApiId", "The HTTP API's ID (its access logs and metrics name it)", s.HTTPAPI.ApiId())
+	out("ApiFunctionName", "The HTTP API's function", s.API.FunctionName())
 	out("OperatorPolicyArn", "What auditctl needs: attach it to the operators' roles (docs/deploy.md)", s.OperatorPolicy.ManagedPolicyArn())
 }

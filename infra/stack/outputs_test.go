@@ -37,6 +37,9 @@ func TestOutputs(t *testing.T) {
 		"IngestFailuresQueueUrl":    "${Ref:" + s.id(t, s.st.IngestFailures) + "}",
 		"LogStoreRetentionDays":     "35",
 		"OperatorPolicyArn":         "${Ref:" + s.id(t, s.st.OperatorPolicy) + "}",
+		"ApiUrl":                    "https://${Ref:" + s.id(t, s.st.HTTPAPI) + "}.execute-api.${Ref:AWS::Region}.${Ref:AWS::URLSuffix}/",
+		"ApiId":                     "${Ref:" + s.id(t, s.st.HTTPAPI) + "}",
+		"ApiFunctionName":           "${Ref:" + s.id(t, s.st.API) + "}",
 	}
 	// No other output (the former DynamoDB log store's table output is
 	// gone with it).

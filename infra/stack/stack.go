@@ -7,8 +7,9 @@
 // the lake's stream (with its bucket of rejected records); the KMS keys
 // that decrypt customers' SAS URLs and the one that signs the manifests
 // of delivered files; the fan-out, export and retry Lambda
-// functions; the daily schedules; the failure and dead-letter queues; and
-// the alarms (docs/deploy.md).
+// functions; the daily schedules; the failure and dead-letter queues; the
+// self-service HTTP API (API Gateway and its function); and the alarms
+// (docs/deploy.md).
 //
 // The stack is environment-agnostic (no account or region is fixed at
 // synth time): `cdk deploy` takes them from the caller's credentials.
@@ -24,7 +25,8 @@
 // catalog.go the Glue catalog and the Athena workgroup over the lake;
 // queues.go the SQS queues; keys.go the SAS keys, the signing key and the
 // rule reporting changes to them; functions.go the Lambda functions with their roles, log
-// groups, environments and triggers; grants.go their IAM statements and
+// groups, environments and triggers; api.go the HTTP API and its
+// function; grants.go their IAM statements and
 // the operators' policy; alarms.go the alarm topic and the alarms;
 // outputs.go the stack's outputs; context.go the CDK context. Every resource is
 // created in the stack's own scope, not in a nested construct, so that
@@ -93,11 +95,12 @@ const (
 	RetryFunction   = "retry"
 	IngestFunction  = "ingest"
 	CompactFunction = "compact"
+	APIFunction     = "api"
 )
 
 // Functions are the functions the stack deploys, one per folder of
 // functions/ (a test checks that none is missing).
-var Functions = []string{FanOutFunction, ExportFunction, RetryFunction, IngestFunction, CompactFunction}
+var Functions = []string{FanOutFunction, ExportFunction, RetryFunction, IngestFunction, CompactFunction, APIFunction}
 
 // Residencies with a SAS decryption key, in the order of the key IDs.
 var Residencies = []sas.Residency{sas.US, sas.EU}
@@ -169,6 +172,18 @@ type StackProps struct {
 	// the values CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ...).
 	// Default 90.
 	LogRetentionDays int
+
+	// The self-service HTTP API's bearer tokens, the platform identity
+	// provider's: APIIssuer (their iss, an https URL whose OpenID
+	// discovery document API Gateway's JWT authorizer reads) and
+	// APIAudience (their aud) are required, with no default: a stack
+	// that trusted some placeholder issuer would be worse than none.
+	// APIJWKSURL is the provider's key set, which the api function checks
+	// the tokens against again; default DefaultJWKSURL(APIIssuer).
+	APIIssuer, APIAudience, APIJWKSURL string
+	// APICorsOrigins are the browser origins (https://console.example.com)
+	// that may call the API; default none (no CORS).
+	APICorsOrigins []string
 }
 
 // Defaults returns p with every unset field set to its default.
@@ -196,6 +211,9 @@ func (p StackProps) Defaults() StackProps {
 	}
 	if p.LogRetentionDays == 0 {
 		p.LogRetentionDays = DefaultLogRetentionDays
+	}
+	if p.APIJWKSURL == "" && p.APIIssuer != "" {
+		p.APIJWKSURL = DefaultJWKSURL(p.APIIssuer)
 	}
 	return p
 }
@@ -231,6 +249,9 @@ func (p StackProps) Validate() error {
 	if _, ok := logRetention[p.LogRetentionDays]; !ok {
 		return fmt.Errorf("log retention %d days: not a value CloudWatch Logs accepts", p.LogRetentionDays)
 	}
+	if err := p.checkAPI(); err != nil {
+		return err
+	}
 	if p.CodeDir == "" {
 		return fmt.Errorf("code directory not set")
 	}
@@ -258,7 +279,7 @@ var logRetention = map[int]awslogs.RetentionDays{
 // Stack is the deployed stack and the constructs tests and callers need,
 // grouped by concern. Each group is built in its own file (storage.go,
 // lake.go, compaction.go, catalog.go, queues.go, keys.go, functions.go,
-// alarms.go; the grants in grants.go, the outputs in outputs.go), every
+// api.go, alarms.go; the grants in grants.go, the outputs in outputs.go), every
 // resource directly in the stack's scope, so that a resource's logical ID
 // is its construct ID's.
 type Stack struct {
@@ -272,6 +293,7 @@ type Stack struct {
 	Queues
 	Keys
 	Lambdas
+	Gateway
 	Monitoring
 
 	// OperatorPolicy is what auditctl needs (internal/grants), a managed
@@ -305,6 +327,8 @@ func New(scope constructs.Construct, id string, props StackProps) (*Stack, error
 	s.ingestFunction()        // functions.go
 	s.compaction(name)        // compaction.go: the function, its state machine and schedule
 	s.catalog(name)           // catalog.go: Glue and Athena over the lake
+	s.apiFunction()           // api.go: the HTTP API's function
+	s.httpAPI(name)           // api.go: the HTTP API, its authorizer, routes and stage
 	s.grantAll(name)          // grants.go
 	s.alarms(name)            // alarms.go
 	s.keyChangeRule()         // keys.go: notifies the alarm topic

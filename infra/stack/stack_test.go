@@ -103,13 +103,33 @@ func cdkContext(t *testing.T) map[string]interface{} {
 	return c.Context
 }
 
-// synth builds the stack with props (CodeDir set to a dummy) in an app
-// with cdk.json's context, and returns its template.
+// The HTTP API's token settings of the tests' stacks, which a deploy
+// must give (they have no defaults).
+const (
+	testIssuer   = "https://idp.example.com"
+	testAudience = "auditlogs"
+)
+
+// withAPI is p with the tests' issuer and audience where it has none.
+func withAPI(p stack.StackProps) stack.StackProps {
+	if p.APIIssuer == "" {
+		p.APIIssuer = testIssuer
+	}
+	if p.APIAudience == "" {
+		p.APIAudience = testAudience
+	}
+	return p
+}
+
+// synth builds the stack with props (CodeDir set to a dummy, the tests'
+// issuer and audience if unset) in an app with cdk.json's context, and
+// returns its template.
 func synth(t *testing.T, props stack.StackProps) *synthesized {
 	t.Helper()
 	if props.CodeDir == "" {
 		props.CodeDir = codeDir(t)
 	}
+	props = withAPI(props)
 	ctx := cdkContext(t)
 	app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx, Outdir: jsii.String(t.TempDir())})
 	st, err := stack.New(app, "test", props)
@@ -319,11 +339,11 @@ func TestValidate(t *testing.T) {
 		"retry max":     {RetryMaxConcurrency: 1, CodeDir: dir},
 		"compaction":    {CompactionSchedule: "at 00:30", CodeDir: dir},
 	} {
-		if err := p.Defaults().Validate(); err == nil {
+		if err := withAPI(p).Defaults().Validate(); err == nil {
 			t.Errorf("%s: invalid props accepted", name)
 		}
 	}
-	if err := (stack.StackProps{CodeDir: dir}).Defaults().Validate(); err != nil {
+	if err := withAPI(stack.StackProps{CodeDir: dir}).Defaults().Validate(); err != nil {
 		t.Errorf("defaults: %v", err)
 	}
 }
