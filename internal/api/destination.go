@@ -234,6 +234,13 @@ func (in DestinationInput) destination(org string, p apiauth.Principal) (destina
 		return d, nil, fieldProblem("kind", in.Kind, `must be "s3" or "azure"`)
 	}
 	d.Normalize()
+	if d.Azure != nil {
+		// destination's residency error is not a FieldError (it is
+		// shared with flags and configuration): named here instead.
+		if _, err := destination.ParseResidency(string(d.Azure.Residency)); err != nil {
+			return d, nil, fieldProblem("azure.residency", in.Azure.Residency, `must be "us" or "eu"`)
+		}
+	}
 	if err := d.Validate(); err != nil {
 		var fe *audit.FieldError
 		if errors.As(err, &fe) {
