@@ -280,6 +280,10 @@ func (s *Server) refusal(w http.ResponseWriter, r *http.Request, d destination.D
 		fieldProblem(inputField(fe.Field), fe.Value, fe.Reason).write(w, r)
 		return
 	}
+	if errors.Is(err, registration.ErrStore) {
+		s.registryProblem(w, r, "write", err)
+		return
+	}
 	f := verify.Explain(verify.StageOpen, d, err)
 	var claimed *registry.ClaimedError
 	if errors.As(err, &claimed) {

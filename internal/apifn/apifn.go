@@ -3,7 +3,7 @@
 // handler (internal/api, which `auditctl api serve` serves locally as it
 // is): it turns the event into an *http.Request (method, raw path and
 // query, headers, cookies, body, the source IP, and API Gateway's request
-// ID as X-Request-Id when the caller sent none), runs the handler, and
+// ID as X-Request-Id, replacing whatever the caller sent), runs the handler, and
 // turns what it wrote back into the response API Gateway expects.
 //
 // apifn holds no API logic: routes, tokens and problems are the handler's.
@@ -33,8 +33,11 @@ import (
 // of the API's and is refused here, before it is copied again.
 const MaxBody = 1 << 20
 
-// RequestIDHeader carries the request's ID: the caller's, or else API
-// Gateway's (the one its access log holds).
+// RequestIDHeader carries the request's ID: API Gateway's (the one its
+// access log holds), never the caller's. The API names the audit event
+// of a change by it, and the log store keeps one event per org and
+// request ID: a caller who chose the ID could replace the record of an
+// earlier change.
 const RequestIDHeader = "X-Request-Id"
 
 // Handler serves HTTP API events with HTTP.
@@ -112,7 +115,8 @@ func request(ctx context.Context, e events.APIGatewayV2HTTPRequest) (*http.Reque
 		req.Host = e.RequestContext.DomainName
 	}
 	req.Header.Del("Host") // as net/http's server does: it is req.Host
-	if req.Header.Get(RequestIDHeader) == "" && e.RequestContext.RequestID != "" {
+	req.Header.Del(RequestIDHeader)
+	if e.RequestContext.RequestID != "" {
 		req.Header.Set(RequestIDHeader, e.RequestContext.RequestID)
 	}
 	if ip := e.RequestContext.HTTP.SourceIP; ip != "" {
@@ -134,15 +138,7 @@ const (
 // problem is an RFC 9457 problem for a request the adapter refused, in
 // the shape of the handler's own.
 func problem(status int, detail string, e events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
-	var id string
-	for k, v := range e.Headers {
-		if strings.EqualFold(k, RequestIDHeader) {
-			id = v
-		}
-	}
-	if id == "" {
-		id = e.RequestContext.RequestID
-	}
+	id := e.RequestContext.RequestID
 	code := map[int]string{http.StatusBadRequest: "bad_request", http.StatusRequestEntityTooLarge: "body_too_large"}[status]
 	path := e.RawPath
 	if path == "" {

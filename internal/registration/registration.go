@@ -131,10 +131,14 @@ func (r *Registrar) Register(ctx context.Context, d destination.Destination, opt
 			d.OrgID, err, FlagShareContainerWith, strings.Join(claimed.Holders, ","))
 	}
 	if err != nil {
-		return d, err
+		return d, fmt.Errorf("org %s: %w: %w", d.OrgID, ErrStore, err)
 	}
 	return saved, nil
 }
+
+// ErrStore marks a destination that passed its checks and could not be
+// stored: the registry's failure, not the destination's.
+var ErrStore = errors.New("the destination could not be stored")
 
 // checkTrust assumes d's role as a delivery does, then checks that it
 // cannot be assumed with another external ID (opener.Opener's
