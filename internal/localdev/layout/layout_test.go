@@ -121,10 +121,12 @@ var importRules = map[string][]string{
 		"internal/localdev", "cmd", "functions", "github.com/aws/aws-lambda-go", "github.com/aws/aws-sdk-go-v2"},
 	// The lake's reader reads; it does not compact or know the SDK.
 	"internal/logstore/lakestore": {"internal/compaction", "internal/app", "internal/localdev", "github.com/aws/aws-sdk-go-v2"},
-	"internal/failure":            {module},
-	"internal/exportjob":          {module},
-	"internal/retryschedule":      {module + "/internal/"},
-	"internal/config":             {module + "/internal/"},
+	// The API's contract is a document; it links nothing of the module.
+	"api":                    {module},
+	"internal/failure":       {module},
+	"internal/exportjob":     {module},
+	"internal/retryschedule": {module + "/internal/"},
+	"internal/config":        {module + "/internal/"},
 	// The signer of what we deliver knows KMS, not what it signs.
 	"internal/signing": {module + "/internal/"},
 	// The public keys' reading and fingerprint, below the keys' users.
@@ -216,4 +218,17 @@ func fullDoc(t *testing.T, p pkg) string {
 		}
 	}
 	return b.String()
+}
+
+// TestProductionDoesNotLinkTheAPITestHarness: the harness takes a
+// testing.TB and links the OpenAPI validator; what Lambda and auditctl
+// run needs neither.
+func TestProductionDoesNotLinkTheAPITestHarness(t *testing.T) {
+	for _, p := range list(t, "./functions/...", "./infra/...", "./cmd/...") {
+		for _, d := range p.Deps {
+			if d == module+"/internal/api/openapitest" || strings.HasPrefix(d, "github.com/pb33f/") {
+				t.Errorf("%s links %s", local(p.ImportPath), d)
+			}
+		}
+	}
 }
