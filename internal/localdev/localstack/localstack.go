@@ -382,6 +382,28 @@ func (s *Stack) containerClient() (*container.Client, error) {
 // ContainerSAS is the URL a customer would copy from the portal: a SAS for
 // the container with create and write only, valid for validity.
 func (s *Stack) ContainerSAS(validity time.Duration) (string, error) {
+	return s.containerSAS(Container, validity)
+}
+
+// NewContainer creates another customer's container, name, and returns
+// a SAS URL for it as ContainerSAS does: for tests of orgs that must not
+// share the stack's one container.
+func (s *Stack) NewContainer(ctx context.Context, name string, validity time.Duration) (string, error) {
+	cred, err := azblob.NewSharedKeyCredential(DevAccount, DevKey)
+	if err != nil {
+		return "", err
+	}
+	cc, err := container.NewClientWithSharedKeyCredential(s.AzuriteURL+"/"+DevAccount+"/"+name, cred, nil)
+	if err != nil {
+		return "", err
+	}
+	if _, err := cc.Create(ctx, nil); err != nil {
+		return "", fmt.Errorf("create container %s: %w", name, err)
+	}
+	return s.containerSAS(name, validity)
+}
+
+func (s *Stack) containerSAS(name string, validity time.Duration) (string, error) {
 	cred, err := azblob.NewSharedKeyCredential(DevAccount, DevKey)
 	if err != nil {
 		return "", err
@@ -390,12 +412,12 @@ func (s *Stack) ContainerSAS(validity time.Duration) (string, error) {
 		Protocol:      azsas.ProtocolHTTPSandHTTP,
 		ExpiryTime:    time.Now().UTC().Add(validity),
 		Permissions:   (&azsas.ContainerPermissions{Create: true, Write: true}).String(),
-		ContainerName: Container,
+		ContainerName: name,
 	}.SignWithSharedKey(cred)
 	if err != nil {
 		return "", err
 	}
-	return s.AzuriteURL + "/" + DevAccount + "/" + Container + "?" + q.Encode(), nil
+	return s.AzuriteURL + "/" + DevAccount + "/" + name + "?" + q.Encode(), nil
 }
 
 // EncryptSAS does what the product doc's openssl commands do: RSA-OAEP
