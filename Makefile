@@ -110,6 +110,8 @@ bench: tools
 	go test -run '^$$' -bench 'BenchmarkDeliverFormats' -benchtime 3x -count 3 -cpu 1 ./internal/export/
 	go test -run '^$$' -bench 'BenchmarkGzipChoice' -count 2 -cpu 1 ./internal/fileformat/
 	go test -run '^$$' -bench 'BenchmarkParquetPeakHeap' -benchtime 1x ./internal/fileformat/
+	@echo "== the self-service API on the local stack: p50 and p99 of GET destination and GET deliveries, side by side with the bare GetItem and Query"
+	AUDITLOG_REQUIRE_EMULATORS=1 go test -run '^$$' -bench 'BenchmarkAPILatency' -benchtime 300x -count 3 ./internal/api/
 
 ## build: every Lambda function for linux/arm64 (provided.al2023) into build/<function>/bootstrap
 BUILD_DIR ?= build

@@ -370,4 +370,3 @@ func TestPage(t *testing.T) {
 		t.Error("limit 0 accepted")
 	}
 }
-
