@@ -48,7 +48,7 @@ var env struct {
 	url     string
 	exports *localstack.Exports
 	ops     *app.App // the operator's view, to check what the API changed
-	logs    *syncBuffer
+	logs    *testenv.SyncBuffer
 }
 
 func TestMain(m *testing.M) {
@@ -92,7 +92,7 @@ func setUp(ctx context.Context, st *localstack.Stack) error {
 	if err != nil {
 		return err
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	exports, err := st.InProcessExports(ctx, cfg, log)
 	if err != nil {
@@ -114,24 +114,6 @@ func setUp(ctx context.Context, st *localstack.Stack) error {
 	}
 	env.st, env.cfg, env.idp, env.url, env.exports, env.ops, env.logs = st, cfg, idp, srv.URL, exports, ops, logs
 	return nil
-}
-
-// syncBuffer collects the server's log lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // client calls the API as one user, checking every request and response

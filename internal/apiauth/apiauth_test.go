@@ -1,7 +1,6 @@
 package apiauth
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -23,6 +22,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/contentful/auditlogs/internal/localdev/testenv"
 )
 
 const (
@@ -421,7 +422,7 @@ func TestKeysUnavailable(t *testing.T) {
 	k := rsaKey(t)
 	jwks := newJWKSServer(t)
 	jwks.set(true, jwk{kid: "k", alg: "RS256", key: &k.PublicKey})
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	v := newVerifier(t, jwks.url(), slog.New(slog.NewTextHandler(&logs, nil)))
 	token := sign(t, "RS256", "k", k, validClaims(), nil)
 	for range 2 {
@@ -552,22 +553,4 @@ func TestPrincipal(t *testing.T) {
 	if (Principal{Subject: "u2"}).Administers("") {
 		t.Error("no orgs administers the empty org")
 	}
-}
-
-// syncBuffer is a log sink for the refresh goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
