@@ -12,14 +12,18 @@ import (
 // is idempotent by org and request ID) replaces it.
 const AuditRequestIDPrefix = "api-"
 
-// audit writes the audit event of a change that took effect: method,
-// path, route (the org as :org_id), status and actor user:<sub>, in the
-// org's log, so it appears in the org's next file.
+// audited writes the audit event of a change that took effect (method,
+// path, route with the org as :org_id, status, actor user:<sub>) to the
+// org's log, so that it appears in the org's next file, and reports
+// whether it was written.
 //
-// The change is made: a failed write cannot undo it, so it is logged at
-// error level (the API's error alarm counts it) with what the event
-// held, for an operator to write it again (`auditctl ingest`).
-func (s *Server) audit(r *http.Request, status int) {
+// A change whose record is lost is what an audit log must not allow, and
+// the change cannot be undone: so a failed write is answered 500
+// audit_not_recorded (the client learns that the change took effect and
+// that repeating the request records it; the API's 5xx alarm fires) and
+// logged at error level with everything the event held, for an operator
+// to write it again.
+func (s *Server) audited(w http.ResponseWriter, r *http.Request, status int) bool {
 	ri := info(r)
 	e := audit.Event{
 		OrgID: ri.org, RequestID: AuditRequestIDPrefix + ri.id, RequestTime: s.now().UTC(),
@@ -31,8 +35,14 @@ func (s *Server) audit(r *http.Request, status int) {
 	if err == nil {
 		err = s.AuditLog.Write(r.Context(), []audit.Event{e})
 	}
-	if err != nil {
-		s.log().Error("api: audit event not written", "request_id", ri.id, "org_id", e.OrgID, "method", e.RequestMethod,
-			"path", e.RequestPath, "route", e.Route, "status", status, "actor", e.ActorID, "time", e.RequestTime, "error", err)
+	if err == nil {
+		return true
 	}
+	s.log().Error("api: audit event not written", "request_id", ri.id, "org_id", e.OrgID, "method", e.RequestMethod,
+		"path", e.RequestPath, "route", e.Route, "status", status, "actor", e.ActorID, "time", e.RequestTime, "error", err)
+	pr := problem(http.StatusInternalServerError, "audit_not_recorded", "The change was made but not recorded",
+		"the change took effect, but its audit event could not be written to your organization's log")
+	pr.Fix = "send the same request again: it records the change (quote the request_id to support if it fails again)"
+	pr.write(w, r)
+	return false
 }

@@ -230,15 +230,18 @@ func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) {
 			for rest := day; !to.Before(rest); rest = rest.AddDays(1) {
 				pr.NotQueued = append(pr.NotQueued, NotQueued{Day: rest.String(), Reason: "the export could not be queued"})
 			}
-			if len(res.Queued) > 0 {
-				s.audit(r, pr.Status) // what was queued will run
+			// What was queued will run: it is a change.
+			if len(res.Queued) > 0 && !s.audited(w, r, pr.Status) {
+				return
 			}
 			pr.write(w, r)
 			return
 		}
 		res.Queued = append(res.Queued, day.String())
 	}
-	s.audit(r, http.StatusAccepted)
+	if !s.audited(w, r, http.StatusAccepted) {
+		return
+	}
 	writeJSON(w, http.StatusAccepted, res)
 }
 

@@ -184,7 +184,9 @@ func (s *Server) putDestination(w http.ResponseWriter, r *http.Request) {
 	if created {
 		status = http.StatusCreated
 	}
-	s.audit(r, status)
+	if !s.audited(w, r, status) {
+		return
+	}
 	v := s.view(saved)
 	v.Warnings = append(warnings, v.Warnings...)
 	writeJSON(w, status, v)
@@ -320,7 +322,9 @@ func (s *Server) deleteDestination(w http.ResponseWriter, r *http.Request) {
 		s.registryProblem(w, r, "delete", err)
 		return
 	}
-	s.audit(r, http.StatusNoContent)
+	if !s.audited(w, r, http.StatusNoContent) {
+		return
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -338,7 +342,9 @@ func (s *Server) setEnabled(w http.ResponseWriter, r *http.Request, enabled bool
 		s.registryProblem(w, r, "update", err)
 		return
 	}
-	s.audit(r, http.StatusOK)
+	if !s.audited(w, r, http.StatusOK) {
+		return
+	}
 	if d, ok := s.get(w, r, org); ok {
 		writeJSON(w, http.StatusOK, s.view(d))
 	}

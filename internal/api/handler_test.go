@@ -836,13 +836,26 @@ func TestPutRegistryUnavailable(t *testing.T) {
 }
 
 func TestAuditWriteFailure(t *testing.T) {
-	// The change is made: the answer says so, the log keeps the event.
+	// The change is made, its record is not: the answer says both and
+	// how to record it, the log keeps the event.
 	e := newEnv(t)
 	e.auditL.err = errors.New("log store down")
 	w := e.do(t, http.MethodPut, orgsPath+"acme/destination", aliceToken, s3Input)
-	jsonOf[DestinationView](t, w, http.StatusOK)
+	p := problemOf(t, w, http.StatusInternalServerError, "audit_not_recorded")
+	if p.Fix == "" || !strings.Contains(p.Detail, "took effect") {
+		t.Errorf("problem %+v: want what happened and the fix", p)
+	}
 	if l := e.logText(); !strings.Contains(l, "audit event not written") || !strings.Contains(l, w.Header().Get("X-Request-Id")) {
 		t.Errorf("log %s: want the unwritten event", l)
+	}
+	// Repeating it, once the log store is back, records it.
+	e.auditL.mu.Lock()
+	e.auditL.err = nil
+	e.auditL.mu.Unlock()
+	w = e.do(t, http.MethodPut, orgsPath+"acme/destination", aliceToken, s3Input)
+	jsonOf[DestinationView](t, w, http.StatusOK)
+	if got := e.auditL.written(); len(got) != 1 || got[0].ResponseStatus != http.StatusOK {
+		t.Errorf("audit events after the repeat: %+v", got)
 	}
 }
 
