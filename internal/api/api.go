@@ -16,9 +16,10 @@
 //
 // api holds the HTTP side only: the checks are internal/registration's
 // and internal/verify's, the records the registry's and the ledger's, the
-// redelivery the export function's (Exports). It may import those and
-// audit, destination, apiauth; it must not import internal/app, cmd,
-// functions or internal/localdev.
+// redelivery the export function's (Exports), which days may be delivered
+// the export's rule (export.CheckDay). It may import those and audit,
+// destination, apiauth; it must not import internal/app, cmd, functions
+// or internal/localdev.
 package api
 
 import (

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/contentful/auditlogs/internal/audit"
+	"github.com/contentful/auditlogs/internal/export"
 	"github.com/contentful/auditlogs/internal/ledger"
 	"github.com/contentful/auditlogs/internal/redact"
 )
@@ -246,8 +248,9 @@ func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) {
 }
 
 // redeliveryRange checks a redelivery's range: at most MaxRedeliverDays,
-// no day after yesterday (today's file is delivered tomorrow), none the
-// log store may have forgotten.
+// and every day one the export agrees to deliver (export.CheckDay): none
+// after yesterday (today's file is delivered tomorrow), none the log store
+// may have forgotten. The range's ends decide: from <= to.
 func (s *Server) redeliveryRange(in RedeliverRequest) (from, to audit.Day, _ *Problem) {
 	var err error
 	if from, err = audit.ParseDay(in.From); err != nil {
@@ -257,18 +260,15 @@ func (s *Server) redeliveryRange(in RedeliverRequest) (from, to audit.Day, _ *Pr
 		return from, to, fieldProblem("to", in.To, "must be a date, YYYY-MM-DD")
 	}
 	now := s.now().UTC()
-	yesterday := audit.DayOf(now).AddDays(-1)
-	// The first day whose events are all still kept.
-	earliest := audit.DayOf(now.Add(-s.Retention)).AddDays(1)
 	switch {
 	case to.Before(from):
 		return from, to, fieldProblem("to", in.To, "must not be before from ("+in.From+")")
 	case daysBetween(from, to) > MaxRedeliverDays:
 		return from, to, fieldProblem("to", in.To, fmt.Sprintf("spans %d days from %s, more than %d a request: split the range", daysBetween(from, to), in.From, MaxRedeliverDays))
-	case yesterday.Before(to):
-		return from, to, fieldProblem("to", in.To, "must be no later than yesterday ("+yesterday.String()+", UTC): a day is delivered once it is over")
-	case s.Retention > 0 && from.Before(earliest):
-		return from, to, fieldProblem("from", in.From, fmt.Sprintf("must be no earlier than %s: the log store keeps events for %d days", earliest, int(s.Retention.Hours()/24)))
+	case errors.Is(export.CheckDay(to, now, s.Retention), export.ErrDayNotOver):
+		return from, to, fieldProblem("to", in.To, "must be no later than yesterday ("+audit.DayOf(now).AddDays(-1).String()+", UTC): a day is delivered once it is over")
+	case errors.Is(export.CheckDay(from, now, s.Retention), export.ErrOutsideRetention):
+		return from, to, fieldProblem("from", in.From, fmt.Sprintf("must be no earlier than %s: the log store keeps events for %d days", export.OldestDay(now, s.Retention), int(s.Retention.Hours()/24)))
 	}
 	return from, to, nil
 }
