@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/contentful/auditlogs/internal/api"
 	"github.com/contentful/auditlogs/internal/audit"
 	"github.com/contentful/auditlogs/internal/destination"
 	"github.com/contentful/auditlogs/internal/fileformat"
@@ -172,31 +173,13 @@ type destinationView struct {
 	Layout    string           `json:"layout"`
 	CreatedAt time.Time        `json:"registered_at"`
 	UpdatedAt time.Time        `json:"updated_at"`
-	S3        *s3View          `json:"s3,omitempty"`
-	Azure     *azureView       `json:"azure,omitempty"`
+	// S3 and Azure are the self-service API's views (internal/api): of
+	// an Azure destination only the cipher's fingerprint and what was
+	// learnt from the SAS, never the cipher.
+	S3    *api.S3View    `json:"s3,omitempty"`
+	Azure *api.AzureView `json:"azure,omitempty"`
 	// Warning is sasWarning's, if any.
 	Warning string `json:"warning,omitempty"`
-}
-
-type s3View struct {
-	Bucket      string `json:"bucket"`
-	Region      string `json:"region"`
-	RoleARN     string `json:"role_arn"`
-	ExternalID  string `json:"external_id"`
-	BucketOwner string `json:"bucket_owner"`
-}
-
-type azureView struct {
-	Residency destination.Residency `json:"residency"`
-	// CipherSHA256 is destination.Azure.CipherFingerprint.
-	CipherSHA256 string `json:"sas_cipher_sha256"`
-	// SASExpires is unset while unknown (registered before expiries were
-	// recorded, and not decrypted since).
-	SASExpires *time.Time `json:"sas_expires,omitempty"`
-	// StorageAccount and Container are where the SAS writes, once known
-	// (recorded at put or at the first delivery since).
-	StorageAccount string `json:"storage_account,omitempty"`
-	Container      string `json:"container,omitempty"`
 }
 
 func viewOf(d destination.Destination, now time.Time) destinationView {
@@ -204,20 +187,8 @@ func viewOf(d destination.Destination, now time.Time) destinationView {
 	if layout == "" {
 		layout = destination.LayoutFlat
 	}
-	v := destinationView{OrgID: d.OrgID, Kind: d.Kind, Enabled: d.Enabled, Prefix: d.Prefix, Format: string(d.FileFormat()), Layout: string(layout),
-		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, Warning: sasWarning(d, now)}
-	if d.S3 != nil {
-		v.S3 = &s3View{Bucket: d.S3.Bucket, Region: d.S3.Region, RoleARN: d.S3.RoleARN, ExternalID: d.ExternalID(), BucketOwner: d.S3.Owner()}
-	}
-	if d.Azure != nil {
-		v.Azure = &azureView{Residency: d.Azure.Residency, CipherSHA256: d.Azure.CipherFingerprint(),
-			StorageAccount: d.Azure.StorageAccount, Container: d.Azure.Container}
-		if !d.Azure.SASExpiry.IsZero() {
-			exp := d.Azure.SASExpiry
-			v.Azure.SASExpires = &exp
-		}
-	}
-	return v
+	return destinationView{OrgID: d.OrgID, Kind: d.Kind, Enabled: d.Enabled, Prefix: d.Prefix, Format: string(d.FileFormat()), Layout: string(layout),
+		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, Warning: sasWarning(d, now), S3: api.S3ViewOf(d), Azure: api.AzureViewOf(d)}
 }
 
 // sasWarning is the warning for an enabled Azure destination whose SAS URL

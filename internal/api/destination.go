@@ -100,22 +100,41 @@ func (s *Server) view(d destination.Destination) DestinationView {
 	if !d.Enabled {
 		v.Warnings = append(v.Warnings, verify.Notice{Code: WarnPaused, Message: "delivery is paused: no file is delivered until the destination is resumed (POST .../destination/resume)"})
 	}
-	if d.S3 != nil {
-		v.S3 = &S3View{Bucket: d.S3.Bucket, Region: d.S3.Region, RoleARN: d.S3.RoleARN, ExternalID: d.ExternalID(), BucketOwner: d.S3.Owner()}
-	}
-	if d.Azure != nil {
-		v.Azure = &AzureView{Residency: d.Azure.Residency, CipherSHA256: d.Azure.CipherFingerprint(),
-			StorageAccount: d.Azure.StorageAccount, Container: d.Azure.Container}
-		if exp := d.Azure.SASExpiry; !exp.IsZero() {
-			exp = exp.UTC()
-			v.Azure.SASExpires = &exp
-			switch now := s.now(); {
-			case !exp.After(now):
-				v.Warnings = append(v.Warnings, verify.Notice{Code: WarnSASExpired, Message: fmt.Sprintf("the SAS URL expired at %s: nothing can be delivered until you PUT the cipher of a new one", exp.Format(time.RFC3339))})
-			case d.SASExpiresSoon(now):
-				v.Warnings = append(v.Warnings, verify.Notice{Code: verify.WarnSASExpiresSoon, Message: fmt.Sprintf("the SAS URL expires at %s: PUT the cipher of a new one before then", exp.Format(time.RFC3339))})
-			}
+	v.S3, v.Azure = S3ViewOf(d), AzureViewOf(d)
+	if v.Azure != nil && v.Azure.SASExpires != nil {
+		exp := *v.Azure.SASExpires
+		switch now := s.now(); {
+		case !exp.After(now):
+			v.Warnings = append(v.Warnings, verify.Notice{Code: WarnSASExpired, Message: fmt.Sprintf("the SAS URL expired at %s: nothing can be delivered until you PUT the cipher of a new one", exp.Format(time.RFC3339))})
+		case d.SASExpiresSoon(now):
+			v.Warnings = append(v.Warnings, verify.Notice{Code: verify.WarnSASExpiresSoon, Message: fmt.Sprintf("the SAS URL expires at %s: PUT the cipher of a new one before then", exp.Format(time.RFC3339))})
 		}
+	}
+	return v
+}
+
+// S3ViewOf is the view of d's bucket and role, nil for a destination of
+// another kind; `auditctl destination get` shows the same.
+func S3ViewOf(d destination.Destination) *S3View {
+	if d.S3 == nil {
+		return nil
+	}
+	return &S3View{Bucket: d.S3.Bucket, Region: d.S3.Region, RoleARN: d.S3.RoleARN, ExternalID: d.ExternalID(), BucketOwner: d.S3.Owner()}
+}
+
+// AzureViewOf is the view of d's container, nil for a destination of
+// another kind: the cipher by its fingerprint, the SAS by its account,
+// container and expiry (unset while unknown); `auditctl destination get`
+// shows the same.
+func AzureViewOf(d destination.Destination) *AzureView {
+	if d.Azure == nil {
+		return nil
+	}
+	v := &AzureView{Residency: d.Azure.Residency, CipherSHA256: d.Azure.CipherFingerprint(),
+		StorageAccount: d.Azure.StorageAccount, Container: d.Azure.Container}
+	if exp := d.Azure.SASExpiry; !exp.IsZero() {
+		exp = exp.UTC()
+		v.SASExpires = &exp
 	}
 	return v
 }
