@@ -20,15 +20,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/contentful/auditlogs/internal/app"
-	"github.com/contentful/auditlogs/internal/app/compactapp"
 	"github.com/contentful/auditlogs/internal/audit"
-	"github.com/contentful/auditlogs/internal/compactfn"
 	"github.com/contentful/auditlogs/internal/compaction"
 	"github.com/contentful/auditlogs/internal/config"
 	"github.com/contentful/auditlogs/internal/destination"
@@ -288,7 +285,7 @@ const demoCompactions = 4
 // handler the Distributed Map invokes) in this process for each bucket of
 // day, with the compaction function's identity and permissions.
 func (s *Stack) compactDay(ctx context.Context, c config.Config, day audit.Day) ([]compaction.Result, error) {
-	h, err := compactapp.New(ctx, c, slog.New(slog.DiscardHandler), awsconfig.WithCredentialsProvider(s.Identities[grants.Compact].provider()))
+	h, err := s.compactor(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -297,15 +294,9 @@ func (s *Stack) compactDay(ctx context.Context, c config.Config, day audit.Day) 
 	g.SetLimit(demoCompactions)
 	for b := range lake.Buckets {
 		g.Go(func() error {
-			out, err := h.Handle(gctx, compactfn.Event{Bucket: &b, Day: day.String()})
-			if err != nil {
-				return err
-			}
-			if len(out.Results) != 1 {
-				return fmt.Errorf("compaction of bucket %d: %d results, want 1", b, len(out.Results))
-			}
-			results[b] = out.Results[0]
-			return nil
+			var err error
+			results[b], err = compactBucket(gctx, h, b, day)
+			return err
 		})
 	}
 	return results, g.Wait()

@@ -37,7 +37,7 @@ func (s *Stack) AppAs(ctx context.Context, c config.Config, id grants.Identity) 
 // over yet (today) is compacted as if it were, so that a test reads what
 // its file would hold; its later events are merged by the next compaction.
 func (s *Stack) CompactOrgDay(ctx context.Context, c config.Config, org string, day audit.Day) (compaction.Result, error) {
-	h, err := compactapp.New(ctx, c, slog.New(slog.DiscardHandler), awsconfig.WithCredentialsProvider(s.Identities[grants.Compact].provider()))
+	h, err := s.compactor(ctx, c)
 	if err != nil {
 		return compaction.Result{}, err
 	}
@@ -47,7 +47,18 @@ func (s *Stack) CompactOrgDay(ctx context.Context, c config.Config, org string, 
 		}
 		return time.Now()
 	}
-	b := lake.BucketOf(org)
+	return compactBucket(ctx, h, lake.BucketOf(org), day)
+}
+
+// compactor is the compaction function's handler (compactapp, what the
+// Distributed Map invokes), with the compaction function's identity and
+// permissions.
+func (s *Stack) compactor(ctx context.Context, c config.Config) (*compactfn.Handler, error) {
+	return compactapp.New(ctx, c, slog.New(slog.DiscardHandler), awsconfig.WithCredentialsProvider(s.Identities[grants.Compact].provider()))
+}
+
+// compactBucket compacts one bucket-day with h and returns its result.
+func compactBucket(ctx context.Context, h *compactfn.Handler, b int, day audit.Day) (compaction.Result, error) {
 	out, err := h.Handle(ctx, compactfn.Event{Bucket: &b, Day: day.String()})
 	if err != nil {
 		return compaction.Result{}, err
