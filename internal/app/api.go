@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 
@@ -30,11 +31,9 @@ func (a *App) APIServer(ctx context.Context, log *slog.Logger) (s *api.Server, c
 	if err != nil {
 		return nil, nil, err
 	}
-	keys := &api.KMSKeys{Encryption: &sas.PublicKeys{KMS: kms.NewFromConfig(a.AWS), KeyIDs: KeyIDs(a.Config)}}
-	for r := range KeyIDs(a.Config) {
-		keys.Residencies = append(keys.Residencies, r)
-	}
-	slices.Sort(keys.Residencies)
+	ids := KeyIDs(a.Config)
+	keys := &api.KMSKeys{Encryption: &sas.PublicKeys{KMS: kms.NewFromConfig(a.AWS), KeyIDs: ids},
+		Residencies: slices.Sorted(maps.Keys(ids))}
 	if a.Config.SigningKeyID != "" {
 		signer, err := a.Signer()
 		if err != nil {
